@@ -1,0 +1,492 @@
+//! The `llmzip` program: parse → run → exit code.
+
+pub mod args;
+pub mod io;
+pub mod progress;
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::CommandFactory;
+use serde_json::json;
+
+use args::{
+    Cli, Command, CompressArgs, DecompressArgs, Global, InfillArgs, InfoArgs, MethodArg, ShapeArg,
+    TestArgs,
+};
+use io::{is_stdio, open_input, Dest};
+use llmzip::coding::Method;
+use llmzip::container::{self, Header, Record};
+use llmzip::schedule::{RevealPlan, Shape};
+use llmzip::{Compressor, Decompressor, Error, Hooks, Model, Options};
+
+pub const SUFFIX: &str = "llmz";
+
+static CANCEL: AtomicBool = AtomicBool::new(false);
+
+fn cancelled() -> bool {
+    CANCEL.load(Ordering::Relaxed)
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Some(n) = cli.global.threads {
+        if n == 0 {
+            return Err(Error::Invalid("--threads must be at least 1".into()).into());
+        }
+        // candle's CPU kernels size their parallelism from this variable.
+        std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+    }
+    // Ctrl-C: stop at the next model call; temp outputs are removed as their owners drop.
+    let _ = ctrlc::set_handler(|| CANCEL.store(true, Ordering::Relaxed));
+    let g = cli.global.clone();
+    match cli.command {
+        Command::Compress(a) => compress(&g, a),
+        Command::Decompress(a) => decompress(&g, a),
+        Command::Test(a) => test(&g, a),
+        Command::Info(a) => info(a),
+        Command::Infill(a) => infill(&g, a),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "llmzip", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+            Ok(())
+        }
+    }
+}
+
+/// Loaded models by name, so several files cost one load.
+struct Models {
+    device: candle_core::Device,
+    loaded: HashMap<String, Arc<Model>>,
+}
+
+impl Models {
+    fn new(g: &Global) -> anyhow::Result<Self> {
+        Ok(Models {
+            device: llmzip::model::parse_device(&g.device)?,
+            loaded: HashMap::new(),
+        })
+    }
+    fn get(&mut self, name: &str) -> anyhow::Result<Arc<Model>> {
+        if let Some(m) = self.loaded.get(name) {
+            return Ok(m.clone());
+        }
+        let m = Arc::new(Model::load(name, &self.device)?);
+        self.loaded.insert(name.to_string(), m.clone());
+        Ok(m)
+    }
+}
+
+fn require_model(m: &Option<String>) -> anyhow::Result<String> {
+    m.clone().ok_or_else(|| {
+        Error::model(
+            "(none)",
+            "no model given and this build has no default model",
+        )
+        .into()
+    })
+}
+
+fn inputs(files: &[PathBuf]) -> Vec<PathBuf> {
+    if files.is_empty() {
+        vec![PathBuf::from("-")]
+    } else {
+        files.to_vec()
+    }
+}
+
+fn dest_for(
+    input: &Path,
+    a: &args::OutputArgs,
+    name: impl FnOnce() -> anyhow::Result<PathBuf>,
+) -> anyhow::Result<Dest> {
+    if a.stdout || is_stdio(input) && a.output.is_none() {
+        return Ok(Dest::Stdout);
+    }
+    match &a.output {
+        Some(o) if is_stdio(o) => Ok(Dest::Stdout),
+        Some(o) => Ok(Dest::File(o.clone())),
+        None => Ok(Dest::File(name()?)),
+    }
+}
+
+fn check_output_args(a: &args::OutputArgs, files: &[PathBuf]) -> anyhow::Result<()> {
+    if a.output.is_some() && files.len() > 1 {
+        return Err(Error::Invalid("-o/--output takes one input file".into()).into());
+    }
+    if a.rm && (a.stdout || files.iter().any(|f| is_stdio(f))) {
+        return Err(Error::Invalid("--rm needs file input and file output".into()).into());
+    }
+    if files.iter().filter(|f| is_stdio(f)).count() > 1 {
+        return Err(Error::Invalid("standard input can be read only once".into()).into());
+    }
+    Ok(())
+}
+
+fn say(g: &Global, msg: impl std::fmt::Display) {
+    if g.verbose {
+        eprintln!("{msg}");
+    }
+}
+
+fn options(a: &CompressArgs) -> Options {
+    Options {
+        method: match a.method {
+            MethodArg::Arith => Method::Arith,
+            MethodArg::Mask => Method::Mask,
+        },
+        plan: RevealPlan {
+            window: a.window,
+            context: a.context,
+            rounds: a.rounds,
+            shape: match a.shape {
+                ShapeArg::Uniform => Shape::Uniform,
+                ShapeArg::Geometric => Shape::Geometric,
+            },
+        },
+        batch: a.batch,
+        mask_rate: a.mask_rate,
+        block_size: a.block_size,
+    }
+}
+
+fn compress(g: &Global, a: CompressArgs) -> anyhow::Result<()> {
+    let files = inputs(&a.io.files);
+    check_output_args(&a.io, &files)?;
+    let mut models = Models::new(g)?;
+    let model = models.get(&require_model(&a.io.model)?)?;
+    let comp = Compressor::new(&model, options(&a))?;
+    for f in &files {
+        let dest = dest_for(f, &a.io, || {
+            let mut s = f.as_os_str().to_owned();
+            s.push(format!(".{SUFFIX}"));
+            Ok(PathBuf::from(s))
+        })?;
+        dest.check(a.io.force, true)?;
+        let input = open_input(f)?;
+        let mut sink = dest.open(a.io.force)?;
+        let pb = progress::bar(!g.quiet, "compressing");
+        let progress = |n: usize| pb.inc(n as u64);
+        let hooks = Hooks {
+            progress: &progress,
+            cancel: &cancelled,
+        };
+        let t = Instant::now();
+        let stats = comp
+            .compress(input, sink.writer(), &hooks)
+            .with_context(|| format!("compressing {}", f.display()))?;
+        pb.finish_and_clear();
+        sink.finish()?;
+        let secs = t.elapsed().as_secs_f64();
+        say(
+            g,
+            format_args!(
+                "{}: {} -> {} bytes, {:.3} bits/byte, {} tokens, {:.1} KB/s",
+                f.display(),
+                stats.bytes_in,
+                stats.bytes_out,
+                stats.bytes_out as f64 * 8.0 / stats.bytes_in.max(1) as f64,
+                stats.tokens,
+                stats.bytes_in as f64 / 1000.0 / secs.max(1e-9)
+            ),
+        );
+        if a.io.rm {
+            if let Dest::File(out) = &dest {
+                verify_against(&mut models, out, f, &a.io.model)?;
+                std::fs::remove_file(f).with_context(|| format!("removing {}", f.display()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Decodes `compressed` fully and compares it with `original` before `--rm` may delete it.
+fn verify_against(
+    models: &mut Models,
+    compressed: &Path,
+    original: &Path,
+    model: &Option<String>,
+) -> anyhow::Result<()> {
+    let mut want = Vec::new();
+    std::fs::File::open(original)?.read_to_end(&mut want)?;
+    let mut got = Vec::new();
+    decode_stream(
+        models,
+        open_input(compressed)?,
+        &mut got,
+        model,
+        &Hooks {
+            progress: &|_| {},
+            cancel: &cancelled,
+        },
+    )?;
+    if got != want {
+        anyhow::bail!(
+            "verification of {} failed; {} was kept",
+            compressed.display(),
+            original.display()
+        );
+    }
+    Ok(())
+}
+
+/// Decodes every member of a stream (concatenated files decode to the concatenation).
+fn decode_stream(
+    models: &mut Models,
+    mut input: Box<dyn Read>,
+    out: &mut dyn Write,
+    model: &Option<String>,
+    hooks: &Hooks,
+) -> anyhow::Result<u64> {
+    let mut total = 0;
+    let mut first = true;
+    while let Some(h) = Header::read(&mut input)? {
+        let name = model.clone().unwrap_or_else(|| h.model_name.clone());
+        let m = models.get(&name)?;
+        let d = Decompressor::new(&m, h)?;
+        total += d.decompress_member(&mut input, out, hooks)?;
+        first = false;
+    }
+    if first {
+        return Err(Error::corrupt("empty input: no llmzip member").into());
+    }
+    Ok(total)
+}
+
+fn decompress(g: &Global, a: DecompressArgs) -> anyhow::Result<()> {
+    let files = inputs(&a.io.files);
+    check_output_args(&a.io, &files)?;
+    let mut models = Models::new(g)?;
+    for f in &files {
+        let dest = dest_for(f, &a.io, || {
+            let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            match name.strip_suffix(&format!(".{SUFFIX}")) {
+                Some(stem) if !stem.is_empty() => Ok(f.with_file_name(stem)),
+                _ => Err(Error::Invalid(format!(
+                    "{} does not end in .{SUFFIX}: use -o NAME or -c",
+                    f.display()
+                ))
+                .into()),
+            }
+        })?;
+        dest.check(a.io.force, false)?;
+        let input = open_input(f)?;
+        let mut sink = dest.open(a.io.force)?;
+        let pb = progress::bar(!g.quiet, "decompressing");
+        let progress = |n: usize| pb.inc(n as u64);
+        let hooks = Hooks {
+            progress: &progress,
+            cancel: &cancelled,
+        };
+        let t = Instant::now();
+        let n = decode_stream(&mut models, input, sink.writer(), &a.io.model, &hooks)
+            .with_context(|| format!("decompressing {}", f.display()))?;
+        pb.finish_and_clear();
+        sink.finish()?;
+        say(
+            g,
+            format_args!(
+                "{}: {} bytes, {:.1} KB/s",
+                f.display(),
+                n,
+                n as f64 / 1000.0 / t.elapsed().as_secs_f64().max(1e-9)
+            ),
+        );
+        if a.io.rm && !is_stdio(f) {
+            std::fs::remove_file(f).with_context(|| format!("removing {}", f.display()))?;
+        }
+    }
+    Ok(())
+}
+
+fn test(g: &Global, a: TestArgs) -> anyhow::Result<()> {
+    let mut models = Models::new(g)?;
+    for f in inputs(&a.files) {
+        let hooks = Hooks {
+            progress: &|_| {},
+            cancel: &cancelled,
+        };
+        let n = decode_stream(
+            &mut models,
+            open_input(&f)?,
+            &mut std::io::sink(),
+            &a.model,
+            &hooks,
+        )
+        .with_context(|| format!("testing {}", f.display()))?;
+        if !g.quiet {
+            println!("{}: OK ({n} bytes)", f.display());
+        }
+    }
+    Ok(())
+}
+
+fn info(a: InfoArgs) -> anyhow::Result<()> {
+    let mut all = Vec::new();
+    for f in inputs(&a.files) {
+        let mut input = open_input(&f)?;
+        let mut members = Vec::new();
+        let (mut orig, mut comp) = (0u64, 0u64);
+        while let Some(h) = Header::read(&mut input)? {
+            comp += h.to_bytes().len() as u64;
+            let mut blocks = 0u64;
+            loop {
+                match container::read_record(&mut input)? {
+                    Record::Block(b) => {
+                        blocks += 1;
+                        comp += 21 + b.payload.len() as u64;
+                    }
+                    Record::End { total_len, .. } => {
+                        comp += 17;
+                        orig += total_len;
+                        break;
+                    }
+                }
+            }
+            members.push(json!({
+                "method": h.method.name(),
+                "model": h.model_name,
+                "fingerprint": llmzip::model::hex(&h.fingerprint),
+                "numerics": h.numerics,
+                "window": h.plan.window,
+                "context": h.plan.context,
+                "rounds": h.plan.rounds,
+                "shape": h.plan.shape.name(),
+                "batch": h.batch,
+                "mask_rate": h.mask_rate,
+                "block_size": h.block_size,
+                "blocks": blocks,
+            }));
+        }
+        if members.is_empty() {
+            return Err(Error::NotLlmz.into());
+        }
+        let bpb = if orig > 0 {
+            comp as f64 * 8.0 / orig as f64
+        } else {
+            0.0
+        };
+        let v = json!({
+            "file": f.display().to_string(),
+            "original_bytes": orig,
+            "compressed_bytes": comp,
+            "ratio": if comp > 0 { orig as f64 / comp as f64 } else { 0.0 },
+            "bits_per_byte": bpb,
+            "members": members,
+        });
+        if !a.json {
+            println!(
+                "{}: {} -> {} bytes, ratio {:.3}, {:.3} bits/byte",
+                f.display(),
+                orig,
+                comp,
+                v["ratio"].as_f64().unwrap(),
+                bpb
+            );
+            for m in v["members"].as_array().unwrap() {
+                println!(
+                    "  method {}  model {} ({})  numerics {}\n  schedule: window {} context {} rounds {} {}  batch {}  blocks {}",
+                    m["method"].as_str().unwrap(),
+                    m["model"].as_str().unwrap(),
+                    &m["fingerprint"].as_str().unwrap()[..16],
+                    m["numerics"].as_str().unwrap(),
+                    m["window"],
+                    m["context"],
+                    m["rounds"],
+                    m["shape"].as_str().unwrap(),
+                    m["batch"],
+                    m["blocks"]
+                );
+            }
+        }
+        all.push(v);
+    }
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&if all.len() == 1 {
+                all.pop().unwrap()
+            } else {
+                json!(all)
+            })?
+        );
+    }
+    Ok(())
+}
+
+fn infill(g: &Global, a: InfillArgs) -> anyhow::Result<()> {
+    let mut models = Models::new(g)?;
+    let model = models.get(&require_model(&a.model)?)?;
+    let tok = model.tokenizer.inner();
+    let enc = tok
+        .encode(a.text.as_str(), true)
+        .map_err(|e| Error::Tokenizer(e.to_string()))?;
+    let ids: Vec<u32> = enc.get_ids().to_vec();
+    let mask = model.tokenizer.ids.mask;
+    let positions: Vec<usize> = ids
+        .iter()
+        .enumerate()
+        .filter(|(_, &t)| t == mask)
+        .map(|(i, _)| i)
+        .collect();
+    if positions.is_empty() {
+        let m = tok.id_to_token(mask).unwrap_or_default();
+        return Err(Error::Invalid(format!(
+            "the text has no mask token (write {m} where a word should be predicted)"
+        ))
+        .into());
+    }
+    if ids.len() > model.lm.max_sequence() {
+        return Err(Error::Invalid(format!(
+            "text is {} tokens; the model takes {}",
+            ids.len(),
+            model.lm.max_sequence()
+        ))
+        .into());
+    }
+    let sel: Vec<(usize, usize)> = positions.iter().map(|&p| (0, p)).collect();
+    let lp = model.lm.log_probs(&[ids], &sel)?;
+    let v = model.lm.vocab_size();
+    let mut masks = Vec::new();
+    for (k, &p) in positions.iter().enumerate() {
+        let row = &lp[k * v..(k + 1) * v];
+        let mut idx: Vec<usize> = (0..v).collect();
+        idx.sort_by(|&x, &y| row[y].total_cmp(&row[x]).then(x.cmp(&y)));
+        let top: Vec<_> = idx
+            .iter()
+            .take(a.top_k.max(1))
+            .map(|&i| json!({"id": i, "token": tok.id_to_token(i as u32).unwrap_or_default(), "logprob": row[i]}))
+            .collect();
+        masks.push(json!({"position": p, "top": top}));
+    }
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"model": model.name, "masks": masks}))?
+        );
+    } else {
+        for (k, m) in masks.iter().enumerate() {
+            let line: Vec<String> = m["top"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| {
+                    format!(
+                        "{} ({:.3})",
+                        t["token"].as_str().unwrap(),
+                        t["logprob"].as_f64().unwrap()
+                    )
+                })
+                .collect();
+            println!("mask {}: {}", k + 1, line.join("  "));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,21 @@
+//! A progress line on stderr, only when stderr is a terminal and the work is long enough to
+//! deserve one.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+pub fn bar(enabled: bool, label: &str) -> ProgressBar {
+    if !enabled || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} {msg} {pos} tokens, {per_sec}, {elapsed}").unwrap(),
+    );
+    pb.set_message(label.to_string());
+    // indicatif draws only after this delay: quick runs print nothing
+    pb.enable_steady_tick(Duration::from_millis(1000));
+    pb
+}

@@ -1,0 +1,78 @@
+//! Turning model predictions into bytes. Both methods run the same reveal plan through
+//! [`drive`]; they differ only in what they store per predicted token:
+//! - [`arith`]: range-codes every token with the model's distribution (constriction);
+//! - [`mask`]: the paper's method, a gzip-wrapped token stream in which tokens the model's
+//!   infill is verified to reproduce are replaced by the mask token.
+
+pub mod arith;
+pub mod mask;
+pub mod quantize;
+
+use crate::error::{Error, Result};
+use crate::model::MaskedLm;
+use crate::schedule::{RevealPlan, Walker};
+use crate::text::SpecialIds;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Arith = 0,
+    Mask = 1,
+}
+
+impl Method {
+    pub fn from_u8(v: u8) -> Option<Self> {
+        match v {
+            0 => Some(Method::Arith),
+            1 => Some(Method::Mask),
+            _ => None,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Arith => "arith",
+            Method::Mask => "mask",
+        }
+    }
+}
+
+/// What the methods need besides the plan.
+pub struct Ctx<'a> {
+    pub lm: &'a dyn MaskedLm,
+    pub plan: &'a RevealPlan,
+    pub ids: SpecialIds,
+    /// windows per model call; part of the format (batch shapes must repeat exactly)
+    pub batch: usize,
+    pub cancel: &'a dyn Fn() -> bool,
+    pub progress: &'a dyn Fn(usize),
+}
+
+/// Runs the reveal plan over `n` tokens. For each predicted token, in plan order, calls
+/// `f(index, log_probs)`, which returns the token's true value; it is then revealed for
+/// later rounds. Encoder and decoder both go through here, so they make identical model
+/// calls by construction.
+pub fn drive(
+    ctx: &Ctx,
+    n: usize,
+    mut f: impl FnMut(usize, &[f32]) -> Result<u32>,
+) -> Result<Vec<u32>> {
+    let mut known = vec![ctx.ids.mask; n];
+    let walker = Walker::new(ctx.plan, n, ctx.batch);
+    let v = ctx.lm.vocab_size();
+    for r in 0..ctx.plan.rounds {
+        for step in walker.round(r, &known, ctx.ids.cls, ctx.ids.sep, ctx.ids.mask) {
+            if (ctx.cancel)() {
+                return Err(Error::Interrupted);
+            }
+            let lp = ctx.lm.log_probs(&step.seqs, &step.sel)?;
+            for (k, &t) in step.targets.iter().enumerate() {
+                let tok = f(t, &lp[k * v..(k + 1) * v])?;
+                if tok as usize >= v {
+                    return Err(Error::corrupt("decoded token outside the vocabulary"));
+                }
+                known[t] = tok;
+            }
+            (ctx.progress)(step.targets.len());
+        }
+    }
+    Ok(known)
+}

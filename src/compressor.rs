@@ -1,0 +1,310 @@
+//! The pipeline: bytes → blocks → lossless tokens + residual → reveal plan → method →
+//! container; and back.
+
+use std::io::{Read, Write};
+
+use flate2::{read::DeflateDecoder, write::DeflateEncoder, Compression};
+
+use crate::coding::{self, Ctx, Method};
+use crate::container::{self, Block, Header, Record};
+use crate::error::{Error, Result};
+use crate::model::Model;
+use crate::schedule::{RevealPlan, Shape};
+use crate::text::varint;
+
+/// Compression settings; all of them are recorded in the header.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub method: Method,
+    pub plan: RevealPlan,
+    /// windows per model call
+    pub batch: usize,
+    /// mask method: most tokens masked per window, as a fraction
+    pub mask_rate: f32,
+    /// bytes of input per independently decodable block
+    pub block_size: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            method: Method::Arith,
+            plan: RevealPlan {
+                window: 64,
+                context: 16,
+                rounds: 4,
+                shape: Shape::Uniform,
+            },
+            batch: 32,
+            mask_rate: 0.5,
+            block_size: 256 << 10,
+        }
+    }
+}
+
+/// Figures about one compression run.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Stats {
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub blocks: u64,
+    pub tokens: u64,
+    pub exceptions: u64,
+    pub masked: u64,
+    pub residual_bytes: u64,
+}
+
+/// Hooks for progress and cancellation (Ctrl-C).
+pub struct Hooks<'a> {
+    pub progress: &'a dyn Fn(usize),
+    pub cancel: &'a dyn Fn() -> bool,
+}
+
+impl Default for Hooks<'_> {
+    fn default() -> Self {
+        Hooks {
+            progress: &|_| {},
+            cancel: &|| false,
+        }
+    }
+}
+
+fn deflate(data: &[u8]) -> Result<Vec<u8>> {
+    let mut e = DeflateEncoder::new(Vec::new(), Compression::best());
+    e.write_all(data).map_err(|e| Error::io("deflate", e))?;
+    e.finish().map_err(|e| Error::io("deflate", e))
+}
+
+fn inflate(data: &[u8], limit: u64) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    DeflateDecoder::new(data)
+        .take(limit + 1)
+        .read_to_end(&mut out)
+        .map_err(|_| Error::corrupt("bad residual stream"))?;
+    if out.len() as u64 > limit {
+        return Err(Error::corrupt("residual larger than its block"));
+    }
+    Ok(out)
+}
+
+/// Reads up to `size` bytes, then cuts after the last newline in the final quarter (so
+/// tokenization rarely straddles blocks), else at a UTF-8 boundary. `carry` keeps the rest.
+fn next_block<R: Read>(r: &mut R, size: usize, carry: &mut Vec<u8>) -> Result<Vec<u8>> {
+    let mut buf = std::mem::take(carry);
+    let want = size.saturating_sub(buf.len());
+    r.take(want as u64)
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::io("reading input", e))?;
+    if buf.len() < size {
+        return Ok(buf);
+    }
+    let tail_from = size - size / 4;
+    let cut = match buf[tail_from..].iter().rposition(|&b| b == b'\n') {
+        Some(p) => tail_from + p + 1,
+        None => {
+            let mut c = buf.len();
+            // step back over at most 3 UTF-8 continuation bytes
+            for _ in 0..3 {
+                if c > 1 && (buf[c - 1] & 0xC0) == 0x80 {
+                    c -= 1;
+                } else {
+                    break;
+                }
+            }
+            if c > 1 && buf[c - 1] >= 0xC0 {
+                c -= 1;
+            }
+            c
+        }
+    };
+    *carry = buf.split_off(cut);
+    Ok(buf)
+}
+
+pub struct Compressor<'m> {
+    pub model: &'m Model,
+    pub opts: Options,
+}
+
+impl<'m> Compressor<'m> {
+    pub fn new(model: &'m Model, opts: Options) -> Result<Self> {
+        opts.plan.validate(model.lm.max_sequence())?;
+        if !(0.0..=1.0).contains(&opts.mask_rate) {
+            return Err(Error::Invalid("--mask-rate must be between 0 and 1".into()));
+        }
+        if opts.block_size == 0 || opts.block_size > container::MAX_BLOCK {
+            return Err(Error::Invalid(format!(
+                "block size must be 1..={} bytes",
+                container::MAX_BLOCK
+            )));
+        }
+        if opts.batch == 0 || opts.batch > 1 << 16 {
+            return Err(Error::Invalid("batch must be 1..=65536".into()));
+        }
+        Ok(Compressor { model, opts })
+    }
+
+    pub fn header(&self) -> Header {
+        Header {
+            method: self.opts.method,
+            plan: self.opts.plan,
+            batch: self.opts.batch as u32,
+            precision: coding::quantize::PRECISION as u8,
+            mask_rate: self.opts.mask_rate,
+            block_size: self.opts.block_size as u32,
+            model_name: self.model.name.clone(),
+            fingerprint: self.model.fingerprint,
+            numerics: self.model.numerics.clone(),
+        }
+    }
+
+    /// Compresses one block into its stored form.
+    pub fn compress_block(&self, data: &[u8], hooks: &Hooks, stats: &mut Stats) -> Result<Block> {
+        let tok = self.model.tokenizer.encode(data)?;
+        let residual = deflate(&tok.residual)?;
+        let ctx = Ctx {
+            lm: self.model.lm.as_ref(),
+            plan: &self.opts.plan,
+            ids: self.model.tokenizer.ids,
+            batch: self.opts.batch,
+            cancel: hooks.cancel,
+            progress: hooks.progress,
+        };
+        let coded = match self.opts.method {
+            Method::Arith => coding::arith::encode(&ctx, &tok.ids)?,
+            Method::Mask => {
+                let (c, m) = coding::mask::encode(&ctx, &tok.ids, self.opts.mask_rate)?;
+                stats.masked += m as u64;
+                c
+            }
+        };
+        let mut payload = Vec::with_capacity(residual.len() + coded.len() + 8);
+        varint::put(&mut payload, residual.len() as u64);
+        payload.extend_from_slice(&residual);
+        payload.extend_from_slice(&coded);
+        stats.tokens += tok.ids.len() as u64;
+        stats.exceptions += tok.exceptions as u64;
+        stats.residual_bytes += residual.len() as u64;
+        stats.blocks += 1;
+        Ok(Block {
+            orig_len: data.len() as u32,
+            n_tokens: tok.ids.len() as u32,
+            crc: crc32fast::hash(data),
+            payload,
+        })
+    }
+
+    /// Compresses a whole stream into one member.
+    pub fn compress<R: Read, W: Write + ?Sized>(
+        &self,
+        mut input: R,
+        out: &mut W,
+        hooks: &Hooks,
+    ) -> Result<Stats> {
+        let mut stats = Stats::default();
+        let wio = |e| Error::io("writing output", e);
+        let header = self.header().to_bytes();
+        out.write_all(&header).map_err(wio)?;
+        let mut written = header.len() as u64;
+        let mut carry = Vec::new();
+        let mut total_crc = crc32fast::Hasher::new();
+        loop {
+            let data = next_block(&mut input, self.opts.block_size, &mut carry)?;
+            if data.is_empty() {
+                break;
+            }
+            total_crc.update(&data);
+            stats.bytes_in += data.len() as u64;
+            let block = self.compress_block(&data, hooks, &mut stats)?;
+            container::write_block(out, &block).map_err(wio)?;
+            written += 21 + block.payload.len() as u64;
+        }
+        container::write_end(out, stats.bytes_in, total_crc.finalize()).map_err(wio)?;
+        stats.bytes_out = written + 17;
+        Ok(stats)
+    }
+}
+
+pub struct Decompressor<'m> {
+    pub model: &'m Model,
+    pub header: Header,
+}
+
+impl<'m> Decompressor<'m> {
+    /// Checks that `model` is the one the member was made with, before any output.
+    pub fn new(model: &'m Model, header: Header) -> Result<Self> {
+        if model.fingerprint != header.fingerprint {
+            return Err(Error::ModelMismatch {
+                file_model: header.model_name.clone(),
+                file_fp: crate::model::hex(&header.fingerprint[..8]),
+                given_model: model.name.clone(),
+                given_fp: crate::model::hex(&model.fingerprint[..8]),
+            });
+        }
+        header
+            .plan
+            .validate(model.lm.max_sequence())
+            .map_err(|_| Error::corrupt("plan does not fit the model"))?;
+        Ok(Decompressor { model, header })
+    }
+
+    pub fn decompress_block(&self, b: &Block, hooks: &Hooks) -> Result<Vec<u8>> {
+        let mut r = varint::Reader::new(&b.payload);
+        let rlen = r.len()?;
+        let residual = inflate(
+            r.bytes(rlen)?,
+            b.orig_len as u64 * 4 + (b.n_tokens as u64 + 8) * 10 + 64,
+        )?;
+        let coded = r.rest();
+        let ctx = Ctx {
+            lm: self.model.lm.as_ref(),
+            plan: &self.header.plan,
+            ids: self.model.tokenizer.ids,
+            batch: self.header.batch as usize,
+            cancel: hooks.cancel,
+            progress: hooks.progress,
+        };
+        let n = b.n_tokens as usize;
+        let ids = match self.header.method {
+            Method::Arith => coding::arith::decode(&ctx, coded, n)?,
+            Method::Mask => coding::mask::decode(&ctx, coded, n)?,
+        };
+        let data = self.model.tokenizer.decode(&ids, &residual)?;
+        if data.len() != b.orig_len as usize || crc32fast::hash(&data) != b.crc {
+            return Err(Error::Checksum(format!(
+                "block of {} bytes; compressed with numerics '{}', decoding with '{}'",
+                b.orig_len, self.header.numerics, self.model.numerics
+            )));
+        }
+        Ok(data)
+    }
+
+    /// Decodes the blocks of the member whose header was read, writing each block only after
+    /// its checksum matched. Returns the member's length.
+    pub fn decompress_member<R: Read + ?Sized, W: Write + ?Sized>(
+        &self,
+        input: &mut R,
+        out: &mut W,
+        hooks: &Hooks,
+    ) -> Result<u64> {
+        let mut total = 0u64;
+        let mut crc = crc32fast::Hasher::new();
+        loop {
+            match container::read_record(input)? {
+                Record::Block(b) => {
+                    let data = self.decompress_block(&b, hooks)?;
+                    crc.update(&data);
+                    total += data.len() as u64;
+                    out.write_all(&data)
+                        .map_err(|e| Error::io("writing output", e))?;
+                }
+                Record::End { total_len, crc: c } => {
+                    if total_len != total || c != crc.finalize() {
+                        return Err(Error::Checksum("member length or checksum differs".into()));
+                    }
+                    return Ok(total);
+                }
+            }
+        }
+    }
+}

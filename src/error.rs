@@ -1,0 +1,81 @@
+//! Typed library errors. The binary turns them into one line plus a hint (see `cli`).
+
+use std::path::PathBuf;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("not an llmzip file (bad magic bytes)")]
+    NotLlmz,
+    #[error("corrupt or truncated .llmz data: {0}")]
+    Corrupt(String),
+    #[error("unsupported .llmz format version {0} (this build reads version {1})")]
+    Version(u8, u8),
+    #[error(
+        "model mismatch: the file was compressed with '{file_model}' (fingerprint {file_fp}) but the model given is '{given_model}' (fingerprint {given_fp})"
+    )]
+    ModelMismatch {
+        file_model: String,
+        file_fp: String,
+        given_model: String,
+        given_fp: String,
+    },
+    #[error("checksum mismatch: decoded data differs from the original ({0})")]
+    Checksum(String),
+    #[error("cannot load model '{name}': {reason}")]
+    Model { name: String, reason: String },
+    #[error("model computation failed: {0}")]
+    Candle(#[from] candle_core::Error),
+    #[error("tokenizer error: {0}")]
+    Tokenizer(String),
+    #[error("invalid argument: {0}")]
+    Invalid(String),
+    #[error("{0} exists already")]
+    Exists(PathBuf),
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl Error {
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+    pub fn corrupt(msg: impl Into<String>) -> Self {
+        Error::Corrupt(msg.into())
+    }
+    pub fn model(name: impl Into<String>, reason: impl std::fmt::Display) -> Self {
+        Error::Model {
+            name: name.into(),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// A short hint shown under the error line.
+    pub fn hint(&self) -> Option<&'static str> {
+        Some(match self {
+            Error::NotLlmz => "is this really a .llmz file? use 'llmzip info FILE' to inspect it",
+            Error::Corrupt(_) | Error::Checksum(_) => {
+                "the file is damaged or was produced with a different build/device; nothing was written"
+            }
+            Error::Version(..) => "decompress it with the llmzip version that wrote it",
+            Error::ModelMismatch { .. } => {
+                "pass the model the file was compressed with: --model NAME_OR_DIR (see 'llmzip info FILE')"
+            }
+            Error::Model { .. } => {
+                "pass a local directory with config.json, model.safetensors and tokenizer.json via --model DIR"
+            }
+            Error::Exists(_) => "use -f/--force to overwrite, or -o to choose another name",
+            _ => return None,
+        })
+    }
+}

@@ -1,0 +1,18 @@
+//! llmzip: lossless text compression with masked language models.
+//!
+//! Pipeline: [`text::LosslessTokenizer`] → [`schedule::RevealPlan`] → [`model::MaskedLm`] →
+//! [`coding`] (range coder or verified masks) → [`container::Header`] and blocks.
+//! [`Compressor`] and [`Decompressor`] put them together.
+
+pub mod coding;
+pub mod compressor;
+pub mod container;
+pub mod error;
+pub mod model;
+pub mod schedule;
+pub mod text;
+
+pub use compressor::{Compressor, Decompressor, Hooks, Options, Stats};
+pub use error::{Error, Result};
+pub use model::{MaskedLm, Model};
+pub use text::LosslessTokenizer;

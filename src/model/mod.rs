@@ -1,0 +1,248 @@
+//! Model runtime: one [`MaskedLm`] interface over BERT, RoBERTa (XLM-R) and DistilBERT
+//! checkpoints in Hugging Face layout, plus loading and fingerprinting ([`Model`]).
+
+pub mod bert;
+pub mod config;
+pub mod distilbert;
+pub mod hub;
+pub mod roberta;
+pub mod transformer;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+
+use crate::error::{Error, Result};
+use crate::text::LosslessTokenizer;
+use config::{Arch, ModelConfig};
+use transformer::{Encoder, Names};
+
+/// A masked language model: log-probabilities over the vocabulary at chosen positions of a
+/// batch of token sequences. Implementations must be deterministic: the same call on the
+/// same machine and build returns bit-identical numbers (the decoder repeats the encoder's
+/// calls exactly, same batch shapes included).
+pub trait MaskedLm: Send + Sync {
+    fn vocab_size(&self) -> usize;
+    /// Longest sequence accepted, special tokens included.
+    fn max_sequence(&self) -> usize;
+    /// `seqs`: token ids (padded internally to the longest); `sel`: (sequence, position)
+    /// pairs. Returns `sel.len() * vocab_size()` natural-log probabilities, row-major.
+    fn log_probs(&self, seqs: &[Vec<u32>], sel: &[(usize, usize)]) -> Result<Vec<f32>>;
+}
+
+pub fn names_for(arch: Arch) -> Names {
+    match arch {
+        Arch::Bert => bert::names(),
+        Arch::Roberta => roberta::names(),
+        Arch::DistilBert => distilbert::names(),
+    }
+}
+
+/// A candle [`Encoder`] behind the [`MaskedLm`] trait.
+pub struct CandleLm {
+    pub encoder: Encoder,
+}
+
+impl MaskedLm for CandleLm {
+    fn vocab_size(&self) -> usize {
+        self.encoder.cfg.vocab_size
+    }
+    fn max_sequence(&self) -> usize {
+        self.encoder.cfg.max_sequence()
+    }
+    fn log_probs(&self, seqs: &[Vec<u32>], sel: &[(usize, usize)]) -> Result<Vec<f32>> {
+        if sel.is_empty() {
+            return Ok(Vec::new());
+        }
+        let t = seqs.iter().map(|s| s.len()).max().unwrap_or(0);
+        let b = seqs.len();
+        let pad = self.encoder.cfg.pad_token_id;
+        let mut ids = Vec::with_capacity(b * t);
+        let mut mask = Vec::with_capacity(b * t);
+        for s in seqs {
+            ids.extend_from_slice(s);
+            ids.extend(std::iter::repeat_n(pad, t - s.len()));
+            mask.extend(std::iter::repeat_n(1u8, s.len()));
+            mask.extend(std::iter::repeat_n(0u8, t - s.len()));
+        }
+        let dev = self.encoder.device();
+        let ids = Tensor::from_vec(ids, (b, t), dev)?;
+        let mask = Tensor::from_vec(mask, (b, t), dev)?;
+        let flat: Vec<u32> = sel.iter().map(|&(i, p)| (i * t + p) as u32).collect();
+        let sel_t = Tensor::from_vec(flat, sel.len(), dev)?;
+        let lp = self.encoder.log_probs_at(&ids, &mask, &sel_t)?;
+        Ok(lp.flatten_all()?.to_vec1::<f32>()?)
+    }
+}
+
+/// Tensor-name normalisation for real checkpoints: legacy LayerNorm `gamma`/`beta`.
+pub fn normalise_name(name: &str) -> String {
+    if let Some(s) = name.strip_suffix(".gamma") {
+        format!("{s}.weight")
+    } else if let Some(s) = name.strip_suffix(".beta") {
+        format!("{s}.bias")
+    } else {
+        name.to_string()
+    }
+}
+
+/// Reads safetensors files into f32 tensors with normalised names.
+pub fn read_weights(files: &[&[u8]], device: &Device) -> Result<HashMap<String, Tensor>> {
+    let mut map = HashMap::new();
+    for bytes in files {
+        let st =
+            safetensors::SafeTensors::deserialize(bytes).map_err(|e| Error::model("weights", e))?;
+        for (name, view) in st.tensors() {
+            let t = candle_core::safetensors::Load::load(&view, &Device::Cpu)?;
+            let t = if t.dtype() == DType::F32 {
+                t
+            } else {
+                t.to_dtype(DType::F32)?
+            };
+            map.insert(normalise_name(&name), t.to_device(device)?);
+        }
+    }
+    Ok(map)
+}
+
+/// Which computation backend decodes a file: part of the header, because float results differ
+/// between devices (and possibly CPUs). Decoding elsewhere is attempted; the checksums catch
+/// any divergence (issue #7).
+pub fn numerics_id(device: &Device) -> String {
+    let dev = match device {
+        Device::Cpu => "cpu".to_string(),
+        Device::Cuda(_) => "cuda".to_string(),
+        _ => "other".to_string(),
+    };
+    format!("candle-0.9.2/{dev}/f32")
+}
+
+/// Where a model comes from.
+#[derive(Debug, Clone)]
+pub enum ModelSource {
+    Dir(std::path::PathBuf),
+    Hub(String),
+}
+
+impl ModelSource {
+    pub fn parse(name: &str) -> Result<Self> {
+        let p = Path::new(name);
+        if p.is_dir() {
+            Ok(ModelSource::Dir(p.to_path_buf()))
+        } else if hub::looks_like_hub_id(name) && !p.exists() {
+            Ok(ModelSource::Hub(name.to_string()))
+        } else {
+            Err(Error::model(name, "not a model directory and not a hub id"))
+        }
+    }
+}
+
+/// A loaded model: network, tokenizer and identity.
+pub struct Model {
+    /// The name the user gave (directory or hub id); recorded in headers.
+    pub name: String,
+    /// blake3 over config, tokenizer and weight bytes.
+    pub fingerprint: [u8; 32],
+    pub config: ModelConfig,
+    pub tokenizer: LosslessTokenizer,
+    pub lm: Box<dyn MaskedLm>,
+    pub numerics: String,
+    /// Bytes of weights on disk (for adjusted ratios).
+    pub weight_bytes: u64,
+}
+
+impl Model {
+    pub fn load(name: &str, device: &Device) -> Result<Self> {
+        let files = match ModelSource::parse(name)? {
+            ModelSource::Dir(d) => hub::from_dir(&d, name)?,
+            ModelSource::Hub(id) => hub::from_hub(&id)?,
+        };
+        let read = |p: &Path| {
+            std::fs::read(p).map_err(|e| Error::io(format!("reading {}", p.display()), e))
+        };
+        let config = read(&files.config)?;
+        let tokenizer = read(&files.tokenizer)?;
+        let mut weights = Vec::new();
+        for w in &files.weights {
+            weights.push(read(w)?);
+        }
+        let w: Vec<&[u8]> = weights.iter().map(|v| v.as_slice()).collect();
+        Self::from_bytes(name, &config, &tokenizer, &w, device)
+    }
+
+    pub fn from_bytes(
+        name: &str,
+        config: &[u8],
+        tokenizer: &[u8],
+        weights: &[&[u8]],
+        device: &Device,
+    ) -> Result<Self> {
+        let mut h = blake3::Hasher::new();
+        for part in [config, tokenizer]
+            .into_iter()
+            .chain(weights.iter().copied())
+        {
+            h.update(&(part.len() as u64).to_le_bytes());
+            h.update(part);
+        }
+        let fingerprint = *h.finalize().as_bytes();
+        let cfg_text = std::str::from_utf8(config)
+            .map_err(|_| Error::model(name, "config.json is not UTF-8"))?;
+        let cfg = ModelConfig::from_json(cfg_text, name)?;
+        let tokenizer = LosslessTokenizer::from_bytes(tokenizer, name)?;
+        if tokenizer.vocab_size() > cfg.vocab_size {
+            return Err(Error::model(
+                name,
+                "tokenizer vocabulary is larger than the model's",
+            ));
+        }
+        let tensors = read_weights(weights, device)?;
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
+        let encoder = Encoder::load(cfg.clone(), vb, &names_for(cfg.arch))
+            .map_err(|e| Error::model(name, e))?;
+        Ok(Model {
+            name: name.to_string(),
+            fingerprint,
+            config: cfg,
+            tokenizer,
+            lm: Box::new(CandleLm { encoder }),
+            numerics: numerics_id(device),
+            weight_bytes: weights.iter().map(|w| w.len() as u64).sum(),
+        })
+    }
+
+    pub fn fingerprint_hex(&self) -> String {
+        hex(&self.fingerprint)
+    }
+}
+
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Parses `--device`: `cpu`, `cuda`, `cuda:N`.
+pub fn parse_device(s: &str) -> Result<Device> {
+    match s {
+        "cpu" => Ok(Device::Cpu),
+        _ if s.starts_with("cuda") => {
+            let n = s.strip_prefix("cuda").unwrap().trim_start_matches(':');
+            let n: usize = if n.is_empty() {
+                0
+            } else {
+                n.parse()
+                    .map_err(|_| Error::Invalid(format!("bad device '{s}'")))?
+            };
+            if !candle_core::utils::cuda_is_available() {
+                return Err(Error::Invalid(
+                    "this build has no CUDA support (rebuild with --features cuda)".into(),
+                ));
+            }
+            Device::new_cuda(n).map_err(Error::from)
+        }
+        _ => Err(Error::Invalid(format!(
+            "unknown device '{s}' (cpu, cuda, cuda:N)"
+        ))),
+    }
+}

@@ -1,0 +1,220 @@
+//! The post-LayerNorm transformer encoder shared by BERT, RoBERTa and DistilBERT, written on
+//! candle-nn. Each architecture file only maps tensor names onto [`EncoderWeights`]. The file
+//! format depends on these numerics (docs/FORMAT.md), so this is our own code rather than
+//! candle-transformers', whose MLM heads lack the lm_head bias and require an untied decoder.
+
+use candle_core::{DType, Device, IndexOp, Module, Tensor, D};
+use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder};
+
+use super::config::{Activation, ModelConfig};
+
+pub struct Names {
+    pub word: String,
+    pub position: String,
+    pub token_type: Option<String>,
+    pub emb_norm: String,
+    /// layer prefix with `{}` for the index
+    pub layer: String,
+    pub q: &'static str,
+    pub k: &'static str,
+    pub v: &'static str,
+    pub attn_out: &'static str,
+    pub attn_norm: &'static str,
+    pub ffn_in: &'static str,
+    pub ffn_out: &'static str,
+    pub ffn_norm: &'static str,
+    pub head_dense: String,
+    pub head_norm: String,
+    pub head_decoder: String,
+    /// candidates for the output bias, first found wins
+    pub head_bias: Vec<String>,
+}
+
+struct Layer {
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
+    norm1: LayerNorm,
+    ffn_in: Linear,
+    ffn_out: Linear,
+    norm2: LayerNorm,
+}
+
+pub struct Encoder {
+    pub cfg: ModelConfig,
+    word: Embedding,
+    position: Embedding,
+    token_type: Option<Embedding>,
+    emb_norm: LayerNorm,
+    layers: Vec<Layer>,
+    head_dense: Linear,
+    head_norm: LayerNorm,
+    decoder_w: Tensor,
+    decoder_b: Tensor,
+    device: Device,
+}
+
+fn linear(vb: &VarBuilder, name: &str, i: usize, o: usize) -> candle_core::Result<Linear> {
+    candle_nn::linear(i, o, vb.pp(name))
+}
+
+fn norm(vb: &VarBuilder, name: &str, h: usize, eps: f64) -> candle_core::Result<LayerNorm> {
+    candle_nn::layer_norm(h, eps, vb.pp(name))
+}
+
+impl Encoder {
+    pub fn load(cfg: ModelConfig, vb: VarBuilder, n: &Names) -> candle_core::Result<Self> {
+        let h = cfg.hidden;
+        let eps = cfg.layer_norm_eps;
+        let word = candle_nn::embedding(cfg.vocab_size, h, vb.pp(&n.word))?;
+        let position = candle_nn::embedding(cfg.max_positions, h, vb.pp(&n.position))?;
+        let token_type = match &n.token_type {
+            Some(t) if cfg.type_vocab_size > 0 => {
+                Some(candle_nn::embedding(cfg.type_vocab_size, h, vb.pp(t))?)
+            }
+            _ => None,
+        };
+        let emb_norm = norm(&vb, &n.emb_norm, h, eps)?;
+        let mut layers = Vec::with_capacity(cfg.layers);
+        for i in 0..cfg.layers {
+            let lv = vb.pp(n.layer.replace("{}", &i.to_string()));
+            layers.push(Layer {
+                q: linear(&lv, n.q, h, h)?,
+                k: linear(&lv, n.k, h, h)?,
+                v: linear(&lv, n.v, h, h)?,
+                o: linear(&lv, n.attn_out, h, h)?,
+                norm1: norm(&lv, n.attn_norm, h, eps)?,
+                ffn_in: linear(&lv, n.ffn_in, h, cfg.intermediate)?,
+                ffn_out: linear(&lv, n.ffn_out, cfg.intermediate, h)?,
+                norm2: norm(&lv, n.ffn_norm, h, eps)?,
+            });
+        }
+        let head_dense = linear(&vb, &n.head_dense, h, h)?;
+        let head_norm = norm(&vb, &n.head_norm, h, eps)?;
+        // Real checkpoints omit the decoder weight because it is tied to the word embeddings.
+        let dw_name = format!("{}.weight", n.head_decoder);
+        let decoder_w = if vb.contains_tensor(&dw_name) {
+            vb.get((cfg.vocab_size, h), &dw_name)?
+        } else {
+            word.embeddings().clone()
+        };
+        let mut decoder_b = None;
+        for b in &n.head_bias {
+            if vb.contains_tensor(b) {
+                decoder_b = Some(vb.get(cfg.vocab_size, b)?);
+                break;
+            }
+        }
+        let decoder_b = match decoder_b {
+            Some(b) => b,
+            // A VarMap-backed builder (training from scratch) creates the first name.
+            None => {
+                vb.get_with_hints(cfg.vocab_size, &n.head_bias[0], candle_nn::Init::Const(0.0))?
+            }
+        };
+        let device = vb.device().clone();
+        Ok(Encoder {
+            cfg,
+            word,
+            position,
+            token_type,
+            emb_norm,
+            layers,
+            head_dense,
+            head_norm,
+            decoder_w,
+            decoder_b,
+            device,
+        })
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    fn act(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        match self.cfg.activation {
+            Activation::GeluErf => x.gelu_erf(),
+            Activation::GeluTanh => x.gelu(),
+            Activation::Relu => x.relu(),
+        }
+    }
+
+    /// Hidden states `[B, T, H]` for ids `[B, T]` (u32) and a key mask `[B, T]` (1 = real token).
+    /// `dropout` is applied only when `train` is set (candle-transformers' dropout is a no-op).
+    pub fn hidden(
+        &self,
+        ids: &Tensor,
+        mask: &Tensor,
+        dropout: f32,
+        train: bool,
+    ) -> candle_core::Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        let drop = |x: Tensor| -> candle_core::Result<Tensor> {
+            if train && dropout > 0.0 {
+                candle_nn::ops::dropout(&x, dropout)
+            } else {
+                Ok(x)
+            }
+        };
+        let off = self.cfg.position_offset as u32;
+        let pos = Tensor::arange(off, off + t as u32, &self.device)?;
+        let mut x = self
+            .word
+            .forward(ids)?
+            .broadcast_add(&self.position.forward(&pos)?.unsqueeze(0)?)?;
+        if let Some(tt) = &self.token_type {
+            // all segment ids are 0
+            x = x.broadcast_add(&tt.embeddings().i(0)?.reshape((1, 1, self.cfg.hidden))?)?;
+        }
+        x = drop(self.emb_norm.forward(&x)?)?;
+        let heads = self.cfg.heads;
+        let hd = self.cfg.hidden / heads;
+        let scale = 1.0 / (hd as f64).sqrt();
+        // additive mask: 0 where attended, -1e9 on padding keys
+        let bias = ((mask.to_dtype(DType::F32)? - 1.0)? * 1e9)?.reshape((b, 1, 1, t))?;
+        for l in &self.layers {
+            let split = |y: Tensor| -> candle_core::Result<Tensor> {
+                y.reshape((b, t, heads, hd))?.transpose(1, 2)?.contiguous()
+            };
+            let q = split(l.q.forward(&x)?)?;
+            let k = split(l.k.forward(&x)?)?;
+            let v = split(l.v.forward(&x)?)?;
+            let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&bias)?;
+            let probs = drop(candle_nn::ops::softmax_last_dim(&scores)?)?;
+            let ctx = probs
+                .matmul(&v)?
+                .transpose(1, 2)?
+                .reshape((b, t, self.cfg.hidden))?;
+            let a = drop(l.o.forward(&ctx)?)?;
+            x = l.norm1.forward(&(a + &x)?)?;
+            let f = l.ffn_in.forward(&x)?;
+            let f = drop(l.ffn_out.forward(&self.act(&f)?)?)?;
+            x = l.norm2.forward(&(f + &x)?)?;
+        }
+        Ok(x)
+    }
+
+    /// Vocabulary logits `[N, V]` for the hidden states at the flat positions `sel` (index into
+    /// `B*T`). Only the selected rows go through the output projection: it dominates small models.
+    pub fn logits_at(&self, hidden: &Tensor, sel: &Tensor) -> candle_core::Result<Tensor> {
+        let (b, t, h) = hidden.dims3()?;
+        let rows = hidden.reshape((b * t, h))?.index_select(sel, 0)?;
+        let y = self
+            .head_norm
+            .forward(&self.act(&self.head_dense.forward(&rows)?)?)?;
+        y.matmul(&self.decoder_w.t()?)?
+            .broadcast_add(&self.decoder_b)
+    }
+
+    pub fn log_probs_at(
+        &self,
+        ids: &Tensor,
+        mask: &Tensor,
+        sel: &Tensor,
+    ) -> candle_core::Result<Tensor> {
+        let h = self.hidden(ids, mask, 0.0, false)?;
+        candle_nn::ops::log_softmax(&self.logits_at(&h, sel)?, D::Minus1)
+    }
+}

@@ -1,0 +1,266 @@
+//! Lossless tokenization: any bytes → (token ids, residual), and back, with any tokenizer,
+//! lossy ones included (BERT WordPiece lowercases, strips accents, drops whitespace, emits
+//! [UNK]).
+//!
+//! How: the tokenizer's byte offsets split the text into one *unit* per token (the bytes from
+//! the previous token's end to this token's end) plus a trailer. The decoder *predicts* each
+//! unit from the ids alone: `decode(ids[i-K..=i]) - decode(ids[i-K..i])`. Units that differ
+//! from the prediction are *exceptions* and travel literally in the residual, as do
+//! the trailer and invalid UTF-8 sequences. Special tokens produced from literal text
+//! ("[MASK]", "</s>", ...) are always exceptions and their ids are replaced by a placeholder,
+//! so the model never sees a special token the text did not ask for.
+
+pub mod varint;
+
+use std::collections::HashSet;
+
+use tokenizers::Tokenizer;
+
+use crate::error::{Error, Result};
+
+/// Tokens of left context used to predict a unit's text.
+const K: usize = 2;
+
+/// Ids the schedule needs.
+#[derive(Debug, Clone, Copy)]
+pub struct SpecialIds {
+    pub cls: u32,
+    pub sep: u32,
+    pub mask: u32,
+    pub pad: u32,
+    /// stands in for exceptions whose token was special (or [UNK])
+    pub placeholder: u32,
+}
+
+pub struct LosslessTokenizer {
+    tok: Tokenizer,
+    special: HashSet<u32>,
+    pub ids: SpecialIds,
+    vocab: usize,
+}
+
+/// Result of [`LosslessTokenizer::encode`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tokenized {
+    pub ids: Vec<u32>,
+    /// serialized residual (uncompressed)
+    pub residual: Vec<u8>,
+    /// how many units travel literally (for statistics)
+    pub exceptions: usize,
+}
+
+fn first_id(tok: &Tokenizer, names: &[&str]) -> Option<u32> {
+    names.iter().find_map(|n| tok.token_to_id(n))
+}
+
+impl LosslessTokenizer {
+    pub fn from_bytes(bytes: &[u8], name: &str) -> Result<Self> {
+        let mut tok = Tokenizer::from_bytes(bytes)
+            .map_err(|e| Error::model(name, format!("tokenizer.json: {e}")))?;
+        tok.with_truncation(None)
+            .map_err(|e| Error::Tokenizer(e.to_string()))?;
+        tok.with_padding(None);
+        Self::new(tok, name)
+    }
+
+    pub fn new(tok: Tokenizer, name: &str) -> Result<Self> {
+        let special: HashSet<u32> = tok
+            .get_added_tokens_decoder()
+            .iter()
+            .filter(|(_, t)| t.special)
+            .map(|(&i, _)| i)
+            .collect();
+        let need = |names: &[&str]| {
+            first_id(&tok, names)
+                .ok_or_else(|| Error::model(name, format!("tokenizer has no {} token", names[0])))
+        };
+        let mask = need(&["[MASK]", "<mask>"])?;
+        let cls = need(&["[CLS]", "<s>"])?;
+        let sep = need(&["[SEP]", "</s>"])?;
+        let pad = first_id(&tok, &["[PAD]", "<pad>"]).unwrap_or(0);
+        let placeholder = first_id(&tok, &["[UNK]", "<unk>"]).unwrap_or(pad);
+        let mut special = special;
+        special.extend([mask, cls, sep, pad, placeholder]);
+        let vocab = tok.get_vocab_size(true);
+        Ok(LosslessTokenizer {
+            tok,
+            special,
+            ids: SpecialIds {
+                cls,
+                sep,
+                mask,
+                pad,
+                placeholder,
+            },
+            vocab,
+        })
+    }
+
+    pub fn inner(&self) -> &Tokenizer {
+        &self.tok
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.vocab
+    }
+
+    pub fn is_special(&self, id: u32) -> bool {
+        self.special.contains(&id)
+    }
+
+    /// The text the decoder predicts for token `i` from the ids alone.
+    fn predict(&self, ids: &[u32], i: usize) -> Result<Option<String>> {
+        let lo = i.saturating_sub(K);
+        let full = self
+            .tok
+            .decode(&ids[lo..=i], false)
+            .map_err(|e| Error::Tokenizer(e.to_string()))?;
+        let prev = if lo == i {
+            String::new()
+        } else {
+            self.tok
+                .decode(&ids[lo..i], false)
+                .map_err(|e| Error::Tokenizer(e.to_string()))?
+        };
+        Ok(full.strip_prefix(prev.as_str()).map(str::to_string))
+    }
+
+    /// Tokenizes arbitrary bytes losslessly.
+    pub fn encode(&self, bytes: &[u8]) -> Result<Tokenized> {
+        // Invalid UTF-8: each invalid sequence becomes U+FFFD in `text`, and a patch records
+        // its position and original bytes.
+        let mut text = String::with_capacity(bytes.len());
+        let mut patches = Vec::new();
+        let mut last_patch = 0usize;
+        for chunk in bytes.utf8_chunks() {
+            text.push_str(chunk.valid());
+            if !chunk.invalid().is_empty() {
+                let pos = text.len();
+                varint::put(&mut patches, (pos - last_patch) as u64);
+                patches.push(chunk.invalid().len() as u8);
+                patches.extend_from_slice(chunk.invalid());
+                last_patch = pos;
+                text.push('\u{FFFD}');
+            }
+        }
+        let n_patches_bytes = patches;
+        let enc = self
+            .tok
+            .encode(text.as_str(), false)
+            .map_err(|e| Error::Tokenizer(e.to_string()))?;
+        let mut ids: Vec<u32> = enc.get_ids().to_vec();
+        let offsets = enc.get_offsets();
+        let tb = text.as_bytes();
+        let mut exc = Vec::new();
+        let mut n_exc = 0usize;
+        let mut last_exc = 0usize;
+        let mut prev_end = 0usize;
+        // Record exceptions first (predictions need the final ids, so ids are fixed up first).
+        let mut is_exc = vec![false; ids.len()];
+        for (i, id) in ids.iter_mut().enumerate() {
+            if self.special.contains(id) || *id as usize >= self.vocab {
+                *id = self.ids.placeholder;
+                is_exc[i] = true;
+            }
+        }
+        for i in 0..ids.len() {
+            let end = offsets[i].1.clamp(prev_end, tb.len());
+            let unit = &tb[prev_end..end];
+            let literal =
+                is_exc[i] || self.predict(&ids, i)?.as_deref().map(str::as_bytes) != Some(unit);
+            if literal {
+                varint::put(&mut exc, (i - last_exc) as u64);
+                varint::put(&mut exc, unit.len() as u64);
+                exc.extend_from_slice(unit);
+                last_exc = i;
+                n_exc += 1;
+            }
+            prev_end = end;
+        }
+        let mut residual = Vec::new();
+        varint::put(&mut residual, n_patches_bytes.len() as u64);
+        residual.extend_from_slice(&n_patches_bytes);
+        varint::put(&mut residual, n_exc as u64);
+        residual.extend_from_slice(&exc);
+        let trailer = &tb[prev_end..];
+        varint::put(&mut residual, trailer.len() as u64);
+        residual.extend_from_slice(trailer);
+        Ok(Tokenized {
+            ids,
+            residual,
+            exceptions: n_exc,
+        })
+    }
+
+    /// Inverse of [`encode`](Self::encode). Corrupt residuals give `Error::Corrupt`.
+    pub fn decode(&self, ids: &[u32], residual: &[u8]) -> Result<Vec<u8>> {
+        let mut r = varint::Reader::new(residual);
+        let np = r.len()?;
+        let patches = r.bytes(np)?;
+        let n_exc = r.get()?;
+        if n_exc > ids.len() as u64 {
+            return Err(Error::corrupt("more exceptions than tokens"));
+        }
+        let mut excs: Vec<(usize, &[u8])> = Vec::with_capacity(n_exc as usize);
+        let mut last = 0usize;
+        for k in 0..n_exc {
+            let idx = last
+                .checked_add(r.get()? as usize)
+                .ok_or_else(|| Error::corrupt("bad exception index"))?;
+            if idx >= ids.len() || (k > 0 && idx <= last) {
+                return Err(Error::corrupt("exception indices out of order"));
+            }
+            last = idx;
+            let len = r.len()?;
+            excs.push((idx, r.bytes(len)?));
+        }
+        let mut text: Vec<u8> = Vec::new();
+        let mut next = excs.iter().peekable();
+        for i in 0..ids.len() {
+            if ids[i] as usize >= self.vocab {
+                return Err(Error::corrupt("token id outside the vocabulary"));
+            }
+            if let Some((_, lit)) = next.next_if(|(idx, _)| *idx == i) {
+                text.extend_from_slice(lit);
+                continue;
+            }
+            match self.predict(ids, i)? {
+                Some(s) => text.extend_from_slice(s.as_bytes()),
+                None => {
+                    return Err(Error::corrupt(
+                        "token without a literal where one is needed",
+                    ))
+                }
+            }
+        }
+        let tl = r.len()?;
+        text.extend_from_slice(r.bytes(tl)?);
+        if !r.is_empty() {
+            return Err(Error::corrupt("trailing bytes in residual"));
+        }
+        // Undo the U+FFFD substitutions.
+        let mut out = Vec::with_capacity(text.len());
+        let mut pr = varint::Reader::new(patches);
+        let mut from = 0usize;
+        let mut pos = 0usize;
+        while !pr.is_empty() {
+            pos = pos
+                .checked_add(pr.get()? as usize)
+                .ok_or_else(|| Error::corrupt("bad patch"))?;
+            let n = pr.bytes(1)?[0] as usize;
+            let orig = pr.bytes(n)?;
+            if n == 0
+                || n > 3
+                || pos < from
+                || text.get(pos..pos + 3) != Some("\u{FFFD}".as_bytes())
+            {
+                return Err(Error::corrupt("bad invalid-UTF-8 patch"));
+            }
+            out.extend_from_slice(&text[from..pos]);
+            out.extend_from_slice(orig);
+            from = pos + 3;
+        }
+        out.extend_from_slice(&text[from..]);
+        Ok(out)
+    }
+}
