@@ -1,0 +1,384 @@
+//! The real binary, in isolated temp dirs.
+
+mod common;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use std::fs;
+use std::path::Path;
+
+fn llmzip(dir: &Path) -> Command {
+    let mut c = Command::cargo_bin("llmzip").unwrap();
+    c.current_dir(dir)
+        .env_remove("LLMZIP_MODEL")
+        .env("HF_HUB_OFFLINE", "1")
+        .env("HF_HOME", dir.join("hf"));
+    c
+}
+
+fn model(arch: &str) -> String {
+    common::fixture(arch).to_str().unwrap().to_string()
+}
+
+const TEXT: &str = "Alice was beginning to get very tired of sitting by her sister on the bank,\nand of having nothing to do: once or twice she had peeped into the book her sister was reading.\n";
+
+fn setup() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    fs::write(d.path().join("notes.txt"), TEXT).unwrap();
+    d
+}
+
+#[test]
+fn compress_keeps_input_and_decompress_restores_it() {
+    let d = setup();
+    let p = d.path();
+    llmzip(p)
+        .args(["compress", "notes.txt", "--model", &model("tiny-bert")])
+        .assert()
+        .success();
+    assert!(p.join("notes.txt").exists(), "input must be kept");
+    assert!(p.join("notes.txt.llmz").exists());
+    // refuses to overwrite the original without -f
+    llmzip(p)
+        .args(["decompress", "notes.txt.llmz"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("exists already").and(predicate::str::contains("hint:")));
+    fs::remove_file(p.join("notes.txt")).unwrap();
+    // the model recorded in the header is used when --model is absent
+    llmzip(p).args(["d", "notes.txt.llmz"]).assert().success();
+    assert_eq!(fs::read_to_string(p.join("notes.txt")).unwrap(), TEXT);
+    llmzip(p)
+        .args(["decompress", "-f", "notes.txt.llmz"])
+        .assert()
+        .success();
+}
+
+#[test]
+fn stdin_stdout_pipeline_and_dash() {
+    let d = setup();
+    let p = d.path();
+    for arch in common::ARCHS {
+        for method in ["arith", "mask"] {
+            let z = llmzip(p)
+                .args(["compress", "--method", method, "--model", &model(arch)])
+                .write_stdin(TEXT)
+                .assert()
+                .success()
+                .get_output()
+                .stdout
+                .clone();
+            assert_eq!(&z[..4], b"LLMZ");
+            llmzip(p)
+                .args(["decompress", "-"])
+                .write_stdin(z)
+                .assert()
+                .success()
+                .stdout(TEXT);
+        }
+    }
+}
+
+#[test]
+fn stdout_flag_writes_nothing_to_disk() {
+    let d = setup();
+    let p = d.path();
+    let out = llmzip(p)
+        .args(["c", "-c", "notes.txt", "--model", &model("tiny-roberta")])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert!(!p.join("notes.txt.llmz").exists());
+    fs::write(p.join("x.llmz"), &out).unwrap();
+    llmzip(p)
+        .args(["x", "-c", "x.llmz"])
+        .assert()
+        .success()
+        .stdout(TEXT);
+}
+
+#[test]
+fn several_files_and_rm() {
+    let d = setup();
+    let p = d.path();
+    fs::write(p.join("b.txt"), "second file\n").unwrap();
+    llmzip(p)
+        .args([
+            "compress",
+            "--rm",
+            "notes.txt",
+            "b.txt",
+            "--model",
+            &model("tiny-distilbert"),
+        ])
+        .assert()
+        .success();
+    assert!(!p.join("notes.txt").exists() && !p.join("b.txt").exists());
+    llmzip(p)
+        .args(["decompress", "notes.txt.llmz", "b.txt.llmz"])
+        .assert()
+        .success();
+    assert_eq!(
+        fs::read_to_string(p.join("b.txt")).unwrap(),
+        "second file\n"
+    );
+    assert_eq!(fs::read_to_string(p.join("notes.txt")).unwrap(), TEXT);
+}
+
+#[test]
+fn concatenated_members_decode_to_concatenation() {
+    let d = setup();
+    let p = d.path();
+    let a = llmzip(p)
+        .args(["c", "--model", &model("tiny-bert")])
+        .write_stdin("first part\n")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let b = llmzip(p)
+        .args(["c", "--model", &model("tiny-bert"), "--method", "mask"])
+        .write_stdin("second part\n")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    llmzip(p)
+        .arg("d")
+        .write_stdin([a, b].concat())
+        .assert()
+        .success()
+        .stdout("first part\nsecond part\n");
+}
+
+#[test]
+fn wrong_model_is_refused_before_any_output() {
+    let d = setup();
+    let p = d.path();
+    llmzip(p)
+        .args(["compress", "notes.txt", "--model", &model("tiny-bert")])
+        .assert()
+        .success();
+    fs::remove_file(p.join("notes.txt")).unwrap();
+    llmzip(p)
+        .args([
+            "decompress",
+            "notes.txt.llmz",
+            "--model",
+            &model("tiny-distilbert"),
+        ])
+        .assert()
+        .failure()
+        .stderr(
+            predicate::str::contains("model mismatch")
+                .and(predicate::str::contains("tiny-bert"))
+                .and(predicate::str::contains("tiny-distilbert")),
+        );
+    assert!(!p.join("notes.txt").exists(), "no output on failure");
+}
+
+#[test]
+fn corrupted_file_fails_cleanly_and_leaves_nothing() {
+    let d = setup();
+    let p = d.path();
+    llmzip(p)
+        .args(["compress", "notes.txt", "--model", &model("tiny-bert")])
+        .assert()
+        .success();
+    let mut z = fs::read(p.join("notes.txt.llmz")).unwrap();
+    let n = z.len();
+    z[n - 30] ^= 0x40;
+    fs::write(p.join("bad.llmz"), &z).unwrap();
+    let before: Vec<_> = fs::read_dir(p)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    llmzip(p)
+        .args(["decompress", "bad.llmz"])
+        .assert()
+        .failure()
+        .code(1)
+        .stderr(predicate::str::contains("corrupt").and(predicate::str::contains("hint:")));
+    let after: Vec<_> = fs::read_dir(p)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        before.len(),
+        after.len(),
+        "no output or temp file left behind"
+    );
+    llmzip(p).args(["test", "bad.llmz"]).assert().failure();
+    llmzip(p)
+        .args(["test", "notes.txt.llmz"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("OK"));
+    // not an llmzip file at all
+    llmzip(p)
+        .args(["decompress", "-c", "notes.txt"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("not an llmzip file"));
+}
+
+#[test]
+fn refusals_and_argument_errors() {
+    let d = setup();
+    let p = d.path();
+    llmzip(p)
+        .args(["compress", "notes.txt"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("no model given"));
+    llmzip(p)
+        .args(["compress", "missing.txt", "--model", &model("tiny-bert")])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("missing.txt"));
+    fs::write(p.join("plain"), "x").unwrap();
+    llmzip(p)
+        .args(["decompress", "plain"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("does not end in .llmz"));
+    llmzip(p)
+        .args([
+            "compress",
+            "notes.txt",
+            "--model",
+            &model("tiny-bert"),
+            "--window",
+            "600",
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("exceeds"));
+    llmzip(p)
+        .args(["compress", "notes.txt", "--model", &model("tiny-bert")])
+        .assert()
+        .success();
+    llmzip(p)
+        .args(["compress", "notes.txt", "--model", &model("tiny-bert")])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("exists already"));
+}
+
+#[test]
+fn offline_hub_id_fails_with_one_clear_line() {
+    let d = setup();
+    let out = llmzip(d.path())
+        .args(["compress", "notes.txt", "--model", "distilroberta-base"])
+        .assert()
+        .failure()
+        .get_output()
+        .stderr
+        .clone();
+    let err = String::from_utf8(out).unwrap();
+    assert!(
+        err.contains("distilroberta-base")
+            && err.contains("HF_HUB_OFFLINE")
+            && err.contains("--model"),
+        "{err}"
+    );
+    assert!(
+        err.lines().next().unwrap().starts_with("llmzip: error:"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"));
+}
+
+#[test]
+fn info_reports_sizes_and_settings() {
+    let d = setup();
+    let p = d.path();
+    llmzip(p)
+        .args([
+            "compress",
+            "notes.txt",
+            "--model",
+            &model("tiny-roberta"),
+            "--rounds",
+            "2",
+            "--window",
+            "32",
+        ])
+        .assert()
+        .success();
+    let out = llmzip(p)
+        .args(["info", "--json", "notes.txt.llmz"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["original_bytes"], TEXT.len());
+    assert_eq!(
+        v["compressed_bytes"].as_u64().unwrap(),
+        fs::metadata(p.join("notes.txt.llmz")).unwrap().len()
+    );
+    assert_eq!(v["members"][0]["rounds"], 2);
+    assert_eq!(v["members"][0]["window"], 32);
+    assert_eq!(v["members"][0]["method"], "arith");
+    llmzip(p)
+        .args(["info", "notes.txt.llmz"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("bits/byte"));
+}
+
+#[test]
+fn infill_lists_top_predictions_as_json() {
+    let d = setup();
+    let out = llmzip(d.path())
+        .args([
+            "infill",
+            "the [MASK] sat on the [MASK].",
+            "--model",
+            &model("tiny-bert"),
+            "--top-k",
+            "3",
+            "--json",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let masks = v["masks"].as_array().unwrap();
+    assert_eq!(masks.len(), 2);
+    for m in masks {
+        let top = m["top"].as_array().unwrap();
+        assert_eq!(top.len(), 3);
+        let lps: Vec<f64> = top.iter().map(|t| t["logprob"].as_f64().unwrap()).collect();
+        assert!(lps.windows(2).all(|w| w[0] >= w[1]) && lps[0] <= 0.0);
+        assert!(top[0]["token"].is_string() && top[0]["id"].is_u64());
+    }
+    llmzip(d.path())
+        .args(["infill", "no mask here", "--model", &model("tiny-bert")])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("[MASK]"));
+}
+
+#[test]
+fn completions_and_man_page() {
+    let d = setup();
+    llmzip(d.path())
+        .args(["completions", "bash"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("llmzip"));
+    llmzip(d.path())
+        .arg("man")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(".TH"));
+}

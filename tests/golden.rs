@@ -1,0 +1,109 @@
+//! The model runtime must match Hugging Face transformers: max |Δ log-prob| ≤ 1e-4 on the
+//! golden set made by tests/golden/make_golden.py (tiny random models, a padded batch) and
+//! on the real splade-tiny checkpoint (legacy gamma/beta names, tied decoder omitted).
+
+mod common;
+
+use serde_json::Value;
+
+fn golden() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(common::fixture("golden.json")).unwrap()).unwrap()
+}
+
+fn seqs_sel(g: &Value) -> (Vec<Vec<u32>>, Vec<(usize, usize)>) {
+    let seqs = g["seqs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            s.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_u64().unwrap() as u32)
+                .collect()
+        })
+        .collect();
+    let sel = g["sel"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p[0].as_u64().unwrap() as usize,
+                p[1].as_u64().unwrap() as usize,
+            )
+        })
+        .collect();
+    (seqs, sel)
+}
+
+#[test]
+fn tiny_models_match_transformers() {
+    let g = golden();
+    for (arch, key) in [
+        ("tiny-bert", "bert"),
+        ("tiny-roberta", "roberta"),
+        ("tiny-distilbert", "distilbert"),
+    ] {
+        let m = common::load(arch);
+        let (seqs, sel) = seqs_sel(&g[key]);
+        assert!(
+            seqs.iter().map(Vec::len).min() != seqs.iter().map(Vec::len).max(),
+            "golden batch must exercise padding"
+        );
+        let lp = m.lm.log_probs(&seqs, &sel).unwrap();
+        let v = m.lm.vocab_size();
+        let want = g[key]["log_probs"].as_array().unwrap();
+        assert_eq!(want.len(), sel.len());
+        let mut worst = 0f32;
+        for (k, row) in want.iter().enumerate() {
+            for (j, x) in row.as_array().unwrap().iter().enumerate() {
+                worst = worst.max((lp[k * v + j] - x.as_f64().unwrap() as f32).abs());
+            }
+        }
+        assert!(worst <= 1e-4, "{arch}: max |Δ log-prob| = {worst}");
+    }
+}
+
+#[test]
+fn splade_tiny_loads_and_matches_transformers() {
+    let Some(dir) = common::shared("models/splade-tiny") else {
+        eprintln!("skipped: ../shared/models/splade-tiny not present");
+        return;
+    };
+    let m = llmzip::Model::load(dir.to_str().unwrap(), &candle_core::Device::Cpu).unwrap();
+    let g = &golden()["splade-tiny"];
+    let v = m.lm.vocab_size();
+    assert_eq!(v, 30522);
+    let seqs: Vec<Vec<u32>> = g["seqs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            s.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_u64().unwrap() as u32)
+                .collect()
+        })
+        .collect();
+    for (i, seq) in seqs.iter().enumerate() {
+        let p = g["sel"][i][1].as_u64().unwrap() as usize;
+        let lp =
+            m.lm.log_probs(std::slice::from_ref(seq), &[(0, p)])
+                .unwrap();
+        let row = &g["rows"][i];
+        let mut worst = 0f32;
+        for (id, x) in row["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(row["log_probs"].as_array().unwrap())
+        {
+            worst =
+                worst.max((lp[id.as_u64().unwrap() as usize] - x.as_f64().unwrap() as f32).abs());
+        }
+        assert!(worst <= 1e-4, "splade-tiny: max |Δ log-prob| = {worst}");
+        assert!(lp.len() == v);
+    }
+}
