@@ -31,9 +31,10 @@ impl Default for Options {
             method: Method::Arith,
             plan: RevealPlan {
                 window: 64,
-                context: 16,
+                context: 32,
                 rounds: 4,
-                shape: Shape::Uniform,
+                shape: Shape::Geometric,
+                lanes: 32,
             },
             batch: 32,
             mask_rate: 0.5,
@@ -52,6 +53,7 @@ pub struct Stats {
     pub exceptions: u64,
     pub masked: u64,
     pub residual_bytes: u64,
+    pub tokenize_seconds: f64,
 }
 
 /// Hooks for progress and cancellation (Ctrl-C).
@@ -160,7 +162,9 @@ impl<'m> Compressor<'m> {
 
     /// Compresses one block into its stored form.
     pub fn compress_block(&self, data: &[u8], hooks: &Hooks, stats: &mut Stats) -> Result<Block> {
+        let t = std::time::Instant::now();
         let tok = self.model.tokenizer.encode(data)?;
+        stats.tokenize_seconds += t.elapsed().as_secs_f64();
         let residual = deflate(&tok.residual)?;
         let ctx = Ctx {
             lm: self.model.lm.as_ref(),

@@ -11,6 +11,7 @@ pub mod error;
 pub mod model;
 pub mod schedule;
 pub mod text;
+pub mod train;
 
 pub use compressor::{Compressor, Decompressor, Hooks, Options, Stats};
 pub use error::{Error, Result};

@@ -1,13 +1,19 @@
-//! The reveal plan: which positions each round predicts.
+//! The reveal plan: which positions each model call predicts, and what it sees.
 //!
-//! A block's tokens are cut into windows of `window` tokens. Every position belongs to one
-//! group `0..rounds`; round `r` predicts group `r` of every window, with groups `< r` visible
-//! and groups `>= r` masked. Windows advance in lockstep, so a window's model input may also
-//! show `context` tokens on each side from its neighbours, under the same visibility rule:
-//! the decoder knows exactly those tokens at round `r`, whatever the batch order.
+//! A block's tokens are cut into windows of `window` tokens. Every position of a window
+//! belongs to one group `0..rounds`; round `r` predicts group `r` with groups `< r` visible
+//! and groups `>= r` masked. Two ways to order windows:
 //!
-//! Invariant (asserted by tests): encoder and decoder derive the same plan from
-//! `(RevealPlan, n_tokens)` alone, and every position is predicted exactly once.
+//! - **lanes** (`lanes >= 1`, the default): the block is split into up to `lanes` contiguous
+//!   lanes; within a lane windows are coded one after another, each seeing the `context`
+//!   tokens before it in full (they are already known), so even round 0 is not blind.
+//!   Lanes advance in lockstep and form the batch of each model call.
+//! - **lockstep** (`lanes == 0`): all windows advance round by round together; a window also
+//!   sees `context` tokens on each side from its neighbours under the same visibility rule.
+//!
+//! Invariant (asserted by tests): encoder and decoder derive the same calls from
+//! `(RevealPlan, batch, n_tokens)` alone, every position is predicted exactly once, and a
+//! call only shows tokens that were predicted in earlier calls.
 
 use crate::error::{Error, Result};
 
@@ -41,7 +47,13 @@ pub struct RevealPlan {
     pub context: usize,
     pub rounds: usize,
     pub shape: Shape,
+    /// most lanes per block; 0 = lockstep windows with context on both sides
+    pub lanes: usize,
 }
+
+/// A lane holds at least this many windows (so short blocks use fewer lanes).
+pub const MIN_LANE_WINDOWS: usize = 4;
+pub const MAX_LANES: usize = 1 << 16;
 
 pub const MAX_WINDOW: usize = 4096;
 pub const MAX_ROUNDS: usize = 64;
@@ -57,10 +69,14 @@ impl RevealPlan {
                 MAX_ROUNDS
             )));
         }
-        if self.window + 2 * self.context + 2 > max_sequence {
+        if self.lanes > MAX_LANES {
+            return Err(Error::Invalid(format!("lanes must be at most {MAX_LANES}")));
+        }
+        let sides = if self.lanes == 0 { 2 } else { 1 };
+        if self.window + sides * self.context + 2 > max_sequence {
             return Err(Error::Invalid(format!(
-                "window {} + 2 x context {} + 2 special tokens exceeds the model's {} positions",
-                self.window, self.context, max_sequence
+                "window {} + {} x context {} + 2 special tokens exceeds the model's {} positions",
+                self.window, sides, self.context, max_sequence
             )));
         }
         Ok(())
@@ -116,36 +132,65 @@ pub struct Step {
     pub targets: Vec<usize>,
 }
 
-/// Walks the plan over a block of `n` tokens: for each round, batches of windows.
-/// `known[i]` must hold the true token for every index in a group `< r` when round `r` is
-/// built; other entries are ignored (shown as mask).
+/// Walks the plan over a block of `n` tokens, one phase at a time. `known[i]` must hold the
+/// true token of every position predicted in an earlier phase; other entries are ignored.
 pub struct Walker<'p> {
     plan: &'p RevealPlan,
     groups: Vec<u8>,
     n: usize,
     batch: usize,
+    /// lanes mode: (start, end) of each lane
+    lanes: Vec<(usize, usize)>,
 }
 
 impl<'p> Walker<'p> {
     pub fn new(plan: &'p RevealPlan, n: usize, batch: usize) -> Self {
+        let mut lanes = Vec::new();
+        if plan.lanes > 0 && n > 0 {
+            let windows = n.div_ceil(plan.window);
+            let count = windows.div_ceil(MIN_LANE_WINDOWS).clamp(1, plan.lanes);
+            // lanes are whole windows long, the last one takes the rest
+            let per = windows.div_ceil(count) * plan.window;
+            let mut s = 0;
+            while s < n {
+                lanes.push((s, (s + per).min(n)));
+                s += per;
+            }
+        }
         Walker {
             plan,
             groups: plan.groups(),
             n,
             batch: batch.max(1),
+            lanes,
         }
     }
 
+    /// Group of position `i` (its offset within its window).
     pub fn group(&self, i: usize) -> usize {
-        self.groups[i % self.plan.window] as usize
+        let off = match self.lanes.iter().find(|l| l.0 <= i && i < l.1) {
+            Some(l) => i - l.0,
+            None => i,
+        };
+        self.groups[off % self.plan.window] as usize
     }
 
-    pub fn windows(&self) -> usize {
-        self.n.div_ceil(self.plan.window)
+    pub fn phases(&self) -> usize {
+        if self.plan.lanes == 0 {
+            self.plan.rounds
+        } else {
+            let longest = self
+                .lanes
+                .iter()
+                .map(|l| (l.1 - l.0).div_ceil(self.plan.window))
+                .max()
+                .unwrap_or(0);
+            longest * self.plan.rounds
+        }
     }
 
-    /// Steps of round `r`, in order.
-    pub fn round(&self, r: usize, known: &[u32], cls: u32, sep: u32, mask: u32) -> Vec<Step> {
+    /// The model calls of phase `ph`, in order.
+    pub fn phase(&self, ph: usize, known: &[u32], cls: u32, sep: u32, mask: u32) -> Vec<Step> {
         let w = self.plan.window;
         let c = self.plan.context;
         let mut steps = Vec::new();
@@ -154,19 +199,20 @@ impl<'p> Walker<'p> {
             sel: Vec::new(),
             targets: Vec::new(),
         };
-        for win in 0..self.windows() {
-            let s = win * w;
-            let e = (s + w).min(self.n);
+        let push = |cur: &mut Step,
+                    steps: &mut Vec<Step>,
+                    lo: usize,
+                    hi: usize,
+                    s: usize,
+                    e: usize,
+                    r: usize,
+                    visible: &dyn Fn(usize) -> bool| {
             if !(s..e).any(|i| self.group(i) == r) {
-                continue;
+                return;
             }
-            let lo = s.saturating_sub(c);
-            let hi = (e + c).min(self.n);
             let mut seq = Vec::with_capacity(hi - lo + 2);
             seq.push(cls);
-            for i in lo..hi {
-                seq.push(if self.group(i) < r { known[i] } else { mask });
-            }
+            seq.extend((lo..hi).map(|i| if visible(i) { known[i] } else { mask }));
             seq.push(sep);
             let si = cur.seqs.len();
             for i in s..e {
@@ -178,13 +224,52 @@ impl<'p> Walker<'p> {
             cur.seqs.push(seq);
             if cur.seqs.len() == self.batch {
                 steps.push(std::mem::replace(
-                    &mut cur,
+                    cur,
                     Step {
                         seqs: Vec::new(),
                         sel: Vec::new(),
                         targets: Vec::new(),
                     },
                 ));
+            }
+        };
+        if self.plan.lanes == 0 {
+            let r = ph;
+            for win in 0..self.n.div_ceil(w) {
+                let s = win * w;
+                let e = (s + w).min(self.n);
+                let vis = |i: usize| self.group(i) < r;
+                push(
+                    &mut cur,
+                    &mut steps,
+                    s.saturating_sub(c),
+                    (e + c).min(self.n),
+                    s,
+                    e,
+                    r,
+                    &vis,
+                );
+            }
+        } else {
+            let (k, r) = (ph / self.plan.rounds, ph % self.plan.rounds);
+            for &(ls, le) in &self.lanes {
+                let s = ls + k * w;
+                if s >= le {
+                    continue;
+                }
+                let e = (s + w).min(le);
+                // before the window: all known; inside: earlier groups
+                let vis = |i: usize| i < s || self.group(i) < r;
+                push(
+                    &mut cur,
+                    &mut steps,
+                    s.saturating_sub(c).max(ls),
+                    e,
+                    s,
+                    e,
+                    r,
+                    &vis,
+                );
             }
         }
         if !cur.seqs.is_empty() {
@@ -200,36 +285,46 @@ mod tests {
 
     #[test]
     fn every_position_predicted_once_and_only_earlier_groups_visible() {
-        for (w, c, r, shape) in [
-            (16, 0, 1, Shape::Uniform),
-            (16, 4, 4, Shape::Geometric),
-            (10, 3, 3, Shape::Uniform),
-            (7, 2, 7, Shape::Geometric),
+        for (w, c, r, shape, lanes) in [
+            (16, 0, 1, Shape::Uniform, 0),
+            (16, 4, 4, Shape::Geometric, 0),
+            (10, 3, 3, Shape::Uniform, 0),
+            (7, 2, 7, Shape::Geometric, 0),
+            (16, 4, 1, Shape::Uniform, 3),
+            (10, 5, 3, Shape::Geometric, 2),
+            (8, 8, 2, Shape::Uniform, 64),
         ] {
             let plan = RevealPlan {
                 window: w,
                 context: c,
                 rounds: r,
                 shape,
+                lanes,
             };
             for n in [0usize, 1, 5, 16, 33, 100] {
                 let walker = Walker::new(&plan, n, 3);
                 let known: Vec<u32> = (0..n as u32).map(|i| i + 10).collect();
                 let mut seen = vec![0; n];
-                for round in 0..r {
-                    for st in walker.round(round, &known, 1, 2, 3) {
-                        for (k, &(si, p)) in st.sel.iter().enumerate() {
-                            let t = st.targets[k];
-                            seen[t] += 1;
-                            assert_eq!(walker.group(t), round);
-                            assert_eq!(st.seqs[si][p], 3, "predicted position must be masked");
-                        }
+                for ph in 0..walker.phases() {
+                    let steps = walker.phase(ph, &known, 1, 2, 3);
+                    for st in &steps {
                         for seq in &st.seqs {
                             for &tok in &seq[1..seq.len() - 1] {
                                 if tok != 3 {
-                                    assert!(walker.group((tok - 10) as usize) < round);
+                                    assert_eq!(
+                                        seen[(tok - 10) as usize],
+                                        1,
+                                        "{plan:?}: shown before predicted"
+                                    );
                                 }
                             }
+                        }
+                    }
+                    for st in &steps {
+                        for (k, &(si, p)) in st.sel.iter().enumerate() {
+                            let t = st.targets[k];
+                            seen[t] += 1;
+                            assert_eq!(st.seqs[si][p], 3, "predicted position must be masked");
                         }
                     }
                 }
@@ -245,6 +340,7 @@ mod tests {
             context: 0,
             rounds: 4,
             shape: Shape::Geometric,
+            lanes: 0,
         };
         let g = plan.groups();
         let counts: Vec<usize> = (0..4)

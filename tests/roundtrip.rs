@@ -22,6 +22,7 @@ fn opts(method: Method) -> Options {
             context: 4,
             rounds: 3,
             shape: Shape::Uniform,
+            lanes: 4,
         },
         batch: 4,
         mask_rate: 0.5,
@@ -94,10 +95,12 @@ fn edge_cases_round_trip_every_arch_and_method() {
 fn english_text_round_trips_with_several_plans() {
     let text = b"It was the best of times, it was the worst of times, it was the age of wisdom,\nit was the age of foolishness, it was the epoch of belief, it was the epoch of incredulity.\n".repeat(8);
     for m in models() {
-        for (w, c, r, s) in [
-            (8, 0, 1, Shape::Uniform),
-            (32, 8, 4, Shape::Geometric),
-            (64, 16, 8, Shape::Uniform),
+        for (w, c, r, s, l) in [
+            (8, 0, 1, Shape::Uniform, 0),
+            (32, 8, 4, Shape::Geometric, 0),
+            (64, 16, 8, Shape::Uniform, 0),
+            (16, 16, 2, Shape::Geometric, 3),
+            (32, 64, 4, Shape::Geometric, 32),
         ] {
             let mut o = opts(Method::Arith);
             o.plan = RevealPlan {
@@ -105,6 +108,7 @@ fn english_text_round_trips_with_several_plans() {
                 context: c,
                 rounds: r,
                 shape: s,
+                lanes: l,
             };
             o.block_size = 1 << 20;
             roundtrip(m, &o, &text);

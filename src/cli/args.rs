@@ -45,6 +45,9 @@ pub enum Command {
     Info(InfoArgs),
     /// Show a model's top predictions for each mask in a text
     Infill(InfillArgs),
+    /// Train a model on the corpus you will compress (or from scratch)
+    #[command(visible_alias = "train")]
+    Finetune(FinetuneArgs),
     /// Print shell completions
     Completions {
         #[arg(value_enum)]
@@ -101,15 +104,18 @@ pub struct CompressArgs {
     /// Tokens per window
     #[arg(long, default_value_t = 64)]
     pub window: usize,
-    /// Tokens of neighbouring windows shown on each side
-    #[arg(long, default_value_t = 16)]
+    /// Tokens of context shown before each window (lockstep: on each side)
+    #[arg(long, default_value_t = 32)]
     pub context: usize,
     /// Rounds in which a window's tokens are revealed
     #[arg(long, default_value_t = 4)]
     pub rounds: usize,
     /// How tokens are shared out between rounds
-    #[arg(long, value_enum, default_value = "uniform")]
+    #[arg(long, value_enum, default_value = "geometric")]
     pub shape: ShapeArg,
+    /// Most lanes coded side by side per block (0: all windows in lockstep, context both sides)
+    #[arg(long, default_value_t = 32)]
+    pub lanes: usize,
     /// Windows per model call
     #[arg(long, default_value_t = 32)]
     pub batch: usize,
@@ -153,4 +159,93 @@ pub struct InfillArgs {
     pub top_k: usize,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectiveArg {
+    /// BERT's random masking at --mask-prob
+    Random,
+    /// a sampled round of the reveal plan, as compression sees it
+    Schedule,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct FinetuneArgs {
+    /// Corpus: a file, a directory (recursive; *.xz and *.gz read transparently) or "-"
+    pub corpus: PathBuf,
+    /// Checkpoint to start from (directory or hub id)
+    #[arg(short, long, env = "LLMZIP_MODEL", conflicts_with = "from_scratch")]
+    pub model: Option<String>,
+    /// Output directory (Hugging Face layout)
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Passes over the corpus
+    #[arg(long, conflicts_with = "steps")]
+    pub epochs: Option<usize>,
+    /// Optimizer steps
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Stop after this many seconds (checkpoint and output are still written)
+    #[arg(long)]
+    pub max_seconds: Option<f64>,
+    #[arg(long, default_value_t = 5e-4)]
+    pub lr: f64,
+    /// Sequences per step
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    /// Tokens per sequence, special tokens included
+    #[arg(long, default_value_t = 130)]
+    pub seq_len: usize,
+    #[arg(long, default_value_t = 0.15)]
+    pub mask_prob: f32,
+    #[arg(long, value_enum, default_value = "random")]
+    pub objective: ObjectiveArg,
+    /// Reveal plan used by --objective schedule and by validation
+    #[arg(long, default_value_t = 64)]
+    pub window: usize,
+    #[arg(long, default_value_t = 32)]
+    pub context: usize,
+    #[arg(long, default_value_t = 4)]
+    pub rounds: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Continue from OUT/checkpoint with its optimizer state
+    #[arg(long)]
+    pub resume: bool,
+    #[arg(long, default_value_t = 0.1)]
+    pub dropout: f32,
+    #[arg(long, default_value_t = 0.01)]
+    pub weight_decay: f64,
+    /// Learning-rate warm-up steps
+    #[arg(long, default_value_t = 100)]
+    pub warmup: usize,
+    /// Validate every N steps (0: only at the end)
+    #[arg(long, default_value_t = 0)]
+    pub eval_every: usize,
+    /// Checkpoint every N steps (0: only at the end and on Ctrl-C)
+    #[arg(long, default_value_t = 200)]
+    pub checkpoint_every: usize,
+    /// Held-out text (default: a file named valid* in the corpus directory)
+    #[arg(long)]
+    pub valid: Option<PathBuf>,
+    /// Bytes of the held-out text compressed for validation
+    #[arg(long, default_value_t = 32 * 1024)]
+    pub valid_bytes: usize,
+    /// Train a new byte-level BPE tokenizer and RoBERTa-style model
+    #[arg(long)]
+    pub from_scratch: bool,
+    #[arg(long, default_value_t = 8000)]
+    pub vocab: usize,
+    #[arg(long, default_value_t = 4)]
+    pub layers: usize,
+    #[arg(long, default_value_t = 256)]
+    pub hidden: usize,
+    #[arg(long, default_value_t = 4)]
+    pub heads: usize,
+    /// Feed-forward width (default 4 x hidden)
+    #[arg(long)]
+    pub intermediate: Option<usize>,
+    /// Corpus bytes used to train the tokenizer
+    #[arg(long, default_value_t = 20_000_000)]
+    pub tokenizer_bytes: usize,
 }

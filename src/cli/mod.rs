@@ -16,8 +16,8 @@ use clap::CommandFactory;
 use serde_json::json;
 
 use args::{
-    Cli, Command, CompressArgs, DecompressArgs, Global, InfillArgs, InfoArgs, MethodArg, ShapeArg,
-    TestArgs,
+    Cli, Command, CompressArgs, DecompressArgs, FinetuneArgs, Global, InfillArgs, InfoArgs,
+    MethodArg, ObjectiveArg, ShapeArg, TestArgs,
 };
 use io::{is_stdio, open_input, Dest};
 use llmzip::coding::Method;
@@ -50,6 +50,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Test(a) => test(&g, a),
         Command::Info(a) => info(a),
         Command::Infill(a) => infill(&g, a),
+        Command::Finetune(a) => finetune(&g, a),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "llmzip", &mut std::io::stdout());
             Ok(())
@@ -150,6 +151,7 @@ fn options(a: &CompressArgs) -> Options {
                 ShapeArg::Uniform => Shape::Uniform,
                 ShapeArg::Geometric => Shape::Geometric,
             },
+            lanes: a.lanes,
         },
         batch: a.batch,
         mask_rate: a.mask_rate,
@@ -188,13 +190,16 @@ fn compress(g: &Global, a: CompressArgs) -> anyhow::Result<()> {
         say(
             g,
             format_args!(
-                "{}: {} -> {} bytes, {:.3} bits/byte, {} tokens, {:.1} KB/s",
+                "{}: {} -> {} bytes, {:.3} bits/byte, {} tokens ({} literal), {:.1} KB/s (tokenizer {:.2} s, model {:.2} s)",
                 f.display(),
                 stats.bytes_in,
                 stats.bytes_out,
                 stats.bytes_out as f64 * 8.0 / stats.bytes_in.max(1) as f64,
                 stats.tokens,
-                stats.bytes_in as f64 / 1000.0 / secs.max(1e-9)
+                stats.exceptions,
+                stats.bytes_in as f64 / 1000.0 / secs.max(1e-9),
+                stats.tokenize_seconds,
+                llmzip::coding::MODEL_NANOS.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e9
             ),
         );
         if a.io.rm {
@@ -359,6 +364,7 @@ fn info(a: InfoArgs) -> anyhow::Result<()> {
                 "context": h.plan.context,
                 "rounds": h.plan.rounds,
                 "shape": h.plan.shape.name(),
+                "lanes": h.plan.lanes,
                 "batch": h.batch,
                 "mask_rate": h.mask_rate,
                 "block_size": h.block_size,
@@ -392,7 +398,7 @@ fn info(a: InfoArgs) -> anyhow::Result<()> {
             );
             for m in v["members"].as_array().unwrap() {
                 println!(
-                    "  method {}  model {} ({})  numerics {}\n  schedule: window {} context {} rounds {} {}  batch {}  blocks {}",
+                    "  method {}  model {} ({})  numerics {}\n  schedule: window {} context {} rounds {} {} lanes {}  batch {}  blocks {}",
                     m["method"].as_str().unwrap(),
                     m["model"].as_str().unwrap(),
                     &m["fingerprint"].as_str().unwrap()[..16],
@@ -401,6 +407,7 @@ fn info(a: InfoArgs) -> anyhow::Result<()> {
                     m["context"],
                     m["rounds"],
                     m["shape"].as_str().unwrap(),
+                    m["lanes"],
                     m["batch"],
                     m["blocks"]
                 );
@@ -487,6 +494,112 @@ fn infill(g: &Global, a: InfillArgs) -> anyhow::Result<()> {
                 .collect();
             println!("mask {}: {}", k + 1, line.join("  "));
         }
+    }
+    Ok(())
+}
+
+fn finetune(g: &Global, a: FinetuneArgs) -> anyhow::Result<()> {
+    use llmzip::train::{self, scratch::Size, Objective, TrainOptions};
+    let device = llmzip::model::parse_device(&g.device)?;
+    if !a.from_scratch && a.model.is_none() {
+        return Err(Error::Invalid("give --model M to fine-tune, or --from-scratch".into()).into());
+    }
+    let o = TrainOptions {
+        corpus: a.corpus.clone(),
+        model: a.model.clone(),
+        scratch: a.from_scratch.then(|| Size {
+            vocab: a.vocab,
+            layers: a.layers,
+            hidden: a.hidden,
+            heads: a.heads,
+            intermediate: a.intermediate.unwrap_or(4 * a.hidden),
+            seq_len: a.seq_len,
+        }),
+        out: a.out.clone(),
+        epochs: a
+            .epochs
+            .or(if a.steps.is_none() && a.max_seconds.is_none() {
+                Some(1)
+            } else {
+                None
+            }),
+        steps: a.steps,
+        lr: a.lr,
+        batch: a.batch,
+        seq_len: a.seq_len,
+        mask_prob: a.mask_prob,
+        objective: match a.objective {
+            ObjectiveArg::Random => Objective::Random,
+            ObjectiveArg::Schedule => Objective::Schedule,
+        },
+        plan: RevealPlan {
+            window: a.window,
+            context: a.context,
+            rounds: a.rounds,
+            shape: Shape::Geometric,
+            lanes: 1,
+        },
+        seed: a.seed,
+        resume: a.resume,
+        dropout: a.dropout,
+        weight_decay: a.weight_decay,
+        warmup: a.warmup,
+        eval_every: a.eval_every,
+        checkpoint_every: a.checkpoint_every,
+        valid: a.valid.clone(),
+        valid_bytes: a.valid_bytes,
+        tokenizer_bytes: a.tokenizer_bytes,
+        max_seconds: a.max_seconds,
+    };
+    let pb = if g.quiet {
+        indicatif::ProgressBar::hidden()
+    } else {
+        progress::training_bar(a.steps)
+    };
+    let on_step = |step: usize, loss: f32, tps: f64| {
+        pb.set_position(step as u64);
+        pb.set_message(format!("loss {loss:.3}, {tps:.0} tok/s"));
+    };
+    let on_eval = |e: &serde_json::Value| {
+        if !g.quiet {
+            let line = format!(
+                "step {}: validation {:.4} bits/byte, {:.3} bits/token",
+                e["step"],
+                e["bits_per_byte"].as_f64().unwrap_or(0.0),
+                e["bits_per_token"].as_f64().unwrap_or(0.0)
+            );
+            if pb.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                pb.println(line);
+            }
+        }
+    };
+    let warn = |m: &str| eprintln!("llmzip: warning: {m}");
+    let cb = train::Callbacks {
+        on_step: &on_step,
+        on_eval: &on_eval,
+        cancel: &cancelled,
+        warn: &warn,
+    };
+    let r = train::run(&o, &device, &cb);
+    pb.finish_and_clear();
+    if matches!(r, Err(Error::Interrupted)) {
+        eprintln!(
+            "llmzip: interrupted; checkpoint saved in {}/checkpoint (continue with --resume)",
+            a.out.display()
+        );
+    }
+    let r = r?;
+    if !g.quiet {
+        eprintln!(
+            "trained {} steps, {} tokens in {:.1} s; final loss {:.4}; model in {}",
+            r.steps,
+            r.tokens_seen,
+            r.seconds,
+            r.final_loss,
+            a.out.display()
+        );
     }
     Ok(())
 }

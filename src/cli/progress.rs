@@ -19,3 +19,24 @@ pub fn bar(enabled: bool, label: &str) -> ProgressBar {
     pb.enable_steady_tick(Duration::from_millis(1000));
     pb
 }
+
+/// Training progress: steps, loss, tokens/s, ETA when the step count is known. Drawn only on
+/// a terminal; elsewhere a line every ~30 s keeps logs informative.
+pub fn training_bar(steps: Option<usize>) -> ProgressBar {
+    let pb = match steps {
+        Some(n) => ProgressBar::new(n as u64),
+        None => ProgressBar::no_length(),
+    };
+    if std::io::stderr().is_terminal() {
+        let t = if steps.is_some() {
+            "{bar:30} {pos}/{len} {msg} eta {eta}"
+        } else {
+            "{spinner} step {pos} {msg} {elapsed}"
+        };
+        pb.set_style(ProgressStyle::with_template(t).unwrap());
+        pb.set_draw_target(ProgressDrawTarget::stderr());
+    } else {
+        pb.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    pb
+}

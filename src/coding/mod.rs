@@ -35,6 +35,9 @@ impl Method {
     }
 }
 
+/// Nanoseconds spent in model calls by this process (for `--verbose` and `llmzip bench`).
+pub static MODEL_NANOS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// What the methods need besides the plan.
 pub struct Ctx<'a> {
     pub lm: &'a dyn MaskedLm,
@@ -58,12 +61,17 @@ pub fn drive(
     let mut known = vec![ctx.ids.mask; n];
     let walker = Walker::new(ctx.plan, n, ctx.batch);
     let v = ctx.lm.vocab_size();
-    for r in 0..ctx.plan.rounds {
-        for step in walker.round(r, &known, ctx.ids.cls, ctx.ids.sep, ctx.ids.mask) {
+    for ph in 0..walker.phases() {
+        for step in walker.phase(ph, &known, ctx.ids.cls, ctx.ids.sep, ctx.ids.mask) {
             if (ctx.cancel)() {
                 return Err(Error::Interrupted);
             }
+            let t = std::time::Instant::now();
             let lp = ctx.lm.log_probs(&step.seqs, &step.sel)?;
+            MODEL_NANOS.fetch_add(
+                t.elapsed().as_nanos() as u64,
+                std::sync::atomic::Ordering::Relaxed,
+            );
             for (k, &t) in step.targets.iter().enumerate() {
                 let tok = f(t, &lp[k * v..(k + 1) * v])?;
                 if tok as usize >= v {

@@ -65,6 +65,7 @@ impl Header {
         body.push(self.precision);
         body.extend_from_slice(&self.mask_rate.to_le_bytes());
         body.extend_from_slice(&self.block_size.to_le_bytes());
+        body.extend_from_slice(&(self.plan.lanes as u32).to_le_bytes());
         body.extend_from_slice(&self.fingerprint);
         for s in [&self.model_name, &self.numerics] {
             body.extend_from_slice(&(s.len() as u16).to_le_bytes());
@@ -114,7 +115,7 @@ impl Header {
 
     fn parse(b: &[u8]) -> Result<Header> {
         let bad = || Error::corrupt("malformed header");
-        if b.len() < 1 + 4 + 4 + 1 + 1 + 4 + 1 + 4 + 4 + 32 + 4 {
+        if b.len() < 1 + 4 + 4 + 1 + 1 + 4 + 1 + 4 + 4 + 4 + 32 + 4 {
             return Err(bad());
         }
         let method = Method::from_u8(b[0]).ok_or_else(bad)?;
@@ -126,8 +127,9 @@ impl Header {
         let precision = b[15];
         let mask_rate = f32::from_le_bytes(b[16..20].try_into().unwrap());
         let block_size = u32_at(b, 20);
-        let fingerprint: [u8; 32] = b[24..56].try_into().unwrap();
-        let mut at = 56;
+        let lanes = u32_at(b, 24) as usize;
+        let fingerprint: [u8; 32] = b[28..60].try_into().unwrap();
+        let mut at = 60;
         let mut strings = Vec::new();
         for _ in 0..2 {
             let n =
@@ -147,6 +149,7 @@ impl Header {
             || rounds == 0
             || rounds > MAX_ROUNDS
             || rounds > window
+            || lanes > crate::schedule::MAX_LANES
             || batch == 0
             || batch as usize > MAX_BATCH
             || precision != crate::coding::quantize::PRECISION as u8
@@ -162,6 +165,7 @@ impl Header {
                 context,
                 rounds,
                 shape,
+                lanes,
             },
             batch,
             precision,

@@ -42,7 +42,7 @@ pub fn names_for(arch: Arch) -> Names {
 
 /// A candle [`Encoder`] behind the [`MaskedLm`] trait.
 pub struct CandleLm {
-    pub encoder: Encoder,
+    pub encoder: std::sync::Arc<Encoder>,
 }
 
 impl MaskedLm for CandleLm {
@@ -96,6 +96,10 @@ pub fn read_weights(files: &[&[u8]], device: &Device) -> Result<HashMap<String, 
             safetensors::SafeTensors::deserialize(bytes).map_err(|e| Error::model("weights", e))?;
         for (name, view) in st.tensors() {
             let t = candle_core::safetensors::Load::load(&view, &Device::Cpu)?;
+            // integer buffers (position_ids) are not parameters
+            if !t.dtype().is_float() {
+                continue;
+            }
             let t = if t.dtype() == DType::F32 {
                 t
             } else {
@@ -207,7 +211,9 @@ impl Model {
             fingerprint,
             config: cfg,
             tokenizer,
-            lm: Box::new(CandleLm { encoder }),
+            lm: Box::new(CandleLm {
+                encoder: std::sync::Arc::new(encoder),
+            }),
             numerics: numerics_id(device),
             weight_bytes: weights.iter().map(|w| w.len() as u64).sum(),
         })

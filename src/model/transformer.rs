@@ -142,22 +142,15 @@ impl Encoder {
     }
 
     /// Hidden states `[B, T, H]` for ids `[B, T]` (u32) and a key mask `[B, T]` (1 = real token).
-    /// `dropout` is applied only when `train` is set (candle-transformers' dropout is a no-op).
+    /// `dropout` is used only in training; it is our own, seeded (candle-transformers' dropout
+    /// is a no-op and candle's own draws from an unseeded RNG).
     pub fn hidden(
         &self,
         ids: &Tensor,
         mask: &Tensor,
-        dropout: f32,
-        train: bool,
+        mut dropout: Option<&mut Dropout>,
     ) -> candle_core::Result<Tensor> {
         let (b, t) = ids.dims2()?;
-        let drop = |x: Tensor| -> candle_core::Result<Tensor> {
-            if train && dropout > 0.0 {
-                candle_nn::ops::dropout(&x, dropout)
-            } else {
-                Ok(x)
-            }
-        };
         let off = self.cfg.position_offset as u32;
         let pos = Tensor::arange(off, off + t as u32, &self.device)?;
         let mut x = self
@@ -168,7 +161,7 @@ impl Encoder {
             // all segment ids are 0
             x = x.broadcast_add(&tt.embeddings().i(0)?.reshape((1, 1, self.cfg.hidden))?)?;
         }
-        x = drop(self.emb_norm.forward(&x)?)?;
+        x = Dropout::maybe(&mut dropout, self.emb_norm.forward(&x)?)?;
         let heads = self.cfg.heads;
         let hd = self.cfg.hidden / heads;
         let scale = 1.0 / (hd as f64).sqrt();
@@ -182,15 +175,15 @@ impl Encoder {
             let k = split(l.k.forward(&x)?)?;
             let v = split(l.v.forward(&x)?)?;
             let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&bias)?;
-            let probs = drop(candle_nn::ops::softmax_last_dim(&scores)?)?;
+            let probs = Dropout::maybe(&mut dropout, candle_nn::ops::softmax_last_dim(&scores)?)?;
             let ctx = probs
                 .matmul(&v)?
                 .transpose(1, 2)?
                 .reshape((b, t, self.cfg.hidden))?;
-            let a = drop(l.o.forward(&ctx)?)?;
+            let a = Dropout::maybe(&mut dropout, l.o.forward(&ctx)?)?;
             x = l.norm1.forward(&(a + &x)?)?;
             let f = l.ffn_in.forward(&x)?;
-            let f = drop(l.ffn_out.forward(&self.act(&f)?)?)?;
+            let f = Dropout::maybe(&mut dropout, l.ffn_out.forward(&self.act(&f)?)?)?;
             x = l.norm2.forward(&(f + &x)?)?;
         }
         Ok(x)
@@ -214,7 +207,38 @@ impl Encoder {
         mask: &Tensor,
         sel: &Tensor,
     ) -> candle_core::Result<Tensor> {
-        let h = self.hidden(ids, mask, 0.0, false)?;
+        let h = self.hidden(ids, mask, None)?;
         candle_nn::ops::log_softmax(&self.logits_at(&h, sel)?, D::Minus1)
+    }
+}
+
+/// Seeded inverted dropout for training.
+pub struct Dropout {
+    pub p: f32,
+    pub rng: rand_chacha::ChaCha8Rng,
+}
+
+impl Dropout {
+    fn maybe(d: &mut Option<&mut Dropout>, x: Tensor) -> candle_core::Result<Tensor> {
+        match d {
+            Some(d) if d.p > 0.0 => d.apply(&x),
+            _ => Ok(x),
+        }
+    }
+
+    pub fn apply(&mut self, x: &Tensor) -> candle_core::Result<Tensor> {
+        use rand::Rng;
+        let keep = 1.0 - self.p;
+        let scale = 1.0 / keep;
+        let m: Vec<f32> = (0..x.elem_count())
+            .map(|_| {
+                if self.rng.random::<f32>() < keep {
+                    scale
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        x * Tensor::from_vec(m, x.shape(), x.device())?
     }
 }
