@@ -29,13 +29,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             method: Method::Arith,
-            plan: RevealPlan {
-                window: 64,
-                context: 32,
-                rounds: 4,
-                shape: Shape::Geometric,
-                lanes: 32,
-            },
+            plan: RevealPlan { window: 64, context: 32, rounds: 4, shape: Shape::Geometric, lanes: 32 },
             batch: 32,
             mask_rate: 0.5,
             block_size: 256 << 10,
@@ -64,10 +58,7 @@ pub struct Hooks<'a> {
 
 impl Default for Hooks<'_> {
     fn default() -> Self {
-        Hooks {
-            progress: &|_| {},
-            cancel: &|| false,
-        }
+        Hooks { progress: &|_| {}, cancel: &|| false }
     }
 }
 
@@ -94,9 +85,7 @@ fn inflate(data: &[u8], limit: u64) -> Result<Vec<u8>> {
 fn next_block<R: Read>(r: &mut R, size: usize, carry: &mut Vec<u8>) -> Result<Vec<u8>> {
     let mut buf = std::mem::take(carry);
     let want = size.saturating_sub(buf.len());
-    r.take(want as u64)
-        .read_to_end(&mut buf)
-        .map_err(|e| Error::io("reading input", e))?;
+    r.take(want as u64).read_to_end(&mut buf).map_err(|e| Error::io("reading input", e))?;
     if buf.len() < size {
         return Ok(buf);
     }
@@ -135,10 +124,7 @@ impl<'m> Compressor<'m> {
             return Err(Error::Invalid("--mask-rate must be between 0 and 1".into()));
         }
         if opts.block_size == 0 || opts.block_size > container::MAX_BLOCK {
-            return Err(Error::Invalid(format!(
-                "block size must be 1..={} bytes",
-                container::MAX_BLOCK
-            )));
+            return Err(Error::Invalid(format!("block size must be 1..={} bytes", container::MAX_BLOCK)));
         }
         if opts.batch == 0 || opts.batch > 1 << 16 {
             return Err(Error::Invalid("batch must be 1..=65536".into()));
@@ -190,21 +176,11 @@ impl<'m> Compressor<'m> {
         stats.exceptions += tok.exceptions as u64;
         stats.residual_bytes += residual.len() as u64;
         stats.blocks += 1;
-        Ok(Block {
-            orig_len: data.len() as u32,
-            n_tokens: tok.ids.len() as u32,
-            crc: crc32fast::hash(data),
-            payload,
-        })
+        Ok(Block { orig_len: data.len() as u32, n_tokens: tok.ids.len() as u32, crc: crc32fast::hash(data), payload })
     }
 
     /// Compresses a whole stream into one member.
-    pub fn compress<R: Read, W: Write + ?Sized>(
-        &self,
-        mut input: R,
-        out: &mut W,
-        hooks: &Hooks,
-    ) -> Result<Stats> {
+    pub fn compress<R: Read, W: Write + ?Sized>(&self, mut input: R, out: &mut W, hooks: &Hooks) -> Result<Stats> {
         let mut stats = Stats::default();
         let wio = |e| Error::io("writing output", e);
         let header = self.header().to_bytes();
@@ -245,20 +221,14 @@ impl<'m> Decompressor<'m> {
                 given_fp: crate::model::hex(&model.fingerprint[..8]),
             });
         }
-        header
-            .plan
-            .validate(model.lm.max_sequence())
-            .map_err(|_| Error::corrupt("plan does not fit the model"))?;
+        header.plan.validate(model.lm.max_sequence()).map_err(|_| Error::corrupt("plan does not fit the model"))?;
         Ok(Decompressor { model, header })
     }
 
     pub fn decompress_block(&self, b: &Block, hooks: &Hooks) -> Result<Vec<u8>> {
         let mut r = varint::Reader::new(&b.payload);
         let rlen = r.len()?;
-        let residual = inflate(
-            r.bytes(rlen)?,
-            b.orig_len as u64 * 4 + (b.n_tokens as u64 + 8) * 10 + 64,
-        )?;
+        let residual = inflate(r.bytes(rlen)?, b.orig_len as u64 * 4 + (b.n_tokens as u64 + 8) * 10 + 64)?;
         let coded = r.rest();
         let ctx = Ctx {
             lm: self.model.lm.as_ref(),
@@ -299,8 +269,7 @@ impl<'m> Decompressor<'m> {
                     let data = self.decompress_block(&b, hooks)?;
                     crc.update(&data);
                     total += data.len() as u64;
-                    out.write_all(&data)
-                        .map_err(|e| Error::io("writing output", e))?;
+                    out.write_all(&data).map_err(|e| Error::io("writing output", e))?;
                 }
                 Record::End { total_len, crc: c } => {
                     if total_len != total || c != crc.finalize() {

@@ -21,12 +21,7 @@ pub enum Error {
     #[error(
         "model mismatch: the file was compressed with '{file_model}' (fingerprint {file_fp}) but the model given is '{given_model}' (fingerprint {given_fp})"
     )]
-    ModelMismatch {
-        file_model: String,
-        file_fp: String,
-        given_model: String,
-        given_fp: String,
-    },
+    ModelMismatch { file_model: String, file_fp: String, given_model: String, given_fp: String },
     #[error("checksum mismatch: decoded data differs from the original ({0})")]
     Checksum(String),
     #[error("cannot load model '{name}': {reason}")]
@@ -45,19 +40,13 @@ pub enum Error {
 
 impl Error {
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        Error::Io {
-            context: context.into(),
-            source,
-        }
+        Error::Io { context: context.into(), source }
     }
     pub fn corrupt(msg: impl Into<String>) -> Self {
         Error::Corrupt(msg.into())
     }
     pub fn model(name: impl Into<String>, reason: impl std::fmt::Display) -> Self {
-        Error::Model {
-            name: name.into(),
-            reason: reason.to_string(),
-        }
+        Error::Model { name: name.into(), reason: reason.to_string() }
     }
 
     /// A short hint shown under the error line.

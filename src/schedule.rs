@@ -64,10 +64,7 @@ impl RevealPlan {
             return Err(Error::Invalid(format!("window must be 1..={MAX_WINDOW}")));
         }
         if self.rounds == 0 || self.rounds > MAX_ROUNDS || self.rounds > self.window {
-            return Err(Error::Invalid(format!(
-                "rounds must be 1..={} and at most the window",
-                MAX_ROUNDS
-            )));
+            return Err(Error::Invalid(format!("rounds must be 1..={} and at most the window", MAX_ROUNDS)));
         }
         if self.lanes > MAX_LANES {
             return Err(Error::Invalid(format!("lanes must be at most {MAX_LANES}")));
@@ -157,13 +154,7 @@ impl<'p> Walker<'p> {
                 s += per;
             }
         }
-        Walker {
-            plan,
-            groups: plan.groups(),
-            n,
-            batch: batch.max(1),
-            lanes,
-        }
+        Walker { plan, groups: plan.groups(), n, batch: batch.max(1), lanes }
     }
 
     /// Group of position `i` (its offset within its window).
@@ -179,12 +170,7 @@ impl<'p> Walker<'p> {
         if self.plan.lanes == 0 {
             self.plan.rounds
         } else {
-            let longest = self
-                .lanes
-                .iter()
-                .map(|l| (l.1 - l.0).div_ceil(self.plan.window))
-                .max()
-                .unwrap_or(0);
+            let longest = self.lanes.iter().map(|l| (l.1 - l.0).div_ceil(self.plan.window)).max().unwrap_or(0);
             longest * self.plan.rounds
         }
     }
@@ -194,11 +180,7 @@ impl<'p> Walker<'p> {
         let w = self.plan.window;
         let c = self.plan.context;
         let mut steps = Vec::new();
-        let mut cur = Step {
-            seqs: Vec::new(),
-            sel: Vec::new(),
-            targets: Vec::new(),
-        };
+        let mut cur = Step { seqs: Vec::new(), sel: Vec::new(), targets: Vec::new() };
         let push = |cur: &mut Step,
                     steps: &mut Vec<Step>,
                     lo: usize,
@@ -223,14 +205,7 @@ impl<'p> Walker<'p> {
             }
             cur.seqs.push(seq);
             if cur.seqs.len() == self.batch {
-                steps.push(std::mem::replace(
-                    cur,
-                    Step {
-                        seqs: Vec::new(),
-                        sel: Vec::new(),
-                        targets: Vec::new(),
-                    },
-                ));
+                steps.push(std::mem::replace(cur, Step { seqs: Vec::new(), sel: Vec::new(), targets: Vec::new() }));
             }
         };
         if self.plan.lanes == 0 {
@@ -239,16 +214,7 @@ impl<'p> Walker<'p> {
                 let s = win * w;
                 let e = (s + w).min(self.n);
                 let vis = |i: usize| self.group(i) < r;
-                push(
-                    &mut cur,
-                    &mut steps,
-                    s.saturating_sub(c),
-                    (e + c).min(self.n),
-                    s,
-                    e,
-                    r,
-                    &vis,
-                );
+                push(&mut cur, &mut steps, s.saturating_sub(c), (e + c).min(self.n), s, e, r, &vis);
             }
         } else {
             let (k, r) = (ph / self.plan.rounds, ph % self.plan.rounds);
@@ -260,16 +226,7 @@ impl<'p> Walker<'p> {
                 let e = (s + w).min(le);
                 // before the window: all known; inside: earlier groups
                 let vis = |i: usize| i < s || self.group(i) < r;
-                push(
-                    &mut cur,
-                    &mut steps,
-                    s.saturating_sub(c).max(ls),
-                    e,
-                    s,
-                    e,
-                    r,
-                    &vis,
-                );
+                push(&mut cur, &mut steps, s.saturating_sub(c).max(ls), e, s, e, r, &vis);
             }
         }
         if !cur.seqs.is_empty() {
@@ -294,13 +251,7 @@ mod tests {
             (10, 5, 3, Shape::Geometric, 2),
             (8, 8, 2, Shape::Uniform, 64),
         ] {
-            let plan = RevealPlan {
-                window: w,
-                context: c,
-                rounds: r,
-                shape,
-                lanes,
-            };
+            let plan = RevealPlan { window: w, context: c, rounds: r, shape, lanes };
             for n in [0usize, 1, 5, 16, 33, 100] {
                 let walker = Walker::new(&plan, n, 3);
                 let known: Vec<u32> = (0..n as u32).map(|i| i + 10).collect();
@@ -311,11 +262,7 @@ mod tests {
                         for seq in &st.seqs {
                             for &tok in &seq[1..seq.len() - 1] {
                                 if tok != 3 {
-                                    assert_eq!(
-                                        seen[(tok - 10) as usize],
-                                        1,
-                                        "{plan:?}: shown before predicted"
-                                    );
+                                    assert_eq!(seen[(tok - 10) as usize], 1, "{plan:?}: shown before predicted");
                                 }
                             }
                         }
@@ -335,17 +282,9 @@ mod tests {
 
     #[test]
     fn groups_are_nonempty_and_geometric_grows() {
-        let plan = RevealPlan {
-            window: 128,
-            context: 0,
-            rounds: 4,
-            shape: Shape::Geometric,
-            lanes: 0,
-        };
+        let plan = RevealPlan { window: 128, context: 0, rounds: 4, shape: Shape::Geometric, lanes: 0 };
         let g = plan.groups();
-        let counts: Vec<usize> = (0..4)
-            .map(|r| g.iter().filter(|&&x| x as usize == r).count())
-            .collect();
+        let counts: Vec<usize> = (0..4).map(|r| g.iter().filter(|&&x| x as usize == r).count()).collect();
         assert!(counts.windows(2).all(|p| p[0] < p[1]), "{counts:?}");
         assert_eq!(counts.iter().sum::<usize>(), 128);
     }

@@ -9,10 +9,7 @@ use std::path::Path;
 
 fn llmzip(dir: &Path) -> Command {
     let mut c = Command::cargo_bin("llmzip").unwrap();
-    c.current_dir(dir)
-        .env_remove("LLMZIP_MODEL")
-        .env("HF_HUB_OFFLINE", "1")
-        .env("HF_HOME", dir.join("hf"));
+    c.current_dir(dir).env_remove("LLMZIP_MODEL").env("HF_HUB_OFFLINE", "1").env("HF_HOME", dir.join("hf"));
     c
 }
 
@@ -32,10 +29,7 @@ fn setup() -> tempfile::TempDir {
 fn compress_keeps_input_and_decompress_restores_it() {
     let d = setup();
     let p = d.path();
-    llmzip(p)
-        .args(["compress", "notes.txt", "--model", &model("tiny-bert")])
-        .assert()
-        .success();
+    llmzip(p).args(["compress", "notes.txt", "--model", &model("tiny-bert")]).assert().success();
     assert!(p.join("notes.txt").exists(), "input must be kept");
     assert!(p.join("notes.txt.llmz").exists());
     // refuses to overwrite the original without -f
@@ -48,10 +42,7 @@ fn compress_keeps_input_and_decompress_restores_it() {
     // the model recorded in the header is used when --model is absent
     llmzip(p).args(["d", "notes.txt.llmz"]).assert().success();
     assert_eq!(fs::read_to_string(p.join("notes.txt")).unwrap(), TEXT);
-    llmzip(p)
-        .args(["decompress", "-f", "notes.txt.llmz"])
-        .assert()
-        .success();
+    llmzip(p).args(["decompress", "-f", "notes.txt.llmz"]).assert().success();
 }
 
 #[test]
@@ -69,12 +60,7 @@ fn stdin_stdout_pipeline_and_dash() {
                 .stdout
                 .clone();
             assert_eq!(&z[..4], b"LLMZ");
-            llmzip(p)
-                .args(["decompress", "-"])
-                .write_stdin(z)
-                .assert()
-                .success()
-                .stdout(TEXT);
+            llmzip(p).args(["decompress", "-"]).write_stdin(z).assert().success().stdout(TEXT);
         }
     }
 }
@@ -92,11 +78,7 @@ fn stdout_flag_writes_nothing_to_disk() {
         .clone();
     assert!(!p.join("notes.txt.llmz").exists());
     fs::write(p.join("x.llmz"), &out).unwrap();
-    llmzip(p)
-        .args(["x", "-c", "x.llmz"])
-        .assert()
-        .success()
-        .stdout(TEXT);
+    llmzip(p).args(["x", "-c", "x.llmz"]).assert().success().stdout(TEXT);
 }
 
 #[test]
@@ -104,26 +86,10 @@ fn several_files_and_rm() {
     let d = setup();
     let p = d.path();
     fs::write(p.join("b.txt"), "second file\n").unwrap();
-    llmzip(p)
-        .args([
-            "compress",
-            "--rm",
-            "notes.txt",
-            "b.txt",
-            "--model",
-            &model("tiny-distilbert"),
-        ])
-        .assert()
-        .success();
+    llmzip(p).args(["compress", "--rm", "notes.txt", "b.txt", "--model", &model("tiny-distilbert")]).assert().success();
     assert!(!p.join("notes.txt").exists() && !p.join("b.txt").exists());
-    llmzip(p)
-        .args(["decompress", "notes.txt.llmz", "b.txt.llmz"])
-        .assert()
-        .success();
-    assert_eq!(
-        fs::read_to_string(p.join("b.txt")).unwrap(),
-        "second file\n"
-    );
+    llmzip(p).args(["decompress", "notes.txt.llmz", "b.txt.llmz"]).assert().success();
+    assert_eq!(fs::read_to_string(p.join("b.txt")).unwrap(), "second file\n");
     assert_eq!(fs::read_to_string(p.join("notes.txt")).unwrap(), TEXT);
 }
 
@@ -147,37 +113,20 @@ fn concatenated_members_decode_to_concatenation() {
         .get_output()
         .stdout
         .clone();
-    llmzip(p)
-        .arg("d")
-        .write_stdin([a, b].concat())
-        .assert()
-        .success()
-        .stdout("first part\nsecond part\n");
+    llmzip(p).arg("d").write_stdin([a, b].concat()).assert().success().stdout("first part\nsecond part\n");
 }
 
 #[test]
 fn wrong_model_is_refused_before_any_output() {
     let d = setup();
     let p = d.path();
-    llmzip(p)
-        .args(["compress", "notes.txt", "--model", &model("tiny-bert")])
-        .assert()
-        .success();
+    llmzip(p).args(["compress", "notes.txt", "--model", &model("tiny-bert")]).assert().success();
     fs::remove_file(p.join("notes.txt")).unwrap();
-    llmzip(p)
-        .args([
-            "decompress",
-            "notes.txt.llmz",
-            "--model",
-            &model("tiny-distilbert"),
-        ])
-        .assert()
-        .failure()
-        .stderr(
-            predicate::str::contains("model mismatch")
-                .and(predicate::str::contains("tiny-bert"))
-                .and(predicate::str::contains("tiny-distilbert")),
-        );
+    llmzip(p).args(["decompress", "notes.txt.llmz", "--model", &model("tiny-distilbert")]).assert().failure().stderr(
+        predicate::str::contains("model mismatch")
+            .and(predicate::str::contains("tiny-bert"))
+            .and(predicate::str::contains("tiny-distilbert")),
+    );
     assert!(!p.join("notes.txt").exists(), "no output on failure");
 }
 
@@ -185,39 +134,22 @@ fn wrong_model_is_refused_before_any_output() {
 fn corrupted_file_fails_cleanly_and_leaves_nothing() {
     let d = setup();
     let p = d.path();
-    llmzip(p)
-        .args(["compress", "notes.txt", "--model", &model("tiny-bert")])
-        .assert()
-        .success();
+    llmzip(p).args(["compress", "notes.txt", "--model", &model("tiny-bert")]).assert().success();
     let mut z = fs::read(p.join("notes.txt.llmz")).unwrap();
     let n = z.len();
     z[n - 30] ^= 0x40;
     fs::write(p.join("bad.llmz"), &z).unwrap();
-    let before: Vec<_> = fs::read_dir(p)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    let before: Vec<_> = fs::read_dir(p).unwrap().map(|e| e.unwrap().file_name()).collect();
     llmzip(p)
         .args(["decompress", "bad.llmz"])
         .assert()
         .failure()
         .code(1)
         .stderr(predicate::str::contains("corrupt").and(predicate::str::contains("hint:")));
-    let after: Vec<_> = fs::read_dir(p)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert_eq!(
-        before.len(),
-        after.len(),
-        "no output or temp file left behind"
-    );
+    let after: Vec<_> = fs::read_dir(p).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(before.len(), after.len(), "no output or temp file left behind");
     llmzip(p).args(["test", "bad.llmz"]).assert().failure();
-    llmzip(p)
-        .args(["test", "notes.txt.llmz"])
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("OK"));
+    llmzip(p).args(["test", "notes.txt.llmz"]).assert().success().stdout(predicate::str::contains("OK"));
     // not an llmzip file at all
     llmzip(p)
         .args(["decompress", "-c", "notes.txt"])
@@ -230,11 +162,7 @@ fn corrupted_file_fails_cleanly_and_leaves_nothing() {
 fn refusals_and_argument_errors() {
     let d = setup();
     let p = d.path();
-    llmzip(p)
-        .args(["compress", "notes.txt"])
-        .assert()
-        .failure()
-        .stderr(predicate::str::contains("no model given"));
+    llmzip(p).args(["compress", "-c", "notes.txt", "--model", "./nowhere"]).assert().failure().stderr(predicate::str::contains("nowhere"));
     llmzip(p)
         .args(["compress", "missing.txt", "--model", &model("tiny-bert")])
         .assert()
@@ -247,21 +175,11 @@ fn refusals_and_argument_errors() {
         .failure()
         .stderr(predicate::str::contains("does not end in .llmz"));
     llmzip(p)
-        .args([
-            "compress",
-            "notes.txt",
-            "--model",
-            &model("tiny-bert"),
-            "--window",
-            "600",
-        ])
+        .args(["compress", "notes.txt", "--model", &model("tiny-bert"), "--window", "600"])
         .assert()
         .failure()
         .stderr(predicate::str::contains("exceeds"));
-    llmzip(p)
-        .args(["compress", "notes.txt", "--model", &model("tiny-bert")])
-        .assert()
-        .success();
+    llmzip(p).args(["compress", "notes.txt", "--model", &model("tiny-bert")]).assert().success();
     llmzip(p)
         .args(["compress", "notes.txt", "--model", &model("tiny-bert")])
         .assert()
@@ -280,16 +198,8 @@ fn offline_hub_id_fails_with_one_clear_line() {
         .stderr
         .clone();
     let err = String::from_utf8(out).unwrap();
-    assert!(
-        err.contains("distilroberta-base")
-            && err.contains("HF_HUB_OFFLINE")
-            && err.contains("--model"),
-        "{err}"
-    );
-    assert!(
-        err.lines().next().unwrap().starts_with("llmzip: error:"),
-        "{err}"
-    );
+    assert!(err.contains("distilroberta-base") && err.contains("HF_HUB_OFFLINE") && err.contains("--model"), "{err}");
+    assert!(err.lines().next().unwrap().starts_with("llmzip: error:"), "{err}");
     assert!(!err.contains("panicked"));
 }
 
@@ -298,54 +208,24 @@ fn info_reports_sizes_and_settings() {
     let d = setup();
     let p = d.path();
     llmzip(p)
-        .args([
-            "compress",
-            "notes.txt",
-            "--model",
-            &model("tiny-roberta"),
-            "--rounds",
-            "2",
-            "--window",
-            "32",
-        ])
+        .args(["compress", "notes.txt", "--model", &model("tiny-roberta"), "--rounds", "2", "--window", "32"])
         .assert()
         .success();
-    let out = llmzip(p)
-        .args(["info", "--json", "notes.txt.llmz"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let out = llmzip(p).args(["info", "--json", "notes.txt.llmz"]).assert().success().get_output().stdout.clone();
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(v["original_bytes"], TEXT.len());
-    assert_eq!(
-        v["compressed_bytes"].as_u64().unwrap(),
-        fs::metadata(p.join("notes.txt.llmz")).unwrap().len()
-    );
+    assert_eq!(v["compressed_bytes"].as_u64().unwrap(), fs::metadata(p.join("notes.txt.llmz")).unwrap().len());
     assert_eq!(v["members"][0]["rounds"], 2);
     assert_eq!(v["members"][0]["window"], 32);
     assert_eq!(v["members"][0]["method"], "arith");
-    llmzip(p)
-        .args(["info", "notes.txt.llmz"])
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("bits/byte"));
+    llmzip(p).args(["info", "notes.txt.llmz"]).assert().success().stdout(predicate::str::contains("bits/byte"));
 }
 
 #[test]
 fn infill_lists_top_predictions_as_json() {
     let d = setup();
     let out = llmzip(d.path())
-        .args([
-            "infill",
-            "the [MASK] sat on the [MASK].",
-            "--model",
-            &model("tiny-bert"),
-            "--top-k",
-            "3",
-            "--json",
-        ])
+        .args(["infill", "the [MASK] sat on the [MASK].", "--model", &model("tiny-bert"), "--top-k", "3", "--json"])
         .assert()
         .success()
         .get_output()
@@ -371,14 +251,19 @@ fn infill_lists_top_predictions_as_json() {
 #[test]
 fn completions_and_man_page() {
     let d = setup();
-    llmzip(d.path())
-        .args(["completions", "bash"])
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("llmzip"));
-    llmzip(d.path())
-        .arg("man")
-        .assert()
-        .success()
-        .stdout(predicate::str::contains(".TH"));
+    llmzip(d.path()).args(["completions", "bash"]).assert().success().stdout(predicate::str::contains("llmzip"));
+    llmzip(d.path()).arg("man").assert().success().stdout(predicate::str::contains(".TH"));
+}
+
+#[test]
+fn default_model_needs_no_flag_and_no_network() {
+    let d = setup();
+    let p = d.path();
+    llmzip(p).args(["compress", "notes.txt"]).assert().success();
+    let out = llmzip(p).args(["info", "--json", "notes.txt.llmz"]).assert().success().get_output().stdout.clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["members"][0]["model"], "llmzip-default");
+    fs::remove_file(p.join("notes.txt")).unwrap();
+    llmzip(p).args(["decompress", "notes.txt.llmz"]).assert().success();
+    assert_eq!(fs::read_to_string(p.join("notes.txt")).unwrap(), TEXT);
 }

@@ -15,24 +15,13 @@ fn seqs_sel(g: &Value) -> (Vec<Vec<u32>>, Vec<(usize, usize)>) {
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| {
-            s.as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_u64().unwrap() as u32)
-                .collect()
-        })
+        .map(|s| s.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect())
         .collect();
     let sel = g["sel"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| {
-            (
-                p[0].as_u64().unwrap() as usize,
-                p[1].as_u64().unwrap() as usize,
-            )
-        })
+        .map(|p| (p[0].as_u64().unwrap() as usize, p[1].as_u64().unwrap() as usize))
         .collect();
     (seqs, sel)
 }
@@ -40,11 +29,7 @@ fn seqs_sel(g: &Value) -> (Vec<Vec<u32>>, Vec<(usize, usize)>) {
 #[test]
 fn tiny_models_match_transformers() {
     let g = golden();
-    for (arch, key) in [
-        ("tiny-bert", "bert"),
-        ("tiny-roberta", "roberta"),
-        ("tiny-distilbert", "distilbert"),
-    ] {
+    for (arch, key) in [("tiny-bert", "bert"), ("tiny-roberta", "roberta"), ("tiny-distilbert", "distilbert")] {
         let m = common::load(arch);
         let (seqs, sel) = seqs_sel(&g[key]);
         assert!(
@@ -79,29 +64,15 @@ fn splade_tiny_loads_and_matches_transformers() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| {
-            s.as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_u64().unwrap() as u32)
-                .collect()
-        })
+        .map(|s| s.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect())
         .collect();
     for (i, seq) in seqs.iter().enumerate() {
         let p = g["sel"][i][1].as_u64().unwrap() as usize;
-        let lp =
-            m.lm.log_probs(std::slice::from_ref(seq), &[(0, p)])
-                .unwrap();
+        let lp = m.lm.log_probs(std::slice::from_ref(seq), &[(0, p)]).unwrap();
         let row = &g["rows"][i];
         let mut worst = 0f32;
-        for (id, x) in row["ids"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .zip(row["log_probs"].as_array().unwrap())
-        {
-            worst =
-                worst.max((lp[id.as_u64().unwrap() as usize] - x.as_f64().unwrap() as f32).abs());
+        for (id, x) in row["ids"].as_array().unwrap().iter().zip(row["log_probs"].as_array().unwrap()) {
+            worst = worst.max((lp[id.as_u64().unwrap() as usize] - x.as_f64().unwrap() as f32).abs());
         }
         assert!(worst <= 1e-4, "splade-tiny: max |Δ log-prob| = {worst}");
         assert!(lp.len() == v);

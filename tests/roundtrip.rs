@@ -17,13 +17,7 @@ fn models() -> &'static Vec<Model> {
 fn opts(method: Method) -> Options {
     Options {
         method,
-        plan: RevealPlan {
-            window: 16,
-            context: 4,
-            rounds: 3,
-            shape: Shape::Uniform,
-            lanes: 4,
-        },
+        plan: RevealPlan { window: 16, context: 4, rounds: 3, shape: Shape::Uniform, lanes: 4 },
         batch: 4,
         mask_rate: 0.5,
         block_size: 300,
@@ -38,8 +32,7 @@ pub fn roundtrip(m: &Model, o: &Options, data: &[u8]) -> Vec<u8> {
     let h = Header::read(&mut r).unwrap().unwrap();
     let d = Decompressor::new(m, h).unwrap();
     let mut out = Vec::new();
-    d.decompress_member(&mut r, &mut out, &Hooks::default())
-        .unwrap();
+    d.decompress_member(&mut r, &mut out, &Hooks::default()).unwrap();
     assert!(r.is_empty(), "member must be consumed exactly");
     assert_eq!(out, data, "round trip differs");
     z
@@ -52,21 +45,12 @@ fn edge_cases() -> Vec<Vec<u8>> {
         b"\0\0\0 nul \0 bytes".to_vec(),
         b"windows\r\nline\r\nendings\r\n".to_vec(),
         b"tabs\tand   runs    of     spaces \n\n\n  trailing   ".to_vec(),
-        "emoji 😀🎉 CJK 漢字かな 한국어 combining e\u{301} a\u{308} Ω ﬁ ligature"
-            .as_bytes()
-            .to_vec(),
-        "ALL CAPS Mixed Case café naïve Ærøskøbing"
-            .as_bytes()
-            .to_vec(),
-        b"[MASK] <mask> [CLS] </s> <s> [SEP] [PAD] <pad> [UNK] <unk> literal special tokens[MASK]x"
-            .to_vec(),
-        vec![
-            0xff, 0xfe, b'a', 0xc3, b' ', 0xe2, 0x82, b'b', 0x80, 0xf0, 0x9f, 0x98,
-        ],
+        "emoji 😀🎉 CJK 漢字かな 한국어 combining e\u{301} a\u{308} Ω ﬁ ligature".as_bytes().to_vec(),
+        "ALL CAPS Mixed Case café naïve Ærøskøbing".as_bytes().to_vec(),
+        b"[MASK] <mask> [CLS] </s> <s> [SEP] [PAD] <pad> [UNK] <unk> literal special tokens[MASK]x".to_vec(),
+        vec![0xff, 0xfe, b'a', 0xc3, b' ', 0xe2, 0x82, b'b', 0x80, 0xf0, 0x9f, 0x98],
         "a".repeat(3000).into_bytes(),
-        "\u{FFFD} real replacement char and \u{FFFD}"
-            .as_bytes()
-            .to_vec(),
+        "\u{FFFD} real replacement char and \u{FFFD}".as_bytes().to_vec(),
         std::fs::read(common::fixture("tiny-bert/config.json")).unwrap(),
     ];
     // random binary, seeded (ChaCha: portable)
@@ -103,13 +87,7 @@ fn english_text_round_trips_with_several_plans() {
             (32, 64, 4, Shape::Geometric, 32),
         ] {
             let mut o = opts(Method::Arith);
-            o.plan = RevealPlan {
-                window: w,
-                context: c,
-                rounds: r,
-                shape: s,
-                lanes: l,
-            };
+            o.plan = RevealPlan { window: w, context: c, rounds: r, shape: s, lanes: l };
             o.block_size = 1 << 20;
             roundtrip(m, &o, &text);
         }
@@ -128,10 +106,7 @@ fn mask_method_masks_and_respects_the_cap() {
         let c = Compressor::new(m, o.clone()).unwrap();
         let mut z = Vec::new();
         stats = c.compress(&text[..], &mut z, &Hooks::default()).unwrap();
-        assert!(
-            stats.masked as f64 <= rate as f64 * stats.tokens as f64 + 1e-9,
-            "rate {rate}: {stats:?}"
-        );
+        assert!(stats.masked as f64 <= rate as f64 * stats.tokens as f64 + 1e-9, "rate {rate}: {stats:?}");
         roundtrip(m, &o, &text);
     }
     let _ = stats;

@@ -73,7 +73,8 @@ pub struct OutputArgs {
     /// Remove each input after its output is written and verified
     #[arg(long)]
     pub rm: bool,
-    /// Model: a local directory (config.json, model.safetensors, tokenizer.json) or a hub id
+    /// Model: a local directory (config.json, model.safetensors, tokenizer.json), a hub id, or
+    /// llmzip-default (built in; the default for compress, infill and finetune)
     #[arg(short, long, env = "LLMZIP_MODEL")]
     pub model: Option<String>,
 }

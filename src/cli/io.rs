@@ -13,10 +13,7 @@ pub fn is_stdio(p: &Path) -> bool {
 
 pub fn open_input(p: &Path) -> Result<Box<dyn Read>> {
     if is_stdio(p) {
-        Ok(Box::new(BufReader::with_capacity(
-            1 << 20,
-            std::io::stdin().lock(),
-        )))
+        Ok(Box::new(BufReader::with_capacity(1 << 20, std::io::stdin().lock())))
     } else {
         let f = File::open(p).map_err(|e| Error::io(format!("cannot open {}", p.display()), e))?;
         if f.metadata().map(|m| m.is_dir()).unwrap_or(false) {
@@ -35,11 +32,7 @@ pub enum Dest {
 /// An output being written: a temp file beside the destination, or stdout.
 pub enum Sink {
     Stdout(BufWriter<std::io::Stdout>),
-    Temp {
-        tmp: BufWriter<tempfile::NamedTempFile>,
-        dest: PathBuf,
-        force: bool,
-    },
+    Temp { tmp: BufWriter<tempfile::NamedTempFile>, dest: PathBuf, force: bool },
 }
 
 impl Dest {
@@ -49,8 +42,7 @@ impl Dest {
             Dest::Stdout => {
                 if binary && !force && std::io::stdout().is_terminal() {
                     return Err(Error::Invalid(
-                        "refusing to write compressed data to a terminal (redirect it, or use -f)"
-                            .into(),
+                        "refusing to write compressed data to a terminal (redirect it, or use -f)".into(),
                     ));
                 }
             }
@@ -65,10 +57,7 @@ impl Dest {
 
     pub fn open(&self, force: bool) -> Result<Sink> {
         match self {
-            Dest::Stdout => Ok(Sink::Stdout(BufWriter::with_capacity(
-                1 << 20,
-                std::io::stdout(),
-            ))),
+            Dest::Stdout => Ok(Sink::Stdout(BufWriter::with_capacity(1 << 20, std::io::stdout()))),
             Dest::File(p) => {
                 let dir = match p.parent() {
                     Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -78,14 +67,8 @@ impl Dest {
                     .prefix(".llmzip-")
                     .suffix(".tmp")
                     .tempfile_in(&dir)
-                    .map_err(|e| {
-                        Error::io(format!("cannot create a file in {}", dir.display()), e)
-                    })?;
-                Ok(Sink::Temp {
-                    tmp: BufWriter::with_capacity(1 << 20, tmp),
-                    dest: p.clone(),
-                    force,
-                })
+                    .map_err(|e| Error::io(format!("cannot create a file in {}", dir.display()), e))?;
+                Ok(Sink::Temp { tmp: BufWriter::with_capacity(1 << 20, tmp), dest: p.clone(), force })
             }
         }
     }
@@ -103,21 +86,12 @@ impl Sink {
     /// temporary file, so failures and Ctrl-C leave nothing behind.
     pub fn finish(self) -> Result<()> {
         match self {
-            Sink::Stdout(mut w) => w
-                .flush()
-                .map_err(|e| Error::io("writing to standard output", e)),
+            Sink::Stdout(mut w) => w.flush().map_err(|e| Error::io("writing to standard output", e)),
             Sink::Temp { tmp, dest, force } => {
-                let tmp = tmp.into_inner().map_err(|e| {
-                    Error::io(format!("writing {}", dest.display()), e.into_error())
-                })?;
-                tmp.as_file()
-                    .sync_all()
-                    .map_err(|e| Error::io(format!("writing {}", dest.display()), e))?;
-                let res = if force {
-                    tmp.persist(&dest)
-                } else {
-                    tmp.persist_noclobber(&dest)
-                };
+                let tmp =
+                    tmp.into_inner().map_err(|e| Error::io(format!("writing {}", dest.display()), e.into_error()))?;
+                tmp.as_file().sync_all().map_err(|e| Error::io(format!("writing {}", dest.display()), e))?;
+                let res = if force { tmp.persist(&dest) } else { tmp.persist_noclobber(&dest) };
                 res.map_err(|e| {
                     if e.error.kind() == std::io::ErrorKind::AlreadyExists {
                         Error::Exists(dest.clone())

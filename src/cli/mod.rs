@@ -16,8 +16,8 @@ use clap::CommandFactory;
 use serde_json::json;
 
 use args::{
-    Cli, Command, CompressArgs, DecompressArgs, FinetuneArgs, Global, InfillArgs, InfoArgs,
-    MethodArg, ObjectiveArg, ShapeArg, TestArgs,
+    Cli, Command, CompressArgs, DecompressArgs, FinetuneArgs, Global, InfillArgs, InfoArgs, MethodArg, ObjectiveArg,
+    ShapeArg, TestArgs,
 };
 use io::{is_stdio, open_input, Dest};
 use llmzip::coding::Method;
@@ -70,10 +70,7 @@ struct Models {
 
 impl Models {
     fn new(g: &Global) -> anyhow::Result<Self> {
-        Ok(Models {
-            device: llmzip::model::parse_device(&g.device)?,
-            loaded: HashMap::new(),
-        })
+        Ok(Models { device: llmzip::model::parse_device(&g.device)?, loaded: HashMap::new() })
     }
     fn get(&mut self, name: &str) -> anyhow::Result<Arc<Model>> {
         if let Some(m) = self.loaded.get(name) {
@@ -86,13 +83,7 @@ impl Models {
 }
 
 fn require_model(m: &Option<String>) -> anyhow::Result<String> {
-    m.clone().ok_or_else(|| {
-        Error::model(
-            "(none)",
-            "no model given and this build has no default model",
-        )
-        .into()
-    })
+    Ok(m.clone().unwrap_or_else(|| llmzip::model::DEFAULT_MODEL.to_string()))
 }
 
 fn inputs(files: &[PathBuf]) -> Vec<PathBuf> {
@@ -176,14 +167,10 @@ fn compress(g: &Global, a: CompressArgs) -> anyhow::Result<()> {
         let mut sink = dest.open(a.io.force)?;
         let pb = progress::bar(!g.quiet, "compressing");
         let progress = |n: usize| pb.inc(n as u64);
-        let hooks = Hooks {
-            progress: &progress,
-            cancel: &cancelled,
-        };
+        let hooks = Hooks { progress: &progress, cancel: &cancelled };
         let t = Instant::now();
-        let stats = comp
-            .compress(input, sink.writer(), &hooks)
-            .with_context(|| format!("compressing {}", f.display()))?;
+        let stats =
+            comp.compress(input, sink.writer(), &hooks).with_context(|| format!("compressing {}", f.display()))?;
         pb.finish_and_clear();
         sink.finish()?;
         let secs = t.elapsed().as_secs_f64();
@@ -222,22 +209,9 @@ fn verify_against(
     let mut want = Vec::new();
     std::fs::File::open(original)?.read_to_end(&mut want)?;
     let mut got = Vec::new();
-    decode_stream(
-        models,
-        open_input(compressed)?,
-        &mut got,
-        model,
-        &Hooks {
-            progress: &|_| {},
-            cancel: &cancelled,
-        },
-    )?;
+    decode_stream(models, open_input(compressed)?, &mut got, model, &Hooks { progress: &|_| {}, cancel: &cancelled })?;
     if got != want {
-        anyhow::bail!(
-            "verification of {} failed; {} was kept",
-            compressed.display(),
-            original.display()
-        );
+        anyhow::bail!("verification of {} failed; {} was kept", compressed.display(), original.display());
     }
     Ok(())
 }
@@ -274,11 +248,9 @@ fn decompress(g: &Global, a: DecompressArgs) -> anyhow::Result<()> {
             let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("");
             match name.strip_suffix(&format!(".{SUFFIX}")) {
                 Some(stem) if !stem.is_empty() => Ok(f.with_file_name(stem)),
-                _ => Err(Error::Invalid(format!(
-                    "{} does not end in .{SUFFIX}: use -o NAME or -c",
-                    f.display()
-                ))
-                .into()),
+                _ => {
+                    Err(Error::Invalid(format!("{} does not end in .{SUFFIX}: use -o NAME or -c", f.display())).into())
+                }
             }
         })?;
         dest.check(a.io.force, false)?;
@@ -286,10 +258,7 @@ fn decompress(g: &Global, a: DecompressArgs) -> anyhow::Result<()> {
         let mut sink = dest.open(a.io.force)?;
         let pb = progress::bar(!g.quiet, "decompressing");
         let progress = |n: usize| pb.inc(n as u64);
-        let hooks = Hooks {
-            progress: &progress,
-            cancel: &cancelled,
-        };
+        let hooks = Hooks { progress: &progress, cancel: &cancelled };
         let t = Instant::now();
         let n = decode_stream(&mut models, input, sink.writer(), &a.io.model, &hooks)
             .with_context(|| format!("decompressing {}", f.display()))?;
@@ -314,18 +283,9 @@ fn decompress(g: &Global, a: DecompressArgs) -> anyhow::Result<()> {
 fn test(g: &Global, a: TestArgs) -> anyhow::Result<()> {
     let mut models = Models::new(g)?;
     for f in inputs(&a.files) {
-        let hooks = Hooks {
-            progress: &|_| {},
-            cancel: &cancelled,
-        };
-        let n = decode_stream(
-            &mut models,
-            open_input(&f)?,
-            &mut std::io::sink(),
-            &a.model,
-            &hooks,
-        )
-        .with_context(|| format!("testing {}", f.display()))?;
+        let hooks = Hooks { progress: &|_| {}, cancel: &cancelled };
+        let n = decode_stream(&mut models, open_input(&f)?, &mut std::io::sink(), &a.model, &hooks)
+            .with_context(|| format!("testing {}", f.display()))?;
         if !g.quiet {
             println!("{}: OK ({n} bytes)", f.display());
         }
@@ -374,11 +334,7 @@ fn info(a: InfoArgs) -> anyhow::Result<()> {
         if members.is_empty() {
             return Err(Error::NotLlmz.into());
         }
-        let bpb = if orig > 0 {
-            comp as f64 * 8.0 / orig as f64
-        } else {
-            0.0
-        };
+        let bpb = if orig > 0 { comp as f64 * 8.0 / orig as f64 } else { 0.0 };
         let v = json!({
             "file": f.display().to_string(),
             "original_bytes": orig,
@@ -416,14 +372,7 @@ fn info(a: InfoArgs) -> anyhow::Result<()> {
         all.push(v);
     }
     if a.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&if all.len() == 1 {
-                all.pop().unwrap()
-            } else {
-                json!(all)
-            })?
-        );
+        println!("{}", serde_json::to_string_pretty(&if all.len() == 1 { all.pop().unwrap() } else { json!(all) })?);
     }
     Ok(())
 }
@@ -432,23 +381,15 @@ fn infill(g: &Global, a: InfillArgs) -> anyhow::Result<()> {
     let mut models = Models::new(g)?;
     let model = models.get(&require_model(&a.model)?)?;
     let tok = model.tokenizer.inner();
-    let enc = tok
-        .encode(a.text.as_str(), true)
-        .map_err(|e| Error::Tokenizer(e.to_string()))?;
+    let enc = tok.encode(a.text.as_str(), true).map_err(|e| Error::Tokenizer(e.to_string()))?;
     let ids: Vec<u32> = enc.get_ids().to_vec();
     let mask = model.tokenizer.ids.mask;
-    let positions: Vec<usize> = ids
-        .iter()
-        .enumerate()
-        .filter(|(_, &t)| t == mask)
-        .map(|(i, _)| i)
-        .collect();
+    let positions: Vec<usize> = ids.iter().enumerate().filter(|(_, &t)| t == mask).map(|(i, _)| i).collect();
     if positions.is_empty() {
         let m = tok.id_to_token(mask).unwrap_or_default();
-        return Err(Error::Invalid(format!(
-            "the text has no mask token (write {m} where a word should be predicted)"
-        ))
-        .into());
+        return Err(
+            Error::Invalid(format!("the text has no mask token (write {m} where a word should be predicted)")).into()
+        );
     }
     if ids.len() > model.lm.max_sequence() {
         return Err(Error::Invalid(format!(
@@ -474,23 +415,14 @@ fn infill(g: &Global, a: InfillArgs) -> anyhow::Result<()> {
         masks.push(json!({"position": p, "top": top}));
     }
     if a.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({"model": model.name, "masks": masks}))?
-        );
+        println!("{}", serde_json::to_string_pretty(&json!({"model": model.name, "masks": masks}))?);
     } else {
         for (k, m) in masks.iter().enumerate() {
             let line: Vec<String> = m["top"]
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|t| {
-                    format!(
-                        "{} ({:.3})",
-                        t["token"].as_str().unwrap(),
-                        t["logprob"].as_f64().unwrap()
-                    )
-                })
+                .map(|t| format!("{} ({:.3})", t["token"].as_str().unwrap(), t["logprob"].as_f64().unwrap()))
                 .collect();
             println!("mask {}: {}", k + 1, line.join("  "));
         }
@@ -501,12 +433,9 @@ fn infill(g: &Global, a: InfillArgs) -> anyhow::Result<()> {
 fn finetune(g: &Global, a: FinetuneArgs) -> anyhow::Result<()> {
     use llmzip::train::{self, scratch::Size, Objective, TrainOptions};
     let device = llmzip::model::parse_device(&g.device)?;
-    if !a.from_scratch && a.model.is_none() {
-        return Err(Error::Invalid("give --model M to fine-tune, or --from-scratch".into()).into());
-    }
     let o = TrainOptions {
         corpus: a.corpus.clone(),
-        model: a.model.clone(),
+        model: Some(require_model(&a.model)?),
         scratch: a.from_scratch.then(|| Size {
             vocab: a.vocab,
             layers: a.layers,
@@ -516,13 +445,7 @@ fn finetune(g: &Global, a: FinetuneArgs) -> anyhow::Result<()> {
             seq_len: a.seq_len,
         }),
         out: a.out.clone(),
-        epochs: a
-            .epochs
-            .or(if a.steps.is_none() && a.max_seconds.is_none() {
-                Some(1)
-            } else {
-                None
-            }),
+        epochs: a.epochs.or(if a.steps.is_none() && a.max_seconds.is_none() { Some(1) } else { None }),
         steps: a.steps,
         lr: a.lr,
         batch: a.batch,
@@ -532,13 +455,7 @@ fn finetune(g: &Global, a: FinetuneArgs) -> anyhow::Result<()> {
             ObjectiveArg::Random => Objective::Random,
             ObjectiveArg::Schedule => Objective::Schedule,
         },
-        plan: RevealPlan {
-            window: a.window,
-            context: a.context,
-            rounds: a.rounds,
-            shape: Shape::Geometric,
-            lanes: 1,
-        },
+        plan: RevealPlan { window: a.window, context: a.context, rounds: a.rounds, shape: Shape::Geometric, lanes: 1 },
         seed: a.seed,
         resume: a.resume,
         dropout: a.dropout,
@@ -551,11 +468,7 @@ fn finetune(g: &Global, a: FinetuneArgs) -> anyhow::Result<()> {
         tokenizer_bytes: a.tokenizer_bytes,
         max_seconds: a.max_seconds,
     };
-    let pb = if g.quiet {
-        indicatif::ProgressBar::hidden()
-    } else {
-        progress::training_bar(a.steps)
-    };
+    let pb = if g.quiet { indicatif::ProgressBar::hidden() } else { progress::training_bar(a.steps) };
     let on_step = |step: usize, loss: f32, tps: f64| {
         pb.set_position(step as u64);
         pb.set_message(format!("loss {loss:.3}, {tps:.0} tok/s"));
@@ -576,19 +489,11 @@ fn finetune(g: &Global, a: FinetuneArgs) -> anyhow::Result<()> {
         }
     };
     let warn = |m: &str| eprintln!("llmzip: warning: {m}");
-    let cb = train::Callbacks {
-        on_step: &on_step,
-        on_eval: &on_eval,
-        cancel: &cancelled,
-        warn: &warn,
-    };
+    let cb = train::Callbacks { on_step: &on_step, on_eval: &on_eval, cancel: &cancelled, warn: &warn };
     let r = train::run(&o, &device, &cb);
     pb.finish_and_clear();
     if matches!(r, Err(Error::Interrupted)) {
-        eprintln!(
-            "llmzip: interrupted; checkpoint saved in {}/checkpoint (continue with --resume)",
-            a.out.display()
-        );
+        eprintln!("llmzip: interrupted; checkpoint saved in {}/checkpoint (continue with --resume)", a.out.display());
     }
     let r = r?;
     if !g.quiet {

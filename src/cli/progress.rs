@@ -11,9 +11,7 @@ pub fn bar(enabled: bool, label: &str) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-    pb.set_style(
-        ProgressStyle::with_template("{spinner} {msg} {pos} tokens, {per_sec}, {elapsed}").unwrap(),
-    );
+    pb.set_style(ProgressStyle::with_template("{spinner} {msg} {pos} tokens, {per_sec}, {elapsed}").unwrap());
     pb.set_message(label.to_string());
     // indicatif draws only after this delay: quick runs print nothing
     pb.enable_steady_tick(Duration::from_millis(1000));

@@ -14,35 +14,24 @@ pub fn encode(ctx: &Ctx, tokens: &[u32]) -> Result<Vec<u8>> {
     drive(ctx, tokens.len(), |i, lp| {
         frequencies(lp, &mut freqs)?;
         let m = model(&freqs)?;
-        enc.encode_symbol(tokens[i] as usize, &m)
-            .map_err(|e| Error::Invalid(format!("range coder: {e}")))?;
+        enc.encode_symbol(tokens[i] as usize, &m).map_err(|e| Error::Invalid(format!("range coder: {e}")))?;
         Ok(tokens[i])
     })?;
-    let words = enc
-        .into_compressed()
-        .map_err(|e| Error::Invalid(format!("range coder: {e:?}")))?;
+    let words = enc.into_compressed().map_err(|e| Error::Invalid(format!("range coder: {e:?}")))?;
     Ok(words.iter().flat_map(|w| w.to_le_bytes()).collect())
 }
 
 pub fn decode(ctx: &Ctx, payload: &[u8], n: usize) -> Result<Vec<u32>> {
     if payload.len() % 4 != 0 {
-        return Err(Error::corrupt(
-            "range-coded data is not a whole number of words",
-        ));
+        return Err(Error::corrupt("range-coded data is not a whole number of words"));
     }
-    let words: Vec<u32> = payload
-        .chunks_exact(4)
-        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
-    let mut dec = DefaultRangeDecoder::from_compressed(words)
-        .map_err(|_| Error::corrupt("bad range-coder stream"))?;
+    let words: Vec<u32> = payload.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    let mut dec = DefaultRangeDecoder::from_compressed(words).map_err(|_| Error::corrupt("bad range-coder stream"))?;
     let mut freqs = Vec::new();
     drive(ctx, n, |_, lp| {
         frequencies(lp, &mut freqs)?;
         let m = model(&freqs)?;
-        let s = dec
-            .decode_symbol(&m)
-            .map_err(|_| Error::corrupt("range decoder failed"))?;
+        let s = dec.decode_symbol(&m).map_err(|_| Error::corrupt("range decoder failed"))?;
         Ok(s as u32)
     })
 }

@@ -60,11 +60,5 @@ pub fn decode(ctx: &Ctx, payload: &[u8], n: usize) -> Result<Vec<u32>> {
         return Err(Error::corrupt("trailing data in mask stream"));
     }
     let mask = ctx.ids.mask;
-    drive(ctx, n, |i, lp| {
-        Ok(if stream[i] == mask {
-            argmax(lp)
-        } else {
-            stream[i]
-        })
-    })
+    drive(ctx, n, |i, lp| Ok(if stream[i] == mask { argmax(lp) } else { stream[i] }))
 }

@@ -53,11 +53,7 @@ pub struct Ctx<'a> {
 /// `f(index, log_probs)`, which returns the token's true value; it is then revealed for
 /// later rounds. Encoder and decoder both go through here, so they make identical model
 /// calls by construction.
-pub fn drive(
-    ctx: &Ctx,
-    n: usize,
-    mut f: impl FnMut(usize, &[f32]) -> Result<u32>,
-) -> Result<Vec<u32>> {
+pub fn drive(ctx: &Ctx, n: usize, mut f: impl FnMut(usize, &[f32]) -> Result<u32>) -> Result<Vec<u32>> {
     let mut known = vec![ctx.ids.mask; n];
     let walker = Walker::new(ctx.plan, n, ctx.batch);
     let v = ctx.lm.vocab_size();
@@ -68,10 +64,7 @@ pub fn drive(
             }
             let t = std::time::Instant::now();
             let lp = ctx.lm.log_probs(&step.seqs, &step.sel)?;
-            MODEL_NANOS.fetch_add(
-                t.elapsed().as_nanos() as u64,
-                std::sync::atomic::Ordering::Relaxed,
-            );
+            MODEL_NANOS.fetch_add(t.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
             for (k, &t) in step.targets.iter().enumerate() {
                 let tok = f(t, &lp[k * v..(k + 1) * v])?;
                 if tok as usize >= v {

@@ -16,9 +16,7 @@ pub type Categorical = DefaultContiguousCategoricalEntropyModel;
 pub fn frequencies(log_probs: &[f32], out: &mut Vec<u32>) -> Result<()> {
     let v = log_probs.len();
     if v < 2 || v > MAX_VOCAB {
-        return Err(Error::Invalid(format!(
-            "vocabulary of {v} symbols cannot be coded"
-        )));
+        return Err(Error::Invalid(format!("vocabulary of {v} symbols cannot be coded")));
     }
     let total: u32 = 1 << PRECISION;
     let budget = (total - v as u32) as f32;
@@ -29,11 +27,7 @@ pub fn frequencies(log_probs: &[f32], out: &mut Vec<u32>) -> Result<()> {
     let mut best_lp = f32::NEG_INFINITY;
     for (i, &lp) in log_probs.iter().enumerate() {
         // NaN or +inf from a broken model would make the table invalid: treat as p = 0.
-        let p = if lp.is_finite() {
-            lp.exp().min(1.0)
-        } else {
-            0.0
-        };
+        let p = if lp.is_finite() { lp.exp().min(1.0) } else { 0.0 };
         let f = 1 + (p * budget) as u32;
         sum += f as u64;
         out.push(f);
@@ -85,12 +79,9 @@ mod tests {
     #[test]
     fn sums_to_total_and_all_nonzero() {
         let mut f = Vec::new();
-        for lps in [
-            vec![0.0f32, f32::NEG_INFINITY, -50.0],
-            vec![(0.5f32).ln(); 2],
-            vec![-1e-9; 7],
-            vec![f32::NAN, 0.0, -1.0],
-        ] {
+        for lps in
+            [vec![0.0f32, f32::NEG_INFINITY, -50.0], vec![(0.5f32).ln(); 2], vec![-1e-9; 7], vec![f32::NAN, 0.0, -1.0]]
+        {
             frequencies(&lps, &mut f).unwrap();
             assert_eq!(f.iter().map(|&x| x as u64).sum::<u64>(), 1 << PRECISION);
             assert!(f.iter().all(|&x| x > 0));

@@ -132,8 +132,7 @@ impl Header {
         let mut at = 60;
         let mut strings = Vec::new();
         for _ in 0..2 {
-            let n =
-                u16::from_le_bytes(b.get(at..at + 2).ok_or_else(bad)?.try_into().unwrap()) as usize;
+            let n = u16::from_le_bytes(b.get(at..at + 2).ok_or_else(bad)?.try_into().unwrap()) as usize;
             at += 2;
             let s = b.get(at..at + n).ok_or_else(bad)?;
             if n > MAX_NAME {
@@ -160,13 +159,7 @@ impl Header {
         let model_name = strings.pop().unwrap();
         Ok(Header {
             method,
-            plan: RevealPlan {
-                window,
-                context,
-                rounds,
-                shape,
-                lanes,
-            },
+            plan: RevealPlan { window, context, rounds, shape, lanes },
             batch,
             precision,
             mask_rate,
@@ -250,12 +243,7 @@ pub fn read_record<R: Read + ?Sized>(r: &mut R) -> Result<Record> {
             if hc.finalize() != stored {
                 return Err(Error::corrupt("block checksum mismatch"));
             }
-            Ok(Record::Block(Block {
-                orig_len,
-                n_tokens,
-                crc,
-                payload,
-            }))
+            Ok(Record::Block(Block { orig_len, n_tokens, crc, payload }))
         }
         TAG_END => {
             let mut h = [0u8; 16];
@@ -265,10 +253,7 @@ pub fn read_record<R: Read + ?Sized>(r: &mut R) -> Result<Record> {
             if crc32fast::hash(&all) != u32_at(&h, 12) {
                 return Err(Error::corrupt("end record checksum mismatch"));
             }
-            Ok(Record::End {
-                total_len: u64::from_le_bytes(h[..8].try_into().unwrap()),
-                crc: u32_at(&h, 8),
-            })
+            Ok(Record::End { total_len: u64::from_le_bytes(h[..8].try_into().unwrap()), crc: u32_at(&h, 8) })
         }
         _ => Err(Error::corrupt("unknown record tag")),
     }

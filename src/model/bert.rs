@@ -19,9 +19,6 @@ pub fn names() -> Names {
         head_dense: "cls.predictions.transform.dense".into(),
         head_norm: "cls.predictions.transform.LayerNorm".into(),
         head_decoder: "cls.predictions.decoder".into(),
-        head_bias: vec![
-            "cls.predictions.bias".into(),
-            "cls.predictions.decoder.bias".into(),
-        ],
+        head_bias: vec!["cls.predictions.bias".into(), "cls.predictions.decoder.bias".into()],
     }
 }

@@ -41,18 +41,13 @@ pub struct ModelConfig {
 }
 
 fn get_usize(v: &Value, keys: &[&str]) -> Option<usize> {
-    keys.iter()
-        .find_map(|k| v.get(*k).and_then(|x| x.as_u64()).map(|x| x as usize))
+    keys.iter().find_map(|k| v.get(*k).and_then(|x| x.as_u64()).map(|x| x as usize))
 }
 
 impl ModelConfig {
     pub fn from_json(text: &str, name: &str) -> Result<Self> {
-        let v: Value = serde_json::from_str(text)
-            .map_err(|e| Error::model(name, format!("config.json: {e}")))?;
-        let model_type = v
-            .get("model_type")
-            .and_then(|x| x.as_str())
-            .unwrap_or("bert");
+        let v: Value = serde_json::from_str(text).map_err(|e| Error::model(name, format!("config.json: {e}")))?;
+        let model_type = v.get("model_type").and_then(|x| x.as_str()).unwrap_or("bert");
         let arch = match model_type {
             "bert" => Arch::Bert,
             "roberta" | "xlm-roberta" | "camembert" => Arch::Roberta,
@@ -65,31 +60,19 @@ impl ModelConfig {
             }
         };
         let need = |keys: &[&str]| {
-            get_usize(&v, keys)
-                .ok_or_else(|| Error::model(name, format!("config.json lacks {}", keys[0])))
+            get_usize(&v, keys).ok_or_else(|| Error::model(name, format!("config.json lacks {}", keys[0])))
         };
         let act_name = v
-            .get(if arch == Arch::DistilBert {
-                "activation"
-            } else {
-                "hidden_act"
-            })
+            .get(if arch == Arch::DistilBert { "activation" } else { "hidden_act" })
             .and_then(|x| x.as_str())
             .unwrap_or("gelu");
         let activation = match act_name {
             "gelu" => Activation::GeluErf,
             "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Activation::GeluTanh,
             "relu" => Activation::Relu,
-            other => {
-                return Err(Error::model(
-                    name,
-                    format!("activation '{other}' is not supported"),
-                ))
-            }
+            other => return Err(Error::model(name, format!("activation '{other}' is not supported"))),
         };
-        let pad_token_id =
-            get_usize(&v, &["pad_token_id"]).unwrap_or(if arch == Arch::Roberta { 1 } else { 0 })
-                as u32;
+        let pad_token_id = get_usize(&v, &["pad_token_id"]).unwrap_or(if arch == Arch::Roberta { 1 } else { 0 }) as u32;
         let cfg = ModelConfig {
             arch,
             vocab_size: need(&["vocab_size"])?,
@@ -103,23 +86,13 @@ impl ModelConfig {
             } else {
                 get_usize(&v, &["type_vocab_size"]).unwrap_or(2)
             },
-            layer_norm_eps: v
-                .get("layer_norm_eps")
-                .and_then(|x| x.as_f64())
-                .unwrap_or(1e-12),
+            layer_norm_eps: v.get("layer_norm_eps").and_then(|x| x.as_f64()).unwrap_or(1e-12),
             activation,
             pad_token_id,
-            position_offset: if arch == Arch::Roberta {
-                pad_token_id as usize + 1
-            } else {
-                0
-            },
+            position_offset: if arch == Arch::Roberta { pad_token_id as usize + 1 } else { 0 },
         };
         if cfg.heads == 0 || cfg.hidden % cfg.heads != 0 {
-            return Err(Error::model(
-                name,
-                "hidden size is not a multiple of the number of heads",
-            ));
+            return Err(Error::model(name, "hidden size is not a multiple of the number of heads"));
         }
         if cfg.max_positions <= cfg.position_offset + 8 {
             return Err(Error::model(name, "max_position_embeddings is too small"));

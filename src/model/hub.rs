@@ -13,10 +13,7 @@ pub struct ModelFiles {
 }
 
 fn offline() -> bool {
-    matches!(
-        std::env::var("HF_HUB_OFFLINE").as_deref(),
-        Ok("1") | Ok("true") | Ok("TRUE") | Ok("yes")
-    )
+    matches!(std::env::var("HF_HUB_OFFLINE").as_deref(), Ok("1") | Ok("true") | Ok("TRUE") | Ok("yes"))
 }
 
 pub fn looks_like_hub_id(name: &str) -> bool {
@@ -24,32 +21,23 @@ pub fn looks_like_hub_id(name: &str) -> bool {
         && !name.starts_with('.')
         && !name.starts_with('/')
         && name.split('/').count() <= 2
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
 }
 
 /// Weight files named by a sharded index, in index order, deduplicated.
 fn shards_from_index(index: &Path, name: &str) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(index)
-        .map_err(|e| Error::io(format!("reading {}", index.display()), e))?;
-    let v: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| Error::model(name, format!("bad shard index: {e}")))?;
+    let text = std::fs::read_to_string(index).map_err(|e| Error::io(format!("reading {}", index.display()), e))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| Error::model(name, format!("bad shard index: {e}")))?;
     let map = v
         .get("weight_map")
         .and_then(|m| m.as_object())
         .ok_or_else(|| Error::model(name, "shard index has no weight_map"))?;
-    let mut files: Vec<String> = map
-        .values()
-        .filter_map(|f| f.as_str().map(String::from))
-        .collect();
+    let mut files: Vec<String> = map.values().filter_map(|f| f.as_str().map(String::from)).collect();
     files.sort();
     files.dedup();
     if files.iter().any(|f| f.contains("..") || f.contains('/')) {
-        return Err(Error::model(
-            name,
-            "shard index names a file outside the model directory",
-        ));
+        return Err(Error::model(name, "shard index names a file outside the model directory"));
     }
     Ok(files)
 }
@@ -67,24 +55,14 @@ pub fn from_dir(dir: &Path, name: &str) -> Result<ModelFiles> {
     let weights = if single.is_file() {
         vec![single]
     } else if index.is_file() {
-        shards_from_index(&index, name)?
-            .into_iter()
-            .map(|f| dir.join(f))
-            .collect()
+        shards_from_index(&index, name)?.into_iter().map(|f| dir.join(f)).collect()
     } else {
         return Err(Error::model(
             name,
-            format!(
-                "no model.safetensors (or sharded index) in {}; PyTorch .bin weights are not read",
-                dir.display()
-            ),
+            format!("no model.safetensors (or sharded index) in {}; PyTorch .bin weights are not read", dir.display()),
         ));
     };
-    Ok(ModelFiles {
-        config,
-        tokenizer,
-        weights,
-    })
+    Ok(ModelFiles { config, tokenizer, weights })
 }
 
 pub fn from_hub(id: &str) -> Result<ModelFiles> {
@@ -105,17 +83,13 @@ pub fn from_hub(id: &str) -> Result<ModelFiles> {
             return Ok(p);
         }
         if offline() {
-            return Err(fail(format!(
-                "{f} is not in the hf-hub cache and HF_HUB_OFFLINE is set"
-            )));
+            return Err(fail(format!("{f} is not in the hf-hub cache and HF_HUB_OFFLINE is set")));
         }
         let api = hf_hub::api::sync::ApiBuilder::from_env()
             .with_progress(false)
             .build()
             .map_err(|e| fail(format!("hub client: {e}")))?;
-        api.model(id.to_string())
-            .get(f)
-            .map_err(|e| fail(format!("could not download {f} ({e})")))
+        api.model(id.to_string()).get(f).map_err(|e| fail(format!("could not download {f} ({e})")))
     };
     let config = get("config.json")?;
     let tokenizer = get("tokenizer.json")?;
@@ -132,9 +106,5 @@ pub fn from_hub(id: &str) -> Result<ModelFiles> {
             Err(_) => return Err(first),
         },
     };
-    Ok(ModelFiles {
-        config,
-        tokenizer,
-        weights,
-    })
+    Ok(ModelFiles { config, tokenizer, weights })
 }

@@ -92,19 +92,14 @@ pub fn normalise_name(name: &str) -> String {
 pub fn read_weights(files: &[&[u8]], device: &Device) -> Result<HashMap<String, Tensor>> {
     let mut map = HashMap::new();
     for bytes in files {
-        let st =
-            safetensors::SafeTensors::deserialize(bytes).map_err(|e| Error::model("weights", e))?;
+        let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| Error::model("weights", e))?;
         for (name, view) in st.tensors() {
             let t = candle_core::safetensors::Load::load(&view, &Device::Cpu)?;
             // integer buffers (position_ids) are not parameters
             if !t.dtype().is_float() {
                 continue;
             }
-            let t = if t.dtype() == DType::F32 {
-                t
-            } else {
-                t.to_dtype(DType::F32)?
-            };
+            let t = if t.dtype() == DType::F32 { t } else { t.to_dtype(DType::F32)? };
             map.insert(normalise_name(&name), t.to_device(device)?);
         }
     }
@@ -121,6 +116,16 @@ pub fn numerics_id(device: &Device) -> String {
         _ => "other".to_string(),
     };
     format!("candle-0.9.2/{dev}/f32")
+}
+
+/// The name `--model` defaults to: the model shipped in data/default-model, compiled into
+/// the binary so the main job needs no flag and no network (issue #4).
+pub const DEFAULT_MODEL: &str = "llmzip-default";
+
+pub mod embedded {
+    pub const CONFIG: &[u8] = include_bytes!("../../data/default-model/config.json");
+    pub const TOKENIZER: &[u8] = include_bytes!("../../data/default-model/tokenizer.json");
+    pub const WEIGHTS: &[u8] = include_bytes!("../../data/default-model/model.safetensors");
 }
 
 /// Where a model comes from.
@@ -159,13 +164,14 @@ pub struct Model {
 
 impl Model {
     pub fn load(name: &str, device: &Device) -> Result<Self> {
+        if name == DEFAULT_MODEL {
+            return Self::from_bytes(name, embedded::CONFIG, embedded::TOKENIZER, &[embedded::WEIGHTS], device);
+        }
         let files = match ModelSource::parse(name)? {
             ModelSource::Dir(d) => hub::from_dir(&d, name)?,
             ModelSource::Hub(id) => hub::from_hub(&id)?,
         };
-        let read = |p: &Path| {
-            std::fs::read(p).map_err(|e| Error::io(format!("reading {}", p.display()), e))
-        };
+        let read = |p: &Path| std::fs::read(p).map_err(|e| Error::io(format!("reading {}", p.display()), e));
         let config = read(&files.config)?;
         let tokenizer = read(&files.tokenizer)?;
         let mut weights = Vec::new();
@@ -176,44 +182,28 @@ impl Model {
         Self::from_bytes(name, &config, &tokenizer, &w, device)
     }
 
-    pub fn from_bytes(
-        name: &str,
-        config: &[u8],
-        tokenizer: &[u8],
-        weights: &[&[u8]],
-        device: &Device,
-    ) -> Result<Self> {
+    pub fn from_bytes(name: &str, config: &[u8], tokenizer: &[u8], weights: &[&[u8]], device: &Device) -> Result<Self> {
         let mut h = blake3::Hasher::new();
-        for part in [config, tokenizer]
-            .into_iter()
-            .chain(weights.iter().copied())
-        {
+        for part in [config, tokenizer].into_iter().chain(weights.iter().copied()) {
             h.update(&(part.len() as u64).to_le_bytes());
             h.update(part);
         }
         let fingerprint = *h.finalize().as_bytes();
-        let cfg_text = std::str::from_utf8(config)
-            .map_err(|_| Error::model(name, "config.json is not UTF-8"))?;
+        let cfg_text = std::str::from_utf8(config).map_err(|_| Error::model(name, "config.json is not UTF-8"))?;
         let cfg = ModelConfig::from_json(cfg_text, name)?;
         let tokenizer = LosslessTokenizer::from_bytes(tokenizer, name)?;
         if tokenizer.vocab_size() > cfg.vocab_size {
-            return Err(Error::model(
-                name,
-                "tokenizer vocabulary is larger than the model's",
-            ));
+            return Err(Error::model(name, "tokenizer vocabulary is larger than the model's"));
         }
         let tensors = read_weights(weights, device)?;
         let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
-        let encoder = Encoder::load(cfg.clone(), vb, &names_for(cfg.arch))
-            .map_err(|e| Error::model(name, e))?;
+        let encoder = Encoder::load(cfg.clone(), vb, &names_for(cfg.arch)).map_err(|e| Error::model(name, e))?;
         Ok(Model {
             name: name.to_string(),
             fingerprint,
             config: cfg,
             tokenizer,
-            lm: Box::new(CandleLm {
-                encoder: std::sync::Arc::new(encoder),
-            }),
+            lm: Box::new(CandleLm { encoder: std::sync::Arc::new(encoder) }),
             numerics: numerics_id(device),
             weight_bytes: weights.iter().map(|w| w.len() as u64).sum(),
         })
@@ -234,21 +224,13 @@ pub fn parse_device(s: &str) -> Result<Device> {
         "cpu" => Ok(Device::Cpu),
         _ if s.starts_with("cuda") => {
             let n = s.strip_prefix("cuda").unwrap().trim_start_matches(':');
-            let n: usize = if n.is_empty() {
-                0
-            } else {
-                n.parse()
-                    .map_err(|_| Error::Invalid(format!("bad device '{s}'")))?
-            };
+            let n: usize =
+                if n.is_empty() { 0 } else { n.parse().map_err(|_| Error::Invalid(format!("bad device '{s}'")))? };
             if !candle_core::utils::cuda_is_available() {
-                return Err(Error::Invalid(
-                    "this build has no CUDA support (rebuild with --features cuda)".into(),
-                ));
+                return Err(Error::Invalid("this build has no CUDA support (rebuild with --features cuda)".into()));
             }
             Device::new_cuda(n).map_err(Error::from)
         }
-        _ => Err(Error::Invalid(format!(
-            "unknown device '{s}' (cpu, cuda, cuda:N)"
-        ))),
+        _ => Err(Error::Invalid(format!("unknown device '{s}' (cpu, cuda, cuda:N)"))),
     }
 }

@@ -70,9 +70,7 @@ impl Encoder {
         let word = candle_nn::embedding(cfg.vocab_size, h, vb.pp(&n.word))?;
         let position = candle_nn::embedding(cfg.max_positions, h, vb.pp(&n.position))?;
         let token_type = match &n.token_type {
-            Some(t) if cfg.type_vocab_size > 0 => {
-                Some(candle_nn::embedding(cfg.type_vocab_size, h, vb.pp(t))?)
-            }
+            Some(t) if cfg.type_vocab_size > 0 => Some(candle_nn::embedding(cfg.type_vocab_size, h, vb.pp(t))?),
             _ => None,
         };
         let emb_norm = norm(&vb, &n.emb_norm, h, eps)?;
@@ -109,9 +107,7 @@ impl Encoder {
         let decoder_b = match decoder_b {
             Some(b) => b,
             // A VarMap-backed builder (training from scratch) creates the first name.
-            None => {
-                vb.get_with_hints(cfg.vocab_size, &n.head_bias[0], candle_nn::Init::Const(0.0))?
-            }
+            None => vb.get_with_hints(cfg.vocab_size, &n.head_bias[0], candle_nn::Init::Const(0.0))?,
         };
         let device = vb.device().clone();
         Ok(Encoder {
@@ -153,10 +149,7 @@ impl Encoder {
         let (b, t) = ids.dims2()?;
         let off = self.cfg.position_offset as u32;
         let pos = Tensor::arange(off, off + t as u32, &self.device)?;
-        let mut x = self
-            .word
-            .forward(ids)?
-            .broadcast_add(&self.position.forward(&pos)?.unsqueeze(0)?)?;
+        let mut x = self.word.forward(ids)?.broadcast_add(&self.position.forward(&pos)?.unsqueeze(0)?)?;
         if let Some(tt) = &self.token_type {
             // all segment ids are 0
             x = x.broadcast_add(&tt.embeddings().i(0)?.reshape((1, 1, self.cfg.hidden))?)?;
@@ -176,10 +169,7 @@ impl Encoder {
             let v = split(l.v.forward(&x)?)?;
             let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&bias)?;
             let probs = Dropout::maybe(&mut dropout, candle_nn::ops::softmax_last_dim(&scores)?)?;
-            let ctx = probs
-                .matmul(&v)?
-                .transpose(1, 2)?
-                .reshape((b, t, self.cfg.hidden))?;
+            let ctx = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, t, self.cfg.hidden))?;
             let a = Dropout::maybe(&mut dropout, l.o.forward(&ctx)?)?;
             x = l.norm1.forward(&(a + &x)?)?;
             let f = l.ffn_in.forward(&x)?;
@@ -194,19 +184,11 @@ impl Encoder {
     pub fn logits_at(&self, hidden: &Tensor, sel: &Tensor) -> candle_core::Result<Tensor> {
         let (b, t, h) = hidden.dims3()?;
         let rows = hidden.reshape((b * t, h))?.index_select(sel, 0)?;
-        let y = self
-            .head_norm
-            .forward(&self.act(&self.head_dense.forward(&rows)?)?)?;
-        y.matmul(&self.decoder_w.t()?)?
-            .broadcast_add(&self.decoder_b)
+        let y = self.head_norm.forward(&self.act(&self.head_dense.forward(&rows)?)?)?;
+        y.matmul(&self.decoder_w.t()?)?.broadcast_add(&self.decoder_b)
     }
 
-    pub fn log_probs_at(
-        &self,
-        ids: &Tensor,
-        mask: &Tensor,
-        sel: &Tensor,
-    ) -> candle_core::Result<Tensor> {
+    pub fn log_probs_at(&self, ids: &Tensor, mask: &Tensor, sel: &Tensor) -> candle_core::Result<Tensor> {
         let h = self.hidden(ids, mask, None)?;
         candle_nn::ops::log_softmax(&self.logits_at(&h, sel)?, D::Minus1)
     }
@@ -230,15 +212,8 @@ impl Dropout {
         use rand::Rng;
         let keep = 1.0 - self.p;
         let scale = 1.0 / keep;
-        let m: Vec<f32> = (0..x.elem_count())
-            .map(|_| {
-                if self.rng.random::<f32>() < keep {
-                    scale
-                } else {
-                    0.0
-                }
-            })
-            .collect();
+        let m: Vec<f32> =
+            (0..x.elem_count()).map(|_| if self.rng.random::<f32>() < keep { scale } else { 0.0 }).collect();
         x * Tensor::from_vec(m, x.shape(), x.device())?
     }
 }

@@ -37,6 +37,23 @@ pub struct LosslessTokenizer {
     special: HashSet<u32>,
     pub ids: SpecialIds,
     vocab: usize,
+    /// for byte-level BPE without a normaliser: each id's exact bytes (None for added tokens)
+    byte_level: Option<Vec<Option<Vec<u8>>>>,
+}
+
+/// GPT-2's byte ↔ printable-character table, inverted: char → byte.
+fn byte_level_inverse() -> std::collections::HashMap<char, u8> {
+    let mut keep: Vec<u32> = (b'!' as u32..=b'~' as u32).chain(0xA1..=0xAC).chain(0xAE..=0xFF).collect();
+    let mut chars: Vec<u32> = keep.clone();
+    let mut n = 0;
+    for b in 0..256u32 {
+        if !keep.contains(&b) {
+            keep.push(b);
+            chars.push(256 + n);
+            n += 1;
+        }
+    }
+    keep.iter().zip(&chars).map(|(&b, &c)| (char::from_u32(c).unwrap(), b as u8)).collect()
 }
 
 /// Result of [`LosslessTokenizer::encode`].
@@ -55,24 +72,17 @@ fn first_id(tok: &Tokenizer, names: &[&str]) -> Option<u32> {
 
 impl LosslessTokenizer {
     pub fn from_bytes(bytes: &[u8], name: &str) -> Result<Self> {
-        let mut tok = Tokenizer::from_bytes(bytes)
-            .map_err(|e| Error::model(name, format!("tokenizer.json: {e}")))?;
-        tok.with_truncation(None)
-            .map_err(|e| Error::Tokenizer(e.to_string()))?;
+        let mut tok = Tokenizer::from_bytes(bytes).map_err(|e| Error::model(name, format!("tokenizer.json: {e}")))?;
+        tok.with_truncation(None).map_err(|e| Error::Tokenizer(e.to_string()))?;
         tok.with_padding(None);
         Self::new(tok, name)
     }
 
     pub fn new(tok: Tokenizer, name: &str) -> Result<Self> {
-        let special: HashSet<u32> = tok
-            .get_added_tokens_decoder()
-            .iter()
-            .filter(|(_, t)| t.special)
-            .map(|(&i, _)| i)
-            .collect();
+        let special: HashSet<u32> =
+            tok.get_added_tokens_decoder().iter().filter(|(_, t)| t.special).map(|(&i, _)| i).collect();
         let need = |names: &[&str]| {
-            first_id(&tok, names)
-                .ok_or_else(|| Error::model(name, format!("tokenizer has no {} token", names[0])))
+            first_id(&tok, names).ok_or_else(|| Error::model(name, format!("tokenizer has no {} token", names[0])))
         };
         let mask = need(&["[MASK]", "<mask>"])?;
         let cls = need(&["[CLS]", "<s>"])?;
@@ -82,18 +92,25 @@ impl LosslessTokenizer {
         let mut special = special;
         special.extend([mask, cls, sep, pad, placeholder]);
         let vocab = tok.get_vocab_size(true);
-        Ok(LosslessTokenizer {
-            tok,
-            special,
-            ids: SpecialIds {
-                cls,
-                sep,
-                mask,
-                pad,
-                placeholder,
-            },
-            vocab,
-        })
+        let byte_level = match (tok.get_decoder(), tok.get_normalizer()) {
+            (Some(tokenizers::DecoderWrapper::ByteLevel(_)), None) => {
+                let inv = byte_level_inverse();
+                let added = tok.get_added_tokens_decoder();
+                Some(
+                    (0..vocab as u32)
+                        .map(|id| {
+                            if added.contains_key(&id) {
+                                return None;
+                            }
+                            tok.id_to_token(id)
+                                .and_then(|t| t.chars().map(|c| inv.get(&c).copied()).collect::<Option<Vec<u8>>>())
+                        })
+                        .collect(),
+                )
+            }
+            _ => None,
+        };
+        Ok(LosslessTokenizer { tok, special, ids: SpecialIds { cls, sep, mask, pad, placeholder }, vocab, byte_level })
     }
 
     pub fn inner(&self) -> &Tokenizer {
@@ -108,21 +125,20 @@ impl LosslessTokenizer {
         self.special.contains(&id)
     }
 
-    /// The text the decoder predicts for token `i` from the ids alone.
-    fn predict(&self, ids: &[u32], i: usize) -> Result<Option<String>> {
+    /// The bytes the decoder predicts for token `i` from the ids alone.
+    fn predict(&self, ids: &[u32], i: usize) -> Result<Option<Vec<u8>>> {
+        if let Some(bl) = &self.byte_level {
+            // Byte-level BPE: each token is exactly its bytes, partial UTF-8 included.
+            return Ok(bl.get(ids[i] as usize).cloned().flatten());
+        }
         let lo = i.saturating_sub(K);
-        let full = self
-            .tok
-            .decode(&ids[lo..=i], false)
-            .map_err(|e| Error::Tokenizer(e.to_string()))?;
+        let full = self.tok.decode(&ids[lo..=i], false).map_err(|e| Error::Tokenizer(e.to_string()))?;
         let prev = if lo == i {
             String::new()
         } else {
-            self.tok
-                .decode(&ids[lo..i], false)
-                .map_err(|e| Error::Tokenizer(e.to_string()))?
+            self.tok.decode(&ids[lo..i], false).map_err(|e| Error::Tokenizer(e.to_string()))?
         };
-        Ok(full.strip_prefix(prev.as_str()).map(str::to_string))
+        Ok(full.strip_prefix(prev.as_str()).map(|x| x.as_bytes().to_vec()))
     }
 
     /// Tokenizes arbitrary bytes losslessly.
@@ -144,10 +160,7 @@ impl LosslessTokenizer {
             }
         }
         let n_patches_bytes = patches;
-        let enc = self
-            .tok
-            .encode(text.as_str(), false)
-            .map_err(|e| Error::Tokenizer(e.to_string()))?;
+        let enc = self.tok.encode(text.as_str(), false).map_err(|e| Error::Tokenizer(e.to_string()))?;
         let mut ids: Vec<u32> = enc.get_ids().to_vec();
         let offsets = enc.get_offsets();
         let tb = text.as_bytes();
@@ -164,10 +177,14 @@ impl LosslessTokenizer {
             }
         }
         for i in 0..ids.len() {
-            let end = offsets[i].1.clamp(prev_end, tb.len());
+            let predicted = if is_exc[i] { None } else { self.predict(&ids, i)? };
+            // Byte-level tokens of one character share its offsets: trust the bytes instead.
+            let end = match (&self.byte_level, &predicted) {
+                (Some(_), Some(p)) if tb[prev_end..].starts_with(p) => prev_end + p.len(),
+                _ => offsets[i].1.clamp(prev_end, tb.len()),
+            };
             let unit = &tb[prev_end..end];
-            let literal =
-                is_exc[i] || self.predict(&ids, i)?.as_deref().map(str::as_bytes) != Some(unit);
+            let literal = predicted.as_deref() != Some(unit);
             if literal {
                 varint::put(&mut exc, (i - last_exc) as u64);
                 varint::put(&mut exc, unit.len() as u64);
@@ -185,11 +202,7 @@ impl LosslessTokenizer {
         let trailer = &tb[prev_end..];
         varint::put(&mut residual, trailer.len() as u64);
         residual.extend_from_slice(trailer);
-        Ok(Tokenized {
-            ids,
-            residual,
-            exceptions: n_exc,
-        })
+        Ok(Tokenized { ids, residual, exceptions: n_exc })
     }
 
     /// Inverse of [`encode`](Self::encode). Corrupt residuals give `Error::Corrupt`.
@@ -204,9 +217,7 @@ impl LosslessTokenizer {
         let mut excs: Vec<(usize, &[u8])> = Vec::with_capacity(n_exc as usize);
         let mut last = 0usize;
         for k in 0..n_exc {
-            let idx = last
-                .checked_add(r.get()? as usize)
-                .ok_or_else(|| Error::corrupt("bad exception index"))?;
+            let idx = last.checked_add(r.get()? as usize).ok_or_else(|| Error::corrupt("bad exception index"))?;
             if idx >= ids.len() || (k > 0 && idx <= last) {
                 return Err(Error::corrupt("exception indices out of order"));
             }
@@ -225,12 +236,8 @@ impl LosslessTokenizer {
                 continue;
             }
             match self.predict(ids, i)? {
-                Some(s) => text.extend_from_slice(s.as_bytes()),
-                None => {
-                    return Err(Error::corrupt(
-                        "token without a literal where one is needed",
-                    ))
-                }
+                Some(s) => text.extend_from_slice(&s),
+                None => return Err(Error::corrupt("token without a literal where one is needed")),
             }
         }
         let tl = r.len()?;
@@ -244,16 +251,10 @@ impl LosslessTokenizer {
         let mut from = 0usize;
         let mut pos = 0usize;
         while !pr.is_empty() {
-            pos = pos
-                .checked_add(pr.get()? as usize)
-                .ok_or_else(|| Error::corrupt("bad patch"))?;
+            pos = pos.checked_add(pr.get()? as usize).ok_or_else(|| Error::corrupt("bad patch"))?;
             let n = pr.bytes(1)?[0] as usize;
             let orig = pr.bytes(n)?;
-            if n == 0
-                || n > 3
-                || pos < from
-                || text.get(pos..pos + 3) != Some("\u{FFFD}".as_bytes())
-            {
+            if n == 0 || n > 3 || pos < from || text.get(pos..pos + 3) != Some("\u{FFFD}".as_bytes()) {
                 return Err(Error::corrupt("bad invalid-UTF-8 patch"));
             }
             out.extend_from_slice(&text[from..pos]);

@@ -27,10 +27,7 @@ impl<'a> Reader<'a> {
     pub fn get(&mut self) -> Result<u64> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
-            let b = *self
-                .buf
-                .get(self.pos)
-                .ok_or_else(|| Error::corrupt("varint runs past the end"))?;
+            let b = *self.buf.get(self.pos).ok_or_else(|| Error::corrupt("varint runs past the end"))?;
             self.pos += 1;
             v |= u64::from(b & 0x7f) << shift;
             if b & 0x80 == 0 {

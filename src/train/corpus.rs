@@ -17,16 +17,12 @@ pub fn list_files(root: &Path) -> Result<Vec<PathBuf>> {
         return Ok(vec![root.to_path_buf()]);
     }
     if !root.is_dir() {
-        return Err(Error::Invalid(format!(
-            "{} is neither a file nor a directory",
-            root.display()
-        )));
+        return Err(Error::Invalid(format!("{} is neither a file nor a directory", root.display())));
     }
     let mut out = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let rd =
-            std::fs::read_dir(&d).map_err(|e| Error::io(format!("listing {}", d.display()), e))?;
+        let rd = std::fs::read_dir(&d).map_err(|e| Error::io(format!("listing {}", d.display()), e))?;
         for e in rd {
             let p = e.map_err(|e| Error::io("listing corpus", e))?.path();
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
@@ -100,15 +96,7 @@ pub struct Chunks {
 
 impl Chunks {
     pub fn new(files: Vec<PathBuf>, chunk: usize) -> Self {
-        Chunks {
-            files,
-            file: 0,
-            reader: None,
-            consumed: 0,
-            chunk,
-            cycle: false,
-            epoch: 0,
-        }
+        Chunks { files, file: 0, reader: None, consumed: 0, chunk, cycle: false, epoch: 0 }
     }
 
     pub fn position(&self) -> (usize, usize, u64) {
@@ -141,18 +129,13 @@ impl Chunks {
                 self.epoch += 1;
             }
             if self.reader.is_none() {
-                self.reader = Some(BufReader::with_capacity(
-                    1 << 20,
-                    open(&self.files[self.file])?,
-                ));
+                self.reader = Some(BufReader::with_capacity(1 << 20, open(&self.files[self.file])?));
                 self.consumed = 0;
             }
             let r = self.reader.as_mut().unwrap();
             let mut buf = Vec::with_capacity(self.chunk + 4096);
             while buf.len() < self.chunk {
-                let n = r
-                    .read_until(b'\n', &mut buf)
-                    .map_err(|e| Error::io("reading corpus", e))?;
+                let n = r.read_until(b'\n', &mut buf).map_err(|e| Error::io("reading corpus", e))?;
                 if n == 0 {
                     break;
                 }

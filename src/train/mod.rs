@@ -124,13 +124,8 @@ fn build(
     if fresh {
         // BERT-style initialisation from our seeded RNG: N(0, 0.02) matrices, LayerNorm 1/0.
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut vars: Vec<(String, Var)> = varmap
-            .data()
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let mut vars: Vec<(String, Var)> =
+            varmap.data().lock().unwrap().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         vars.sort_by(|a, b| a.0.cmp(&b.0));
         for (name, v) in vars {
             if v.rank() >= 2 {
@@ -141,22 +136,13 @@ fn build(
             }
         }
     }
-    Ok(Setup {
-        cfg_json,
-        tokenizer_json,
-        cfg,
-        tok,
-        varmap,
-        encoder: Arc::new(encoder),
-    })
+    Ok(Setup { cfg_json, tokenizer_json, cfg, tok, varmap, encoder: Arc::new(encoder) })
 }
 
 fn save_model(dir: &Path, s: &Setup) -> Result<()> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
     let w = |name: &str, text: &str| {
-        std::fs::write(dir.join(name), text)
-            .map_err(|e| Error::io(format!("writing {}", dir.join(name).display()), e))
+        std::fs::write(dir.join(name), text).map_err(|e| Error::io(format!("writing {}", dir.join(name).display()), e))
     };
     w("config.json", &s.cfg_json)?;
     w("tokenizer.json", &s.tokenizer_json)?;
@@ -172,11 +158,9 @@ fn valid_text(o: &TrainOptions, files: &mut Vec<PathBuf>) -> Result<Option<Vec<u
         Some(p) => Some(p.clone()),
         None => {
             // a file named valid* in the corpus is held out
-            let pos = files.iter().position(|f| {
-                f.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with("valid"))
-            });
+            let pos = files
+                .iter()
+                .position(|f| f.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("valid")));
             pos.map(|i| files.remove(i))
         }
     };
@@ -198,26 +182,23 @@ fn evaluate(s: &Setup, text: &[u8], plan: RevealPlan) -> Result<serde_json::Valu
         fingerprint: [0; 32],
         config: s.cfg.clone(),
         tokenizer: LosslessTokenizer::from_bytes(s.tokenizer_json.as_bytes(), "training")?,
-        lm: Box::new(CandleLm {
-            encoder: s.encoder.clone(),
-        }),
+        lm: Box::new(CandleLm { encoder: s.encoder.clone() }),
         numerics: String::new(),
         weight_bytes: 0,
     };
-    let opts = Options {
-        plan: Options::default().plan,
-        block_size: 1 << 20,
-        ..Options::default()
-    };
-    let _ = plan;
+    // the plan's window/context/rounds, batched in lanes as compression does
+    let plan = RevealPlan { lanes: Options::default().plan.lanes, ..plan };
+    let opts = Options { plan, block_size: 1 << 20, ..Options::default() };
     let c = Compressor::new(&model, opts)?;
     let mut out = Vec::new();
     let st = c.compress(text, &mut out, &Hooks::default())?;
+    // the header names the model, so it is left out: these figures compare models
+    let coded = out.len() - c.header().to_bytes().len();
     Ok(json!({
-        "bits_per_byte": out.len() as f64 * 8.0 / text.len().max(1) as f64,
-        "bits_per_token": out.len() as f64 * 8.0 / st.tokens.max(1) as f64,
+        "bits_per_byte": coded as f64 * 8.0 / text.len().max(1) as f64,
+        "bits_per_token": coded as f64 * 8.0 / st.tokens.max(1) as f64,
         "bytes": text.len(),
-        "compressed": out.len(),
+        "coded_bytes": coded,
     }))
 }
 
@@ -231,27 +212,15 @@ struct Batches {
 }
 
 impl Batches {
-    fn next_seq(
-        &mut self,
-        tok: &LosslessTokenizer,
-        rng: &mut ChaCha8Rng,
-    ) -> Result<Option<Vec<u32>>> {
+    fn next_seq(&mut self, tok: &LosslessTokenizer, rng: &mut ChaCha8Rng) -> Result<Option<Vec<u32>>> {
         while self.pool.len() < self.pool_size {
             while self.pending.len() < self.len {
                 match self.chunks.next_chunk()? {
                     Some(text) => {
-                        let enc = tok
-                            .inner()
-                            .encode(text.as_str(), false)
-                            .map_err(|e| Error::Tokenizer(e.to_string()))?;
+                        let enc =
+                            tok.inner().encode(text.as_str(), false).map_err(|e| Error::Tokenizer(e.to_string()))?;
                         let ph = tok.ids.placeholder;
-                        self.pending.extend(enc.get_ids().iter().map(|&i| {
-                            if tok.is_special(i) {
-                                ph
-                            } else {
-                                i
-                            }
-                        }));
+                        self.pending.extend(enc.get_ids().iter().map(|&i| if tok.is_special(i) { ph } else { i }));
                     }
                     None => break,
                 }
@@ -274,10 +243,8 @@ impl Batches {
 pub fn run(o: &TrainOptions, dev: &Device, cb: &Callbacks) -> Result<TrainReport> {
     let t0 = Instant::now();
     let (mut files, skipped) = corpus::text_files(&o.corpus)?;
-    let mut report = TrainReport {
-        skipped_files: skipped.iter().map(|p| p.display().to_string()).collect(),
-        ..Default::default()
-    };
+    let mut report =
+        TrainReport { skipped_files: skipped.iter().map(|p| p.display().to_string()).collect(), ..Default::default() };
     if !skipped.is_empty() {
         (cb.warn)(&format!(
             "skipping {} file(s) that are not text: {}",
@@ -287,27 +254,20 @@ pub fn run(o: &TrainOptions, dev: &Device, cb: &Callbacks) -> Result<TrainReport
     }
     let valid = valid_text(o, &mut files)?;
     if files.is_empty() {
-        return Err(Error::Invalid(format!(
-            "no text files in {}",
-            o.corpus.display()
-        )));
+        return Err(Error::Invalid(format!("no text files in {}", o.corpus.display())));
     }
     let ck = checkpoint_dir(&o.out);
     let mut state: Option<serde_json::Value> = None;
     let setup = if o.resume {
         let st: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(ck.join("state.json")).map_err(|e| {
-                Error::io(format!("--resume: no checkpoint in {}", ck.display()), e)
-            })?,
+            &std::fs::read_to_string(ck.join("state.json"))
+                .map_err(|e| Error::io(format!("--resume: no checkpoint in {}", ck.display()), e))?,
         )
         .map_err(|e| Error::Invalid(format!("bad state.json: {e}")))?;
-        let w = std::fs::read(ck.join("model.safetensors"))
-            .map_err(|e| Error::io("reading checkpoint", e))?;
+        let w = std::fs::read(ck.join("model.safetensors")).map_err(|e| Error::io("reading checkpoint", e))?;
         let weights = read_weights(&[&w], dev)?;
-        let cfg = std::fs::read_to_string(ck.join("config.json"))
-            .map_err(|e| Error::io("reading checkpoint", e))?;
-        let tj = std::fs::read_to_string(ck.join("tokenizer.json"))
-            .map_err(|e| Error::io("reading checkpoint", e))?;
+        let cfg = std::fs::read_to_string(ck.join("config.json")).map_err(|e| Error::io("reading checkpoint", e))?;
+        let tj = std::fs::read_to_string(ck.join("tokenizer.json")).map_err(|e| Error::io("reading checkpoint", e))?;
         state = Some(st);
         build(cfg, tj, Some(weights), o.seed, dev)?
     } else if let Some(size) = &o.scratch {
@@ -327,36 +287,29 @@ pub fn run(o: &TrainOptions, dev: &Device, cb: &Callbacks) -> Result<TrainReport
         let tok = scratch::train_tokenizer(&texts, size.vocab)?;
         let mut size = size.clone();
         size.vocab = tok.get_vocab_size(true);
-        let tj = tok
-            .to_string(false)
-            .map_err(|e| Error::Tokenizer(e.to_string()))?;
-        build(
-            scratch::roberta_config(&size).to_string(),
-            tj,
-            None,
-            o.seed,
-            dev,
-        )?
+        let tj = tok.to_string(false).map_err(|e| Error::Tokenizer(e.to_string()))?;
+        build(scratch::roberta_config(&size).to_string(), tj, None, o.seed, dev)?
     } else {
-        let name = o
-            .model
-            .as_deref()
-            .ok_or_else(|| Error::Invalid("give --model M or --from-scratch".into()))?;
-        let files_ = match crate::model::ModelSource::parse(name)? {
-            crate::model::ModelSource::Dir(d) => crate::model::hub::from_dir(&d, name)?,
-            crate::model::ModelSource::Hub(id) => crate::model::hub::from_hub(&id)?,
+        let name = o.model.as_deref().ok_or_else(|| Error::Invalid("give --model M or --from-scratch".into()))?;
+        let (cfg, tj, blobs) = if name == crate::model::DEFAULT_MODEL {
+            use crate::model::embedded as e;
+            (e::CONFIG.to_vec(), e::TOKENIZER.to_vec(), vec![e::WEIGHTS.to_vec()])
+        } else {
+            let files_ = match crate::model::ModelSource::parse(name)? {
+                crate::model::ModelSource::Dir(d) => crate::model::hub::from_dir(&d, name)?,
+                crate::model::ModelSource::Hub(id) => crate::model::hub::from_hub(&id)?,
+            };
+            let rd = |p: &Path| std::fs::read(p).map_err(|e| Error::io(format!("reading {}", p.display()), e));
+            let mut blobs = Vec::new();
+            for w in &files_.weights {
+                blobs.push(rd(w)?);
+            }
+            (rd(&files_.config)?, rd(&files_.tokenizer)?, blobs)
         };
-        let rd = |p: &Path| {
-            std::fs::read(p).map_err(|e| Error::io(format!("reading {}", p.display()), e))
-        };
-        let mut blobs = Vec::new();
-        for w in &files_.weights {
-            blobs.push(rd(w)?);
-        }
         let refs: Vec<&[u8]> = blobs.iter().map(|b| b.as_slice()).collect();
         let weights = read_weights(&refs, dev)?;
-        let cfg = String::from_utf8_lossy(&rd(&files_.config)?).into_owned();
-        let tj = String::from_utf8_lossy(&rd(&files_.tokenizer)?).into_owned();
+        let cfg = String::from_utf8_lossy(&cfg).into_owned();
+        let tj = String::from_utf8_lossy(&tj).into_owned();
         build(cfg, tj, Some(weights), o.seed, dev)?
     };
     let max_seq = setup.cfg.max_sequence();
@@ -365,14 +318,8 @@ pub fn run(o: &TrainOptions, dev: &Device, cb: &Callbacks) -> Result<TrainReport
         return Err(Error::Invalid("--seq-len must be at least 8".into()));
     }
     let content = seq_len - 2;
-    let vars: Vec<(String, Var)> = setup
-        .varmap
-        .data()
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let vars: Vec<(String, Var)> =
+        setup.varmap.data().lock().unwrap().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     let mut opt = optim::AdamW::new(vars, o.weight_decay)?;
     let mut rng = ChaCha8Rng::seed_from_u64(o.seed);
     let mut drop_rng = ChaCha8Rng::seed_from_u64(o.seed.wrapping_add(1));
@@ -386,12 +333,7 @@ pub fn run(o: &TrainOptions, dev: &Device, cb: &Callbacks) -> Result<TrainReport
         let ost = candle_core::safetensors::load(ck.join("optimizer.safetensors"), dev)?;
         opt.load_state(&ost, step);
         rng.set_word_pos(st["rng"].as_str().and_then(|s| s.parse().ok()).unwrap_or(0));
-        drop_rng.set_word_pos(
-            st["drop_rng"]
-                .as_str()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0),
-        );
+        drop_rng.set_word_pos(st["drop_rng"].as_str().and_then(|s| s.parse().ok()).unwrap_or(0));
         let p = &st["data"];
         chunks.seek(
             p[0].as_u64().unwrap_or(0) as usize,
@@ -400,28 +342,16 @@ pub fn run(o: &TrainOptions, dev: &Device, cb: &Callbacks) -> Result<TrainReport
         )?;
         report.evals = st["evals"].as_array().cloned().unwrap_or_default();
     }
-    let mut batches = Batches {
-        chunks,
-        pending: Vec::new(),
-        pool: Vec::new(),
-        len: content,
-        pool_size: o.batch * 16,
-    };
+    let mut batches = Batches { chunks, pending: Vec::new(), pool: Vec::new(), len: content, pool_size: o.batch * 16 };
     let groups = o.plan.groups();
     let ids = setup.tok.ids;
     let vocab = setup.cfg.vocab_size as u32;
     let total_steps = o.steps;
     let warmup = o.warmup;
     let lr_at = |s: usize| -> f64 {
-        let w = if warmup > 0 && s < warmup {
-            (s + 1) as f64 / warmup as f64
-        } else {
-            1.0
-        };
+        let w = if warmup > 0 && s < warmup { (s + 1) as f64 / warmup as f64 } else { 1.0 };
         let d = match total_steps {
-            Some(t) if t > warmup => {
-                1.0 - 0.9 * ((s.saturating_sub(warmup)) as f64 / (t - warmup) as f64).min(1.0)
-            }
+            Some(t) if t > warmup => 1.0 - 0.9 * ((s.saturating_sub(warmup)) as f64 / (t - warmup) as f64).min(1.0),
             _ => 1.0,
         };
         o.lr * w * d
@@ -437,12 +367,10 @@ pub fn run(o: &TrainOptions, dev: &Device, cb: &Callbacks) -> Result<TrainReport
         save_model(&ck, &setup)?;
         let tmp = ck.join("optimizer.safetensors.tmp");
         candle_core::safetensors::save(&opt.state(), &tmp)?;
-        std::fs::rename(&tmp, ck.join("optimizer.safetensors"))
-            .map_err(|e| Error::io("saving optimizer", e))?;
+        std::fs::rename(&tmp, ck.join("optimizer.safetensors")).map_err(|e| Error::io("saving optimizer", e))?;
         let (e, f, c) = b.chunks.position();
         let st = json!({"step": step, "tokens_seen": tokens, "rng": rng.get_word_pos().to_string(), "drop_rng": drop_rng.get_word_pos().to_string(), "data": [e, f, c], "evals": evals});
-        std::fs::write(ck.join("state.json"), st.to_string())
-            .map_err(|e| Error::io("saving state", e))
+        std::fs::write(ck.join("state.json"), st.to_string()).map_err(|e| Error::io("saving state", e))
     };
     let eval_now = |step: usize, tokens_seen: u64, report: &mut TrainReport| -> Result<()> {
         if let Some(v) = &valid {
@@ -465,9 +393,7 @@ pub fn run(o: &TrainOptions, dev: &Device, cb: &Callbacks) -> Result<TrainReport
         if o.epochs.is_some_and(|e| batches.chunks.epoch >= e) {
             break;
         }
-        if o.max_seconds
-            .is_some_and(|m| t0.elapsed().as_secs_f64() >= m)
-        {
+        if o.max_seconds.is_some_and(|m| t0.elapsed().as_secs_f64() >= m) {
             break;
         }
         if (cb.cancel)() {
@@ -548,13 +474,8 @@ pub fn run(o: &TrainOptions, dev: &Device, cb: &Callbacks) -> Result<TrainReport
         let n_sel = sel.len();
         let sel_t = Tensor::from_vec(sel, n_sel, dev)?;
         let tgt_t = Tensor::from_vec(targets, n_sel, dev)?;
-        let mut dropout = Dropout {
-            p: o.dropout,
-            rng: drop_rng.clone(),
-        };
-        let h = setup
-            .encoder
-            .hidden(&input_t, &mask_t, Some(&mut dropout))?;
+        let mut dropout = Dropout { p: o.dropout, rng: drop_rng.clone() };
+        let h = setup.encoder.hidden(&input_t, &mask_t, Some(&mut dropout))?;
         drop_rng = dropout.rng;
         let logits = setup.encoder.logits_at(&h, &sel_t)?;
         let loss = candle_nn::loss::cross_entropy(&logits, &tgt_t)?;
@@ -563,33 +484,16 @@ pub fn run(o: &TrainOptions, dev: &Device, cb: &Callbacks) -> Result<TrainReport
         last_loss = loss.to_scalar::<f32>()?;
         step += 1;
         tokens_seen += seqs.iter().map(|s| s.len() as u64).sum::<u64>();
-        let tps =
-            (tokens_seen - tokens_at_start) as f64 / t_train.elapsed().as_secs_f64().max(1e-9);
+        let tps = (tokens_seen - tokens_at_start) as f64 / t_train.elapsed().as_secs_f64().max(1e-9);
         (cb.on_step)(step, last_loss, tps);
         if o.eval_every > 0 && step % o.eval_every == 0 {
             eval_now(step, tokens_seen, &mut report)?;
         }
         if o.checkpoint_every > 0 && step % o.checkpoint_every == 0 {
-            save_checkpoint(
-                step,
-                tokens_seen,
-                &opt,
-                &rng,
-                &drop_rng,
-                &batches,
-                &report.evals,
-            )?;
+            save_checkpoint(step, tokens_seen, &opt, &rng, &drop_rng, &batches, &report.evals)?;
         }
     }
-    save_checkpoint(
-        step,
-        tokens_seen,
-        &opt,
-        &rng,
-        &drop_rng,
-        &batches,
-        &report.evals,
-    )?;
+    save_checkpoint(step, tokens_seen, &opt, &rng, &drop_rng, &batches, &report.evals)?;
     if interrupted {
         return Err(Error::Interrupted);
     }
@@ -601,10 +505,7 @@ pub fn run(o: &TrainOptions, dev: &Device, cb: &Callbacks) -> Result<TrainReport
     report.tokens_seen = tokens_seen;
     report.seconds = t0.elapsed().as_secs_f64();
     report.final_loss = last_loss;
-    std::fs::write(
-        o.out.join("training.json"),
-        serde_json::to_string_pretty(&report).unwrap(),
-    )
-    .map_err(|e| Error::io("writing training.json", e))?;
+    std::fs::write(o.out.join("training.json"), serde_json::to_string_pretty(&report).unwrap())
+        .map_err(|e| Error::io("writing training.json", e))?;
     Ok(report)
 }

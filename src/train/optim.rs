@@ -19,32 +19,13 @@ pub struct AdamW {
 impl AdamW {
     pub fn new(mut vars: Vec<(String, Var)>, weight_decay: f64) -> candle_core::Result<Self> {
         vars.sort_by(|a, b| a.0.cmp(&b.0));
-        let m = vars
-            .iter()
-            .map(|(_, v)| v.zeros_like())
-            .collect::<candle_core::Result<Vec<_>>>()?;
-        let v = vars
-            .iter()
-            .map(|(_, v)| v.zeros_like())
-            .collect::<candle_core::Result<Vec<_>>>()?;
-        Ok(AdamW {
-            vars,
-            m,
-            v,
-            step: 0,
-            beta1: 0.9,
-            beta2: 0.98,
-            eps: 1e-6,
-            weight_decay,
-        })
+        let m = vars.iter().map(|(_, v)| v.zeros_like()).collect::<candle_core::Result<Vec<_>>>()?;
+        let v = vars.iter().map(|(_, v)| v.zeros_like()).collect::<candle_core::Result<Vec<_>>>()?;
+        Ok(AdamW { vars, m, v, step: 0, beta1: 0.9, beta2: 0.98, eps: 1e-6, weight_decay })
     }
 
     /// One update. Weight decay skips biases and LayerNorm parameters (1-D tensors).
-    pub fn step(
-        &mut self,
-        grads: &candle_core::backprop::GradStore,
-        lr: f64,
-    ) -> candle_core::Result<()> {
+    pub fn step(&mut self, grads: &candle_core::backprop::GradStore, lr: f64) -> candle_core::Result<()> {
         self.step += 1;
         let t = self.step as i32;
         let bc1 = 1.0 - self.beta1.powi(t);

@@ -26,9 +26,7 @@ pub struct Size {
 
 pub fn train_tokenizer(texts: &[String], vocab: usize) -> Result<Tokenizer> {
     if vocab < 300 {
-        return Err(Error::Invalid(
-            "--vocab must be at least 300 (256 bytes + specials + merges)".into(),
-        ));
+        return Err(Error::Invalid("--vocab must be at least 300 (256 bytes + specials + merges)".into()));
     }
     let bl = ByteLevel::default().add_prefix_space(false);
     let mut tok = Tokenizer::new(BPE::default());
@@ -42,17 +40,11 @@ pub fn train_tokenizer(texts: &[String], vocab: usize) -> Result<Tokenizer> {
         .vocab_size(vocab)
         .min_frequency(2)
         .show_progress(false)
-        .special_tokens(
-            SPECIALS
-                .iter()
-                .map(|s| AddedToken::from(*s, true))
-                .collect(),
-        )
+        .special_tokens(SPECIALS.iter().map(|s| AddedToken::from(*s, true)).collect())
         .initial_alphabet(alphabet)
         .build()
         .into();
-    tok.train(&mut trainer, texts.iter())
-        .map_err(|e| Error::Tokenizer(e.to_string()))?;
+    tok.train(&mut trainer, texts.iter()).map_err(|e| Error::Tokenizer(e.to_string()))?;
     Ok(tok)
 }
 
