@@ -4,6 +4,7 @@
 //! [`coding`] (range coder or verified masks) → [`container::Header`] and blocks.
 //! [`Compressor`] and [`Decompressor`] put them together.
 
+pub mod bench;
 pub mod coding;
 pub mod compressor;
 pub mod container;

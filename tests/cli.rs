@@ -162,7 +162,11 @@ fn corrupted_file_fails_cleanly_and_leaves_nothing() {
 fn refusals_and_argument_errors() {
     let d = setup();
     let p = d.path();
-    llmzip(p).args(["compress", "-c", "notes.txt", "--model", "./nowhere"]).assert().failure().stderr(predicate::str::contains("nowhere"));
+    llmzip(p)
+        .args(["compress", "-c", "notes.txt", "--model", "./nowhere"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("nowhere"));
     llmzip(p)
         .args(["compress", "missing.txt", "--model", &model("tiny-bert")])
         .assert()
@@ -266,4 +270,42 @@ fn default_model_needs_no_flag_and_no_network() {
     fs::remove_file(p.join("notes.txt")).unwrap();
     llmzip(p).args(["decompress", "notes.txt.llmz"]).assert().success();
     assert_eq!(fs::read_to_string(p.join("notes.txt")).unwrap(), TEXT);
+}
+
+#[test]
+fn bench_sizes_equal_what_compress_writes() {
+    let d = setup();
+    let p = d.path();
+    let out = llmzip(p)
+        .args([
+            "bench",
+            "notes.txt",
+            "--model",
+            &model("tiny-bert"),
+            "--method",
+            "arith",
+            "--method",
+            "mask",
+            "--json",
+            "--no-baselines",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let rows: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    for (row, method) in rows.iter().zip(["arith", "mask"]) {
+        let z = llmzip(p)
+            .args(["compress", "-c", "notes.txt", "--method", method, "--model", &model("tiny-bert")])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        assert_eq!(row["bytes_out"].as_u64().unwrap(), z.len() as u64, "{method}");
+        assert_eq!(row["bytes_in"].as_u64().unwrap(), TEXT.len() as u64);
+    }
 }

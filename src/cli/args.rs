@@ -48,6 +48,8 @@ pub enum Command {
     /// Train a model on the corpus you will compress (or from scratch)
     #[command(visible_alias = "train")]
     Finetune(FinetuneArgs),
+    /// Measure llmzip against gzip, bzip2, xz and zstd on the same files, in one run
+    Bench(BenchArgs),
     /// Print shell completions
     Completions {
         #[arg(value_enum)]
@@ -249,4 +251,25 @@ pub struct FinetuneArgs {
     /// Corpus bytes used to train the tokenizer
     #[arg(long, default_value_t = 20_000_000)]
     pub tokenizer_bytes: usize,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// Files (default: the smaller texts of ../shared/bench, all of them with --all)
+    pub files: Vec<PathBuf>,
+    /// Models to measure (repeatable; default: the built-in model)
+    #[arg(short, long = "model")]
+    pub models: Vec<String>,
+    /// Methods to measure (repeatable)
+    #[arg(long = "method", value_enum)]
+    pub methods: Vec<MethodArg>,
+    /// Include the large default texts (lcet10, plrabn12)
+    #[arg(long)]
+    pub all: bool,
+    /// Skip gzip/bzip2/xz/zstd
+    #[arg(long)]
+    pub no_baselines: bool,
+    /// Machine-readable output
+    #[arg(long)]
+    pub json: bool,
 }

@@ -51,6 +51,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Info(a) => info(a),
         Command::Infill(a) => infill(&g, a),
         Command::Finetune(a) => finetune(&g, a),
+        Command::Bench(a) => bench(&g, a),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "llmzip", &mut std::io::stdout());
             Ok(())
@@ -505,6 +506,58 @@ fn finetune(g: &Global, a: FinetuneArgs) -> anyhow::Result<()> {
             r.final_loss,
             a.out.display()
         );
+    }
+    Ok(())
+}
+
+fn bench(g: &Global, a: args::BenchArgs) -> anyhow::Result<()> {
+    use llmzip::bench;
+    let files: Vec<PathBuf> = if a.files.is_empty() {
+        let dir = Path::new("../shared/bench");
+        let mut names = vec!["alice29.txt", "asyoulik.txt", "sample.txt", "largesample.txt", "othello.txt"];
+        if a.all {
+            names.extend(["lcet10.txt", "plrabn12.txt"]);
+        }
+        let v: Vec<PathBuf> = names.iter().map(|n| dir.join(n)).filter(|p| p.exists()).collect();
+        if v.is_empty() {
+            return Err(Error::Invalid("no files given and ../shared/bench not found".into()).into());
+        }
+        v
+    } else {
+        a.files.clone()
+    };
+    let model_names =
+        if a.models.is_empty() { vec![llmzip::model::DEFAULT_MODEL.to_string()] } else { a.models.clone() };
+    let methods = if a.methods.is_empty() { vec![MethodArg::Arith] } else { a.methods.clone() };
+    let mut models = Models::new(g)?;
+    let mut rows = Vec::new();
+    for f in &files {
+        let data = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
+        let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        for mname in &model_names {
+            let m = models.get(mname)?;
+            for method in &methods {
+                let o = bench::method_options(match method {
+                    MethodArg::Arith => Method::Arith,
+                    MethodArg::Mask => Method::Mask,
+                });
+                let r = bench::measure_llmzip(&name, &data, &m, &o)?;
+                say(g, format_args!("{} {}: {:.3} bits/byte", r.file, r.compressor, r.bits_per_byte));
+                rows.push(r);
+            }
+        }
+        if !a.no_baselines {
+            for (tool, level) in bench::TOOLS {
+                if let Some(r) = bench::measure_tool(&name, &data, tool, level) {
+                    rows.push(r?);
+                }
+            }
+        }
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        print!("{}", bench::markdown(&rows));
     }
     Ok(())
 }
