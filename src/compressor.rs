@@ -23,6 +23,8 @@ pub struct Options {
     pub mask_rate: f32,
     /// bytes of input per independently decodable block
     pub block_size: usize,
+    /// arith: mix the LM with the adaptive token model
+    pub mix: bool,
 }
 
 impl Default for Options {
@@ -33,6 +35,7 @@ impl Default for Options {
             batch: 32,
             mask_rate: 0.5,
             block_size: 256 << 10,
+            mix: true,
         }
     }
 }
@@ -137,6 +140,7 @@ impl<'m> Compressor<'m> {
             method: self.opts.method,
             plan: self.opts.plan,
             batch: self.opts.batch as u32,
+            mix: self.opts.mix,
             precision: coding::quantize::PRECISION as u8,
             mask_rate: self.opts.mask_rate,
             block_size: self.opts.block_size as u32,
@@ -157,6 +161,7 @@ impl<'m> Compressor<'m> {
             plan: &self.opts.plan,
             ids: self.model.tokenizer.ids,
             batch: self.opts.batch,
+            mix: self.opts.mix,
             cancel: hooks.cancel,
             progress: hooks.progress,
         };
@@ -235,6 +240,7 @@ impl<'m> Decompressor<'m> {
             plan: &self.header.plan,
             ids: self.model.tokenizer.ids,
             batch: self.header.batch as usize,
+            mix: self.header.mix,
             cancel: hooks.cancel,
             progress: hooks.progress,
         };

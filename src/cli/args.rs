@@ -122,6 +122,9 @@ pub struct CompressArgs {
     /// Windows per model call
     #[arg(long, default_value_t = 32)]
     pub batch: usize,
+    /// Arith: code with the masked LM alone, without the adaptive token model
+    #[arg(long)]
+    pub no_mix: bool,
     /// Bytes of input per independently decodable block
     #[arg(long, default_value_t = 256 * 1024)]
     pub block_size: usize,

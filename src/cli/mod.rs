@@ -148,6 +148,7 @@ fn options(a: &CompressArgs) -> Options {
         batch: a.batch,
         mask_rate: a.mask_rate,
         block_size: a.block_size,
+        mix: !a.no_mix,
     }
 }
 
@@ -327,6 +328,7 @@ fn info(a: InfoArgs) -> anyhow::Result<()> {
                 "shape": h.plan.shape.name(),
                 "lanes": h.plan.lanes,
                 "batch": h.batch,
+                "mix": h.mix,
                 "mask_rate": h.mask_rate,
                 "block_size": h.block_size,
                 "blocks": blocks,

@@ -4,17 +4,22 @@
 use constriction::stream::queue::{DefaultRangeDecoder, DefaultRangeEncoder};
 use constriction::stream::{Decode, Encode};
 
-use super::quantize::{frequencies, model};
+use super::mix::Mixer;
+use super::quantize::{frequencies, frequencies_from_probs, model};
 use super::{drive, Ctx};
 use crate::error::{Error, Result};
 
 pub fn encode(ctx: &Ctx, tokens: &[u32]) -> Result<Vec<u8>> {
     let mut enc = DefaultRangeEncoder::new();
     let mut freqs = Vec::new();
+    let mut mixer = ctx.mix.then(|| Mixer::new(ctx.lm.vocab_size(), tokens.len()));
     drive(ctx, tokens.len(), |i, lp| {
-        frequencies(lp, &mut freqs)?;
+        quantise(&mut mixer, i, lp, &mut freqs)?;
         let m = model(&freqs)?;
         enc.encode_symbol(tokens[i] as usize, &m).map_err(|e| Error::Invalid(format!("range coder: {e}")))?;
+        if let Some(mx) = &mut mixer {
+            mx.update(i, tokens[i], lp);
+        }
         Ok(tokens[i])
     })?;
     let words = enc.into_compressed().map_err(|e| Error::Invalid(format!("range coder: {e:?}")))?;
@@ -28,10 +33,24 @@ pub fn decode(ctx: &Ctx, payload: &[u8], n: usize) -> Result<Vec<u32>> {
     let words: Vec<u32> = payload.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
     let mut dec = DefaultRangeDecoder::from_compressed(words).map_err(|_| Error::corrupt("bad range-coder stream"))?;
     let mut freqs = Vec::new();
-    drive(ctx, n, |_, lp| {
-        frequencies(lp, &mut freqs)?;
+    let mut mixer = ctx.mix.then(|| Mixer::new(ctx.lm.vocab_size(), n));
+    drive(ctx, n, |i, lp| {
+        quantise(&mut mixer, i, lp, &mut freqs)?;
         let m = model(&freqs)?;
-        let s = dec.decode_symbol(&m).map_err(|_| Error::corrupt("range decoder failed"))?;
-        Ok(s as u32)
+        let s = dec.decode_symbol(&m).map_err(|_| Error::corrupt("range decoder failed"))? as u32;
+        if let Some(mx) = &mut mixer {
+            mx.update(i, s, lp);
+        }
+        Ok(s)
     })
+}
+
+fn quantise(mixer: &mut Option<Mixer>, i: usize, lp: &[f32], freqs: &mut Vec<u32>) -> Result<()> {
+    match mixer {
+        Some(m) => {
+            m.mix(i, lp);
+            frequencies_from_probs(&m.probs, freqs)
+        }
+        None => frequencies(lp, freqs),
+    }
 }

@@ -6,6 +6,7 @@
 
 pub mod arith;
 pub mod mask;
+pub mod mix;
 pub mod quantize;
 
 use crate::error::{Error, Result};
@@ -45,6 +46,8 @@ pub struct Ctx<'a> {
     pub ids: SpecialIds,
     /// windows per model call; part of the format (batch shapes must repeat exactly)
     pub batch: usize,
+    /// arith: mix in the adaptive token model ([`mix`])
+    pub mix: bool,
     pub cancel: &'a dyn Fn() -> bool,
     pub progress: &'a dyn Fn(usize),
 }

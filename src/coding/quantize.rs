@@ -12,6 +12,49 @@ pub const MAX_VOCAB: usize = 1 << 20;
 
 pub type Categorical = DefaultContiguousCategoricalEntropyModel;
 
+/// Integer frequencies from probabilities (as [`frequencies`], for mixed distributions).
+pub fn frequencies_from_probs(probs: &[f32], out: &mut Vec<u32>) -> Result<()> {
+    let v = probs.len();
+    if v < 2 || v > MAX_VOCAB {
+        return Err(Error::Invalid(format!("vocabulary of {v} symbols cannot be coded")));
+    }
+    let total: u32 = 1 << PRECISION;
+    let budget = (total - v as u32) as f32;
+    out.clear();
+    let mut sum: u64 = 0;
+    let mut best = 0usize;
+    for (i, &p) in probs.iter().enumerate() {
+        let p = if p.is_finite() { p.clamp(0.0, 1.0) } else { 0.0 };
+        let f = 1 + (p * budget) as u32;
+        sum += f as u64;
+        out.push(f);
+        if f > out[best] {
+            best = i;
+        }
+    }
+    settle(out, sum, best);
+    Ok(())
+}
+
+fn settle(out: &mut [u32], sum: u64, best: usize) {
+    let total = 1u64 << PRECISION;
+    if sum <= total {
+        out[best] += (total - sum) as u32;
+    } else {
+        let mut excess = sum - total;
+        let take = excess.min(out[best] as u64 - 1);
+        out[best] -= take as u32;
+        excess -= take;
+        let mut i = 0;
+        while excess > 0 && i < out.len() {
+            let can = (out[i] as u64 - 1).min(excess);
+            out[i] -= can as u32;
+            excess -= can;
+            i += 1;
+        }
+    }
+}
+
 /// Integer frequencies summing to exactly 2^PRECISION.
 pub fn frequencies(log_probs: &[f32], out: &mut Vec<u32>) -> Result<()> {
     let v = log_probs.len();
@@ -36,23 +79,8 @@ pub fn frequencies(log_probs: &[f32], out: &mut Vec<u32>) -> Result<()> {
             best = i;
         }
     }
-    let total = total as u64;
-    if sum <= total {
-        out[best] += (total - sum) as u32;
-    } else {
-        // float sums slightly above 1: take the excess from the largest entries
-        let mut excess = sum - total;
-        let take = excess.min(out[best] as u64 - 1);
-        out[best] -= take as u32;
-        excess -= take;
-        let mut i = 0;
-        while excess > 0 && i < v {
-            let can = (out[i] as u64 - 1).min(excess);
-            out[i] -= can as u32;
-            excess -= can;
-            i += 1;
-        }
-    }
+    let _ = total;
+    settle(out, sum, best);
     Ok(())
 }
 

@@ -24,6 +24,8 @@ pub struct Header {
     pub method: Method,
     pub plan: RevealPlan,
     pub batch: u32,
+    /// arith: adaptive token model mixed in
+    pub mix: bool,
     pub precision: u8,
     /// the `--mask-rate` cap used (mask method; informational)
     pub mask_rate: f32,
@@ -66,6 +68,7 @@ impl Header {
         body.extend_from_slice(&self.mask_rate.to_le_bytes());
         body.extend_from_slice(&self.block_size.to_le_bytes());
         body.extend_from_slice(&(self.plan.lanes as u32).to_le_bytes());
+        body.push(self.mix as u8);
         body.extend_from_slice(&self.fingerprint);
         for s in [&self.model_name, &self.numerics] {
             body.extend_from_slice(&(s.len() as u16).to_le_bytes());
@@ -115,7 +118,7 @@ impl Header {
 
     fn parse(b: &[u8]) -> Result<Header> {
         let bad = || Error::corrupt("malformed header");
-        if b.len() < 1 + 4 + 4 + 1 + 1 + 4 + 1 + 4 + 4 + 4 + 32 + 4 {
+        if b.len() < 1 + 4 + 4 + 1 + 1 + 4 + 1 + 4 + 4 + 4 + 1 + 32 + 4 {
             return Err(bad());
         }
         let method = Method::from_u8(b[0]).ok_or_else(bad)?;
@@ -128,8 +131,13 @@ impl Header {
         let mask_rate = f32::from_le_bytes(b[16..20].try_into().unwrap());
         let block_size = u32_at(b, 20);
         let lanes = u32_at(b, 24) as usize;
-        let fingerprint: [u8; 32] = b[28..60].try_into().unwrap();
-        let mut at = 60;
+        let mix = match b[28] {
+            0 => false,
+            1 => true,
+            _ => return Err(bad()),
+        };
+        let fingerprint: [u8; 32] = b[29..61].try_into().unwrap();
+        let mut at = 61;
         let mut strings = Vec::new();
         for _ in 0..2 {
             let n = u16::from_le_bytes(b.get(at..at + 2).ok_or_else(bad)?.try_into().unwrap()) as usize;
@@ -161,6 +169,7 @@ impl Header {
             method,
             plan: RevealPlan { window, context, rounds, shape, lanes },
             batch,
+            mix,
             precision,
             mask_rate,
             block_size,
