@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 /// (unigram, left bigram, right bigram) weights; the masked LM gets the rest.
-const GRID: [(f32, f32, f32); 12] = [
+const GRID: [(f32, f32, f32); 17] = [
     (0.0, 0.0, 0.0),
     (0.02, 0.0, 0.0),
     (0.02, 0.1, 0.0),
@@ -20,6 +20,11 @@ const GRID: [(f32, f32, f32); 12] = [
     (0.02, 0.4, 0.2),
     (0.02, 0.2, 0.4),
     (0.01, 0.05, 0.05),
+    (0.05, 0.5, 0.3),
+    (0.05, 0.3, 0.5),
+    (0.03, 0.6, 0.0),
+    (0.03, 0.0, 0.6),
+    (0.1, 0.2, 0.2),
 ];
 const DECAY: f64 = 0.995;
 
