@@ -105,13 +105,13 @@ pub struct CompressArgs {
     #[arg(long, default_value_t = 0.5)]
     pub mask_rate: f32,
     /// Tokens per window
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 32)]
     pub window: usize,
     /// Tokens of context shown before each window (lockstep: on each side)
     #[arg(long, default_value_t = 32)]
     pub context: usize,
-    /// Rounds in which a window's tokens are revealed
-    #[arg(long, default_value_t = 4)]
+    /// Rounds in which a window's tokens are revealed (1: all at once, left context only)
+    #[arg(long, default_value_t = 1)]
     pub rounds: usize,
     /// How tokens are shared out between rounds
     #[arg(long, value_enum, default_value = "geometric")]
