@@ -1,6 +1,6 @@
 //! Model log-probabilities → integer frequencies for the range coder. Part of the format:
 //! every symbol gets at least 1/2^PRECISION, the rest is shared by floor(p * budget), and the
-//! rounding remainder goes to the most probable symbol (lowest id on ties).
+//! rounding remainder goes to the symbol with the largest frequency (lowest id on ties).
 
 use constriction::stream::model::DefaultContiguousCategoricalEntropyModel;
 
@@ -12,18 +12,28 @@ pub const MAX_VOCAB: usize = 1 << 20;
 
 pub type Categorical = DefaultContiguousCategoricalEntropyModel;
 
-/// Integer frequencies from probabilities (as [`frequencies`], for mixed distributions).
+/// Integer frequencies summing to exactly 2^PRECISION, from natural-log probabilities.
+pub fn frequencies(log_probs: &[f32], out: &mut Vec<u32>) -> Result<()> {
+    quantise(log_probs.iter().map(|&lp| lp.exp()), log_probs.len(), out)
+}
+
+/// The same from probabilities (mixed distributions).
 pub fn frequencies_from_probs(probs: &[f32], out: &mut Vec<u32>) -> Result<()> {
-    let v = probs.len();
-    if v < 2 || v > MAX_VOCAB {
+    quantise(probs.iter().copied(), probs.len(), out)
+}
+
+fn quantise(probs: impl Iterator<Item = f32>, v: usize, out: &mut Vec<u32>) -> Result<()> {
+    if !(2..=MAX_VOCAB).contains(&v) {
         return Err(Error::Invalid(format!("vocabulary of {v} symbols cannot be coded")));
     }
-    let total: u32 = 1 << PRECISION;
-    let budget = (total - v as u32) as f32;
+    let total = 1u64 << PRECISION;
+    let budget = (total as u32 - v as u32) as f32;
     out.clear();
+    out.reserve(v);
     let mut sum: u64 = 0;
     let mut best = 0usize;
-    for (i, &p) in probs.iter().enumerate() {
+    for (i, p) in probs.enumerate() {
+        // NaN or infinities from a broken model would make the table invalid: treat as p = 0.
         let p = if p.is_finite() { p.clamp(0.0, 1.0) } else { 0.0 };
         let f = 1 + (p * budget) as u32;
         sum += f as u64;
@@ -32,55 +42,23 @@ pub fn frequencies_from_probs(probs: &[f32], out: &mut Vec<u32>) -> Result<()> {
             best = i;
         }
     }
-    settle(out, sum, best);
-    Ok(())
-}
-
-fn settle(out: &mut [u32], sum: u64, best: usize) {
-    let total = 1u64 << PRECISION;
     if sum <= total {
         out[best] += (total - sum) as u32;
     } else {
+        // float sums slightly above 1: take the excess from the largest entry, then the rest
         let mut excess = sum - total;
         let take = excess.min(out[best] as u64 - 1);
         out[best] -= take as u32;
         excess -= take;
-        let mut i = 0;
-        while excess > 0 && i < out.len() {
-            let can = (out[i] as u64 - 1).min(excess);
-            out[i] -= can as u32;
+        for f in out.iter_mut() {
+            if excess == 0 {
+                break;
+            }
+            let can = (*f as u64 - 1).min(excess);
+            *f -= can as u32;
             excess -= can;
-            i += 1;
         }
     }
-}
-
-/// Integer frequencies summing to exactly 2^PRECISION.
-pub fn frequencies(log_probs: &[f32], out: &mut Vec<u32>) -> Result<()> {
-    let v = log_probs.len();
-    if v < 2 || v > MAX_VOCAB {
-        return Err(Error::Invalid(format!("vocabulary of {v} symbols cannot be coded")));
-    }
-    let total: u32 = 1 << PRECISION;
-    let budget = (total - v as u32) as f32;
-    out.clear();
-    out.reserve(v);
-    let mut sum: u64 = 0;
-    let mut best = 0usize;
-    let mut best_lp = f32::NEG_INFINITY;
-    for (i, &lp) in log_probs.iter().enumerate() {
-        // NaN or +inf from a broken model would make the table invalid: treat as p = 0.
-        let p = if lp.is_finite() { lp.exp().min(1.0) } else { 0.0 };
-        let f = 1 + (p * budget) as u32;
-        sum += f as u64;
-        out.push(f);
-        if lp > best_lp {
-            best_lp = lp;
-            best = i;
-        }
-    }
-    let _ = total;
-    settle(out, sum, best);
     Ok(())
 }
 
