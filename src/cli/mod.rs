@@ -179,13 +179,14 @@ fn compress(g: &Global, a: CompressArgs) -> anyhow::Result<()> {
         say(
             g,
             format_args!(
-                "{}: {} -> {} bytes, {:.3} bits/byte, {} tokens ({} literal), {:.1} KB/s (tokenizer {:.2} s, model {:.2} s)",
+                "{}: {} -> {} bytes, {:.3} bits/byte, {} tokens ({} literal, residual {} bytes), {:.1} KB/s (tokenizer {:.2} s, model {:.2} s)",
                 f.display(),
                 stats.bytes_in,
                 stats.bytes_out,
                 stats.bytes_out as f64 * 8.0 / stats.bytes_in.max(1) as f64,
                 stats.tokens,
                 stats.exceptions,
+                stats.residual_bytes,
                 stats.bytes_in as f64 / 1000.0 / secs.max(1e-9),
                 stats.tokenize_seconds,
                 llmzip::coding::MODEL_NANOS.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e9
