@@ -231,6 +231,8 @@ impl<'m> Decompressor<'m> {
     }
 
     pub fn decompress_block(&self, b: &Block, hooks: &Hooks) -> Result<Vec<u8>> {
+        let plen = u32::try_from(b.payload.len()).map_err(|_| Error::corrupt("block payload too large"))?;
+        Block::check_bounds(b.orig_len, b.n_tokens, plen)?;
         let mut r = varint::Reader::new(&b.payload);
         let rlen = r.len()?;
         let residual = inflate(r.bytes(rlen)?, b.orig_len as u64 * 4 + (b.n_tokens as u64 + 8) * 10 + 64)?;

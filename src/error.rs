@@ -64,6 +64,20 @@ impl Error {
                 "pass a local directory with config.json, model.safetensors and tokenizer.json via --model DIR"
             }
             Error::Exists(_) => "use -f/--force to overwrite, or -o to choose another name",
+            // the kind survives tempfile's wrapping of the OS error (#6)
+            Error::Io { source, .. }
+                if matches!(
+                    source.kind(),
+                    std::io::ErrorKind::StorageFull
+                        | std::io::ErrorKind::FileTooLarge
+                        | std::io::ErrorKind::QuotaExceeded
+                ) =>
+            {
+                "free some space or write elsewhere with -o DIR/NAME; no partial output was kept"
+            }
+            Error::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
+                "check the permissions of the file and its directory, or write elsewhere with -o"
+            }
             _ => return None,
         })
     }

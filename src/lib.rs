@@ -9,6 +9,8 @@ pub mod coding;
 pub mod compressor;
 pub mod container;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod model;
 pub mod schedule;
 pub mod text;

@@ -8,6 +8,13 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // A file-size limit (ulimit -f) must surface as an EFBIG write error, which removes the
+    // temporary output, rather than as SIGXFSZ killing us mid-file (#6).
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to SIG_IGN before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     let args = cli::args::Cli::parse();
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
@@ -23,11 +30,27 @@ fn main() -> ExitCode {
                 eprintln!("llmzip: interrupted; no output was left behind");
                 return ExitCode::from(130);
             }
-            eprintln!("llmzip: error: {}", format!("{err:#}").replace('\n', " "));
+            eprintln!("llmzip: error: {}", one_line(&err));
             if let Some(h) = lib.and_then(|e| e.hint()) {
                 eprintln!("  hint: {h}");
             }
             ExitCode::from(1)
         }
     }
+}
+
+/// The error and its causes on one line, each cause once: library errors already include
+/// their source in their message.
+fn one_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for e in err.chain() {
+        let msg = e.to_string();
+        if !line.contains(&msg) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&msg);
+        }
+    }
+    line.replace('\n', " ")
 }

@@ -309,3 +309,108 @@ fn bench_sizes_equal_what_compress_writes() {
         assert_eq!(row["bytes_in"].as_u64().unwrap(), TEXT.len() as u64);
     }
 }
+
+/// Deterministic bytes that no model predicts, so the output is at least as large as the input.
+fn noise(n: usize) -> Vec<u8> {
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 32) as u8
+        })
+        .collect()
+}
+
+fn names_in(p: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(p).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    v.sort();
+    v
+}
+
+/// A full disk (here: a file-size limit, which fails writes the same way) is one clear line
+/// with a hint, and leaves no partial output behind (#6).
+#[test]
+fn write_errors_leave_no_partial_output() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    let data = noise(64 << 10);
+    fs::write(p.join("noise.bin"), &data).unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("llmzip");
+    for args in [vec!["compress", "noise.bin"], vec!["compress", "-o", "out.llmz", "noise.bin"]] {
+        let out = std::process::Command::new("sh")
+            .current_dir(p)
+            .env("HF_HUB_OFFLINE", "1")
+            .arg("-c")
+            .arg("ulimit -f 16 && exec \"$@\"")
+            .arg("sh")
+            .arg(&bin)
+            .args(&args)
+            .args(["--model", &model("tiny-bert"), "--block-size", "8192"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains("File too large") && err.contains("hint: free some space"), "{err}");
+        assert_eq!(err.lines().filter(|l| l.starts_with("llmzip: error")).count(), 1, "{err}");
+        assert_eq!(names_in(p), ["noise.bin"], "no output or temporary file may remain");
+        assert_eq!(fs::read(p.join("noise.bin")).unwrap(), data, "input untouched");
+    }
+    // standard output on a full device
+    if Path::new("/dev/full").exists() {
+        let out = std::process::Command::new(&bin)
+            .current_dir(p)
+            .args(["compress", "-c", "noise.bin", "--model", &model("tiny-bert")])
+            .stdout(fs::File::create("/dev/full").unwrap())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains("No space left on device") && err.contains("hint:"), "{err}");
+    }
+}
+
+/// Ctrl-C during compress or decompress exits 130 and leaves no partial output (#6).
+#[test]
+fn interrupt_leaves_no_partial_output() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    // Slow on purpose (one window per model call) so that the signal lands mid-run.
+    let text = TEXT.repeat(400);
+    fs::write(p.join("long.txt"), &text).unwrap();
+    let m = model("tiny-bert");
+    let slow = ["--model", &m, "--batch", "1", "--lanes", "1", "--window", "4"];
+    // the plan is recorded in the file, so decompression is as slow
+    llmzip(p).args(["compress", "-o", "ready.llmz", "long.txt", "--block-size", "4096"]).args(slow).assert().success();
+    let bin = assert_cmd::cargo::cargo_bin("llmzip");
+    for (args, out_name) in [
+        ([&["compress", "long.txt"][..], &slow[..]].concat(), "long.txt.llmz"),
+        (vec!["decompress", "ready.llmz", "-o", "back.txt", "--model", &m], "back.txt"),
+    ] {
+        let before = names_in(p);
+        let mut child = std::process::Command::new(&bin)
+            .current_dir(p)
+            .args(&args)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // wait until the temporary output exists, i.e. the work has started
+        let start = std::time::Instant::now();
+        while !names_in(p).iter().any(|n| n.starts_with(".llmzip-")) {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("{args:?} ended ({status}) before it could be interrupted");
+            }
+            assert!(start.elapsed().as_secs() < 60, "no temporary file appeared");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let killed = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+        assert!(killed.success());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(130), "{args:?} must be interrupted mid-run: {err}");
+        assert!(err.contains("interrupted"), "{err}");
+        assert_eq!(names_in(p), before, "{out_name} or a temporary file was left behind");
+    }
+}

@@ -189,6 +189,20 @@ pub struct Block {
     pub payload: Vec<u8>,
 }
 
+impl Block {
+    /// The bounds every block must satisfy before anything is allocated for it (#6): the
+    /// reader checks them on the stored header, the decoder again on any block it is handed.
+    pub fn check_bounds(orig_len: u32, n_tokens: u32, payload_len: u32) -> Result<()> {
+        if orig_len as usize > MAX_BLOCK
+            || n_tokens as u64 > orig_len as u64 * 4 + 16
+            || payload_len as u64 > payload_bound(orig_len, n_tokens)
+        {
+            return Err(Error::corrupt("block header out of range"));
+        }
+        Ok(())
+    }
+}
+
 /// What follows a header: a block, or the end record.
 #[derive(Debug)]
 pub enum Record {
@@ -237,12 +251,7 @@ pub fn read_record<R: Read + ?Sized>(r: &mut R) -> Result<Record> {
             let plen = u32_at(&h, 8);
             let crc = u32_at(&h, 12);
             let stored = u32_at(&h, 16);
-            if orig_len as usize > MAX_BLOCK
-                || n_tokens as u64 > orig_len as u64 * 4 + 16
-                || plen as u64 > payload_bound(orig_len, n_tokens)
-            {
-                return Err(Error::corrupt("block header out of range"));
-            }
+            Block::check_bounds(orig_len, n_tokens, plen)?;
             let mut payload = vec![0u8; plen as usize];
             read_exact(r, &mut payload)?;
             let mut hc = crc32fast::Hasher::new();

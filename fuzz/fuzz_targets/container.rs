@@ -1,0 +1,6 @@
+//! The .llmz parser on arbitrary bytes: headers, block and end records (#6).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    llmzip::fuzz::container(data);
+});

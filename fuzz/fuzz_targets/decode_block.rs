@@ -1,0 +1,17 @@
+//! Full block decoding (residual, range or mask decoder, tokenizer) with the tiny RoBERTa
+//! test model, on arbitrary payloads under arbitrary plans (#6).
+#![no_main]
+
+use std::sync::OnceLock;
+
+fn model() -> &'static llmzip::Model {
+    static MODEL: OnceLock<llmzip::Model> = OnceLock::new();
+    MODEL.get_or_init(|| {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/tiny-roberta");
+        llmzip::Model::load(dir, &candle_core::Device::Cpu).expect("tiny-roberta fixture")
+    })
+}
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    llmzip::fuzz::decode_block(model(), data);
+});
