@@ -25,6 +25,9 @@ pub struct Options {
     pub block_size: usize,
     /// arith: mix the LM with the adaptive token model
     pub mix: bool,
+    /// blocks coded at once, each on its own thread; not recorded, since it never changes
+    /// the output (#7: keeps a GPU busy while CPU threads do the coding)
+    pub jobs: usize,
 }
 
 impl Default for Options {
@@ -36,6 +39,7 @@ impl Default for Options {
             mask_rate: 0.5,
             block_size: 256 << 10,
             mix: true,
+            jobs: 1,
         }
     }
 }
@@ -53,10 +57,22 @@ pub struct Stats {
     pub tokenize_seconds: f64,
 }
 
+impl Stats {
+    /// Adds the per-block figures of `o` (not the byte counts, which `compress` keeps).
+    fn add(&mut self, o: &Stats) {
+        self.blocks += o.blocks;
+        self.tokens += o.tokens;
+        self.exceptions += o.exceptions;
+        self.masked += o.masked;
+        self.residual_bytes += o.residual_bytes;
+        self.tokenize_seconds += o.tokenize_seconds;
+    }
+}
+
 /// Hooks for progress and cancellation (Ctrl-C).
 pub struct Hooks<'a> {
-    pub progress: &'a dyn Fn(usize),
-    pub cancel: &'a dyn Fn() -> bool,
+    pub progress: &'a (dyn Fn(usize) + Sync),
+    pub cancel: &'a (dyn Fn() -> bool + Sync),
 }
 
 impl Default for Hooks<'_> {
@@ -184,7 +200,8 @@ impl<'m> Compressor<'m> {
         Ok(Block { orig_len: data.len() as u32, n_tokens: tok.ids.len() as u32, crc: crc32fast::hash(data), payload })
     }
 
-    /// Compresses a whole stream into one member.
+    /// Compresses a whole stream into one member. Up to `jobs` blocks are coded at once;
+    /// they are written in order, so the output does not depend on `jobs`.
     pub fn compress<R: Read, W: Write + ?Sized>(&self, mut input: R, out: &mut W, hooks: &Hooks) -> Result<Stats> {
         let mut stats = Stats::default();
         let wio = |e| Error::io("writing output", e);
@@ -193,16 +210,31 @@ impl<'m> Compressor<'m> {
         let mut written = header.len() as u64;
         let mut carry = Vec::new();
         let mut total_crc = crc32fast::Hasher::new();
+        let jobs = self.opts.jobs.max(1);
         loop {
-            let data = next_block(&mut input, self.opts.block_size, &mut carry)?;
-            if data.is_empty() {
+            let mut batch = Vec::with_capacity(jobs);
+            while batch.len() < jobs {
+                let data = next_block(&mut input, self.opts.block_size, &mut carry)?;
+                if data.is_empty() {
+                    break;
+                }
+                batch.push(data);
+            }
+            if batch.is_empty() {
                 break;
             }
-            total_crc.update(&data);
-            stats.bytes_in += data.len() as u64;
-            let block = self.compress_block(&data, hooks, &mut stats)?;
-            container::write_block(out, &block).map_err(wio)?;
-            written += 21 + block.payload.len() as u64;
+            let blocks = parallel(&batch, |data| {
+                let mut s = Stats::default();
+                self.compress_block(data, hooks, &mut s).map(|b| (b, s))
+            });
+            for (data, result) in batch.iter().zip(blocks) {
+                let (block, s) = result?;
+                total_crc.update(data);
+                stats.bytes_in += data.len() as u64;
+                stats.add(&s);
+                container::write_block(out, &block).map_err(wio)?;
+                written += 21 + block.payload.len() as u64;
+            }
         }
         container::write_end(out, stats.bytes_in, total_crc.finalize()).map_err(wio)?;
         stats.bytes_out = written + 17;
@@ -210,9 +242,22 @@ impl<'m> Compressor<'m> {
     }
 }
 
+/// `f` over `items`, one scoped thread per item when there are several; results in order.
+fn parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    if items.len() <= 1 {
+        return items.iter().map(&f).collect();
+    }
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items.iter().map(|it| s.spawn(|| f(it))).collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+    })
+}
+
 pub struct Decompressor<'m> {
     pub model: &'m Model,
     pub header: Header,
+    /// blocks decoded at once (see `Options::jobs`)
+    pub jobs: usize,
 }
 
 impl<'m> Decompressor<'m> {
@@ -227,7 +272,7 @@ impl<'m> Decompressor<'m> {
             });
         }
         header.plan.validate(model.lm.max_sequence()).map_err(|_| Error::corrupt("plan does not fit the model"))?;
-        Ok(Decompressor { model, header })
+        Ok(Decompressor { model, header, jobs: 1 })
     }
 
     pub fn decompress_block(&self, b: &Block, hooks: &Hooks) -> Result<Vec<u8>> {
@@ -261,8 +306,8 @@ impl<'m> Decompressor<'m> {
         Ok(data)
     }
 
-    /// Decodes the blocks of the member whose header was read, writing each block only after
-    /// its checksum matched. Returns the member's length.
+    /// Decodes the blocks of the member whose header was read, `jobs` blocks at once, writing
+    /// each block only after its checksum matched. Returns the member's length.
     pub fn decompress_member<R: Read + ?Sized, W: Write + ?Sized>(
         &self,
         input: &mut R,
@@ -271,20 +316,30 @@ impl<'m> Decompressor<'m> {
     ) -> Result<u64> {
         let mut total = 0u64;
         let mut crc = crc32fast::Hasher::new();
+        let jobs = self.jobs.max(1);
         loop {
-            match container::read_record(input)? {
-                Record::Block(b) => {
-                    let data = self.decompress_block(&b, hooks)?;
-                    crc.update(&data);
-                    total += data.len() as u64;
-                    out.write_all(&data).map_err(|e| Error::io("writing output", e))?;
-                }
-                Record::End { total_len, crc: c } => {
-                    if total_len != total || c != crc.finalize() {
-                        return Err(Error::Checksum("member length or checksum differs".into()));
+            let mut batch = Vec::with_capacity(jobs);
+            let mut end = None;
+            while batch.len() < jobs {
+                match container::read_record(input)? {
+                    Record::Block(b) => batch.push(b),
+                    Record::End { total_len, crc } => {
+                        end = Some((total_len, crc));
+                        break;
                     }
-                    return Ok(total);
                 }
+            }
+            for data in parallel(&batch, |b| self.decompress_block(b, hooks)) {
+                let data = data?;
+                crc.update(&data);
+                total += data.len() as u64;
+                out.write_all(&data).map_err(|e| Error::io("writing output", e))?;
+            }
+            if let Some((total_len, c)) = end {
+                if total_len != total || c != crc.finalize() {
+                    return Err(Error::Checksum("member length or checksum differs".into()));
+                }
+                return Ok(total);
             }
         }
     }

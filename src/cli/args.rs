@@ -27,6 +27,10 @@ pub struct Global {
     /// Worker threads for the model (default: all cores)
     #[arg(long, global = true)]
     pub threads: Option<usize>,
+    /// Blocks coded at once, one thread each; never changes the output (default: 1 on the
+    /// CPU, all cores with --device cuda)
+    #[arg(short = 'j', long, global = true)]
+    pub jobs: Option<usize>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -67,11 +67,22 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 struct Models {
     device: candle_core::Device,
     loaded: HashMap<String, Arc<Model>>,
+    /// blocks coded at once
+    jobs: usize,
 }
 
 impl Models {
     fn new(g: &Global) -> anyhow::Result<Self> {
-        Ok(Models { device: llmzip::model::parse_device(&g.device)?, loaded: HashMap::new() })
+        let device = llmzip::model::parse_device(&g.device)?;
+        // On the CPU the model's own kernels already use every core; on a GPU the coding
+        // (mixing, range coder) is the CPU-bound part, so blocks run side by side (#7).
+        let jobs = match g.jobs {
+            Some(0) => return Err(Error::Invalid("--jobs must be at least 1".into()).into()),
+            Some(n) => n,
+            None if device.is_cuda() => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            None => 1,
+        };
+        Ok(Models { device, loaded: HashMap::new(), jobs })
     }
     fn get(&mut self, name: &str) -> anyhow::Result<Arc<Model>> {
         if let Some(m) = self.loaded.get(name) {
@@ -149,6 +160,7 @@ fn options(a: &CompressArgs) -> Options {
         mask_rate: a.mask_rate,
         block_size: a.block_size,
         mix: !a.no_mix,
+        jobs: 1,
     }
 }
 
@@ -157,7 +169,7 @@ fn compress(g: &Global, a: CompressArgs) -> anyhow::Result<()> {
     check_output_args(&a.io, &files)?;
     let mut models = Models::new(g)?;
     let model = models.get(&require_model(&a.io.model)?)?;
-    let comp = Compressor::new(&model, options(&a))?;
+    let comp = Compressor::new(&model, Options { jobs: models.jobs, ..options(&a) })?;
     for f in &files {
         let dest = dest_for(f, &a.io, || {
             let mut s = f.as_os_str().to_owned();
@@ -232,7 +244,8 @@ fn decode_stream(
     while let Some(h) = Header::read(&mut input)? {
         let name = model.clone().unwrap_or_else(|| h.model_name.clone());
         let m = models.get(&name)?;
-        let d = Decompressor::new(&m, h)?;
+        let mut d = Decompressor::new(&m, h)?;
+        d.jobs = models.jobs;
         total += d.decompress_member(&mut input, out, hooks)?;
         first = false;
     }

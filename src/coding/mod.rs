@@ -48,8 +48,8 @@ pub struct Ctx<'a> {
     pub batch: usize,
     /// arith: mix in the adaptive token model ([`mix`])
     pub mix: bool,
-    pub cancel: &'a dyn Fn() -> bool,
-    pub progress: &'a dyn Fn(usize),
+    pub cancel: &'a (dyn Fn() -> bool + Sync),
+    pub progress: &'a (dyn Fn(usize) + Sync),
 }
 
 /// Runs the reveal plan over `n` tokens. For each predicted token, in plan order, calls

@@ -154,7 +154,8 @@ impl Encoder {
             // all segment ids are 0
             x = x.broadcast_add(&tt.embeddings().i(0)?.reshape((1, 1, self.cfg.hidden))?)?;
         }
-        x = Dropout::maybe(&mut dropout, self.emb_norm.forward(&x)?)?;
+        let train = dropout.is_some().then_some(self.cfg.layer_norm_eps);
+        x = Dropout::maybe(&mut dropout, layer_norm(&self.emb_norm, &x, train)?)?;
         let heads = self.cfg.heads;
         let hd = self.cfg.hidden / heads;
         let scale = 1.0 / (hd as f64).sqrt();
@@ -168,13 +169,18 @@ impl Encoder {
             let k = split(l.k.forward(&x)?)?;
             let v = split(l.v.forward(&x)?)?;
             let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&bias)?;
-            let probs = Dropout::maybe(&mut dropout, candle_nn::ops::softmax_last_dim(&scores)?)?;
+            // the fused softmax, like the fused LayerNorm, records no backward pass
+            let probs = match train {
+                None => candle_nn::ops::softmax_last_dim(&scores)?,
+                Some(_) => candle_nn::ops::softmax(&scores, D::Minus1)?,
+            };
+            let probs = Dropout::maybe(&mut dropout, probs)?;
             let ctx = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, t, self.cfg.hidden))?;
             let a = Dropout::maybe(&mut dropout, l.o.forward(&ctx)?)?;
-            x = l.norm1.forward(&(a + &x)?)?;
+            x = layer_norm(&l.norm1, &(a + &x)?, train)?;
             let f = l.ffn_in.forward(&x)?;
             let f = Dropout::maybe(&mut dropout, l.ffn_out.forward(&self.act(&f)?)?)?;
-            x = l.norm2.forward(&(f + &x)?)?;
+            x = layer_norm(&l.norm2, &(f + &x)?, train)?;
         }
         Ok(x)
     }
@@ -182,9 +188,18 @@ impl Encoder {
     /// Vocabulary logits `[N, V]` for the hidden states at the flat positions `sel` (index into
     /// `B*T`). Only the selected rows go through the output projection: it dominates small models.
     pub fn logits_at(&self, hidden: &Tensor, sel: &Tensor) -> candle_core::Result<Tensor> {
+        self.logits(hidden, sel, None)
+    }
+
+    /// `logits_at` with gradients through every parameter (training).
+    pub fn logits_at_for_training(&self, hidden: &Tensor, sel: &Tensor) -> candle_core::Result<Tensor> {
+        self.logits(hidden, sel, Some(self.cfg.layer_norm_eps))
+    }
+
+    fn logits(&self, hidden: &Tensor, sel: &Tensor, train: Option<f64>) -> candle_core::Result<Tensor> {
         let (b, t, h) = hidden.dims3()?;
         let rows = hidden.reshape((b * t, h))?.index_select(sel, 0)?;
-        let y = self.head_norm.forward(&self.act(&self.head_dense.forward(&rows)?)?)?;
+        let y = layer_norm(&self.head_norm, &self.act(&self.head_dense.forward(&rows)?)?, train)?;
         y.matmul(&self.decoder_w.t()?)?.broadcast_add(&self.decoder_b)
     }
 
@@ -192,6 +207,17 @@ impl Encoder {
         let h = self.hidden(ids, mask, None)?;
         candle_nn::ops::log_softmax(&self.logits_at(&h, sel)?, D::Minus1)
     }
+}
+
+/// LayerNorm; `train` holds epsilon when training. Inference uses candle's fused kernel, whose numbers are part of the file
+/// format. That kernel records no backward pass, so it would cut the gradient at every
+/// LayerNorm and leave only the output embeddings and bias learning (the bug behind the first
+/// default model, which predicted word frequencies whatever the context): training uses the
+/// same formula from differentiable operations.
+fn layer_norm(n: &LayerNorm, x: &Tensor, train: Option<f64>) -> candle_core::Result<Tensor> {
+    let Some(eps) = train else { return n.forward(x) };
+    let bias = n.bias().ok_or_else(|| candle_core::Error::Msg("LayerNorm without bias".into()))?;
+    candle_nn::ops::layer_norm_slow(x, n.weight(), bias, eps as f32)
 }
 
 /// Seeded inverted dropout for training.

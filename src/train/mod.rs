@@ -477,7 +477,7 @@ pub fn run(o: &TrainOptions, dev: &Device, cb: &Callbacks) -> Result<TrainReport
         let mut dropout = Dropout { p: o.dropout, rng: drop_rng.clone() };
         let h = setup.encoder.hidden(&input_t, &mask_t, Some(&mut dropout))?;
         drop_rng = dropout.rng;
-        let logits = setup.encoder.logits_at(&h, &sel_t)?;
+        let logits = setup.encoder.logits_at_for_training(&h, &sel_t)?;
         let loss = candle_nn::loss::cross_entropy(&logits, &tgt_t)?;
         let grads = loss.backward()?;
         opt.step(&grads, lr_at(step))?;
@@ -508,4 +508,46 @@ pub fn run(o: &TrainOptions, dev: &Device, cb: &Callbacks) -> Result<TrainReport
     std::fs::write(o.out.join("training.json"), serde_json::to_string_pretty(&report).unwrap())
         .map_err(|e| Error::io("writing training.json", e))?;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: candle's fused LayerNorm and softmax have no backward pass; using them in
+    /// training cut the gradient everywhere but the output embeddings and bias (and never
+    /// reached queries and keys), so trained models only learned word frequencies. Every
+    /// parameter must receive a gradient.
+    #[test]
+    fn every_parameter_gets_a_gradient() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-roberta");
+        let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+        let dev = Device::Cpu;
+        let s = build(read("config.json"), read("tokenizer.json"), None, 7, &dev).unwrap();
+        let ids = Tensor::new(&[[0u32, 10, 11, 4, 12, 2], [0, 13, 4, 14, 15, 2]], &dev).unwrap();
+        let mask = Tensor::ones((2, 6), DType::U8, &dev).unwrap();
+        let mut dropout = Dropout { p: 0.0, rng: ChaCha8Rng::seed_from_u64(1) };
+        let h = s.encoder.hidden(&ids, &mask, Some(&mut dropout)).unwrap();
+        let sel = Tensor::new(&[3u32, 9], &dev).unwrap();
+        let logits = s.encoder.logits_at_for_training(&h, &sel).unwrap();
+        let loss = candle_nn::loss::cross_entropy(&logits, &Tensor::new(&[4u32, 4], &dev).unwrap()).unwrap();
+        let grads = loss.backward().unwrap();
+        let vars = s.varmap.data().lock().unwrap();
+        assert!(vars.len() > 20);
+        let mut missing: Vec<&String> = vars
+            .iter()
+            .filter(|(_, v)| {
+                grads
+                    .get(v.as_tensor())
+                    .is_none_or(|g| g.sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap() == 0.0)
+            })
+            .map(|(n, _)| n)
+            .collect();
+        missing.sort();
+        assert!(missing.is_empty(), "no gradient reaches {missing:?}");
+        // the training forward computes the same numbers as inference (up to rounding)
+        let inf = s.encoder.logits_at(&s.encoder.hidden(&ids, &mask, None).unwrap(), &sel).unwrap();
+        let diff = (inf - logits).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(diff < 1e-4, "train/inference forward differ by {diff}");
+    }
 }
