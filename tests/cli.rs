@@ -414,3 +414,56 @@ fn interrupt_leaves_no_partial_output() {
         assert_eq!(names_in(p), before, "{out_name} or a temporary file was left behind");
     }
 }
+
+/// `bench --plot` writes a PNG chart with one group per file (#5).
+#[test]
+fn bench_plot_writes_a_png() {
+    let d = setup();
+    let p = d.path();
+    llmzip(p)
+        .args(["bench", "notes.txt", "--model", &model("tiny-bert"), "--no-baselines", "--plot", "chart.png"])
+        .assert()
+        .success();
+    let png = fs::read(p.join("chart.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let width = u32::from_be_bytes(png[16..20].try_into().unwrap());
+    let height = u32::from_be_bytes(png[20..24].try_into().unwrap());
+    assert_eq!((width, height), (380, 560), "one file: 240 + 140 pixels wide");
+}
+
+/// `bench --paper`: the lossy random-masking rows are coherent with the text, and the
+/// lossless rows beside them are the sizes `compress` writes at the same cap (#5).
+#[test]
+fn bench_paper_reports_lossy_and_lossless_rows() {
+    let d = setup();
+    let p = d.path();
+    let m = model("tiny-roberta");
+    let out = llmzip(p)
+        .args(["bench", "--paper", "notes.txt", "--model", &m, "--epochs", "0,1", "--json", "--plot", "acc.png"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let sizes = v["sizes"].as_array().unwrap();
+    assert_eq!(sizes.len(), 2, "15% and 50%");
+    for (row, rate) in sizes.iter().zip(["0.15", "0.5"]) {
+        let l = &row["lossy"];
+        assert_eq!(l["lines"].as_u64().unwrap() as usize, TEXT.split('\n').count());
+        let tokens = l["tokens"].as_f64().unwrap();
+        let want: f64 = rate.parse().unwrap();
+        assert_eq!(l["masked"].as_f64().unwrap(), (want * tokens).round());
+        let z = llmzip(p)
+            .args(["compress", "-c", "notes.txt", "--method", "mask", "--mask-rate", rate, "--model", &m])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        assert_eq!(row["llmzip_mask_bytes"].as_u64().unwrap(), z.len() as u64);
+    }
+    let epochs: Vec<u64> = v["epochs"].as_array().unwrap().iter().map(|l| l["epochs"].as_u64().unwrap()).collect();
+    assert_eq!(epochs, [0, 0, 1, 1]);
+    assert!(fs::read(p.join("acc.png")).unwrap().starts_with(b"\x89PNG"));
+}

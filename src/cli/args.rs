@@ -279,4 +279,16 @@ pub struct BenchArgs {
     /// Machine-readable output
     #[arg(long)]
     pub json: bool,
+    /// Draw a PNG chart: bits per byte per file and compressor (with --paper: reconstruction
+    /// accuracy against fine-tuning epochs)
+    #[arg(long, value_name = "PNG")]
+    pub plot: Option<PathBuf>,
+    /// The seed paper's experiments instead (heavy): lossy random masking at 15% and 50% next
+    /// to llmzip's lossless methods, and accuracy against fine-tuning epochs (default files:
+    /// sample.txt, largesample.txt, othello.txt)
+    #[arg(long)]
+    pub paper: bool,
+    /// --paper: fine-tuning epochs to measure (files under 64 KB only)
+    #[arg(long, value_delimiter = ',', default_value = "0,1,2,5,10,20,50,100")]
+    pub epochs: Vec<usize>,
 }

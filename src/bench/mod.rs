@@ -7,6 +7,9 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+pub mod paper;
+pub mod plot;
+
 use crate::coding::Method;
 use crate::container::Header;
 use crate::error::{Error, Result};
