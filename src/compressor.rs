@@ -37,7 +37,7 @@ impl Default for Options {
             plan: RevealPlan { window: 32, context: 32, rounds: 1, shape: Shape::Geometric, lanes: 32 },
             batch: 32,
             mask_rate: 0.5,
-            block_size: 256 << 10,
+            block_size: 1 << 20,
             mix: true,
             jobs: 1,
         }
@@ -156,7 +156,7 @@ impl<'m> Compressor<'m> {
             method: self.opts.method,
             plan: self.opts.plan,
             batch: self.opts.batch as u32,
-            mix: self.opts.mix,
+            mix: if self.opts.mix { coding::MIX_VERSION } else { 0 },
             precision: coding::quantize::PRECISION as u8,
             mask_rate: self.opts.mask_rate,
             block_size: self.opts.block_size as u32,
@@ -177,7 +177,7 @@ impl<'m> Compressor<'m> {
             plan: &self.opts.plan,
             ids: self.model.tokenizer.ids,
             batch: self.opts.batch,
-            mix: self.opts.mix,
+            mix: if self.opts.mix { coding::MIX_VERSION } else { 0 },
             cancel: hooks.cancel,
             progress: hooks.progress,
         };

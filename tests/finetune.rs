@@ -163,3 +163,26 @@ fn same_seed_same_weights() {
         std::fs::read(b.join("model.safetensors")).unwrap()
     );
 }
+
+/// Regression: the shuffle pool was filled across passes, so on a small corpus the first
+/// batch read the file dozens of times and `--epochs N` trained a single step. An epoch is one
+/// pass: N epochs see N times the tokens of one.
+#[test]
+fn epochs_count_whole_passes_over_a_small_corpus() {
+    let d = tempfile::tempdir().unwrap();
+    let text = d.path().join("small.txt");
+    std::fs::write(&text, CORPUS.repeat(3)).unwrap();
+    let base = common::fixture("tiny-roberta");
+    let mut seen = Vec::new();
+    for epochs in [1, 4] {
+        let mut o = opts(&text, &d.path().join(format!("e{epochs}")), Some(base.to_str().unwrap()), 0);
+        o.steps = None;
+        o.epochs = Some(epochs);
+        o.checkpoint_every = 0;
+        let (r, losses, _) = run(&o);
+        assert_eq!(losses.len(), r.steps);
+        seen.push(r.tokens_seen);
+    }
+    assert!(seen[0] > 0);
+    assert_eq!(seen[1], 4 * seen[0], "4 epochs must see 4 passes of tokens");
+}

@@ -129,8 +129,9 @@ pub struct CompressArgs {
     /// Arith: code with the masked LM alone, without the adaptive token model
     #[arg(long)]
     pub no_mix: bool,
-    /// Bytes of input per independently decodable block
-    #[arg(long, default_value_t = 256 * 1024)]
+    /// Bytes of input per independently decodable block (larger: more context for the
+    /// adaptive model; smaller: more blocks for --jobs)
+    #[arg(long, default_value_t = 1 << 20)]
     pub block_size: usize,
 }
 

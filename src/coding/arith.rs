@@ -5,6 +5,7 @@ use constriction::stream::queue::{DefaultRangeDecoder, DefaultRangeEncoder};
 use constriction::stream::{Decode, Encode};
 
 use super::mix::Mixer;
+use super::ngram::NgramMixer;
 use super::quantize::{frequencies, frequencies_from_probs, model};
 use super::{drive, Ctx};
 use crate::error::{Error, Result};
@@ -12,14 +13,12 @@ use crate::error::{Error, Result};
 pub fn encode(ctx: &Ctx, tokens: &[u32]) -> Result<Vec<u8>> {
     let mut enc = DefaultRangeEncoder::new();
     let mut freqs = Vec::new();
-    let mut mixer = ctx.mix.then(|| Mixer::new(ctx.lm.vocab_size(), tokens.len()));
+    let mut mixer = AnyMixer::new(ctx.mix, ctx.lm.vocab_size(), tokens.len())?;
     drive(ctx, tokens.len(), |i, lp| {
         quantise(&mut mixer, i, lp, &mut freqs)?;
         let m = model(&freqs)?;
         enc.encode_symbol(tokens[i] as usize, &m).map_err(|e| Error::Invalid(format!("range coder: {e}")))?;
-        if let Some(mx) = &mut mixer {
-            mx.update(i, tokens[i], lp);
-        }
+        mixer.update(i, tokens[i], lp);
         Ok(tokens[i])
     })?;
     let words = enc.into_compressed().map_err(|e| Error::Invalid(format!("range coder: {e:?}")))?;
@@ -33,24 +32,52 @@ pub fn decode(ctx: &Ctx, payload: &[u8], n: usize) -> Result<Vec<u32>> {
     let words: Vec<u32> = payload.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
     let mut dec = DefaultRangeDecoder::from_compressed(words).map_err(|_| Error::corrupt("bad range-coder stream"))?;
     let mut freqs = Vec::new();
-    let mut mixer = ctx.mix.then(|| Mixer::new(ctx.lm.vocab_size(), n));
+    let mut mixer = AnyMixer::new(ctx.mix, ctx.lm.vocab_size(), n)?;
     drive(ctx, n, |i, lp| {
         quantise(&mut mixer, i, lp, &mut freqs)?;
         let m = model(&freqs)?;
         let s = dec.decode_symbol(&m).map_err(|_| Error::corrupt("range decoder failed"))? as u32;
-        if let Some(mx) = &mut mixer {
-            mx.update(i, s, lp);
-        }
+        mixer.update(i, s, lp);
         Ok(s)
     })
 }
 
-fn quantise(mixer: &mut Option<Mixer>, i: usize, lp: &[f32], freqs: &mut Vec<u32>) -> Result<()> {
+/// The adaptive token model a file was made with (header field `mix`).
+enum AnyMixer {
+    None,
+    V1(Mixer),
+    V2(NgramMixer),
+}
+
+impl AnyMixer {
+    fn new(version: u8, v: usize, n: usize) -> Result<Self> {
+        Ok(match version {
+            0 => AnyMixer::None,
+            1 => AnyMixer::V1(Mixer::new(v, n)),
+            2 => AnyMixer::V2(NgramMixer::new(v, n)),
+            _ => return Err(Error::corrupt("unknown adaptive-model version")),
+        })
+    }
+
+    fn update(&mut self, i: usize, tok: u32, lp: &[f32]) {
+        match self {
+            AnyMixer::None => {}
+            AnyMixer::V1(m) => m.update(i, tok, lp),
+            AnyMixer::V2(m) => m.update(i, tok, lp),
+        }
+    }
+}
+
+fn quantise(mixer: &mut AnyMixer, i: usize, lp: &[f32], freqs: &mut Vec<u32>) -> Result<()> {
     match mixer {
-        Some(m) => {
+        AnyMixer::V1(m) => {
             m.mix(i, lp);
             frequencies_from_probs(&m.probs, freqs)
         }
-        None => frequencies(lp, freqs),
+        AnyMixer::V2(m) => {
+            m.mix(i, lp);
+            frequencies_from_probs(&m.probs, freqs)
+        }
+        AnyMixer::None => frequencies(lp, freqs),
     }
 }

@@ -7,6 +7,10 @@
 pub mod arith;
 pub mod mask;
 pub mod mix;
+pub mod ngram;
+
+/// The adaptive token model new files use (header field `mix`); older versions still decode.
+pub const MIX_VERSION: u8 = 2;
 pub mod quantize;
 
 use crate::error::{Error, Result};
@@ -46,8 +50,8 @@ pub struct Ctx<'a> {
     pub ids: SpecialIds,
     /// windows per model call; part of the format (batch shapes must repeat exactly)
     pub batch: usize,
-    /// arith: mix in the adaptive token model ([`mix`])
-    pub mix: bool,
+    /// arith: version of the adaptive token model mixed in: 0 none, 1 [`mix`], 2 [`ngram`]
+    pub mix: u8,
     pub cancel: &'a (dyn Fn() -> bool + Sync),
     pub progress: &'a (dyn Fn(usize) + Sync),
 }

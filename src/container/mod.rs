@@ -24,8 +24,8 @@ pub struct Header {
     pub method: Method,
     pub plan: RevealPlan,
     pub batch: u32,
-    /// arith: adaptive token model mixed in
-    pub mix: bool,
+    /// arith: version of the adaptive token model mixed in (0: none)
+    pub mix: u8,
     pub precision: u8,
     /// the `--mask-rate` cap used (mask method; informational)
     pub mask_rate: f32,
@@ -68,7 +68,7 @@ impl Header {
         body.extend_from_slice(&self.mask_rate.to_le_bytes());
         body.extend_from_slice(&self.block_size.to_le_bytes());
         body.extend_from_slice(&(self.plan.lanes as u32).to_le_bytes());
-        body.push(self.mix as u8);
+        body.push(self.mix);
         body.extend_from_slice(&self.fingerprint);
         for s in [&self.model_name, &self.numerics] {
             body.extend_from_slice(&(s.len() as u16).to_le_bytes());
@@ -131,11 +131,10 @@ impl Header {
         let mask_rate = f32::from_le_bytes(b[16..20].try_into().unwrap());
         let block_size = u32_at(b, 20);
         let lanes = u32_at(b, 24) as usize;
-        let mix = match b[28] {
-            0 => false,
-            1 => true,
-            _ => return Err(bad()),
-        };
+        let mix = b[28];
+        if mix > crate::coding::MIX_VERSION {
+            return Err(bad());
+        }
         let fingerprint: [u8; 32] = b[29..61].try_into().unwrap();
         let mut at = 61;
         let mut strings = Vec::new();

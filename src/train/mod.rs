@@ -209,13 +209,47 @@ struct Batches {
     pool: Vec<Vec<u32>>,
     len: usize,
     pool_size: usize,
+    /// the epoch the pooled sequences belong to: the pool never mixes two passes, so a small
+    /// corpus is not read many times over to fill it and `--epochs` counts real passes
+    epoch: usize,
+    /// text read from the next pass while sequences of this one were still pooled
+    next_pass: Option<String>,
 }
 
 impl Batches {
+    /// Passes over the corpus whose sequences have all been handed out.
+    fn passes_done(&self) -> usize {
+        if self.pool.is_empty() && self.pending.is_empty() {
+            self.chunks.epoch
+        } else {
+            self.epoch
+        }
+    }
+
     fn next_seq(&mut self, tok: &LosslessTokenizer, rng: &mut ChaCha8Rng) -> Result<Option<Vec<u32>>> {
+        if self.pool.is_empty() && self.pending.is_empty() {
+            self.epoch = self.chunks.epoch;
+        }
         while self.pool.len() < self.pool_size {
             while self.pending.len() < self.len {
-                match self.chunks.next_chunk()? {
+                let text = match self.next_pass.take() {
+                    Some(t) if self.chunks.epoch == self.epoch => Some(t),
+                    Some(t) => {
+                        self.next_pass = Some(t);
+                        None
+                    }
+                    None => {
+                        let t = self.chunks.next_chunk()?;
+                        if t.is_some() && self.chunks.epoch != self.epoch {
+                            // the reader wrapped: finish this pass first
+                            self.next_pass = t;
+                            None
+                        } else {
+                            t
+                        }
+                    }
+                };
+                match text {
                     Some(text) => {
                         let enc =
                             tok.inner().encode(text.as_str(), false).map_err(|e| Error::Tokenizer(e.to_string()))?;
@@ -342,7 +376,16 @@ pub fn run(o: &TrainOptions, dev: &Device, cb: &Callbacks) -> Result<TrainReport
         )?;
         report.evals = st["evals"].as_array().cloned().unwrap_or_default();
     }
-    let mut batches = Batches { chunks, pending: Vec::new(), pool: Vec::new(), len: content, pool_size: o.batch * 16 };
+    let epoch = chunks.epoch;
+    let mut batches = Batches {
+        chunks,
+        pending: Vec::new(),
+        pool: Vec::new(),
+        len: content,
+        pool_size: o.batch * 16,
+        epoch,
+        next_pass: None,
+    };
     let groups = o.plan.groups();
     let ids = setup.tok.ids;
     let vocab = setup.cfg.vocab_size as u32;
@@ -390,7 +433,7 @@ pub fn run(o: &TrainOptions, dev: &Device, cb: &Callbacks) -> Result<TrainReport
         if total_steps.is_some_and(|t| step >= t) {
             break;
         }
-        if o.epochs.is_some_and(|e| batches.chunks.epoch >= e) {
+        if o.epochs.is_some_and(|e| batches.passes_done() >= e) {
             break;
         }
         if o.max_seconds.is_some_and(|m| t0.elapsed().as_secs_f64() >= m) {
@@ -403,6 +446,10 @@ pub fn run(o: &TrainOptions, dev: &Device, cb: &Callbacks) -> Result<TrainReport
         // assemble a batch
         let mut seqs = Vec::with_capacity(o.batch);
         for _ in 0..o.batch {
+            // a batch ends with its pass, so that --epochs counts whole passes
+            if !seqs.is_empty() && batches.pool.is_empty() && batches.pending.is_empty() {
+                break;
+            }
             match batches.next_seq(&setup.tok, &mut rng)? {
                 Some(s) => seqs.push(s),
                 None => break,
