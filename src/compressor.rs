@@ -271,6 +271,10 @@ impl<'m> Decompressor<'m> {
                 given_fp: crate::model::hex(&model.fingerprint[..8]),
             });
         }
+        // CPU and CUDA kernels round differently (measured, #7): refuse before any work
+        if header.numerics != model.numerics {
+            return Err(Error::Numerics { file: header.numerics.clone(), ours: model.numerics.clone() });
+        }
         header.plan.validate(model.lm.max_sequence()).map_err(|_| Error::corrupt("plan does not fit the model"))?;
         Ok(Decompressor { model, header, jobs: 1 })
     }

@@ -22,6 +22,10 @@ pub enum Error {
         "model mismatch: the file was compressed with '{file_model}' (fingerprint {file_fp}) but the model given is '{given_model}' (fingerprint {given_fp})"
     )]
     ModelMismatch { file_model: String, file_fp: String, given_model: String, given_fp: String },
+    #[error(
+        "the file was computed with numerics '{file}', this run would use '{ours}': its probabilities would not repeat"
+    )]
+    Numerics { file: String, ours: String },
     #[error("checksum mismatch: decoded data differs from the original ({0})")]
     Checksum(String),
     #[error("cannot load model '{name}': {reason}")]
@@ -57,6 +61,7 @@ impl Error {
                 "the file is damaged or was produced with a different build/device; nothing was written"
             }
             Error::Version(..) => "decompress it with the llmzip version that wrote it",
+            Error::Numerics { .. } => "decode on the kind of device that compressed it: --device cpu or --device cuda",
             Error::ModelMismatch { .. } => {
                 "pass the model the file was compressed with: --model NAME_OR_DIR (see 'llmzip info FILE')"
             }

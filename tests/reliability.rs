@@ -280,3 +280,17 @@ fn write_fuzz_seeds() {
             .unwrap();
     }
 }
+
+/// A file whose probabilities came from other numerics (the GPU's, say) is refused before
+/// any work, naming both (#7).
+#[test]
+fn other_numerics_are_refused_up_front() {
+    let m = common::load("tiny-roberta");
+    let (_, z) = small_file(&m, Method::Arith);
+    let mut r = &z[..];
+    let mut h = Header::read(&mut r).unwrap().unwrap();
+    h.numerics = "candle-0.9.2/cuda/f32".into();
+    let err = Decompressor::new(&m, h).err().expect("must be refused");
+    assert!(matches!(err, llmzip::Error::Numerics { .. }), "{err}");
+    assert!(err.to_string().contains("cuda") && err.hint().unwrap().contains("--device"));
+}
