@@ -6,6 +6,7 @@ use assert_cmd::Command;
 use llmzip::coding::Method;
 use llmzip::container::Header;
 use llmzip::{Compressor, Decompressor, Hooks, Model, Options};
+use predicates::prelude::*;
 
 fn decode_all(m: &Model, mut z: &[u8]) -> llmzip::Result<Vec<u8>> {
     let mut out = Vec::new();
@@ -184,19 +185,29 @@ fn read_only_directory_is_a_clear_error() {
     use std::os::unix::fs::PermissionsExt;
     perm.set_mode(0o555);
     std::fs::set_permissions(&ro, perm).unwrap();
-    // root ignores directory permissions: only assert where they apply
-    if std::fs::write(ro.join("probe"), "x").is_ok() {
-        eprintln!("skipped: permissions are not enforced for this user");
+    // Root ignores directory permissions; sysfs refuses new files even to root, so it stands
+    // in for a directory we may not write to.
+    let target = if std::fs::write(ro.join("probe"), "x").is_err() {
+        "ro/t.txt.llmz".to_string()
+    } else if std::fs::write("/sys/llmzip-probe", "x").is_err_and(|e| e.kind() == std::io::ErrorKind::PermissionDenied)
+    {
+        "/sys/t.txt.llmz".to_string()
+    } else {
+        eprintln!("skipped: no directory this user may not write to");
         return;
-    }
+    };
+    let dir = std::path::Path::new(&target).parent().unwrap().display().to_string();
     Command::cargo_bin("llmzip")
         .unwrap()
         .current_dir(d.path())
-        .args(["compress", "t.txt", "-o", "ro/t.txt.llmz", "--model", common::fixture("tiny-bert").to_str().unwrap()])
+        .args(["compress", "t.txt", "-o", &target, "--model", common::fixture("tiny-bert").to_str().unwrap()])
         .assert()
-        .failure()
-        .stderr(predicates::str::contains("cannot create a file in ro"));
-    assert!(d.path().join("t.txt").exists());
+        .code(1)
+        .stderr(
+            predicates::str::contains(format!("cannot create a file in {dir}"))
+                .and(predicates::str::contains("hint: check the permissions")),
+        );
+    assert_eq!(std::fs::read_to_string(d.path().join("t.txt")).unwrap(), "some text\n");
 }
 
 /// Plans the fuzz seeds cover: (method/mix, window, context, rounds, shape/lanes, batch),
