@@ -6,17 +6,18 @@ use constriction::stream::{Decode, Encode};
 
 use super::mix::Mixer;
 use super::ngram::NgramMixer;
-use super::quantize::{frequencies, frequencies_from_probs, model};
+use super::quantize::{cdf_model, frequencies, frequencies_from_probs};
 use super::{drive, Ctx};
 use crate::error::{Error, Result};
 
 pub fn encode(ctx: &Ctx, tokens: &[u32]) -> Result<Vec<u8>> {
     let mut enc = DefaultRangeEncoder::new();
     let mut freqs = Vec::new();
+    let mut cdf = Vec::new();
     let mut mixer = AnyMixer::new(ctx.mix, ctx.lm.vocab_size(), tokens.len())?;
     drive(ctx, tokens.len(), |i, lp| {
         quantise(&mut mixer, i, lp, &mut freqs)?;
-        let m = model(&freqs)?;
+        let m = cdf_model(&freqs, &mut cdf)?;
         enc.encode_symbol(tokens[i] as usize, &m).map_err(|e| Error::Invalid(format!("range coder: {e}")))?;
         mixer.update(i, tokens[i], lp);
         Ok(tokens[i])
@@ -32,10 +33,11 @@ pub fn decode(ctx: &Ctx, payload: &[u8], n: usize) -> Result<Vec<u32>> {
     let words: Vec<u32> = payload.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
     let mut dec = DefaultRangeDecoder::from_compressed(words).map_err(|_| Error::corrupt("bad range-coder stream"))?;
     let mut freqs = Vec::new();
+    let mut cdf = Vec::new();
     let mut mixer = AnyMixer::new(ctx.mix, ctx.lm.vocab_size(), n)?;
     drive(ctx, n, |i, lp| {
         quantise(&mut mixer, i, lp, &mut freqs)?;
-        let m = model(&freqs)?;
+        let m = cdf_model(&freqs, &mut cdf)?;
         let s = dec.decode_symbol(&m).map_err(|_| Error::corrupt("range decoder failed"))? as u32;
         mixer.update(i, s, lp);
         Ok(s)

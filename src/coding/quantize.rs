@@ -2,7 +2,10 @@
 //! every symbol gets at least 1/2^PRECISION, the rest is shared by floor(p * budget), and the
 //! rounding remainder goes to the symbol with the largest frequency (lowest id on ties).
 
-use constriction::stream::model::DefaultContiguousCategoricalEntropyModel;
+use std::borrow::Borrow;
+use std::num::NonZeroU32;
+
+use constriction::stream::model::{DecoderModel, DefaultContiguousCategoricalEntropyModel, EncoderModel, EntropyModel};
 
 use crate::error::{Error, Result};
 
@@ -62,6 +65,57 @@ fn quantise(probs: impl Iterator<Item = f32>, v: usize, out: &mut Vec<u32>) -> R
     Ok(())
 }
 
+/// The coder's model of one token: the cumulative table of `freqs` in a buffer reused from
+/// token to token. It codes exactly as constriction's contiguous categorical model built
+/// from the same frequencies (same cumulative values, same quantile search), without a fresh
+/// V+1 table per token (#4, #7: that allocation showed in profiles).
+pub struct CdfModel<'a> {
+    cdf: &'a [u32],
+}
+
+/// Fills `cdf` with the running sums of `freqs` (which sum to 2^PRECISION, each ≥ 1).
+pub fn cdf_model<'a>(freqs: &[u32], cdf: &'a mut Vec<u32>) -> Result<CdfModel<'a>> {
+    cdf.clear();
+    cdf.reserve(freqs.len() + 1);
+    let mut sum = 0u32;
+    cdf.push(0);
+    for &f in freqs {
+        if f == 0 {
+            return Err(Error::Invalid("internal: zero frequency".into()));
+        }
+        sum = sum.checked_add(f).ok_or_else(|| Error::Invalid("internal: frequencies overflow".into()))?;
+        cdf.push(sum);
+    }
+    if sum != 1 << PRECISION {
+        return Err(Error::Invalid("internal: frequencies do not sum to 2^24".into()));
+    }
+    Ok(CdfModel { cdf })
+}
+
+impl EntropyModel<24> for CdfModel<'_> {
+    type Symbol = usize;
+    type Probability = u32;
+}
+
+impl EncoderModel<24> for CdfModel<'_> {
+    fn left_cumulative_and_probability(&self, symbol: impl Borrow<usize>) -> Option<(u32, NonZeroU32)> {
+        let i = *symbol.borrow();
+        let (&left, &right) = (self.cdf.get(i)?, self.cdf.get(i.checked_add(1)?)?);
+        NonZeroU32::new(right - left).map(|p| (left, p))
+    }
+}
+
+impl DecoderModel<24> for CdfModel<'_> {
+    fn quantile_function(&self, quantile: u32) -> (usize, u32, NonZeroU32) {
+        // the symbol whose interval [cdf[i], cdf[i+1]) holds the quantile; cdf[0] = 0
+        let n = self.cdf.len() - 1;
+        let i = self.cdf[..n].partition_point(|&x| x <= quantile) - 1;
+        let (left, right) = (self.cdf[i], self.cdf[i + 1]);
+        // every frequency is at least 1 (checked in `cdf_model`)
+        (i, left, NonZeroU32::new(right - left).expect("nonzero frequency"))
+    }
+}
+
 pub fn model(freqs: &[u32]) -> Result<Categorical> {
     Categorical::from_nonzero_fixed_point_probabilities(freqs, false)
         .map_err(|_| Error::Invalid("internal: frequencies do not sum to 2^24".into()))
@@ -93,5 +147,41 @@ mod tests {
             assert!(f.iter().all(|&x| x > 0));
             model(&f).unwrap();
         }
+    }
+}
+
+#[cfg(test)]
+mod cdf_tests {
+    use super::*;
+    use constriction::stream::queue::{DefaultRangeDecoder, DefaultRangeEncoder};
+    use constriction::stream::{Decode, Encode};
+    use rand::{Rng, SeedableRng};
+
+    /// `CdfModel` writes the same words as constriction's categorical model and reads them back.
+    #[test]
+    fn cdf_model_codes_like_the_categorical_model() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let (mut a, mut b) = (DefaultRangeEncoder::new(), DefaultRangeEncoder::new());
+        let mut tables = Vec::new();
+        let mut cdf = Vec::new();
+        for _ in 0..300 {
+            let v = rng.random_range(2..300);
+            let lp: Vec<f32> = (0..v).map(|_| rng.random::<f32>() * -12.0).collect();
+            let z = lp.iter().map(|x| x.exp()).sum::<f32>().ln();
+            let lp: Vec<f32> = lp.iter().map(|x| x - z).collect();
+            let mut f = Vec::new();
+            frequencies(&lp, &mut f).unwrap();
+            let s = rng.random_range(0..v);
+            a.encode_symbol(s, &model(&f).unwrap()).unwrap();
+            b.encode_symbol(s, &cdf_model(&f, &mut cdf).unwrap()).unwrap();
+            tables.push((f, s));
+        }
+        let words = a.into_compressed().unwrap();
+        assert_eq!(words, b.into_compressed().unwrap());
+        let mut d = DefaultRangeDecoder::from_compressed(words).unwrap();
+        for (f, s) in &tables {
+            assert_eq!(d.decode_symbol(&cdf_model(f, &mut cdf).unwrap()).unwrap(), *s);
+        }
+        assert!(cdf_model(&[1, 2], &mut cdf).is_err(), "must sum to 2^24");
     }
 }
