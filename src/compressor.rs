@@ -34,7 +34,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             method: Method::Arith,
-            plan: RevealPlan { window: 32, context: 32, rounds: 1, shape: Shape::Geometric, lanes: 32 },
+            plan: RevealPlan { window: 32, context: 8, rounds: 1, shape: Shape::Geometric, lanes: 32 },
             batch: 32,
             mask_rate: 0.5,
             block_size: 1 << 20,
