@@ -444,6 +444,14 @@ fn bench_plot_writes_a_png() {
     let width = u32::from_be_bytes(png[16..20].try_into().unwrap());
     let height = u32::from_be_bytes(png[20..24].try_into().unwrap());
     assert_eq!((width, height), (380, 560), "one file: 240 + 140 pixels wide");
+    // an unusable font is one clear line, and no chart
+    llmzip(p)
+        .env("LLMZIP_FONT", p.join("missing.ttf"))
+        .args(["bench", "notes.txt", "--model", &model("tiny-bert"), "--no-baselines", "--plot", "c2.png"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("reading font"));
+    assert!(!p.join("c2.png").exists());
 }
 
 /// `bench --paper`: the lossy random-masking rows are coherent with the text, and the
