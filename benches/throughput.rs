@@ -57,7 +57,7 @@ fn benches(c: &mut Criterion) {
             let mut enc = constriction::stream::queue::DefaultRangeEncoder::new();
             for s in 0..1000 {
                 frequencies(&lp, &mut f).unwrap();
-                enc.encode_symbol(s % v, &model(&f).unwrap()).unwrap();
+                enc.encode_symbol(s % v, model(&f).unwrap()).unwrap();
             }
             enc.into_compressed().unwrap()
         })

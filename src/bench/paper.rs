@@ -109,9 +109,7 @@ pub fn lossy(model: &Model, file: &str, data: &[u8], rate: f64, seed: u64, epoch
     for &p in &order[..k] {
         if restored[p] != ids[p] {
             let (a, b) = offsets[p];
-            for l in line_of(a)..=line_of(b.saturating_sub(1).max(a)) {
-                line_ok[l] = false;
-            }
+            line_ok[line_of(a)..=line_of(b.saturating_sub(1).max(a))].fill(false);
         }
     }
     let exact = line_ok.iter().filter(|&&ok| ok).count();

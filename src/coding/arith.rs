@@ -44,7 +44,9 @@ pub fn decode(ctx: &Ctx, payload: &[u8], n: usize) -> Result<Vec<u32>> {
     })
 }
 
-/// The adaptive token model a file was made with (header field `mix`).
+/// The adaptive token model a file was made with (header field `mix`). One per block, so
+/// the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
 enum AnyMixer {
     None,
     V1(Mixer),

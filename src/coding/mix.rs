@@ -28,18 +28,21 @@ const GRID: [(f32, f32, f32); 17] = [
 ];
 const DECAY: f64 = 0.995;
 
+/// (occurrences of a context token, counts of the tokens next to it)
+type Followers = (u32, HashMap<u32, u32>);
+
 pub struct Mixer {
     v: usize,
     uni: Vec<u32>,
     uni_total: u32,
-    left: HashMap<u32, (u32, HashMap<u32, u32>)>,
-    right: HashMap<u32, (u32, HashMap<u32, u32>)>,
+    left: HashMap<u32, Followers>,
+    right: HashMap<u32, Followers>,
     known: Vec<Option<u32>>,
     loss: [f64; GRID.len()],
     pub probs: Vec<f32>,
 }
 
-fn add(map: &mut HashMap<u32, (u32, HashMap<u32, u32>)>, ctx: u32, tok: u32) {
+fn add(map: &mut HashMap<u32, Followers>, ctx: u32, tok: u32) {
     let e = map.entry(ctx).or_default();
     e.0 += 1;
     *e.1.entry(tok).or_default() += 1;
@@ -59,7 +62,7 @@ impl Mixer {
         }
     }
 
-    fn contexts(&self, i: usize) -> (Option<&(u32, HashMap<u32, u32>)>, Option<&(u32, HashMap<u32, u32>)>) {
+    fn contexts(&self, i: usize) -> (Option<&Followers>, Option<&Followers>) {
         let l = i.checked_sub(1).and_then(|j| self.known[j]).and_then(|t| self.left.get(&t));
         let r = self.known.get(i + 1).copied().flatten().and_then(|t| self.right.get(&t));
         (l, r)

@@ -172,7 +172,7 @@ mod cdf_tests {
             let mut f = Vec::new();
             frequencies(&lp, &mut f).unwrap();
             let s = rng.random_range(0..v);
-            a.encode_symbol(s, &model(&f).unwrap()).unwrap();
+            a.encode_symbol(s, model(&f).unwrap()).unwrap();
             b.encode_symbol(s, &cdf_model(&f, &mut cdf).unwrap()).unwrap();
             tables.push((f, s));
         }
