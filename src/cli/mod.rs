@@ -371,8 +371,12 @@ fn info(a: InfoArgs) -> anyhow::Result<()> {
             );
             for m in v["members"].as_array().unwrap() {
                 println!(
-                    "  method {}  model {} ({})  numerics {}\n  schedule: window {} context {} rounds {} {} lanes {}  batch {}  blocks {}",
+                    "  method {}{}  model {} ({})  numerics {}\n  schedule: window {} context {} rounds {} {} lanes {}  batch {}  blocks {}",
                     m["method"].as_str().unwrap(),
+                    match m["mix"].as_u64() {
+                        Some(v @ 1..) if m["method"] == "arith" => format!(" + adaptive model v{v}"),
+                        _ => String::new(),
+                    },
                     m["model"].as_str().unwrap(),
                     &m["fingerprint"].as_str().unwrap()[..16],
                     m["numerics"].as_str().unwrap(),
