@@ -35,8 +35,19 @@ pub struct NgramMixer {
     pub probs: Vec<f32>,
 }
 
-fn key(tokens: &[u32]) -> u64 {
-    tokens.iter().fold(0u64, |k, &t| (k << 21) | (t as u64 & 0x1F_FFFF))
+/// The contexts found for one position: orders 1..=n, shortest first.
+struct Ctxs<'a> {
+    c: [Option<&'a Counts>; ORDERS],
+    n: usize,
+}
+
+impl<'a> Ctxs<'a> {
+    fn iter(&self) -> impl Iterator<Item = &'a Counts> + '_ {
+        self.c[..self.n].iter().flatten().copied()
+    }
+    fn last(&self) -> Option<&'a Counts> {
+        self.n.checked_sub(1).and_then(|i| self.c[i])
+    }
 }
 
 fn bucket(total: u32) -> usize {
@@ -62,24 +73,28 @@ impl NgramMixer {
     }
 
     /// The known contexts before position `i`, shortest first (order 1, 2, 3), up to the
-    /// first unknown token.
-    fn contexts(&self, i: usize) -> Vec<&Counts> {
-        let mut out = Vec::new();
-        let mut toks = Vec::with_capacity(ORDERS);
+    /// first unknown token or unseen context. No allocation: this runs twice per token.
+    fn contexts(&self, i: usize) -> Ctxs<'_> {
+        let mut out = Ctxs { c: [None; ORDERS], n: 0 };
+        let mut k = 0u64;
         for n in 1..=ORDERS {
             let Some(t) = i.checked_sub(n).and_then(|j| self.known[j]) else { break };
-            toks.insert(0, t);
-            match self.ctx[n - 1].get(&key(&toks)) {
-                Some(c) => out.push(c),
+            // the same packing as `key`, oldest token in the highest bits
+            k |= (t as u64 & 0x1F_FFFF) << (21 * (n - 1));
+            match self.ctx[n - 1].get(&k) {
+                Some(c) => {
+                    out.c[n - 1] = Some(c);
+                    out.n = n;
+                }
                 None => break,
             }
         }
         out
     }
 
-    fn class(&self, ctxs: &[&Counts]) -> usize {
+    fn class(&self, ctxs: &Ctxs) -> usize {
         match ctxs.last() {
-            Some(c) => ctxs.len() * 4 + bucket(c.total),
+            Some(c) => ctxs.n * 4 + bucket(c.total),
             None => bucket(self.uni_total),
         }
     }
@@ -95,14 +110,14 @@ impl NgramMixer {
 
     /// Witten-Bell weights: for each order (shortest first), the factor that scales the
     /// lower-order estimate and the factor for this order's own counts.
-    fn interpolation(ctxs: &[&Counts]) -> Vec<(f32, f32)> {
-        ctxs.iter()
-            .map(|c| {
-                let d = c.next.len() as f32;
-                let t = c.total as f32;
-                (d / (t + d), 1.0 / (t + d))
-            })
-            .collect()
+    fn interpolation(ctxs: &Ctxs) -> [(f32, f32); ORDERS] {
+        let mut w = [(0.0, 0.0); ORDERS];
+        for (w, c) in w.iter_mut().zip(ctxs.iter()) {
+            let d = c.next.len() as f32;
+            let t = c.total as f32;
+            *w = (d / (t + d), 1.0 / (t + d));
+        }
+        w
     }
 
     /// The mixed distribution for position `i` (in `self.probs`).
@@ -118,9 +133,10 @@ impl NgramMixer {
             return;
         }
         let w = Self::interpolation(&ctxs);
+        let w = &w[..ctxs.n];
         // the order-0 estimate is scaled by every higher order's back-off factor
         let mut scale0 = beta / self.uni_total as f32;
-        for &(back, _) in &w {
+        for &(back, _) in w {
             scale0 *= back;
         }
         let wm = 1.0 - beta;
@@ -144,12 +160,12 @@ impl NgramMixer {
     }
 
     /// The n-gram estimate of `tok` at position `i`.
-    fn ngram_p(&self, ctxs: &[&Counts], tok: u32) -> f32 {
+    fn ngram_p(&self, ctxs: &Ctxs, tok: u32) -> f32 {
         if self.uni_total == 0 {
             return 0.0;
         }
         let mut p = self.uni[tok as usize] as f32 / self.uni_total as f32;
-        for c in ctxs {
+        for c in ctxs.iter() {
             let d = c.next.len() as f32;
             let t = c.total as f32;
             p = (c.next.get(&tok).copied().unwrap_or(0) as f32 + d * p) / (t + d);
@@ -178,9 +194,9 @@ impl NgramMixer {
                 if e < n || e - n > i {
                     continue;
                 }
-                let toks: Option<Vec<u32>> = (e - n..e).map(|j| self.known[j]).collect();
-                if let Some(toks) = toks {
-                    let c = self.ctx[n - 1].entry(key(&toks)).or_default();
+                let toks = (e - n..e).try_fold(0u64, |k, j| self.known[j].map(|t| (k << 21) | (t as u64 & 0x1F_FFFF)));
+                if let Some(k) = toks {
+                    let c = self.ctx[n - 1].entry(k).or_default();
                     c.total += 1;
                     *c.next.entry(target).or_default() += 1;
                 }
