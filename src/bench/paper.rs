@@ -128,13 +128,13 @@ pub fn lossy(model: &Model, file: &str, data: &[u8], rate: f64, seed: u64, epoch
     })
 }
 
-/// Fine-tunes `base` on `file` for `epochs` epochs (the paper's setting: standard 15% MLM,
-/// seed 0) into `out`, and loads the result.
-pub fn finetuned(base: &str, file: &Path, epochs: usize, out: &Path, dev: &Device) -> Result<Model> {
-    let seq_len = Model::load(base, dev)?.lm.max_sequence();
+/// Fine-tunes `base` (loaded from `base.name`) on `file` for `epochs` epochs (the paper's
+/// setting: standard 15% MLM, seed 0) into `out`, and loads the result.
+pub fn finetuned(base: &Model, file: &Path, epochs: usize, out: &Path, dev: &Device) -> Result<Model> {
+    let seq_len = base.lm.max_sequence();
     let o = TrainOptions {
         corpus: file.to_path_buf(),
-        model: Some(base.to_string()),
+        model: Some(base.name.clone()),
         scratch: None,
         out: out.to_path_buf(),
         epochs: Some(epochs),

@@ -625,7 +625,7 @@ fn paper(g: &Global, a: &args::BenchArgs, files: &[PathBuf], model_name: &str) -
                 let m = if e == 0 {
                     &base
                 } else {
-                    tuned = paper::finetuned(model_name, f, e, &tmp.path().join(format!("e{e}")), &models.device)?;
+                    tuned = paper::finetuned(&base, f, e, &tmp.path().join(format!("e{e}")), &models.device)?;
                     &tuned
                 };
                 for rate in [0.15, 0.5] {
