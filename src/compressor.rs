@@ -81,6 +81,9 @@ impl Default for Hooks<'_> {
     }
 }
 
+/// The serialized residual with no patches, no exceptions and no trailer (docs/FORMAT.md).
+const EMPTY_RESIDUAL: [u8; 3] = [0, 0, 0];
+
 fn deflate(data: &[u8]) -> Result<Vec<u8>> {
     let mut e = DeflateEncoder::new(Vec::new(), Compression::best());
     e.write_all(data).map_err(|e| Error::io("deflate", e))?;
@@ -153,15 +156,17 @@ impl<'m> Compressor<'m> {
 
     pub fn header(&self) -> Header {
         Header {
+            version: container::VERSION,
             method: self.opts.method,
             plan: self.opts.plan,
             batch: self.opts.batch as u32,
             mix: if self.opts.mix { coding::MIX_VERSION } else { 0 },
             precision: coding::quantize::PRECISION as u8,
-            mask_rate: self.opts.mask_rate,
+            // the cap only means something to the mask method (and only it stores one)
+            mask_rate: if self.opts.method == Method::Mask { self.opts.mask_rate } else { 0.0 },
             block_size: self.opts.block_size as u32,
             model_name: self.model.name.clone(),
-            fingerprint: self.model.fingerprint,
+            fingerprint: self.model.fingerprint.to_vec(),
             numerics: self.model.numerics.clone(),
         }
     }
@@ -190,8 +195,14 @@ impl<'m> Compressor<'m> {
             }
         };
         let mut payload = Vec::with_capacity(residual.len() + coded.len() + 8);
-        varint::put(&mut payload, residual.len() as u64);
-        payload.extend_from_slice(&residual);
+        if tok.residual == EMPTY_RESIDUAL {
+            // no patches, exceptions or trailer (the usual case): a zero length, not the ~5
+            // bytes DEFLATE needs to say nothing (#4: small files)
+            payload.push(0);
+        } else {
+            varint::put(&mut payload, residual.len() as u64);
+            payload.extend_from_slice(&residual);
+        }
         payload.extend_from_slice(&coded);
         stats.tokens += tok.ids.len() as u64;
         stats.exceptions += tok.exceptions as u64;
@@ -263,7 +274,8 @@ pub struct Decompressor<'m> {
 impl<'m> Decompressor<'m> {
     /// Checks that `model` is the one the member was made with, before any output.
     pub fn new(model: &'m Model, header: Header) -> Result<Self> {
-        if model.fingerprint != header.fingerprint {
+        // version 2 stores a 16-byte prefix of the fingerprint, version 1 all of it
+        if !model.fingerprint.starts_with(&header.fingerprint) || header.fingerprint.len() < container::FINGERPRINT_V2 {
             return Err(Error::ModelMismatch {
                 file_model: header.model_name.clone(),
                 file_fp: crate::model::hex(&header.fingerprint[..8]),
@@ -284,7 +296,12 @@ impl<'m> Decompressor<'m> {
         Block::check_bounds(b.orig_len, b.n_tokens, plen)?;
         let mut r = varint::Reader::new(&b.payload);
         let rlen = r.len()?;
-        let residual = inflate(r.bytes(rlen)?, b.orig_len as u64 * 4 + (b.n_tokens as u64 + 8) * 10 + 64)?;
+        // DEFLATE never produces 0 bytes, so length 0 can only mean the empty residual
+        let residual = if rlen == 0 {
+            EMPTY_RESIDUAL.to_vec()
+        } else {
+            inflate(r.bytes(rlen)?, b.orig_len as u64 * 4 + (b.n_tokens as u64 + 8) * 10 + 64)?
+        };
         let coded = r.rest();
         let ctx = Ctx {
             lm: self.model.lm.as_ref(),
@@ -325,7 +342,7 @@ impl<'m> Decompressor<'m> {
             let mut batch = Vec::with_capacity(jobs);
             let mut end = None;
             while batch.len() < jobs {
-                match container::read_record(input)? {
+                match container::read_record(input, self.header.version)? {
                     Record::Block(b) => batch.push(b),
                     Record::End { total_len, crc } => {
                         end = Some((total_len, crc));

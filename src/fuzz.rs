@@ -12,9 +12,9 @@ use crate::{Compressor, Decompressor, Hooks, Model, Options};
 pub fn container(data: &[u8]) -> usize {
     let mut r = data;
     let mut records = 0;
-    while let Ok(Some(_)) = Header::read(&mut r) {
+    while let Ok(Some(h)) = Header::read(&mut r) {
         loop {
-            match container::read_record(&mut r) {
+            match container::read_record(&mut r, h.version) {
                 Ok(Record::Block(_)) => records += 1,
                 Ok(Record::End { .. }) => {
                     records += 1;

@@ -222,6 +222,7 @@ fn info_reports_sizes_and_settings() {
     assert_eq!(v["members"][0]["rounds"], 2);
     assert_eq!(v["members"][0]["window"], 32);
     assert_eq!(v["members"][0]["method"], "arith");
+    assert_eq!(v["members"][0]["version"], llmzip::container::VERSION);
     llmzip(p).args(["info", "notes.txt.llmz"]).assert().success().stdout(predicate::str::contains("bits/byte"));
 }
 
@@ -492,4 +493,68 @@ fn bench_paper_reports_lossy_and_lossless_rows() {
     let epochs: Vec<u64> = v["epochs"].as_array().unwrap().iter().map(|l| l["epochs"].as_u64().unwrap()).collect();
     assert_eq!(epochs, [0, 0, 1, 1]);
     assert!(fs::read(p.join("acc.png")).unwrap().starts_with(b"\x89PNG"));
+}
+
+/// Files written by container version 1 (fixtures made at e638a57, before version 2) still
+/// decode byte for byte, with the built-in model and with a model given by path (#4).
+#[test]
+fn version_1_files_still_decode() {
+    let d = tempfile::tempdir().unwrap();
+    let v1 = common::fixture("v1");
+    for (name, model_args) in [("text.txt", vec![]), ("mask.txt", vec!["--model".to_string(), model("tiny-roberta")])] {
+        let out = llmzip(d.path())
+            .arg("decompress")
+            .arg("-c")
+            .args(&model_args)
+            .arg(v1.join(format!("{name}.llmz")))
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        assert_eq!(out, fs::read(v1.join(name)).unwrap(), "{name}");
+        let info = llmzip(d.path())
+            .args(["info", "--json"])
+            .arg(v1.join(format!("{name}.llmz")))
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        let v: serde_json::Value = serde_json::from_slice(&info).unwrap();
+        assert_eq!(v["members"][0]["version"], 1);
+        assert_eq!(
+            v["compressed_bytes"].as_u64().unwrap(),
+            fs::metadata(v1.join(format!("{name}.llmz"))).unwrap().len()
+        );
+    }
+}
+
+/// Regression (#4): version 1 spent 148 bytes on header and framing, so a 162-byte text came
+/// out larger than bzip2's. Header, block framing and end record of version 2 stay small, for
+/// the built-in model and for a model named by a long path.
+#[test]
+fn framing_costs_few_bytes() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    fs::write(p.join("empty"), b"").unwrap();
+    fs::write(p.join("one"), b"a").unwrap();
+    llmzip(p).args(["compress", "empty", "one"]).assert().success();
+    let empty = fs::metadata(p.join("empty.llmz")).unwrap().len();
+    let one = fs::metadata(p.join("one.llmz")).unwrap().len();
+    // header + end record; header + one block of one token + end record
+    assert!(empty <= 52, "empty input: {empty} bytes");
+    assert!(one <= empty + 20, "one byte: {one} bytes");
+    let m = model("tiny-roberta");
+    llmzip(p).args(["compress", "-f", "empty", "--model", &m]).assert().success();
+    let named = fs::metadata(p.join("empty.llmz")).unwrap().len();
+    assert!(named <= empty + m.len() as u64 + 2, "{named} bytes with --model {m}");
+    for f in ["one.llmz", "empty.llmz"] {
+        llmzip(p)
+            .args(["decompress", "-f", "--model", if f == "one.llmz" { "llmzip-default" } else { &m }, f])
+            .assert()
+            .success();
+    }
+    assert_eq!(fs::read(p.join("one")).unwrap(), b"a");
+    assert_eq!(fs::read(p.join("empty")).unwrap(), b"");
 }

@@ -312,26 +312,22 @@ fn test(g: &Global, a: TestArgs) -> anyhow::Result<()> {
 fn info(a: InfoArgs) -> anyhow::Result<()> {
     let mut all = Vec::new();
     for f in inputs(&a.files) {
-        let mut input = open_input(&f)?;
+        let mut input = io::Counting { inner: open_input(&f)?, n: 0 };
         let mut members = Vec::new();
-        let (mut orig, mut comp) = (0u64, 0u64);
+        let mut orig = 0u64;
         while let Some(h) = Header::read(&mut input)? {
-            comp += h.to_bytes().len() as u64;
             let mut blocks = 0u64;
             loop {
-                match container::read_record(&mut input)? {
-                    Record::Block(b) => {
-                        blocks += 1;
-                        comp += 21 + b.payload.len() as u64;
-                    }
+                match container::read_record(&mut input, h.version)? {
+                    Record::Block(_) => blocks += 1,
                     Record::End { total_len, .. } => {
-                        comp += 17;
                         orig += total_len;
                         break;
                     }
                 }
             }
             members.push(json!({
+                "version": h.version,
                 "method": h.method.name(),
                 "model": h.model_name,
                 "fingerprint": llmzip::model::hex(&h.fingerprint),
@@ -351,6 +347,7 @@ fn info(a: InfoArgs) -> anyhow::Result<()> {
         if members.is_empty() {
             return Err(Error::NotLlmz.into());
         }
+        let comp = input.n;
         let bpb = if orig > 0 { comp as f64 * 8.0 / orig as f64 } else { 0.0 };
         let v = json!({
             "file": f.display().to_string(),

@@ -8,9 +8,21 @@ use std::io::{Read, Write};
 use crate::coding::Method;
 use crate::error::{Error, Result};
 use crate::schedule::{RevealPlan, Shape, MAX_ROUNDS, MAX_WINDOW};
+use crate::text::varint;
 
 pub const MAGIC: [u8; 4] = *b"LLMZ";
-pub const VERSION: u8 = 1;
+/// The version written. Version 1 (fixed-width fields, 32-byte fingerprint, names as text)
+/// is still read; version 2 packs the same information in varints and codes (#4: a 162-byte
+/// text cost 148 bytes of framing in version 1, more than bzip2's whole output).
+pub const VERSION: u8 = 2;
+/// Largest header body accepted by the reader.
+const MAX_BODY: usize = 3 * MAX_NAME;
+/// Fingerprint bytes stored by version 2: a 128-bit prefix of the BLAKE3 fingerprint is ample
+/// to tell models apart, and the block checksums catch anything else.
+pub const FINGERPRINT_V2: usize = 16;
+/// Numerics ids stored as one byte by version 2 (index + 1); 0 means the id follows as text,
+/// so an id not in this list (a newer backend) still fits. Append only: codes are the format.
+pub const KNOWN_NUMERICS: [&str; 2] = ["candle-0.9.2/cpu/f32", "candle-0.9.2/cuda/f32"];
 /// Largest original block accepted by the reader.
 pub const MAX_BLOCK: usize = 64 << 20;
 const MAX_NAME: usize = 4096;
@@ -21,6 +33,8 @@ const TAG_END: u8 = 0;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Header {
+    /// container version the member was read with or will be written as
+    pub version: u8,
     pub method: Method,
     pub plan: RevealPlan,
     pub batch: u32,
@@ -31,7 +45,8 @@ pub struct Header {
     pub mask_rate: f32,
     pub block_size: u32,
     pub model_name: String,
-    pub fingerprint: [u8; 32],
+    /// BLAKE3 fingerprint of the model, or its first [`FINGERPRINT_V2`] bytes (version 2)
+    pub fingerprint: Vec<u8>,
     /// backend that computed the probabilities, e.g. `candle-0.9.2/cpu/f32`
     pub numerics: String,
 }
@@ -53,28 +68,40 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
 }
 
 impl Header {
+    /// The header as written: always the current [`VERSION`].
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut b = Vec::new();
-        b.extend_from_slice(&MAGIC);
-        b.push(VERSION);
         let mut body = Vec::new();
         body.push(self.method as u8);
-        body.extend_from_slice(&(self.plan.window as u32).to_le_bytes());
-        body.extend_from_slice(&(self.plan.context as u32).to_le_bytes());
+        varint::put(&mut body, self.plan.window as u64);
+        varint::put(&mut body, self.plan.context as u64);
         body.push(self.plan.rounds as u8);
         body.push(self.plan.shape as u8);
-        body.extend_from_slice(&self.batch.to_le_bytes());
+        varint::put(&mut body, self.batch as u64);
         body.push(self.precision);
-        body.extend_from_slice(&self.mask_rate.to_le_bytes());
-        body.extend_from_slice(&self.block_size.to_le_bytes());
-        body.extend_from_slice(&(self.plan.lanes as u32).to_le_bytes());
+        varint::put(&mut body, self.block_size as u64);
+        varint::put(&mut body, self.plan.lanes as u64);
         body.push(self.mix);
-        body.extend_from_slice(&self.fingerprint);
-        for s in [&self.model_name, &self.numerics] {
-            body.extend_from_slice(&(s.len() as u16).to_le_bytes());
-            body.extend_from_slice(s.as_bytes());
+        if self.method == Method::Mask {
+            body.extend_from_slice(&self.mask_rate.to_le_bytes());
         }
-        b.extend_from_slice(&(body.len() as u16).to_le_bytes());
+        let n = FINGERPRINT_V2.min(self.fingerprint.len());
+        body.extend_from_slice(&self.fingerprint[..n]);
+        body.extend(std::iter::repeat_n(0u8, FINGERPRINT_V2 - n));
+        // the built-in model, the usual case, is named by an empty name
+        let name = if self.model_name == crate::model::DEFAULT_MODEL { "" } else { &self.model_name };
+        varint::put(&mut body, name.len() as u64);
+        body.extend_from_slice(name.as_bytes());
+        match KNOWN_NUMERICS.iter().position(|k| *k == self.numerics) {
+            Some(i) => body.push(i as u8 + 1),
+            None => {
+                body.push(0);
+                varint::put(&mut body, self.numerics.len() as u64);
+                body.extend_from_slice(self.numerics.as_bytes());
+            }
+        }
+        let mut b = MAGIC.to_vec();
+        b.push(VERSION);
+        varint::put(&mut b, body.len() as u64);
         b.extend_from_slice(&body);
         let crc = crc32fast::hash(&b);
         b.extend_from_slice(&crc.to_le_bytes());
@@ -83,7 +110,7 @@ impl Header {
 
     /// Reads a header. `Ok(None)` at a clean end of input (no more members).
     pub fn read<R: Read + ?Sized>(r: &mut R) -> Result<Option<Header>> {
-        let mut head = [0u8; 7];
+        let mut head = [0u8; 5];
         let mut got = 0;
         while got < head.len() {
             match r.read(&mut head[got..]) {
@@ -102,21 +129,116 @@ impl Header {
         if got < head.len() {
             return Err(Error::corrupt("file is truncated"));
         }
-        if head[4] != VERSION {
-            return Err(Error::Version(head[4], VERSION));
-        }
-        let len = u16::from_le_bytes([head[5], head[6]]) as usize;
+        let mut all = head.to_vec();
+        let len = match head[4] {
+            1 => {
+                let mut l = [0u8; 2];
+                read_exact(r, &mut l)?;
+                all.extend_from_slice(&l);
+                u16::from_le_bytes(l) as usize
+            }
+            2 => {
+                let (len, raw) = read_varint(r)?;
+                all.extend_from_slice(&raw);
+                if len > MAX_BODY as u64 {
+                    return Err(Error::corrupt("malformed header"));
+                }
+                len as usize
+            }
+            v => return Err(Error::Version(v, VERSION)),
+        };
         let mut body = vec![0u8; len + 4];
         read_exact(r, &mut body)?;
-        let mut all = head.to_vec();
         all.extend_from_slice(&body[..len]);
         if crc32fast::hash(&all) != u32_at(&body, len) {
             return Err(Error::corrupt("header checksum mismatch"));
         }
-        Self::parse(&body[..len]).map(Some)
+        let h = if head[4] == 1 { Self::parse_v1(&body[..len]) } else { Self::parse_v2(&body[..len]) }?;
+        h.check()?;
+        Ok(Some(h))
     }
 
-    fn parse(b: &[u8]) -> Result<Header> {
+    /// Version 2 body (docs/FORMAT.md).
+    fn parse_v2(b: &[u8]) -> Result<Header> {
+        let bad = || Error::corrupt("malformed header");
+        let mut r = varint::Reader::new(b);
+        let byte = |r: &mut varint::Reader| -> Result<u8> { Ok(r.bytes(1).map_err(|_| bad())?[0]) };
+        let small = |r: &mut varint::Reader| -> Result<usize> {
+            let v = r.get().map_err(|_| bad())?;
+            usize::try_from(v).ok().filter(|&v| v <= u32::MAX as usize).ok_or_else(bad)
+        };
+        let method = Method::from_u8(byte(&mut r)?).ok_or_else(bad)?;
+        let window = small(&mut r)?;
+        let context = small(&mut r)?;
+        let rounds = byte(&mut r)? as usize;
+        let shape = Shape::from_u8(byte(&mut r)?).ok_or_else(bad)?;
+        let batch = small(&mut r)? as u32;
+        let precision = byte(&mut r)?;
+        let block_size = small(&mut r)? as u32;
+        let lanes = small(&mut r)?;
+        let mix = byte(&mut r)?;
+        let mask_rate = if method == Method::Mask {
+            f32::from_le_bytes(r.bytes(4).map_err(|_| bad())?.try_into().unwrap())
+        } else {
+            0.0
+        };
+        let fingerprint = r.bytes(FINGERPRINT_V2).map_err(|_| bad())?.to_vec();
+        let n = r.len().map_err(|_| bad())?;
+        if n > MAX_NAME {
+            return Err(bad());
+        }
+        let name = String::from_utf8(r.bytes(n).map_err(|_| bad())?.to_vec()).map_err(|_| bad())?;
+        let model_name = if name.is_empty() { crate::model::DEFAULT_MODEL.to_string() } else { name };
+        let numerics = match byte(&mut r)? {
+            0 => {
+                let n = r.len().map_err(|_| bad())?;
+                if n > MAX_NAME {
+                    return Err(bad());
+                }
+                String::from_utf8(r.bytes(n).map_err(|_| bad())?.to_vec()).map_err(|_| bad())?
+            }
+            c => KNOWN_NUMERICS.get(c as usize - 1).ok_or_else(bad)?.to_string(),
+        };
+        if !r.is_empty() {
+            return Err(bad());
+        }
+        Ok(Header {
+            version: 2,
+            method,
+            plan: RevealPlan { window, context, rounds, shape, lanes },
+            batch,
+            mix,
+            precision,
+            mask_rate,
+            block_size,
+            model_name,
+            fingerprint,
+            numerics,
+        })
+    }
+
+    /// Ranges every version must respect.
+    fn check(&self) -> Result<()> {
+        let p = &self.plan;
+        if p.window == 0
+            || p.window > MAX_WINDOW
+            || p.context > MAX_WINDOW
+            || p.rounds == 0
+            || p.rounds > MAX_ROUNDS
+            || p.rounds > p.window
+            || p.lanes > crate::schedule::MAX_LANES
+            || self.batch == 0
+            || self.batch as usize > MAX_BATCH
+            || self.precision != crate::coding::quantize::PRECISION as u8
+            || self.mix > crate::coding::MIX_VERSION
+        {
+            return Err(Error::corrupt("malformed header"));
+        }
+        Ok(())
+    }
+
+    /// Version 1 body (docs/FORMAT.md), still read.
+    fn parse_v1(b: &[u8]) -> Result<Header> {
         let bad = || Error::corrupt("malformed header");
         if b.len() < 1 + 4 + 4 + 1 + 1 + 4 + 1 + 4 + 4 + 4 + 1 + 32 + 4 {
             return Err(bad());
@@ -132,10 +254,7 @@ impl Header {
         let block_size = u32_at(b, 20);
         let lanes = u32_at(b, 24) as usize;
         let mix = b[28];
-        if mix > crate::coding::MIX_VERSION {
-            return Err(bad());
-        }
-        let fingerprint: [u8; 32] = b[29..61].try_into().unwrap();
+        let fingerprint = b[29..61].to_vec();
         let mut at = 61;
         let mut strings = Vec::new();
         for _ in 0..2 {
@@ -148,23 +267,13 @@ impl Header {
             strings.push(String::from_utf8(s.to_vec()).map_err(|_| bad())?);
             at += n;
         }
-        if at != b.len()
-            || window == 0
-            || window > MAX_WINDOW
-            || context > MAX_WINDOW
-            || rounds == 0
-            || rounds > MAX_ROUNDS
-            || rounds > window
-            || lanes > crate::schedule::MAX_LANES
-            || batch == 0
-            || batch as usize > MAX_BATCH
-            || precision != crate::coding::quantize::PRECISION as u8
-        {
+        if at != b.len() {
             return Err(bad());
         }
         let numerics = strings.pop().unwrap();
         let model_name = strings.pop().unwrap();
         Ok(Header {
+            version: 1,
             method,
             plan: RevealPlan { window, context, rounds, shape, lanes },
             batch,
@@ -177,6 +286,26 @@ impl Header {
             numerics,
         })
     }
+}
+
+/// A varint read byte by byte from a stream: (value, its bytes). At most 5 bytes (u32 range),
+/// so a hostile length cannot run on.
+fn read_varint<R: Read + ?Sized>(r: &mut R) -> Result<(u64, Vec<u8>)> {
+    let mut raw = Vec::with_capacity(5);
+    let mut v = 0u64;
+    for shift in (0..35).step_by(7) {
+        let mut b = [0u8; 1];
+        read_exact(r, &mut b)?;
+        raw.push(b[0]);
+        v |= u64::from(b[0] & 0x7f) << shift;
+        if b[0] & 0x80 == 0 {
+            if v > u32::MAX as u64 {
+                break;
+            }
+            return Ok((v, raw));
+        }
+    }
+    Err(Error::corrupt("malformed length"))
 }
 
 /// A compressed block as stored.
@@ -215,11 +344,13 @@ pub fn payload_bound(orig_len: u32, n_tokens: u32) -> u64 {
     orig_len as u64 * 2 + n_tokens as u64 * 8 + 4096
 }
 
+/// Writes a block in the current version: tag, varint lengths, CRC-32 of the original bytes,
+/// CRC-32 of everything before it and the payload.
 pub fn write_block<W: Write + ?Sized>(w: &mut W, b: &Block) -> std::io::Result<()> {
     let mut h = vec![TAG_BLOCK];
-    h.extend_from_slice(&b.orig_len.to_le_bytes());
-    h.extend_from_slice(&b.n_tokens.to_le_bytes());
-    h.extend_from_slice(&(b.payload.len() as u32).to_le_bytes());
+    varint::put(&mut h, b.orig_len as u64);
+    varint::put(&mut h, b.n_tokens as u64);
+    varint::put(&mut h, b.payload.len() as u64);
     h.extend_from_slice(&b.crc.to_le_bytes());
     let mut hc = crc32fast::Hasher::new();
     hc.update(&h);
@@ -229,33 +360,52 @@ pub fn write_block<W: Write + ?Sized>(w: &mut W, b: &Block) -> std::io::Result<(
     w.write_all(&b.payload)
 }
 
+/// Writes the end record in the current version.
 pub fn write_end<W: Write + ?Sized>(w: &mut W, total_len: u64, crc: u32) -> std::io::Result<()> {
     let mut h = vec![TAG_END];
-    h.extend_from_slice(&total_len.to_le_bytes());
+    varint::put(&mut h, total_len);
     h.extend_from_slice(&crc.to_le_bytes());
     let c = crc32fast::hash(&h);
     h.extend_from_slice(&c.to_le_bytes());
     w.write_all(&h)
 }
 
-pub fn read_record<R: Read + ?Sized>(r: &mut R) -> Result<Record> {
+/// Reads the next record of a member written in container `version` (the header's).
+pub fn read_record<R: Read + ?Sized>(r: &mut R, version: u8) -> Result<Record> {
     let mut tag = [0u8; 1];
     read_exact(r, &mut tag)?;
+    // `raw`: the record's bytes before its own CRC, as written
+    let mut raw = tag.to_vec();
+    let u32_field = |r: &mut R, raw: &mut Vec<u8>| -> Result<u32> {
+        if version == 1 {
+            let mut b = [0u8; 4];
+            read_exact(r, &mut b)?;
+            raw.extend_from_slice(&b);
+            Ok(u32::from_le_bytes(b))
+        } else {
+            let (v, b) = read_varint(r)?;
+            raw.extend_from_slice(&b);
+            Ok(v as u32)
+        }
+    };
+    let crc_field = |r: &mut R| -> Result<u32> {
+        let mut b = [0u8; 4];
+        read_exact(r, &mut b)?;
+        Ok(u32::from_le_bytes(b))
+    };
     match tag[0] {
         TAG_BLOCK => {
-            let mut h = [0u8; 20];
-            read_exact(r, &mut h)?;
-            let orig_len = u32_at(&h, 0);
-            let n_tokens = u32_at(&h, 4);
-            let plen = u32_at(&h, 8);
-            let crc = u32_at(&h, 12);
-            let stored = u32_at(&h, 16);
+            let orig_len = u32_field(r, &mut raw)?;
+            let n_tokens = u32_field(r, &mut raw)?;
+            let plen = u32_field(r, &mut raw)?;
+            let crc = crc_field(r)?;
+            raw.extend_from_slice(&crc.to_le_bytes());
+            let stored = crc_field(r)?;
             Block::check_bounds(orig_len, n_tokens, plen)?;
             let mut payload = vec![0u8; plen as usize];
             read_exact(r, &mut payload)?;
             let mut hc = crc32fast::Hasher::new();
-            hc.update(&[TAG_BLOCK]);
-            hc.update(&h[..16]);
+            hc.update(&raw);
             hc.update(&payload);
             if hc.finalize() != stored {
                 return Err(Error::corrupt("block checksum mismatch"));
@@ -263,14 +413,36 @@ pub fn read_record<R: Read + ?Sized>(r: &mut R) -> Result<Record> {
             Ok(Record::Block(Block { orig_len, n_tokens, crc, payload }))
         }
         TAG_END => {
-            let mut h = [0u8; 16];
-            read_exact(r, &mut h)?;
-            let mut all = vec![TAG_END];
-            all.extend_from_slice(&h[..12]);
-            if crc32fast::hash(&all) != u32_at(&h, 12) {
+            let total_len = if version == 1 {
+                let mut b = [0u8; 8];
+                read_exact(r, &mut b)?;
+                raw.extend_from_slice(&b);
+                u64::from_le_bytes(b)
+            } else {
+                // a member may exceed 4 GiB: up to 10 bytes here
+                let mut v = 0u64;
+                let mut done = false;
+                for shift in (0..64).step_by(7) {
+                    let mut b = [0u8; 1];
+                    read_exact(r, &mut b)?;
+                    raw.push(b[0]);
+                    v |= u64::from(b[0] & 0x7f) << shift;
+                    if b[0] & 0x80 == 0 {
+                        done = true;
+                        break;
+                    }
+                }
+                if !done {
+                    return Err(Error::corrupt("malformed length"));
+                }
+                v
+            };
+            let crc = crc_field(r)?;
+            raw.extend_from_slice(&crc.to_le_bytes());
+            if crc32fast::hash(&raw) != crc_field(r)? {
                 return Err(Error::corrupt("end record checksum mismatch"));
             }
-            Ok(Record::End { total_len: u64::from_le_bytes(h[..8].try_into().unwrap()), crc: u32_at(&h, 8) })
+            Ok(Record::End { total_len, crc })
         }
         _ => Err(Error::corrupt("unknown record tag")),
     }
