@@ -7,7 +7,7 @@ use constriction::stream::{Decode, Encode};
 use super::mix::Mixer;
 use super::ngram::NgramMixer;
 use super::quantize::{cdf_model, frequencies, frequencies_from_probs};
-use super::{drive, Ctx};
+use super::{drive, drive_known, Ctx};
 use crate::error::{Error, Result};
 
 pub fn encode(ctx: &Ctx, tokens: &[u32]) -> Result<Vec<u8>> {
@@ -15,12 +15,12 @@ pub fn encode(ctx: &Ctx, tokens: &[u32]) -> Result<Vec<u8>> {
     let mut freqs = Vec::new();
     let mut cdf = Vec::new();
     let mut mixer = AnyMixer::new(ctx.mix, ctx.lm.vocab_size(), tokens.len())?;
-    drive(ctx, tokens.len(), |i, lp| {
+    drive_known(ctx, tokens, |i, lp| {
         quantise(&mut mixer, i, lp, &mut freqs)?;
         let m = cdf_model(&freqs, &mut cdf)?;
         enc.encode_symbol(tokens[i] as usize, &m).map_err(|e| Error::Invalid(format!("range coder: {e}")))?;
         mixer.update(i, tokens[i], lp);
-        Ok(tokens[i])
+        Ok(())
     })?;
     let words = enc.into_compressed().map_err(|e| Error::Invalid(format!("range coder: {e:?}")))?;
     Ok(words.iter().flat_map(|w| w.to_le_bytes()).collect())

@@ -84,3 +84,58 @@ pub fn drive(ctx: &Ctx, n: usize, mut f: impl FnMut(usize, &[f32]) -> Result<u32
     }
     Ok(known)
 }
+
+/// The encoder's [`drive`]: every token is known in advance, so the model calls of the next
+/// steps do not wait for the coding of this one. A second thread makes the calls (the same
+/// calls, in the same order, on the same inputs as [`drive`]: it reveals each step's tokens
+/// after the step, as the decoder will) while this thread codes; they overlap, which the
+/// decoder cannot do because it learns each token only by decoding it (#4: compression speed
+/// on 2 cores). `f(index, log_probs)` is called in [`drive`]'s order.
+pub fn drive_known(ctx: &Ctx, tokens: &[u32], mut f: impl FnMut(usize, &[f32]) -> Result<()>) -> Result<()> {
+    let n = tokens.len();
+    let v = ctx.lm.vocab_size();
+    let (lm, plan, ids, batch) = (ctx.lm, ctx.plan, ctx.ids, ctx.batch);
+    std::thread::scope(|s| {
+        // one step in flight beside the one being coded: a step's log-probabilities are
+        // batch × window × vocabulary floats (32 MB at the defaults)
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<(Vec<usize>, Vec<f32>)>>(1);
+        s.spawn(move || {
+            let mut known = vec![ids.mask; n];
+            let walker = Walker::new(plan, n, batch);
+            for ph in 0..walker.phases() {
+                for step in walker.phase(ph, &known, ids.cls, ids.sep, ids.mask) {
+                    let t = std::time::Instant::now();
+                    let lp = lm.log_probs(&step.seqs, &step.sel);
+                    MODEL_NANOS.fetch_add(t.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
+                    let failed = lp.is_err();
+                    // a phase's steps were all built before this: revealing now is as late
+                    // as `drive` reveals
+                    for &t in &step.targets {
+                        known[t] = tokens[t];
+                    }
+                    // the receiver hangs up when coding stopped (error or Ctrl-C): stop too
+                    if tx.send(lp.map(|lp| (step.targets, lp))).is_err() || failed {
+                        return;
+                    }
+                }
+            }
+        });
+        let mut coded = 0usize;
+        for msg in rx {
+            if (ctx.cancel)() {
+                return Err(Error::Interrupted);
+            }
+            let (targets, lp) = msg?;
+            for (k, &t) in targets.iter().enumerate() {
+                f(t, &lp[k * v..(k + 1) * v])?;
+            }
+            coded += targets.len();
+            (ctx.progress)(targets.len());
+        }
+        // every token is predicted exactly once by a complete plan
+        if coded != n {
+            return Err(Error::Invalid(format!("reveal plan predicted {coded} of {n} tokens")));
+        }
+        Ok(())
+    })
+}
