@@ -195,18 +195,20 @@ impl<'m> Compressor<'m> {
             }
         };
         let mut payload = Vec::with_capacity(residual.len() + coded.len() + 8);
-        if tok.residual == EMPTY_RESIDUAL {
+        let payload_residual = if tok.residual == EMPTY_RESIDUAL {
             // no patches, exceptions or trailer (the usual case): a zero length, not the ~5
             // bytes DEFLATE needs to say nothing (#4: small files)
             payload.push(0);
+            0
         } else {
             varint::put(&mut payload, residual.len() as u64);
             payload.extend_from_slice(&residual);
-        }
+            residual.len()
+        };
         payload.extend_from_slice(&coded);
         stats.tokens += tok.ids.len() as u64;
         stats.exceptions += tok.exceptions as u64;
-        stats.residual_bytes += residual.len() as u64;
+        stats.residual_bytes += payload_residual as u64;
         stats.blocks += 1;
         Ok(Block { orig_len: data.len() as u32, n_tokens: tok.ids.len() as u32, crc: crc32fast::hash(data), payload })
     }
@@ -243,12 +245,11 @@ impl<'m> Compressor<'m> {
                 total_crc.update(data);
                 stats.bytes_in += data.len() as u64;
                 stats.add(&s);
-                container::write_block(out, &block).map_err(wio)?;
-                written += 21 + block.payload.len() as u64;
+                written += container::write_block(out, &block).map_err(wio)?;
             }
         }
-        container::write_end(out, stats.bytes_in, total_crc.finalize()).map_err(wio)?;
-        stats.bytes_out = written + 17;
+        written += container::write_end(out, stats.bytes_in, total_crc.finalize()).map_err(wio)?;
+        stats.bytes_out = written;
         Ok(stats)
     }
 }

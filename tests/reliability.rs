@@ -307,3 +307,20 @@ fn other_numerics_are_refused_up_front() {
     assert!(matches!(err, llmzip::Error::Numerics { .. }), "{err}");
     assert!(err.to_string().contains("cuda") && err.hint().unwrap().contains("--device"));
 }
+
+/// Regression (session 3): after container version 2 the statistics still added version 1's
+/// framing sizes, so `-v` and `bench --paper` reported 14 bytes more than was written. The
+/// reported size is the size written, for every method and for empty, tiny and binary input.
+#[test]
+fn reported_size_is_the_size_written() {
+    let m = common::load("tiny-roberta");
+    let texts: [&[u8]; 4] = [b"", b"a", b"one line of text, and another one.\n", b"\xff\xfe\x00 binary \x80"];
+    for method in [Method::Arith, Method::Mask] {
+        let c = Compressor::new(&m, Options { method, ..Options::default() }).unwrap();
+        for t in texts {
+            let mut out = Vec::new();
+            let st = c.compress(t, &mut out, &Hooks::default()).unwrap();
+            assert_eq!(st.bytes_out, out.len() as u64, "{method:?} {t:?}");
+        }
+    }
+}

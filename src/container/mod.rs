@@ -345,8 +345,8 @@ pub fn payload_bound(orig_len: u32, n_tokens: u32) -> u64 {
 }
 
 /// Writes a block in the current version: tag, varint lengths, CRC-32 of the original bytes,
-/// CRC-32 of everything before it and the payload.
-pub fn write_block<W: Write + ?Sized>(w: &mut W, b: &Block) -> std::io::Result<()> {
+/// CRC-32 of everything before it and the payload. Returns the bytes written.
+pub fn write_block<W: Write + ?Sized>(w: &mut W, b: &Block) -> std::io::Result<u64> {
     let mut h = vec![TAG_BLOCK];
     varint::put(&mut h, b.orig_len as u64);
     varint::put(&mut h, b.n_tokens as u64);
@@ -357,17 +357,19 @@ pub fn write_block<W: Write + ?Sized>(w: &mut W, b: &Block) -> std::io::Result<(
     hc.update(&b.payload);
     h.extend_from_slice(&hc.finalize().to_le_bytes());
     w.write_all(&h)?;
-    w.write_all(&b.payload)
+    w.write_all(&b.payload)?;
+    Ok((h.len() + b.payload.len()) as u64)
 }
 
-/// Writes the end record in the current version.
-pub fn write_end<W: Write + ?Sized>(w: &mut W, total_len: u64, crc: u32) -> std::io::Result<()> {
+/// Writes the end record in the current version. Returns the bytes written.
+pub fn write_end<W: Write + ?Sized>(w: &mut W, total_len: u64, crc: u32) -> std::io::Result<u64> {
     let mut h = vec![TAG_END];
     varint::put(&mut h, total_len);
     h.extend_from_slice(&crc.to_le_bytes());
     let c = crc32fast::hash(&h);
     h.extend_from_slice(&c.to_le_bytes());
-    w.write_all(&h)
+    w.write_all(&h)?;
+    Ok(h.len() as u64)
 }
 
 /// Reads the next record of a member written in container `version` (the header's).
