@@ -13,7 +13,8 @@ common="--valid-bytes 16000 --eval-every 1000 --checkpoint-every 0"
 #    a 16-token window predicted at once (W16 C32 R1).
 $Z $D finetune CORPUS_1 --from-scratch --vocab 8000 --layers 4 --hidden 128 --heads 4 \
   --seq-len 66 --objective schedule --window 16 --context 32 --rounds 1 --batch 128 --lr 1e-3 \
-  --warmup 300 --steps 100000 --max-seconds 400 --seed 0 --tokenizer-bytes 10000000 $common --out a2
+  --warmup 300 --steps 100000 --max-seconds 400 --seed 0 --tokenizer-bytes 10000000 \
+  --valid-bytes 16000 --eval-every 500 --checkpoint-every 0 --out a2
 # 2. the default plan's windows in two rounds (W32 C8 R2), larger batches, a fresh shard
 $Z $D finetune CORPUS_2 --model a2 --seq-len 42 --objective schedule --window 32 --context 8 \
   --rounds 2 --batch 512 --lr 1e-3 --warmup 100 --steps 100000 --max-seconds 470 --seed 2 $common --out p32c8r2
