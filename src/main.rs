@@ -15,6 +15,15 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
+    // Every model call allocates and frees several 32 MB tensors (batch × window × vocabulary
+    // floats). glibc would hand each back to the kernel and take it again, page-faulting
+    // every page; keeping them in the heap is faster and changes no number (#4).
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only tunes the allocator; called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 512 << 20);
+    }
     let args = cli::args::Cli::parse();
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
