@@ -138,7 +138,7 @@ impl Header {
                 u16::from_le_bytes(l) as usize
             }
             2 => {
-                let (len, raw) = read_varint(r)?;
+                let (len, raw) = read_varint(r, false)?;
                 all.extend_from_slice(&raw);
                 if len > MAX_BODY as u64 {
                     return Err(Error::corrupt("malformed header"));
@@ -183,20 +183,18 @@ impl Header {
             0.0
         };
         let fingerprint = r.bytes(FINGERPRINT_V2).map_err(|_| bad())?.to_vec();
-        let n = r.len().map_err(|_| bad())?;
-        if n > MAX_NAME {
-            return Err(bad());
-        }
-        let name = String::from_utf8(r.bytes(n).map_err(|_| bad())?.to_vec()).map_err(|_| bad())?;
+        // varint length + UTF-8, at most MAX_NAME bytes
+        let text = |r: &mut varint::Reader| -> Result<String> {
+            let n = r.len().map_err(|_| bad())?;
+            if n > MAX_NAME {
+                return Err(bad());
+            }
+            String::from_utf8(r.bytes(n).map_err(|_| bad())?.to_vec()).map_err(|_| bad())
+        };
+        let name = text(&mut r)?;
         let model_name = if name.is_empty() { crate::model::DEFAULT_MODEL.to_string() } else { name };
         let numerics = match byte(&mut r)? {
-            0 => {
-                let n = r.len().map_err(|_| bad())?;
-                if n > MAX_NAME {
-                    return Err(bad());
-                }
-                String::from_utf8(r.bytes(n).map_err(|_| bad())?.to_vec()).map_err(|_| bad())?
-            }
+            0 => text(&mut r)?,
             c => KNOWN_NUMERICS.get(c as usize - 1).ok_or_else(bad)?.to_string(),
         };
         if !r.is_empty() {
@@ -288,18 +286,20 @@ impl Header {
     }
 }
 
-/// A varint read byte by byte from a stream: (value, its bytes). At most 5 bytes (u32 range),
-/// so a hostile length cannot run on.
-fn read_varint<R: Read + ?Sized>(r: &mut R) -> Result<(u64, Vec<u8>)> {
-    let mut raw = Vec::with_capacity(5);
+/// A varint read byte by byte from a stream: (value, its bytes). At most 5 bytes and the u32
+/// range (lengths), or 10 bytes and the u64 range with `wide` (the end record's total), so a
+/// hostile varint cannot run on.
+fn read_varint<R: Read + ?Sized>(r: &mut R, wide: bool) -> Result<(u64, Vec<u8>)> {
+    let (bits, max) = if wide { (64, u64::MAX) } else { (35, u32::MAX as u64) };
+    let mut raw = Vec::with_capacity(10);
     let mut v = 0u64;
-    for shift in (0..35).step_by(7) {
+    for shift in (0..bits).step_by(7) {
         let mut b = [0u8; 1];
         read_exact(r, &mut b)?;
         raw.push(b[0]);
         v |= u64::from(b[0] & 0x7f) << shift;
         if b[0] & 0x80 == 0 {
-            if v > u32::MAX as u64 {
+            if v > max {
                 break;
             }
             return Ok((v, raw));
@@ -385,7 +385,7 @@ pub fn read_record<R: Read + ?Sized>(r: &mut R, version: u8) -> Result<Record> {
             raw.extend_from_slice(&b);
             Ok(u32::from_le_bytes(b))
         } else {
-            let (v, b) = read_varint(r)?;
+            let (v, b) = read_varint(r, false)?;
             raw.extend_from_slice(&b);
             Ok(v as u32)
         }
@@ -422,21 +422,8 @@ pub fn read_record<R: Read + ?Sized>(r: &mut R, version: u8) -> Result<Record> {
                 u64::from_le_bytes(b)
             } else {
                 // a member may exceed 4 GiB: up to 10 bytes here
-                let mut v = 0u64;
-                let mut done = false;
-                for shift in (0..64).step_by(7) {
-                    let mut b = [0u8; 1];
-                    read_exact(r, &mut b)?;
-                    raw.push(b[0]);
-                    v |= u64::from(b[0] & 0x7f) << shift;
-                    if b[0] & 0x80 == 0 {
-                        done = true;
-                        break;
-                    }
-                }
-                if !done {
-                    return Err(Error::corrupt("malformed length"));
-                }
+                let (v, b) = read_varint(r, true)?;
+                raw.extend_from_slice(&b);
                 v
             };
             let crc = crc_field(r)?;
