@@ -1,11 +1,12 @@
-//! Model runtime: one [`MaskedLm`] interface over BERT, RoBERTa (XLM-R) and DistilBERT
-//! checkpoints in Hugging Face layout, plus loading and fingerprinting ([`Model`]).
+//! Model runtime: one [`MaskedLm`] interface over BERT, RoBERTa (XLM-R), DistilBERT and
+//! RoBERTa-PreLayerNorm checkpoints in Hugging Face layout, plus loading and fingerprinting ([`Model`]).
 
 pub mod bert;
 pub mod config;
 pub mod distilbert;
 pub mod hub;
 pub mod roberta;
+pub mod roberta_prelayernorm;
 pub mod transformer;
 
 use std::collections::HashMap;
@@ -37,6 +38,7 @@ pub fn names_for(arch: Arch) -> Names {
         Arch::Bert => bert::names(),
         Arch::Roberta => roberta::names(),
         Arch::DistilBert => distilbert::names(),
+        Arch::RobertaPreLayerNorm => roberta_prelayernorm::names(),
     }
 }
 

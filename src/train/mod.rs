@@ -567,7 +567,13 @@ mod tests {
     /// parameter must receive a gradient.
     #[test]
     fn every_parameter_gets_a_gradient() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-roberta");
+        for fixture in ["tiny-roberta", "tiny-roberta-prelayernorm"] {
+            gradients_reach_every_parameter(fixture);
+        }
+    }
+
+    fn gradients_reach_every_parameter(fixture: &str) {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(fixture);
         let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
         let dev = Device::Cpu;
         let s = build(read("config.json"), read("tokenizer.json"), None, 7, &dev).unwrap();
@@ -591,10 +597,10 @@ mod tests {
             .map(|(n, _)| n)
             .collect();
         missing.sort();
-        assert!(missing.is_empty(), "no gradient reaches {missing:?}");
+        assert!(missing.is_empty(), "{fixture}: no gradient reaches {missing:?}");
         // the training forward computes the same numbers as inference (up to rounding)
         let inf = s.encoder.logits_at(&s.encoder.hidden(&ids, &mask, None).unwrap(), &sel).unwrap();
         let diff = (inf - logits).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
-        assert!(diff < 1e-4, "train/inference forward differ by {diff}");
+        assert!(diff < 1e-4, "{fixture}: train/inference forward differ by {diff}");
     }
 }
