@@ -186,3 +186,20 @@ fn epochs_count_whole_passes_over_a_small_corpus() {
     assert!(seen[0] > 0);
     assert_eq!(seen[1], 4 * seen[0], "4 epochs must see 4 passes of tokens");
 }
+
+/// Regression: a checkpoint taken after the reader had consumed the whole (small) corpus
+/// resumed at the end of a pass, and the resumed run trained no step at all.
+#[test]
+fn resume_at_the_end_of_a_pass_keeps_training() {
+    let d = tempfile::tempdir().unwrap();
+    let text = d.path().join("small.txt");
+    std::fs::write(&text, CORPUS.repeat(10)).unwrap();
+    let base = common::fixture("tiny-roberta");
+    let out = d.path().join("out");
+    let (r1, _, _) = run(&opts(&text, &out, Some(base.to_str().unwrap()), 2));
+    assert_eq!(r1.steps, 2);
+    let mut o = opts(&text, &out, Some(base.to_str().unwrap()), 5);
+    o.resume = true;
+    let (r2, losses, _) = run(&o);
+    assert_eq!((r2.steps, losses.len()), (5, 3));
+}
