@@ -461,6 +461,7 @@ fn finetune(g: &Global, a: FinetuneArgs) -> anyhow::Result<()> {
             heads: a.heads,
             intermediate: a.intermediate.unwrap_or(4 * a.hidden),
             seq_len: a.seq_len,
+            pre_layer_norm: a.arch == args::ArchArg::RobertaPrelayernorm,
         }),
         out: a.out.clone(),
         epochs: a.epochs.or(if a.steps.is_none() && a.max_seconds.is_none() { Some(1) } else { None }),
@@ -469,10 +470,11 @@ fn finetune(g: &Global, a: FinetuneArgs) -> anyhow::Result<()> {
         batch: a.batch,
         seq_len: a.seq_len,
         mask_prob: a.mask_prob,
-        objective: match a.objective {
+        objective: a.objective.map(|o| match o {
             ObjectiveArg::Random => Objective::Random,
             ObjectiveArg::Schedule => Objective::Schedule,
-        },
+            ObjectiveArg::AnyOrder => Objective::AnyOrder,
+        }),
         plan: RevealPlan { window: a.window, context: a.context, rounds: a.rounds, shape: Shape::Geometric, lanes: 1 },
         seed: a.seed,
         resume: a.resume,
