@@ -10,7 +10,7 @@ use crate::container::{self, Block, Header, Record};
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::schedule::{RevealPlan, Shape};
-use crate::text::varint;
+use crate::varint;
 
 /// Compression settings; all of them are recorded in the header.
 #[derive(Debug, Clone)]

@@ -15,6 +15,7 @@ pub mod model;
 pub mod schedule;
 pub mod text;
 pub mod train;
+pub mod varint;
 
 pub use compressor::{Compressor, Decompressor, Hooks, Options, Stats};
 pub use error::{Error, Result};

@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use crate::coding::Method;
 use crate::error::{Error, Result};
 use crate::schedule::{RevealPlan, Shape, MAX_ROUNDS, MAX_WINDOW};
-use crate::text::varint;
+use crate::varint;
 
 pub const MAGIC: [u8; 4] = *b"LLMZ";
 /// The version written. Version 1 (fixed-width fields, 32-byte fingerprint, names as text)
