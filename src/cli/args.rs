@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use llmzip::coding::Method;
+use llmzip::schedule::Shape;
 
 #[derive(Parser, Debug)]
 #[command(name = "llmzip", version, about = "Lossless text compression with masked language models", long_about = None)]
@@ -93,10 +95,28 @@ pub enum MethodArg {
     Mask,
 }
 
+impl From<MethodArg> for Method {
+    fn from(m: MethodArg) -> Method {
+        match m {
+            MethodArg::Arith => Method::Arith,
+            MethodArg::Mask => Method::Mask,
+        }
+    }
+}
+
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ShapeArg {
     Uniform,
     Geometric,
+}
+
+impl From<ShapeArg> for Shape {
+    fn from(s: ShapeArg) -> Shape {
+        match s {
+            ShapeArg::Uniform => Shape::Uniform,
+            ShapeArg::Geometric => Shape::Geometric,
+        }
+    }
 }
 
 #[derive(Args, Debug, Clone)]

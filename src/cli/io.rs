@@ -104,17 +104,3 @@ impl Sink {
         }
     }
 }
-
-/// Counts the bytes read through it: `info`'s compressed size, whatever the container version.
-pub struct Counting<R> {
-    pub inner: R,
-    pub n: u64,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.n += n as u64;
-        Ok(n)
-    }
-}

@@ -1,0 +1,94 @@
+//! `llmzip compress`: files or stdin → .llmz, written atomically.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+
+use super::args::{CompressArgs, Global};
+use super::io::{open_input, Dest};
+use super::{check_output_args, decode_stream, dest_for, inputs, progress, quiet_hooks, require_model, say, Models};
+use llmzip::schedule::RevealPlan;
+use llmzip::{Compressor, Hooks, Options, Stats};
+
+pub fn run(g: &Global, a: CompressArgs) -> anyhow::Result<()> {
+    let files = inputs(&a.io.files);
+    check_output_args(&a.io, &files)?;
+    let models = Models::new(g)?;
+    let model = models.get(&require_model(&a.io.model))?;
+    let comp = Compressor::new(&model, Options { jobs: models.jobs, ..options(&a) })?;
+    for f in &files {
+        let dest = dest_for(f, &a.io, || {
+            let mut s = f.as_os_str().to_owned();
+            s.push(format!(".{}", super::SUFFIX));
+            Ok(PathBuf::from(s))
+        })?;
+        dest.check(a.io.force, true)?;
+        let input = open_input(f)?;
+        let mut sink = dest.open(a.io.force)?;
+        let pb = progress::bar(!g.quiet, "compressing");
+        let progress = |n: usize| pb.inc(n as u64);
+        let hooks = Hooks { progress: &progress, cancel: &super::cancelled };
+        let t = Instant::now();
+        let stats =
+            comp.compress(input, sink.writer(), &hooks).with_context(|| format!("compressing {}", f.display()))?;
+        pb.finish_and_clear();
+        sink.finish()?;
+        say(g, summary(f, &stats, t.elapsed().as_secs_f64()));
+        if a.io.rm {
+            if let Dest::File(out) = &dest {
+                verify_against(&models, out, f, &a.io.model)?;
+                std::fs::remove_file(f).with_context(|| format!("removing {}", f.display()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn options(a: &CompressArgs) -> Options {
+    Options {
+        method: a.method.into(),
+        plan: RevealPlan {
+            window: a.window,
+            context: a.context,
+            rounds: a.rounds,
+            shape: a.shape.into(),
+            lanes: a.lanes,
+        },
+        batch: a.batch,
+        mask_rate: a.mask_rate,
+        block_size: a.block_size,
+        mix: !a.no_mix,
+        jobs: 1,
+    }
+}
+
+/// The `-v` line for one file.
+fn summary(f: &Path, s: &Stats, secs: f64) -> String {
+    format!(
+        "{}: {} -> {} bytes, {:.3} bits/byte, {} tokens ({} literal, residual {} bytes), {:.1} KB/s (tokenizer {:.2} s, model {:.2} s)",
+        f.display(),
+        s.bytes_in,
+        s.bytes_out,
+        s.bytes_out as f64 * 8.0 / s.bytes_in.max(1) as f64,
+        s.tokens,
+        s.exceptions,
+        s.residual_bytes,
+        s.bytes_in as f64 / 1000.0 / secs.max(1e-9),
+        s.tokenize_seconds,
+        s.model_seconds,
+    )
+}
+
+/// Decodes `compressed` fully and compares it with `original` before `--rm` may delete it.
+fn verify_against(models: &Models, compressed: &Path, original: &Path, model: &Option<String>) -> anyhow::Result<()> {
+    let mut want = Vec::new();
+    std::fs::File::open(original)?.read_to_end(&mut want)?;
+    let mut got = Vec::new();
+    decode_stream(models, open_input(compressed)?, &mut got, model, &quiet_hooks())?;
+    if got != want {
+        anyhow::bail!("verification of {} failed; {} was kept", compressed.display(), original.display());
+    }
+    Ok(())
+}
