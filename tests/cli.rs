@@ -331,7 +331,7 @@ fn names_in(p: &Path) -> Vec<String> {
 }
 
 /// A full disk (here: a file-size limit, which fails writes the same way) is one clear line
-/// with a hint, and leaves no partial output behind (#6).
+/// with a hint, and leaves no partial output behind.
 #[test]
 fn write_errors_leave_no_partial_output() {
     let d = tempfile::tempdir().unwrap();
@@ -372,7 +372,7 @@ fn write_errors_leave_no_partial_output() {
     }
 }
 
-/// Ctrl-C during compress or decompress exits 130 and leaves no partial output (#6).
+/// Ctrl-C during compress or decompress exits 130 and leaves no partial output.
 #[test]
 fn interrupt_leaves_no_partial_output() {
     let d = tempfile::tempdir().unwrap();
@@ -428,7 +428,7 @@ fn have_font() -> bool {
     found
 }
 
-/// `bench --plot` writes a PNG chart with one group per file (#5).
+/// `bench --plot` writes a PNG chart with one group per file.
 #[test]
 fn bench_plot_writes_a_png() {
     if !have_font() {
@@ -456,7 +456,7 @@ fn bench_plot_writes_a_png() {
 }
 
 /// `bench --paper`: the lossy random-masking rows are coherent with the text, and the
-/// lossless rows beside them are the sizes `compress` writes at the same cap (#5).
+/// lossless rows beside them are the sizes `compress` writes at the same cap.
 #[test]
 fn bench_paper_reports_lossy_and_lossless_rows() {
     if !have_font() {
@@ -495,8 +495,8 @@ fn bench_paper_reports_lossy_and_lossless_rows() {
     assert!(fs::read(p.join("acc.png")).unwrap().starts_with(b"\x89PNG"));
 }
 
-/// Files written by container version 1 (fixtures made at e638a57, before version 2) still
-/// decode byte for byte, with the built-in model and with a model given by path (#4).
+/// Files written by container version 1 (fixtures in tests/fixtures/v1) still decode byte
+/// for byte, with the built-in model and with a model given by path.
 #[test]
 fn version_1_files_still_decode() {
     let d = tempfile::tempdir().unwrap();
@@ -530,9 +530,9 @@ fn version_1_files_still_decode() {
     }
 }
 
-/// Regression (#4): version 1 spent 148 bytes on header and framing, so a 162-byte text came
-/// out larger than bzip2's. Header, block framing and end record of version 2 stay small, for
-/// the built-in model and for a model named by a long path.
+/// Framing must stay small beside the paper's 162-byte sample text (148 bytes of it, as
+/// version 1 spent, is more than bzip2's whole output): header, block framing and end record
+/// of version 2 stay small, for the built-in model and for a model named by a long path.
 #[test]
 fn framing_costs_few_bytes() {
     let d = tempfile::tempdir().unwrap();

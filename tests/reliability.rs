@@ -121,7 +121,7 @@ fn threads_do_not_change_the_bytes() {
 }
 
 /// Blocks coded side by side (--jobs) give the same file as one at a time, and any file
-/// decodes the same with any number of jobs (#6, #7).
+/// decodes the same with any number of jobs.
 #[test]
 fn jobs_do_not_change_the_bytes() {
     let d = tempfile::tempdir().unwrap();
@@ -219,7 +219,7 @@ fn seed_texts() -> [&'static [u8]; 3] {
     [b"The cat sat on the mat. ", b"", b"Odd bytes \xff\xfe\r\n[MASK]<s> and \xe2\x82\xac.\n"]
 }
 
-/// The fuzz harness reaches a real decode: each seed it is given decodes to its text (#6).
+/// The fuzz harness reaches a real decode: each seed it is given decodes to its text.
 #[test]
 fn fuzz_decode_harness_round_trips_its_seeds() {
     let m = common::load("tiny-roberta");
@@ -240,7 +240,7 @@ fn fuzz_decode_harness_round_trips_its_seeds() {
 }
 
 /// Every input the fuzzers found or were seeded with (fuzz/seeds, fuzz/regressions) is
-/// replayed: none may panic (#6).
+/// replayed: none may panic.
 #[test]
 fn fuzz_inputs_are_handled() {
     let m = common::load("tiny-roberta");
@@ -287,7 +287,7 @@ fn write_fuzz_seeds() {
 }
 
 /// A file whose probabilities came from other numerics (the GPU's, say) is refused before
-/// any work, naming both (#7).
+/// any work, naming both.
 #[test]
 fn other_numerics_are_refused_up_front() {
     let m = common::load("tiny-roberta");
@@ -301,9 +301,8 @@ fn other_numerics_are_refused_up_front() {
     assert!(err.to_string().contains("cuda") && err.hint().unwrap().contains("--device"));
 }
 
-/// Regression (session 3): after container version 2 the statistics still added version 1's
-/// framing sizes, so `-v` and `bench --paper` reported 14 bytes more than was written. The
-/// reported size is the size written, for every method and for empty, tiny and binary input.
+/// What `-v` and `bench --paper` report is what was written (statistics must not add up a
+/// framing of their own), for every method and for empty, tiny and binary input.
 #[test]
 fn reported_size_is_the_size_written() {
     let m = common::load("tiny-roberta");
