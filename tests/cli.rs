@@ -558,3 +558,53 @@ fn framing_costs_few_bytes() {
     assert_eq!(fs::read(p.join("one")).unwrap(), b"a");
     assert_eq!(fs::read(p.join("empty")).unwrap(), b"");
 }
+
+fn mode_of(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+fn mtime_of(p: &Path) -> std::time::SystemTime {
+    fs::metadata(p).unwrap().modified().unwrap()
+}
+
+/// As with gzip and zstd: the compressed file takes the original's permission bits and
+/// modification time, and the decompressed file those of the compressed one; output made
+/// from standard input gets a new file's mode (0666 less the umask).
+#[test]
+fn mode_and_mtime_are_kept() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = setup();
+    let p = d.path();
+    let notes = p.join("notes.txt");
+    let when = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+    fs::File::options().write(true).open(&notes).unwrap().set_modified(when).unwrap();
+    for mode in [0o640, 0o604, 0o755] {
+        fs::set_permissions(&notes, fs::Permissions::from_mode(mode)).unwrap();
+        llmzip(p).args(["compress", "-f", "notes.txt", "--model", &model("tiny-roberta")]).assert().success();
+        let z = p.join("notes.txt.llmz");
+        assert_eq!((mode_of(&z), mtime_of(&z)), (mode, when), "compressed file, mode {mode:o}");
+        fs::rename(&notes, p.join("kept.txt")).unwrap();
+        llmzip(p).args(["decompress", "notes.txt.llmz"]).assert().success();
+        assert_eq!((mode_of(&notes), mtime_of(&notes)), (mode, when), "decompressed file, mode {mode:o}");
+        assert_eq!(fs::read_to_string(&notes).unwrap(), TEXT);
+    }
+    // from standard input: the umask decides, as for any new file
+    let bin = assert_cmd::cargo::cargo_bin("llmzip");
+    let run = |umask: &str, args: &[&str]| {
+        let out = std::process::Command::new("sh")
+            .current_dir(p)
+            .arg("-c")
+            .arg(format!("umask {umask} && exec \"$@\" < notes.txt"))
+            .arg("sh")
+            .arg(&bin)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    run("027", &["compress", "-o", "stdin.llmz", "--model", &model("tiny-roberta")]);
+    assert_eq!(mode_of(&p.join("stdin.llmz")), 0o640);
+    run("022", &["compress", "-o", "stdin2.llmz", "--model", &model("tiny-roberta")]);
+    assert_eq!(mode_of(&p.join("stdin2.llmz")), 0o644);
+}

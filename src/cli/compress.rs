@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::Context;
 
 use super::args::{CompressArgs, Global};
-use super::io::{open_input, Dest};
+use super::io::{open_input, source_stamp, Dest};
 use super::{check_output_args, decode_stream, dest_for, inputs, progress, quiet_hooks, require_model, say, Models};
 use llmzip::schedule::RevealPlan;
 use llmzip::{Compressor, Hooks, Options, Stats};
@@ -25,6 +25,7 @@ pub fn run(g: &Global, a: CompressArgs) -> anyhow::Result<()> {
             Ok(PathBuf::from(s))
         })?;
         dest.check(a.io.force, true)?;
+        let stamp = source_stamp(f);
         let input = open_input(f)?;
         let mut sink = dest.open(a.io.force)?;
         let pb = progress::bar(!g.quiet, "compressing");
@@ -34,7 +35,7 @@ pub fn run(g: &Global, a: CompressArgs) -> anyhow::Result<()> {
         let stats =
             comp.compress(input, sink.writer(), &hooks).with_context(|| format!("compressing {}", f.display()))?;
         pb.finish_and_clear();
-        sink.finish()?;
+        sink.finish(stamp.as_ref())?;
         say(g, summary(f, &stats, t.elapsed().as_secs_f64()));
         if a.io.rm {
             if let Dest::File(out) = &dest {

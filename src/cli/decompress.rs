@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::Context;
 
 use super::args::{DecompressArgs, Global};
-use super::io::{is_stdio, open_input};
+use super::io::{is_stdio, open_input, source_stamp};
 use super::{check_output_args, decode_stream, dest_for, inputs, progress, say, Models, SUFFIX};
 use llmzip::{Error, Hooks};
 
@@ -25,6 +25,7 @@ pub fn run(g: &Global, a: DecompressArgs) -> anyhow::Result<()> {
             }
         })?;
         dest.check(a.io.force, false)?;
+        let stamp = source_stamp(f);
         let input = open_input(f)?;
         let mut sink = dest.open(a.io.force)?;
         let pb = progress::bar(!g.quiet, "decompressing");
@@ -34,7 +35,7 @@ pub fn run(g: &Global, a: DecompressArgs) -> anyhow::Result<()> {
         let n = decode_stream(&models, input, sink.writer(), &a.io.model, &hooks)
             .with_context(|| format!("decompressing {}", f.display()))?;
         pb.finish_and_clear();
-        sink.finish()?;
+        sink.finish(stamp.as_ref())?;
         let kb_s = n as f64 / 1000.0 / t.elapsed().as_secs_f64().max(1e-9);
         say(g, format_args!("{}: {} bytes, {:.1} KB/s", f.display(), n, kb_s));
         if a.io.rm && !is_stdio(f) {
