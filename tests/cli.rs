@@ -608,3 +608,35 @@ fn mode_and_mtime_are_kept() {
     run("022", &["compress", "-o", "stdin2.llmz", "--model", &model("tiny-roberta")]);
     assert_eq!(mode_of(&p.join("stdin2.llmz")), 0o644);
 }
+
+/// The `sh` blocks of the README's "Set up" section: the main job, then the test command.
+fn readme_setup_commands() -> Vec<String> {
+    let readme = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let setup = readme.split("## Set up").nth(1).expect("README has a Set up section");
+    let setup = setup.split("\n## ").next().unwrap();
+    setup.split("```sh\n").skip(1).map(|b| b.split("```").next().unwrap().trim().to_string()).collect()
+}
+
+/// The README's main-job command works with what a fresh clone has (the binary under test
+/// stands in for `cargo install`), and CI runs the README's test command.
+#[test]
+fn readme_set_up_commands_work_from_the_repository() {
+    let cmds = readme_setup_commands();
+    assert_eq!(cmds.len(), 2, "{cmds:?}");
+    let main_job = cmds[0].strip_prefix("cargo install --locked --path . && ").expect("install first");
+    let d = tempfile::tempdir().unwrap();
+    // what the command reads from the repository, nothing else (no ../shared)
+    std::os::unix::fs::symlink(Path::new(env!("CARGO_MANIFEST_DIR")).join("data"), d.path().join("data")).unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("llmzip");
+    let path = format!("{}:{}", bin.parent().unwrap().display(), std::env::var("PATH").unwrap_or_default());
+    let out = std::process::Command::new("sh")
+        .current_dir(d.path())
+        .env("PATH", path)
+        .env("HF_HUB_OFFLINE", "1")
+        .args(["-c", main_job])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{main_job}: {}", String::from_utf8_lossy(&out.stderr));
+    let ci = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/run")).unwrap();
+    assert!(ci.lines().any(|l| l.trim() == cmds[1]), ".ci/run must run the README's test command: {}", cmds[1]);
+}
