@@ -640,3 +640,86 @@ fn readme_set_up_commands_work_from_the_repository() {
     let ci = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/run")).unwrap();
     assert!(ci.lines().any(|l| l.trim() == cmds[1]), ".ci/run must run the README's test command: {}", cmds[1]);
 }
+
+/// `-1` … `-9`, `--fast`, `--best` and `--level N` choose settings that round-trip and are
+/// recorded in the file; the default is level 5, explicit options override the level's.
+#[test]
+fn levels_choose_settings_and_round_trip() {
+    let d = setup();
+    let p = d.path();
+    let m = model("tiny-roberta");
+    let compress = |args: &[&str]| -> Vec<u8> {
+        let z = llmzip(p).args(["compress", "-c", "notes.txt", "--model", &m]).args(args).assert().success();
+        z.get_output().stdout.clone()
+    };
+    let mut plans = Vec::new();
+    for n in 1..=9 {
+        let flag = format!("-{n}");
+        let z = compress(&[&flag]);
+        assert_eq!(z, compress(&["--level", &n.to_string()]), "-{n} and --level {n}");
+        fs::write(p.join("l.llmz"), &z).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(
+            &llmzip(p).args(["info", "--json", "l.llmz"]).assert().success().get_output().stdout,
+        )
+        .unwrap();
+        let mem = &v["members"][0];
+        plans.push((mem["window"].as_u64().unwrap(), mem["context"].as_u64().unwrap(), mem["mix"].as_u64().unwrap()));
+        llmzip(p).args(["decompress", "-c", "l.llmz"]).assert().success().stdout(TEXT);
+    }
+    plans.dedup();
+    assert!(plans.len() > 1, "levels differ: {plans:?}");
+    assert_eq!(compress(&["--fast"]), compress(&["-1"]));
+    assert_eq!(compress(&["--best"]), compress(&["-9"]));
+    assert_eq!(compress(&[]), compress(&["-5"]), "the default level is 5");
+    // an explicit option wins over the level's choice
+    assert_eq!(compress(&["-1", "--window", "16"]), compress(&["-1", "--window", "16", "--context", "0"]));
+    assert_ne!(compress(&["-1", "--window", "16"]), compress(&["-1"]));
+    llmzip(p)
+        .args(["compress", "-c", "notes.txt", "-1", "--best"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("cannot be used"));
+}
+
+/// `llmzip models` lists the built-in model and models in the hf-hub cache, with parameters,
+/// size, the fingerprint `info` shows and the levels that use each.
+#[test]
+fn models_lists_built_in_and_cached_models() {
+    let d = setup();
+    let p = d.path();
+    // a model in the hf-hub cache layout: refs/main names the snapshot holding the files
+    let repo = p.join("hf/hub/models--test--tiny-bert");
+    fs::create_dir_all(repo.join("refs")).unwrap();
+    fs::write(repo.join("refs/main"), "abc123").unwrap();
+    let snap = repo.join("snapshots/abc123");
+    fs::create_dir_all(&snap).unwrap();
+    for f in ["config.json", "tokenizer.json", "model.safetensors"] {
+        fs::copy(common::fixture("tiny-bert").join(f), snap.join(f)).unwrap();
+    }
+    let out = llmzip(p).args(["models", "--json"]).assert().success().get_output().stdout.clone();
+    let rows: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let (builtin, cached) = (&rows[0], &rows[1]);
+    assert_eq!((builtin["name"].as_str(), builtin["source"].as_str()), (Some("llmzip-default"), Some("built-in")));
+    assert_eq!(builtin["levels"], "1-9");
+    assert_eq!(builtin["weight_bytes"].as_u64().unwrap(), 7_428_568);
+    assert!((1_800_000..1_900_000).contains(&builtin["parameters"].as_u64().unwrap()), "{builtin}");
+    assert_eq!((cached["name"].as_str(), cached["levels"].as_str()), (Some("test/tiny-bert"), Some("")));
+    let weights = fs::metadata(snap.join("model.safetensors")).unwrap().len();
+    assert_eq!(cached["weight_bytes"].as_u64().unwrap(), weights);
+    assert!(cached["parameters"].as_u64().unwrap() * 4 <= weights, "{cached}");
+    // the fingerprint is the one files made with the model carry
+    llmzip(p).args(["compress", "notes.txt", "--model", "test/tiny-bert"]).assert().success();
+    let info: serde_json::Value = serde_json::from_slice(
+        &llmzip(p).args(["info", "--json", "notes.txt.llmz"]).assert().success().get_output().stdout,
+    )
+    .unwrap();
+    let stored = info["members"][0]["fingerprint"].as_str().unwrap();
+    assert!(cached["fingerprint"].as_str().unwrap().starts_with(stored));
+    llmzip(p)
+        .arg("models")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("test/tiny-bert").and(predicate::str::contains("1-9")));
+}

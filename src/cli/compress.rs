@@ -8,7 +8,7 @@ use anyhow::Context;
 
 use super::args::{CompressArgs, Global};
 use super::io::{open_input, source_stamp, Dest};
-use super::{check_output_args, decode_stream, dest_for, inputs, progress, quiet_hooks, require_model, say, Models};
+use super::{check_output_args, decode_stream, dest_for, inputs, levels, progress, quiet_hooks, say, Models};
 use llmzip::schedule::RevealPlan;
 use llmzip::{Compressor, Hooks, Options, Stats};
 
@@ -16,7 +16,7 @@ pub fn run(g: &Global, a: CompressArgs) -> anyhow::Result<()> {
     let files = inputs(&a.io.files);
     check_output_args(&a.io, &files)?;
     let models = Models::new(g)?;
-    let model = models.get(&require_model(&a.io.model))?;
+    let model = models.get(&model_name(&a))?;
     let comp = Compressor::new(&model, Options { jobs: models.jobs, ..options(&a) })?;
     for f in &files {
         let dest = dest_for(f, &a.io, || {
@@ -47,22 +47,30 @@ pub fn run(g: &Global, a: CompressArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The settings: the level's, with whatever was given explicitly instead.
 fn options(a: &CompressArgs) -> Options {
+    let level = levels::get(a.level.chosen().unwrap_or(levels::DEFAULT));
     Options {
-        method: a.method.into(),
+        method: a.method.map_or(level.method, Into::into),
         plan: RevealPlan {
-            window: a.window,
-            context: a.context,
-            rounds: a.rounds,
-            shape: a.shape.into(),
-            lanes: a.lanes,
+            window: a.window.unwrap_or(level.plan.window),
+            context: a.context.unwrap_or(level.plan.context),
+            rounds: a.rounds.unwrap_or(level.plan.rounds),
+            shape: a.shape.map_or(level.plan.shape, Into::into),
+            lanes: a.lanes.unwrap_or(level.plan.lanes),
         },
         batch: a.batch,
         mask_rate: a.mask_rate,
         block_size: a.block_size,
-        mix: !a.no_mix,
+        mix: level.mix && !a.no_mix,
         jobs: 1,
     }
+}
+
+/// The model: the one given, else the level's.
+fn model_name(a: &CompressArgs) -> String {
+    let level = levels::get(a.level.chosen().unwrap_or(levels::DEFAULT));
+    a.io.model.clone().unwrap_or_else(|| level.model.to_string())
 }
 
 /// The `-v` line for one file.

@@ -9,6 +9,8 @@ mod finetune;
 mod infill;
 mod info;
 pub mod io;
+pub mod levels;
+mod models;
 pub mod progress;
 mod test;
 
@@ -51,6 +53,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Infill(a) => infill::run(&g, a),
         Command::Finetune(a) => finetune::run(&g, a),
         Command::Bench(a) => bench::run(&g, a),
+        Command::Models(a) => models::run(a),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "llmzip", &mut std::io::stdout());
             Ok(())
