@@ -48,13 +48,11 @@ pub fn run(g: &Global, a: FinetuneArgs) -> anyhow::Result<()> {
         pb.set_position(step as u64);
         pb.set_message(format!("loss {loss:.3}, {tps:.0} tok/s"));
     };
-    let on_eval = |e: &serde_json::Value| {
+    let on_eval = |e: &train::Eval| {
         if !g.quiet {
             let line = format!(
                 "step {}: validation {:.4} bits/byte, {:.3} bits/token",
-                e["step"],
-                e["bits_per_byte"].as_f64().unwrap_or(0.0),
-                e["bits_per_token"].as_f64().unwrap_or(0.0)
+                e.step, e.bits_per_byte, e.bits_per_token
             );
             if pb.is_hidden() {
                 eprintln!("{line}");
