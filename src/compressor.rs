@@ -1,16 +1,14 @@
 //! The pipeline: bytes → blocks → lossless tokens + residual → reveal plan → method →
-//! container; and back.
+//! container. The way back is [`crate::decompressor`].
 
 use std::io::{Read, Write};
-
-use flate2::{read::DeflateDecoder, write::DeflateEncoder, Compression};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::coding::{self, Ctx, Method};
-use crate::container::{self, Block, Header, Record};
+use crate::container::{self, payload, Block, Header};
 use crate::error::{Error, Result};
-use crate::model::Model;
+use crate::model::{Model, DEFAULT_MODEL};
 use crate::schedule::{RevealPlan, Shape};
-use crate::text::varint;
 
 /// Compression settings; all of them are recorded in the header.
 #[derive(Debug, Clone)]
@@ -26,7 +24,7 @@ pub struct Options {
     /// arith: mix the LM with the adaptive token model
     pub mix: bool,
     /// blocks coded at once, each on its own thread; not recorded, since it never changes
-    /// the output (#7: keeps a GPU busy while CPU threads do the coding)
+    /// the output (it keeps a GPU busy while CPU threads do the coding)
     pub jobs: usize,
 }
 
@@ -55,6 +53,8 @@ pub struct Stats {
     pub masked: u64,
     pub residual_bytes: u64,
     pub tokenize_seconds: f64,
+    /// time in model calls (with compression's overlap, partly hidden behind the coding)
+    pub model_seconds: f64,
 }
 
 impl Stats {
@@ -66,6 +66,7 @@ impl Stats {
         self.masked += o.masked;
         self.residual_bytes += o.residual_bytes;
         self.tokenize_seconds += o.tokenize_seconds;
+        self.model_seconds += o.model_seconds;
     }
 }
 
@@ -79,27 +80,6 @@ impl Default for Hooks<'_> {
     fn default() -> Self {
         Hooks { progress: &|_| {}, cancel: &|| false }
     }
-}
-
-/// The serialized residual with no patches, no exceptions and no trailer (docs/FORMAT.md).
-const EMPTY_RESIDUAL: [u8; 3] = [0, 0, 0];
-
-fn deflate(data: &[u8]) -> Result<Vec<u8>> {
-    let mut e = DeflateEncoder::new(Vec::new(), Compression::best());
-    e.write_all(data).map_err(|e| Error::io("deflate", e))?;
-    e.finish().map_err(|e| Error::io("deflate", e))
-}
-
-fn inflate(data: &[u8], limit: u64) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    DeflateDecoder::new(data)
-        .take(limit + 1)
-        .read_to_end(&mut out)
-        .map_err(|_| Error::corrupt("bad residual stream"))?;
-    if out.len() as u64 > limit {
-        return Err(Error::corrupt("residual larger than its block"));
-    }
-    Ok(out)
 }
 
 /// Reads up to `size` bytes, then cuts after the last newline in the final quarter (so
@@ -165,7 +145,7 @@ impl<'m> Compressor<'m> {
             // the cap only means something to the mask method (and only it stores one)
             mask_rate: if self.opts.method == Method::Mask { self.opts.mask_rate } else { 0.0 },
             block_size: self.opts.block_size as u32,
-            model_name: self.model.name.clone(),
+            model_name: (self.model.name != DEFAULT_MODEL).then(|| self.model.name.clone()),
             fingerprint: self.model.fingerprint.to_vec(),
             numerics: self.model.numerics.clone(),
         }
@@ -176,16 +156,9 @@ impl<'m> Compressor<'m> {
         let t = std::time::Instant::now();
         let tok = self.model.tokenizer.encode(data)?;
         stats.tokenize_seconds += t.elapsed().as_secs_f64();
-        let residual = deflate(&tok.residual)?;
-        let ctx = Ctx {
-            lm: self.model.lm.as_ref(),
-            plan: &self.opts.plan,
-            ids: self.model.tokenizer.ids,
-            batch: self.opts.batch,
-            mix: if self.opts.mix { coding::MIX_VERSION } else { 0 },
-            cancel: hooks.cancel,
-            progress: hooks.progress,
-        };
+        let nanos = AtomicU64::new(0);
+        let mix = if self.opts.mix { coding::MIX_VERSION } else { 0 };
+        let ctx = ctx(self.model, &self.opts.plan, self.opts.batch, mix, hooks, &nanos);
         let coded = match self.opts.method {
             Method::Arith => coding::arith::encode(&ctx, &tok.ids)?,
             Method::Mask => {
@@ -194,21 +167,11 @@ impl<'m> Compressor<'m> {
                 c
             }
         };
-        let mut payload = Vec::with_capacity(residual.len() + coded.len() + 8);
-        let payload_residual = if tok.residual == EMPTY_RESIDUAL {
-            // no patches, exceptions or trailer (the usual case): a zero length, not the ~5
-            // bytes DEFLATE needs to say nothing (#4: small files)
-            payload.push(0);
-            0
-        } else {
-            varint::put(&mut payload, residual.len() as u64);
-            payload.extend_from_slice(&residual);
-            residual.len()
-        };
-        payload.extend_from_slice(&coded);
+        let (payload, stored_residual) = payload::pack(&tok.residual, &coded)?;
         stats.tokens += tok.ids.len() as u64;
         stats.exceptions += tok.exceptions as u64;
-        stats.residual_bytes += payload_residual as u64;
+        stats.residual_bytes += stored_residual as u64;
+        stats.model_seconds += nanos.load(Relaxed) as f64 / 1e9;
         stats.blocks += 1;
         Ok(Block { orig_len: data.len() as u32, n_tokens: tok.ids.len() as u32, crc: crc32fast::hash(data), payload })
     }
@@ -254,8 +217,35 @@ impl<'m> Compressor<'m> {
     }
 }
 
+/// What the methods need, for `model` under these header settings.
+pub(crate) fn ctx<'a>(
+    model: &'a Model,
+    plan: &'a RevealPlan,
+    batch: usize,
+    mix: u8,
+    hooks: &'a Hooks,
+    model_nanos: &'a AtomicU64,
+) -> Ctx<'a> {
+    Ctx {
+        lm: model.lm.as_ref(),
+        plan,
+        ids: model.tokenizer.ids,
+        batch,
+        mix,
+        cancel: hooks.cancel,
+        progress: hooks.progress,
+        model_nanos,
+    }
+}
+
+/// The model a header names: an unnamed one is the built-in default, which is how the
+/// compressor stores it ([`Compressor::header`]).
+pub fn model_name(h: &Header) -> &str {
+    h.model_name.as_deref().unwrap_or(DEFAULT_MODEL)
+}
+
 /// `f` over `items`, one scoped thread per item when there are several; results in order.
-fn parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+pub(crate) fn parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     if items.len() <= 1 {
         return items.iter().map(&f).collect();
     }
@@ -263,106 +253,4 @@ fn parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R>
         let handles: Vec<_> = items.iter().map(|it| s.spawn(|| f(it))).collect();
         handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
     })
-}
-
-pub struct Decompressor<'m> {
-    pub model: &'m Model,
-    pub header: Header,
-    /// blocks decoded at once (see `Options::jobs`)
-    pub jobs: usize,
-}
-
-impl<'m> Decompressor<'m> {
-    /// Checks that `model` is the one the member was made with, before any output.
-    pub fn new(model: &'m Model, header: Header) -> Result<Self> {
-        // version 2 stores a 16-byte prefix of the fingerprint, version 1 all of it
-        if !model.fingerprint.starts_with(&header.fingerprint) || header.fingerprint.len() < container::FINGERPRINT_V2 {
-            return Err(Error::ModelMismatch {
-                file_model: header.model_name.clone(),
-                file_fp: crate::model::hex(&header.fingerprint[..8]),
-                given_model: model.name.clone(),
-                given_fp: crate::model::hex(&model.fingerprint[..8]),
-            });
-        }
-        // CPU and CUDA kernels round differently (measured, #7): refuse before any work
-        if header.numerics != model.numerics {
-            return Err(Error::Numerics { file: header.numerics.clone(), ours: model.numerics.clone() });
-        }
-        header.plan.validate(model.lm.max_sequence()).map_err(|_| Error::corrupt("plan does not fit the model"))?;
-        Ok(Decompressor { model, header, jobs: 1 })
-    }
-
-    pub fn decompress_block(&self, b: &Block, hooks: &Hooks) -> Result<Vec<u8>> {
-        let plen = u32::try_from(b.payload.len()).map_err(|_| Error::corrupt("block payload too large"))?;
-        Block::check_bounds(b.orig_len, b.n_tokens, plen)?;
-        let mut r = varint::Reader::new(&b.payload);
-        let rlen = r.len()?;
-        // DEFLATE never produces 0 bytes, so length 0 can only mean the empty residual
-        let residual = if rlen == 0 {
-            EMPTY_RESIDUAL.to_vec()
-        } else {
-            inflate(r.bytes(rlen)?, b.orig_len as u64 * 4 + (b.n_tokens as u64 + 8) * 10 + 64)?
-        };
-        let coded = r.rest();
-        let ctx = Ctx {
-            lm: self.model.lm.as_ref(),
-            plan: &self.header.plan,
-            ids: self.model.tokenizer.ids,
-            batch: self.header.batch as usize,
-            mix: self.header.mix,
-            cancel: hooks.cancel,
-            progress: hooks.progress,
-        };
-        let n = b.n_tokens as usize;
-        let ids = match self.header.method {
-            Method::Arith => coding::arith::decode(&ctx, coded, n)?,
-            Method::Mask => coding::mask::decode(&ctx, coded, n)?,
-        };
-        let data = self.model.tokenizer.decode(&ids, &residual)?;
-        if data.len() != b.orig_len as usize || crc32fast::hash(&data) != b.crc {
-            return Err(Error::Checksum(format!(
-                "block of {} bytes; compressed with numerics '{}', decoding with '{}'",
-                b.orig_len, self.header.numerics, self.model.numerics
-            )));
-        }
-        Ok(data)
-    }
-
-    /// Decodes the blocks of the member whose header was read, `jobs` blocks at once, writing
-    /// each block only after its checksum matched. Returns the member's length.
-    pub fn decompress_member<R: Read + ?Sized, W: Write + ?Sized>(
-        &self,
-        input: &mut R,
-        out: &mut W,
-        hooks: &Hooks,
-    ) -> Result<u64> {
-        let mut total = 0u64;
-        let mut crc = crc32fast::Hasher::new();
-        let jobs = self.jobs.max(1);
-        loop {
-            let mut batch = Vec::with_capacity(jobs);
-            let mut end = None;
-            while batch.len() < jobs {
-                match container::read_record(input, self.header.version)? {
-                    Record::Block(b) => batch.push(b),
-                    Record::End { total_len, crc } => {
-                        end = Some((total_len, crc));
-                        break;
-                    }
-                }
-            }
-            for data in parallel(&batch, |b| self.decompress_block(b, hooks)) {
-                let data = data?;
-                crc.update(&data);
-                total += data.len() as u64;
-                out.write_all(&data).map_err(|e| Error::io("writing output", e))?;
-            }
-            if let Some((total_len, c)) = end {
-                if total_len != total || c != crc.finalize() {
-                    return Err(Error::Checksum("member length or checksum differs".into()));
-                }
-                return Ok(total);
-            }
-        }
-    }
 }

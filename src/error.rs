@@ -36,6 +36,9 @@ pub enum Error {
     Tokenizer(String),
     #[error("invalid argument: {0}")]
     Invalid(String),
+    /// A broken invariant of llmzip itself, never the user's input.
+    #[error("internal error: {0}")]
+    Internal(String),
     #[error("{0} exists already")]
     Exists(PathBuf),
     #[error("interrupted")]
@@ -69,7 +72,8 @@ impl Error {
                 "pass a local directory with config.json, model.safetensors and tokenizer.json via --model DIR"
             }
             Error::Exists(_) => "use -f/--force to overwrite, or -o to choose another name",
-            // the kind survives tempfile's wrapping of the OS error (#6)
+            Error::Internal(_) => "this is a bug in llmzip: please report it with the command that caused it",
+            // matched on the kind, which survives tempfile's wrapping of the OS error
             Error::Io { source, .. }
                 if matches!(
                     source.kind(),

@@ -1,20 +1,21 @@
 //! Entry points shared by the cargo-fuzz targets in `fuzz/` and by the regression test that
-//! replays every input they found (`tests/reliability.rs`, #6). Each takes arbitrary bytes and
+//! replays every input they found (`tests/reliability.rs`). Each takes arbitrary bytes and
 //! must return, never panic, hang or allocate without bound. Not a stable API.
 
 use crate::coding::Method;
-use crate::container::{self, Block, Header, Record};
+use crate::container::{Block, MemberReader, Record};
+use crate::decompressor::MemberDecoder;
 use crate::schedule::Shape;
-use crate::{Compressor, Decompressor, Hooks, Model, Options};
+use crate::{Compressor, Hooks, Model, Options};
 
 /// Parses `data` as a .llmz stream: headers and records until the first error or the end.
 /// Returns how many records were read.
 pub fn container(data: &[u8]) -> usize {
-    let mut r = data;
+    let mut r = MemberReader::new(data);
     let mut records = 0;
-    while let Ok(Some(h)) = Header::read(&mut r) {
+    while let Ok(Some(_)) = r.next_member() {
         loop {
-            match container::read_record(&mut r, h.version) {
+            match r.next_record() {
                 Ok(Record::Block(_)) => records += 1,
                 Ok(Record::End { .. }) => {
                     records += 1;
@@ -38,7 +39,7 @@ pub const DECODE_CONTROL: usize = 14;
 pub fn decode_block(model: &Model, data: &[u8]) -> Option<Vec<u8>> {
     let (ctl, payload) = data.split_at_checked(DECODE_CONTROL)?;
     let compressor = Compressor::new(model, options(ctl)).ok()?;
-    let decompressor = Decompressor::new(model, compressor.header()).ok()?;
+    let decoder = MemberDecoder::new(model, compressor.header()).ok()?;
     let orig_len = u16::from_le_bytes([ctl[6], ctl[7]]) as u32 % 4096;
     // Keep one run short: the token count costs model calls, not memory (that bound is
     // `Block::check_bounds`, exercised by `container`).
@@ -47,7 +48,7 @@ pub fn decode_block(model: &Model, data: &[u8]) -> Option<Vec<u8>> {
     // drives every decoder to the end.
     let crc = u32::from_le_bytes([ctl[10], ctl[11], ctl[12], ctl[13]]);
     let block = Block { orig_len, n_tokens, crc, payload: payload.to_vec() };
-    decompressor.decompress_block(&block, &Hooks::default()).ok()
+    decoder.decode_block(&block, &Hooks::default()).ok()
 }
 
 /// The settings `decode_block` reads from its first six control bytes.

@@ -8,6 +8,7 @@ pub mod bench;
 pub mod coding;
 pub mod compressor;
 pub mod container;
+pub mod decompressor;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzz;
@@ -15,8 +16,10 @@ pub mod model;
 pub mod schedule;
 pub mod text;
 pub mod train;
+pub mod varint;
 
-pub use compressor::{Compressor, Decompressor, Hooks, Options, Stats};
+pub use compressor::{Compressor, Hooks, Options, Stats};
+pub use decompressor::Decompressor;
 pub use error::{Error, Result};
 pub use model::{MaskedLm, Model};
 pub use text::LosslessTokenizer;

@@ -9,7 +9,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     // A file-size limit (ulimit -f) must surface as an EFBIG write error, which removes the
-    // temporary output, rather than as SIGXFSZ killing us mid-file (#6).
+    // temporary output, rather than as SIGXFSZ killing us mid-file.
     #[cfg(unix)]
     // SAFETY: setting a signal's disposition to SIG_IGN before any thread starts.
     unsafe {
@@ -17,7 +17,7 @@ fn main() -> ExitCode {
     }
     // Every model call allocates and frees several 32 MB tensors (batch × window × vocabulary
     // floats). glibc would hand each back to the kernel and take it again, page-faulting
-    // every page; keeping them in the heap is faster and changes no number (#4).
+    // every page; keeping them in the heap is faster and changes no number.
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only tunes the allocator; called before any thread starts.
     unsafe {

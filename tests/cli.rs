@@ -331,7 +331,7 @@ fn names_in(p: &Path) -> Vec<String> {
 }
 
 /// A full disk (here: a file-size limit, which fails writes the same way) is one clear line
-/// with a hint, and leaves no partial output behind (#6).
+/// with a hint, and leaves no partial output behind.
 #[test]
 fn write_errors_leave_no_partial_output() {
     let d = tempfile::tempdir().unwrap();
@@ -372,7 +372,7 @@ fn write_errors_leave_no_partial_output() {
     }
 }
 
-/// Ctrl-C during compress or decompress exits 130 and leaves no partial output (#6).
+/// Ctrl-C during compress or decompress exits 130 and leaves no partial output.
 #[test]
 fn interrupt_leaves_no_partial_output() {
     let d = tempfile::tempdir().unwrap();
@@ -428,7 +428,7 @@ fn have_font() -> bool {
     found
 }
 
-/// `bench --plot` writes a PNG chart with one group per file (#5).
+/// `bench --plot` writes a PNG chart with one group per file.
 #[test]
 fn bench_plot_writes_a_png() {
     if !have_font() {
@@ -456,7 +456,7 @@ fn bench_plot_writes_a_png() {
 }
 
 /// `bench --paper`: the lossy random-masking rows are coherent with the text, and the
-/// lossless rows beside them are the sizes `compress` writes at the same cap (#5).
+/// lossless rows beside them are the sizes `compress` writes at the same cap.
 #[test]
 fn bench_paper_reports_lossy_and_lossless_rows() {
     if !have_font() {
@@ -495,8 +495,8 @@ fn bench_paper_reports_lossy_and_lossless_rows() {
     assert!(fs::read(p.join("acc.png")).unwrap().starts_with(b"\x89PNG"));
 }
 
-/// Files written by container version 1 (fixtures made at e638a57, before version 2) still
-/// decode byte for byte, with the built-in model and with a model given by path (#4).
+/// Files written by container version 1 (fixtures in tests/fixtures/v1) still decode byte
+/// for byte, with the built-in model and with a model given by path.
 #[test]
 fn version_1_files_still_decode() {
     let d = tempfile::tempdir().unwrap();
@@ -530,9 +530,9 @@ fn version_1_files_still_decode() {
     }
 }
 
-/// Regression (#4): version 1 spent 148 bytes on header and framing, so a 162-byte text came
-/// out larger than bzip2's. Header, block framing and end record of version 2 stay small, for
-/// the built-in model and for a model named by a long path.
+/// Framing must stay small beside the paper's 162-byte sample text (148 bytes of it, as
+/// version 1 spent, is more than bzip2's whole output): header, block framing and end record
+/// of version 2 stay small, for the built-in model and for a model named by a long path.
 #[test]
 fn framing_costs_few_bytes() {
     let d = tempfile::tempdir().unwrap();
@@ -557,4 +557,169 @@ fn framing_costs_few_bytes() {
     }
     assert_eq!(fs::read(p.join("one")).unwrap(), b"a");
     assert_eq!(fs::read(p.join("empty")).unwrap(), b"");
+}
+
+fn mode_of(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+fn mtime_of(p: &Path) -> std::time::SystemTime {
+    fs::metadata(p).unwrap().modified().unwrap()
+}
+
+/// As with gzip and zstd: the compressed file takes the original's permission bits and
+/// modification time, and the decompressed file those of the compressed one; output made
+/// from standard input gets a new file's mode (0666 less the umask).
+#[test]
+fn mode_and_mtime_are_kept() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = setup();
+    let p = d.path();
+    let notes = p.join("notes.txt");
+    let when = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+    fs::File::options().write(true).open(&notes).unwrap().set_modified(when).unwrap();
+    for mode in [0o640, 0o604, 0o755] {
+        fs::set_permissions(&notes, fs::Permissions::from_mode(mode)).unwrap();
+        llmzip(p).args(["compress", "-f", "notes.txt", "--model", &model("tiny-roberta")]).assert().success();
+        let z = p.join("notes.txt.llmz");
+        assert_eq!((mode_of(&z), mtime_of(&z)), (mode, when), "compressed file, mode {mode:o}");
+        fs::rename(&notes, p.join("kept.txt")).unwrap();
+        llmzip(p).args(["decompress", "notes.txt.llmz"]).assert().success();
+        assert_eq!((mode_of(&notes), mtime_of(&notes)), (mode, when), "decompressed file, mode {mode:o}");
+        assert_eq!(fs::read_to_string(&notes).unwrap(), TEXT);
+    }
+    // from standard input: the umask decides, as for any new file
+    let bin = assert_cmd::cargo::cargo_bin("llmzip");
+    let run = |umask: &str, args: &[&str]| {
+        let out = std::process::Command::new("sh")
+            .current_dir(p)
+            .arg("-c")
+            .arg(format!("umask {umask} && exec \"$@\" < notes.txt"))
+            .arg("sh")
+            .arg(&bin)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    run("027", &["compress", "-o", "stdin.llmz", "--model", &model("tiny-roberta")]);
+    assert_eq!(mode_of(&p.join("stdin.llmz")), 0o640);
+    run("022", &["compress", "-o", "stdin2.llmz", "--model", &model("tiny-roberta")]);
+    assert_eq!(mode_of(&p.join("stdin2.llmz")), 0o644);
+}
+
+/// The `sh` blocks of the README's "Set up" section: the main job, then the test command.
+fn readme_setup_commands() -> Vec<String> {
+    let readme = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let setup = readme.split("## Set up").nth(1).expect("README has a Set up section");
+    let setup = setup.split("\n## ").next().unwrap();
+    setup.split("```sh\n").skip(1).map(|b| b.split("```").next().unwrap().trim().to_string()).collect()
+}
+
+/// The README's main-job command works with what a fresh clone has (the binary under test
+/// stands in for `cargo install`), and CI runs the README's test command.
+#[test]
+fn readme_set_up_commands_work_from_the_repository() {
+    let cmds = readme_setup_commands();
+    assert_eq!(cmds.len(), 2, "{cmds:?}");
+    let main_job = cmds[0].strip_prefix("cargo install --locked --path . && ").expect("install first");
+    let d = tempfile::tempdir().unwrap();
+    // what the command reads from the repository, nothing else (no ../shared)
+    std::os::unix::fs::symlink(Path::new(env!("CARGO_MANIFEST_DIR")).join("data"), d.path().join("data")).unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("llmzip");
+    let path = format!("{}:{}", bin.parent().unwrap().display(), std::env::var("PATH").unwrap_or_default());
+    let out = std::process::Command::new("sh")
+        .current_dir(d.path())
+        .env("PATH", path)
+        .env("HF_HUB_OFFLINE", "1")
+        .args(["-c", main_job])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{main_job}: {}", String::from_utf8_lossy(&out.stderr));
+    let ci = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/run")).unwrap();
+    assert!(ci.lines().any(|l| l.trim() == cmds[1]), ".ci/run must run the README's test command: {}", cmds[1]);
+}
+
+/// `-1` … `-9`, `--fast`, `--best` and `--level N` choose settings that round-trip and are
+/// recorded in the file; the default is level 5, explicit options override the level's.
+#[test]
+fn levels_choose_settings_and_round_trip() {
+    let d = setup();
+    let p = d.path();
+    let m = model("tiny-roberta");
+    let compress = |args: &[&str]| -> Vec<u8> {
+        let z = llmzip(p).args(["compress", "-c", "notes.txt", "--model", &m]).args(args).assert().success();
+        z.get_output().stdout.clone()
+    };
+    let mut plans = Vec::new();
+    for n in 1..=9 {
+        let flag = format!("-{n}");
+        let z = compress(&[&flag]);
+        assert_eq!(z, compress(&["--level", &n.to_string()]), "-{n} and --level {n}");
+        fs::write(p.join("l.llmz"), &z).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(
+            &llmzip(p).args(["info", "--json", "l.llmz"]).assert().success().get_output().stdout,
+        )
+        .unwrap();
+        let mem = &v["members"][0];
+        plans.push((mem["window"].as_u64().unwrap(), mem["context"].as_u64().unwrap(), mem["mix"].as_u64().unwrap()));
+        llmzip(p).args(["decompress", "-c", "l.llmz"]).assert().success().stdout(TEXT);
+    }
+    plans.dedup();
+    assert!(plans.len() > 1, "levels differ: {plans:?}");
+    assert_eq!(compress(&["--fast"]), compress(&["-1"]));
+    assert_eq!(compress(&["--best"]), compress(&["-9"]));
+    assert_eq!(compress(&[]), compress(&["-5"]), "the default level is 5");
+    // an explicit option wins over the level's choice
+    assert_eq!(compress(&["-1", "--window", "16"]), compress(&["-1", "--window", "16", "--context", "0"]));
+    assert_ne!(compress(&["-1", "--window", "16"]), compress(&["-1"]));
+    llmzip(p)
+        .args(["compress", "-c", "notes.txt", "-1", "--best"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("cannot be used"));
+}
+
+/// `llmzip models` lists the built-in model and models in the hf-hub cache, with parameters,
+/// size, the fingerprint `info` shows and the levels that use each.
+#[test]
+fn models_lists_built_in_and_cached_models() {
+    let d = setup();
+    let p = d.path();
+    // a model in the hf-hub cache layout: refs/main names the snapshot holding the files
+    let repo = p.join("hf/hub/models--test--tiny-bert");
+    fs::create_dir_all(repo.join("refs")).unwrap();
+    fs::write(repo.join("refs/main"), "abc123").unwrap();
+    let snap = repo.join("snapshots/abc123");
+    fs::create_dir_all(&snap).unwrap();
+    for f in ["config.json", "tokenizer.json", "model.safetensors"] {
+        fs::copy(common::fixture("tiny-bert").join(f), snap.join(f)).unwrap();
+    }
+    let out = llmzip(p).args(["models", "--json"]).assert().success().get_output().stdout.clone();
+    let rows: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let (builtin, cached) = (&rows[0], &rows[1]);
+    assert_eq!((builtin["name"].as_str(), builtin["source"].as_str()), (Some("llmzip-default"), Some("built-in")));
+    assert_eq!(builtin["levels"], "1-9");
+    assert_eq!(builtin["weight_bytes"].as_u64().unwrap(), 7_428_568);
+    assert!((1_800_000..1_900_000).contains(&builtin["parameters"].as_u64().unwrap()), "{builtin}");
+    assert_eq!((cached["name"].as_str(), cached["levels"].as_str()), (Some("test/tiny-bert"), Some("")));
+    let weights = fs::metadata(snap.join("model.safetensors")).unwrap().len();
+    assert_eq!(cached["weight_bytes"].as_u64().unwrap(), weights);
+    assert!(cached["parameters"].as_u64().unwrap() * 4 <= weights, "{cached}");
+    // the fingerprint is the one files made with the model carry
+    llmzip(p).args(["compress", "notes.txt", "--model", "test/tiny-bert"]).assert().success();
+    let info: serde_json::Value = serde_json::from_slice(
+        &llmzip(p).args(["info", "--json", "notes.txt.llmz"]).assert().success().get_output().stdout,
+    )
+    .unwrap();
+    let stored = info["members"][0]["fingerprint"].as_str().unwrap();
+    assert!(cached["fingerprint"].as_str().unwrap().starts_with(stored));
+    llmzip(p)
+        .arg("models")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("test/tiny-bert").and(predicate::str::contains("1-9")));
 }

@@ -8,17 +8,9 @@ use llmzip::container::Header;
 use llmzip::{Compressor, Decompressor, Hooks, Model, Options};
 use predicates::prelude::*;
 
-fn decode_all(m: &Model, mut z: &[u8]) -> llmzip::Result<Vec<u8>> {
+fn decode_all(m: &Model, z: &[u8]) -> llmzip::Result<Vec<u8>> {
     let mut out = Vec::new();
-    let mut members = 0;
-    while let Some(h) = Header::read(&mut z)? {
-        let d = Decompressor::new(m, h)?;
-        d.decompress_member(&mut z, &mut out, &Hooks::default())?;
-        members += 1;
-    }
-    if members == 0 {
-        return Err(llmzip::Error::NotLlmz);
-    }
+    Decompressor::new(m, 1).decompress(z, &mut out, &Hooks::default())?;
     Ok(out)
 }
 
@@ -129,7 +121,7 @@ fn threads_do_not_change_the_bytes() {
 }
 
 /// Blocks coded side by side (--jobs) give the same file as one at a time, and any file
-/// decodes the same with any number of jobs (#6, #7).
+/// decodes the same with any number of jobs.
 #[test]
 fn jobs_do_not_change_the_bytes() {
     let d = tempfile::tempdir().unwrap();
@@ -227,7 +219,7 @@ fn seed_texts() -> [&'static [u8]; 3] {
     [b"The cat sat on the mat. ", b"", b"Odd bytes \xff\xfe\r\n[MASK]<s> and \xe2\x82\xac.\n"]
 }
 
-/// The fuzz harness reaches a real decode: each seed it is given decodes to its text (#6).
+/// The fuzz harness reaches a real decode: each seed it is given decodes to its text.
 #[test]
 fn fuzz_decode_harness_round_trips_its_seeds() {
     let m = common::load("tiny-roberta");
@@ -248,7 +240,7 @@ fn fuzz_decode_harness_round_trips_its_seeds() {
 }
 
 /// Every input the fuzzers found or were seeded with (fuzz/seeds, fuzz/regressions) is
-/// replayed: none may panic (#6).
+/// replayed: none may panic.
 #[test]
 fn fuzz_inputs_are_handled() {
     let m = common::load("tiny-roberta");
@@ -295,7 +287,7 @@ fn write_fuzz_seeds() {
 }
 
 /// A file whose probabilities came from other numerics (the GPU's, say) is refused before
-/// any work, naming both (#7).
+/// any work, naming both.
 #[test]
 fn other_numerics_are_refused_up_front() {
     let m = common::load("tiny-roberta");
@@ -303,14 +295,14 @@ fn other_numerics_are_refused_up_front() {
     let mut r = &z[..];
     let mut h = Header::read(&mut r).unwrap().unwrap();
     h.numerics = "candle-0.9.2/cuda/f32".into();
-    let err = Decompressor::new(&m, h).err().expect("must be refused");
+    let other = [h.to_bytes().as_slice(), r].concat();
+    let err = decode_all(&m, &other).err().expect("must be refused");
     assert!(matches!(err, llmzip::Error::Numerics { .. }), "{err}");
     assert!(err.to_string().contains("cuda") && err.hint().unwrap().contains("--device"));
 }
 
-/// Regression (session 3): after container version 2 the statistics still added version 1's
-/// framing sizes, so `-v` and `bench --paper` reported 14 bytes more than was written. The
-/// reported size is the size written, for every method and for empty, tiny and binary input.
+/// What `-v` and `bench --paper` report is what was written (statistics must not add up a
+/// framing of their own), for every method and for empty, tiny and binary input.
 #[test]
 fn reported_size_is_the_size_written() {
     let m = common::load("tiny-roberta");

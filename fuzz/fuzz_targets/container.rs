@@ -1,4 +1,4 @@
-//! The .llmz parser on arbitrary bytes: headers, block and end records (#6).
+//! The .llmz parser on arbitrary bytes: headers, block and end records.
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {

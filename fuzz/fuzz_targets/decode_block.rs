@@ -1,5 +1,5 @@
 //! Full block decoding (residual, range or mask decoder, tokenizer) with the tiny RoBERTa
-//! test model, on arbitrary payloads under arbitrary plans (#6).
+//! test model, on arbitrary payloads under arbitrary plans.
 #![no_main]
 
 use std::sync::OnceLock;

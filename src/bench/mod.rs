@@ -11,7 +11,6 @@ pub mod paper;
 pub mod plot;
 
 use crate::coding::Method;
-use crate::container::Header;
 use crate::error::{Error, Result};
 use crate::{Compressor, Decompressor, Hooks, Model, Options};
 
@@ -51,10 +50,8 @@ pub fn measure_llmzip(file: &str, data: &[u8], model: &Model, opts: &Options) ->
     c.compress(data, &mut z, &Hooks::default())?;
     let tc = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let mut r = &z[..];
-    let h = Header::read(&mut r)?.ok_or(Error::NotLlmz)?;
     let mut out = Vec::with_capacity(data.len());
-    Decompressor::new(model, h)?.decompress_member(&mut r, &mut out, &Hooks::default())?;
+    Decompressor::new(model, 1).decompress(&z[..], &mut out, &Hooks::default())?;
     let td = t.elapsed().as_secs_f64();
     if out != data {
         return Err(Error::Checksum(format!("bench round trip of {file} differs")));

@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use llmzip::coding::Method;
+use llmzip::schedule::Shape;
 
 #[derive(Parser, Debug)]
 #[command(name = "llmzip", version, about = "Lossless text compression with masked language models", long_about = None)]
@@ -54,6 +56,8 @@ pub enum Command {
     Finetune(FinetuneArgs),
     /// Measure llmzip against gzip, bzip2, xz and zstd on the same files, in one run
     Bench(BenchArgs),
+    /// List the built-in and cached models, their size, fingerprint and the levels using them
+    Models(ModelsArgs),
     /// Print shell completions
     Completions {
         #[arg(value_enum)]
@@ -93,37 +97,60 @@ pub enum MethodArg {
     Mask,
 }
 
+impl From<MethodArg> for Method {
+    fn from(m: MethodArg) -> Method {
+        match m {
+            MethodArg::Arith => Method::Arith,
+            MethodArg::Mask => Method::Mask,
+        }
+    }
+}
+
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ShapeArg {
     Uniform,
     Geometric,
 }
 
+impl From<ShapeArg> for Shape {
+    fn from(s: ShapeArg) -> Shape {
+        match s {
+            ShapeArg::Uniform => Shape::Uniform,
+            ShapeArg::Geometric => Shape::Geometric,
+        }
+    }
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct CompressArgs {
     #[command(flatten)]
     pub io: OutputArgs,
-    #[arg(long, value_enum, default_value = "arith")]
-    pub method: MethodArg,
+    #[command(flatten)]
+    pub level: LevelArgs,
+    /// Method (default: the level's)
+    #[arg(long, value_enum)]
+    pub method: Option<MethodArg>,
     /// Mask method: largest fraction of each window's tokens that may be masked
     #[arg(long, default_value_t = 0.5)]
     pub mask_rate: f32,
-    /// Tokens per window
-    #[arg(long, default_value_t = 32)]
-    pub window: usize,
-    /// Tokens of context shown before each window (lockstep: on each side). 8 by measurement:
-    /// with the built-in model 8, 16 and 32 give the same bits/byte and 8 is fastest
-    #[arg(long, default_value_t = 8)]
-    pub context: usize,
-    /// Rounds in which a window's tokens are revealed (1: all at once, left context only)
-    #[arg(long, default_value_t = 1)]
-    pub rounds: usize,
-    /// How tokens are shared out between rounds
-    #[arg(long, value_enum, default_value = "geometric")]
-    pub shape: ShapeArg,
-    /// Most lanes coded side by side per block (0: all windows in lockstep, context both sides)
-    #[arg(long, default_value_t = 32)]
-    pub lanes: usize,
+    /// Tokens per window (default: the level's)
+    #[arg(long)]
+    pub window: Option<usize>,
+    /// Tokens of context shown before each window (lockstep: on each side; default: the
+    /// level's)
+    #[arg(long)]
+    pub context: Option<usize>,
+    /// Rounds in which a window's tokens are revealed (1: all at once, left context only;
+    /// default: the level's)
+    #[arg(long)]
+    pub rounds: Option<usize>,
+    /// How tokens are shared out between rounds (default: the level's)
+    #[arg(long, value_enum)]
+    pub shape: Option<ShapeArg>,
+    /// Most lanes coded side by side per block (0: all windows in lockstep, context both
+    /// sides; default: the level's)
+    #[arg(long)]
+    pub lanes: Option<usize>,
     /// Windows per model call
     #[arg(long, default_value_t = 32)]
     pub batch: usize,
@@ -134,6 +161,51 @@ pub struct CompressArgs {
     /// adaptive model; smaller: more blocks for --jobs)
     #[arg(long, default_value_t = 1 << 20)]
     pub block_size: usize,
+}
+
+/// `--level N`, `-N`, `--fast`, `--best`: at most one of them.
+#[derive(Args, Debug, Clone, Default)]
+#[group(id = "level_choice", multiple = false)]
+pub struct LevelArgs {
+    /// Compression level: 1 (fastest) to 9 (smallest), also written -1 … -9 [default: 5].
+    /// `llmzip models` shows which model each level uses; explicit options override it
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=9))]
+    pub level: Option<u8>,
+    /// The fastest level (-1)
+    #[arg(long)]
+    pub fast: bool,
+    /// The smallest level (-9)
+    #[arg(long)]
+    pub best: bool,
+    #[arg(short = '1', hide = true)]
+    pub l1: bool,
+    #[arg(short = '2', hide = true)]
+    pub l2: bool,
+    #[arg(short = '3', hide = true)]
+    pub l3: bool,
+    #[arg(short = '4', hide = true)]
+    pub l4: bool,
+    #[arg(short = '5', hide = true)]
+    pub l5: bool,
+    #[arg(short = '6', hide = true)]
+    pub l6: bool,
+    #[arg(short = '7', hide = true)]
+    pub l7: bool,
+    #[arg(short = '8', hide = true)]
+    pub l8: bool,
+    #[arg(short = '9', hide = true)]
+    pub l9: bool,
+}
+
+impl LevelArgs {
+    /// The level asked for, if any.
+    pub fn chosen(&self) -> Option<u8> {
+        let flags = [self.l1, self.l2, self.l3, self.l4, self.l5, self.l6, self.l7, self.l8, self.l9];
+        self.level
+            .or(self.fast.then_some(1))
+            .or(self.best.then_some(9))
+            .or_else(|| flags.iter().position(|&f| f).map(|i| i as u8 + 1))
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -155,6 +227,13 @@ pub struct TestArgs {
 pub struct InfoArgs {
     /// .llmz files; "-" or none means standard input
     pub files: Vec<PathBuf>,
+    /// Machine-readable output
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ModelsArgs {
     /// Machine-readable output
     #[arg(long)]
     pub json: bool,

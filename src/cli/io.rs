@@ -1,7 +1,7 @@
 //! Where bytes come from and go: files, stdin/stdout, and atomic output (a temporary file
 //! in the target directory, renamed into place only when complete).
 
-use std::fs::File;
+use std::fs::{File, FileTimes, Metadata};
 use std::io::{BufReader, BufWriter, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -82,15 +82,17 @@ impl Sink {
         }
     }
 
-    /// Flushes, syncs and renames into place. Dropping a `Sink` without `finish` removes the
+    /// Flushes, gives the file `source`'s permission bits and times (see [`source_stamp`]),
+    /// syncs and renames it into place. Dropping a `Sink` without `finish` removes the
     /// temporary file, so failures and Ctrl-C leave nothing behind.
-    pub fn finish(self) -> Result<()> {
+    pub fn finish(self, source: Option<&Metadata>) -> Result<()> {
         match self {
             Sink::Stdout(mut w) => w.flush().map_err(|e| Error::io("writing to standard output", e)),
             Sink::Temp { tmp, dest, force } => {
-                let tmp =
-                    tmp.into_inner().map_err(|e| Error::io(format!("writing {}", dest.display()), e.into_error()))?;
-                tmp.as_file().sync_all().map_err(|e| Error::io(format!("writing {}", dest.display()), e))?;
+                let failed = |e| Error::io(format!("writing {}", dest.display()), e);
+                let tmp = tmp.into_inner().map_err(|e| failed(e.into_error()))?;
+                stamp(tmp.as_file(), source).map_err(failed)?;
+                tmp.as_file().sync_all().map_err(failed)?;
                 let res = if force { tmp.persist(&dest) } else { tmp.persist_noclobber(&dest) };
                 res.map_err(|e| {
                     if e.error.kind() == std::io::ErrorKind::AlreadyExists {
@@ -105,16 +107,43 @@ impl Sink {
     }
 }
 
-/// Counts the bytes read through it: `info`'s compressed size, whatever the container version.
-pub struct Counting<R> {
-    pub inner: R,
-    pub n: u64,
+/// The metadata an output copies, as gzip and zstd do: a compressed file takes its original's
+/// permission bits and times, a decompressed one those of the compressed file (which has the
+/// original's). Only a regular file has any to give.
+pub fn source_stamp(input: &Path) -> Option<Metadata> {
+    if is_stdio(input) {
+        return None;
+    }
+    std::fs::metadata(input).ok().filter(|m| m.is_file())
 }
 
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.n += n as u64;
-        Ok(n)
+/// Gives a finished output `source`'s permission bits and times; without a source, the mode
+/// a newly created file would have (0666 less the umask). The temporary file is created 0600,
+/// so no one else can read it while it is written.
+fn stamp(file: &File, source: Option<&Metadata>) -> std::io::Result<()> {
+    if let Some(m) = source {
+        file.set_times(FileTimes::new().set_accessed(m.accessed()?).set_modified(m.modified()?))?;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = match source {
+            Some(m) => m.permissions().mode() & 0o7777,
+            None => 0o666 & !umask(),
+        };
+        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+    }
+    Ok(())
+}
+
+/// The process's file-creation mask. It can only be read by setting it, so it is set back at
+/// once; no other thread creates files meanwhile (outputs are finished one at a time).
+#[cfg(unix)]
+fn umask() -> u32 {
+    // SAFETY: umask only swaps the process's mask; the second call restores it.
+    unsafe {
+        let old = libc::umask(0o077);
+        libc::umask(old);
+        old as u32
     }
 }

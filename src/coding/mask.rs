@@ -10,7 +10,7 @@ use flate2::{read::GzDecoder, write::GzEncoder, Compression};
 use super::quantize::argmax;
 use super::{drive, Ctx};
 use crate::error::{Error, Result};
-use crate::text::varint;
+use crate::varint;
 
 pub fn encode(ctx: &Ctx, tokens: &[u32], rate: f32) -> Result<(Vec<u8>, usize)> {
     let w = ctx.plan.window;

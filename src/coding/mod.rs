@@ -13,6 +13,8 @@ pub mod ngram;
 pub const MIX_VERSION: u8 = 2;
 pub mod quantize;
 
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
 use crate::error::{Error, Result};
 use crate::model::MaskedLm;
 use crate::schedule::{RevealPlan, Walker};
@@ -40,9 +42,6 @@ impl Method {
     }
 }
 
-/// Nanoseconds spent in model calls by this process (for `--verbose` and `llmzip bench`).
-pub static MODEL_NANOS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
 /// What the methods need besides the plan.
 pub struct Ctx<'a> {
     pub lm: &'a dyn MaskedLm,
@@ -54,6 +53,8 @@ pub struct Ctx<'a> {
     pub mix: u8,
     pub cancel: &'a (dyn Fn() -> bool + Sync),
     pub progress: &'a (dyn Fn(usize) + Sync),
+    /// nanoseconds spent in model calls are added here (the caller's statistics)
+    pub model_nanos: &'a AtomicU64,
 }
 
 /// Runs the reveal plan over `n` tokens. For each predicted token, in plan order, calls
@@ -71,7 +72,7 @@ pub fn drive(ctx: &Ctx, n: usize, mut f: impl FnMut(usize, &[f32]) -> Result<u32
             }
             let t = std::time::Instant::now();
             let lp = ctx.lm.log_probs(&step.seqs, &step.sel)?;
-            MODEL_NANOS.fetch_add(t.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
+            ctx.model_nanos.fetch_add(t.elapsed().as_nanos() as u64, Relaxed);
             for (k, &t) in step.targets.iter().enumerate() {
                 let tok = f(t, &lp[k * v..(k + 1) * v])?;
                 if tok as usize >= v {
@@ -94,7 +95,7 @@ pub fn drive(ctx: &Ctx, n: usize, mut f: impl FnMut(usize, &[f32]) -> Result<u32
 pub fn drive_known(ctx: &Ctx, tokens: &[u32], mut f: impl FnMut(usize, &[f32]) -> Result<()>) -> Result<()> {
     let n = tokens.len();
     let v = ctx.lm.vocab_size();
-    let (lm, plan, ids, batch) = (ctx.lm, ctx.plan, ctx.ids, ctx.batch);
+    let (lm, plan, ids, batch, nanos) = (ctx.lm, ctx.plan, ctx.ids, ctx.batch, ctx.model_nanos);
     std::thread::scope(|s| {
         // one step in flight beside the one being coded: a step's log-probabilities are
         // batch × window × vocabulary floats (32 MB at the defaults)
@@ -106,7 +107,7 @@ pub fn drive_known(ctx: &Ctx, tokens: &[u32], mut f: impl FnMut(usize, &[f32]) -
                 for step in walker.phase(ph, &known, ids.cls, ids.sep, ids.mask) {
                     let t = std::time::Instant::now();
                     let lp = lm.log_probs(&step.seqs, &step.sel);
-                    MODEL_NANOS.fetch_add(t.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
+                    nanos.fetch_add(t.elapsed().as_nanos() as u64, Relaxed);
                     let failed = lp.is_err();
                     // a phase's steps were all built before this: revealing now is as late
                     // as `drive` reveals
@@ -134,7 +135,7 @@ pub fn drive_known(ctx: &Ctx, tokens: &[u32], mut f: impl FnMut(usize, &[f32]) -
         }
         // every token is predicted exactly once by a complete plan
         if coded != n {
-            return Err(Error::Invalid(format!("reveal plan predicted {coded} of {n} tokens")));
+            return Err(Error::Internal(format!("reveal plan predicted {coded} of {n} tokens")));
         }
         Ok(())
     })

@@ -10,13 +10,12 @@
 //! ("[MASK]", "</s>", ...) are always exceptions and their ids are replaced by a placeholder,
 //! so the model never sees a special token the text did not ask for.
 
-pub mod varint;
-
 use std::collections::HashSet;
 
 use tokenizers::Tokenizer;
 
 use crate::error::{Error, Result};
+use crate::varint;
 
 /// Tokens of left context used to predict a unit's text.
 const K: usize = 2;

@@ -1,5 +1,6 @@
-//! LEB128 varints for the residual and the mask stream. Readers are bounds-checked: corrupt
-//! input yields `Error::Corrupt`, never a panic.
+//! LEB128 varints, shared by the residual (`text`), the mask stream (`coding`) and the
+//! container's framing. Readers are bounds-checked: corrupt input yields `Error::Corrupt`,
+//! never a panic.
 
 use crate::error::{Error, Result};
 

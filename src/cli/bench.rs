@@ -1,0 +1,139 @@
+//! `llmzip bench`: llmzip beside gzip, bzip2, xz and zstd on the same files, in one run;
+//! `--paper`: the seed paper's experiments.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use super::args::{BenchArgs, Global, MethodArg};
+use super::{say, Models};
+use llmzip::coding::Method;
+use llmzip::{Error, Options};
+
+pub fn run(g: &Global, a: BenchArgs) -> anyhow::Result<()> {
+    use llmzip::bench;
+    let files: Vec<PathBuf> = if a.files.is_empty() {
+        let dir = Path::new("../shared/bench");
+        let mut names = vec!["alice29.txt", "asyoulik.txt", "sample.txt", "largesample.txt", "othello.txt"];
+        if a.all {
+            names.extend(["lcet10.txt", "plrabn12.txt"]);
+        }
+        if a.paper {
+            names = vec!["sample.txt", "largesample.txt", "othello.txt"];
+        }
+        let v: Vec<PathBuf> = names.iter().map(|n| dir.join(n)).filter(|p| p.exists()).collect();
+        if v.is_empty() {
+            return Err(Error::Invalid("no files given and ../shared/bench not found".into()).into());
+        }
+        v
+    } else {
+        a.files.clone()
+    };
+    let model_names =
+        if a.models.is_empty() { vec![llmzip::model::DEFAULT_MODEL.to_string()] } else { a.models.clone() };
+    if a.paper {
+        return paper(g, &a, &files, &model_names[0]);
+    }
+    let methods = if a.methods.is_empty() { vec![MethodArg::Arith] } else { a.methods.clone() };
+    let models = Models::new(g)?;
+    let mut rows = Vec::new();
+    for f in &files {
+        let data = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
+        let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        for mname in &model_names {
+            let m = models.get(mname)?;
+            for method in &methods {
+                let o = bench::method_options((*method).into());
+                let r = bench::measure_llmzip(&name, &data, &m, &o)?;
+                say(g, format_args!("{} {}: {:.3} bits/byte", r.file, r.compressor, r.bits_per_byte));
+                rows.push(r);
+            }
+        }
+        if !a.no_baselines {
+            for (tool, level) in bench::TOOLS {
+                if let Some(r) = bench::measure_tool(&name, &data, tool, level) {
+                    rows.push(r?);
+                }
+            }
+        }
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        print!("{}", bench::markdown(&rows));
+    }
+    if let Some(p) = &a.plot {
+        bench::plot::bits_per_byte_chart(&rows, p)?;
+        say(g, format_args!("chart written to {}", p.display()));
+    }
+    Ok(())
+}
+
+/// `bench --paper`: the seed paper's experiments.
+fn paper(g: &Global, a: &BenchArgs, files: &[PathBuf], model_name: &str) -> anyhow::Result<()> {
+    use llmzip::bench::{self, paper};
+    let models = Models::new(g)?;
+    let base = models.get(model_name)?;
+    let mut sizes = Vec::new();
+    let mut curve = Vec::new();
+    for f in files {
+        let data = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
+        let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let arith = bench::measure_llmzip(&name, &data, &base, &bench::method_options(Method::Arith))?;
+        for rate in [0.15, 0.5] {
+            let l = paper::lossy(&base, &name, &data, rate, 0, 0)?;
+            let o = Options { mask_rate: rate as f32, ..bench::method_options(Method::Mask) };
+            let m = bench::measure_llmzip(&name, &data, &base, &o)?;
+            say(
+                g,
+                format_args!(
+                    "{name} {:.0}%: lossy {} bytes, {:.1}% lines",
+                    rate * 100.0,
+                    l.stored_bytes,
+                    l.lines_exact
+                ),
+            );
+            sizes.push((l, m.bytes_out as usize, arith.bytes_out as usize));
+        }
+        if data.len() < 64 << 10 {
+            let tmp = tempfile::tempdir()?;
+            for &e in &a.epochs {
+                let tuned;
+                let m = if e == 0 {
+                    &base
+                } else {
+                    tuned = paper::finetuned(&base, f, e, &tmp.path().join(format!("e{e}")), &models.device)?;
+                    &tuned
+                };
+                for rate in [0.15, 0.5] {
+                    let l = paper::lossy(m, &name, &data, rate, 0, e)?;
+                    say(g, format_args!("{name} {e} epochs {:.0}%: {:.1}% tokens", rate * 100.0, l.token_accuracy));
+                    curve.push(l);
+                }
+            }
+        }
+    }
+    if a.json {
+        let sizes: Vec<_> = sizes
+            .iter()
+            .map(|(l, m, ar)| serde_json::json!({"lossy": l, "llmzip_mask_bytes": m, "llmzip_arith_bytes": ar}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"sizes": sizes, "epochs": curve}))?);
+    } else {
+        print!("{}\n{}", paper::markdown_sizes(&sizes), paper::markdown_epochs(&curve));
+    }
+    if let Some(p) = &a.plot {
+        let mut series: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+        for l in &curve {
+            let key = format!("{} {:.0}% masked", l.file, l.mask_rate * 100.0);
+            let point = (l.epochs as f64, l.token_accuracy);
+            match series.iter_mut().find(|s| s.0 == key) {
+                Some(s) => s.1.push(point),
+                None => series.push((key, vec![point])),
+            }
+        }
+        bench::plot::line_chart(&series, "masked tokens restored by infilling", "fine-tuning epochs", "% restored", p)?;
+        say(g, format_args!("chart written to {}", p.display()));
+    }
+    Ok(())
+}

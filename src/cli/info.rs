@@ -1,0 +1,50 @@
+//! `llmzip info`: what a .llmz file holds, read without decoding.
+
+use super::args::InfoArgs;
+use super::inputs;
+use super::io::open_input;
+use llmzip::container::FileSummary;
+
+pub fn run(a: InfoArgs) -> anyhow::Result<()> {
+    let mut all = Vec::new();
+    for f in inputs(&a.files) {
+        let s = FileSummary::read(f.display().to_string(), open_input(&f)?, llmzip::model::DEFAULT_MODEL)?;
+        if !a.json {
+            print(&s);
+        }
+        all.push(s);
+    }
+    if a.json {
+        let text = match all.as_slice() {
+            [one] => serde_json::to_string_pretty(one)?,
+            _ => serde_json::to_string_pretty(&all)?,
+        };
+        println!("{text}");
+    }
+    Ok(())
+}
+
+fn print(s: &FileSummary) {
+    println!(
+        "{}: {} -> {} bytes, ratio {:.3}, {:.3} bits/byte",
+        s.file, s.original_bytes, s.compressed_bytes, s.ratio, s.bits_per_byte
+    );
+    for m in &s.members {
+        let mix =
+            if m.method == "arith" && m.mix > 0 { format!(" + adaptive model v{}", m.mix) } else { String::new() };
+        println!(
+            "  method {}{mix}  model {} ({})  numerics {}\n  schedule: window {} context {} rounds {} {} lanes {}  batch {}  blocks {}",
+            m.method,
+            m.model,
+            &m.fingerprint[..16],
+            m.numerics,
+            m.window,
+            m.context,
+            m.rounds,
+            m.shape,
+            m.lanes,
+            m.batch,
+            m.blocks
+        );
+    }
+}

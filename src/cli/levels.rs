@@ -1,0 +1,86 @@
+//! Compression levels: `-1` (fastest) … `-9` (smallest), `--fast` = `-1`, `--best` = `-9`.
+//! Each level names a tested combination of built-in model, method, reveal plan and adaptive
+//! token model; options given explicitly (`--model`, `--window`, `--no-mix`, …) override the
+//! level's choice. This table is the one place to edit when models or mixers change: keep it
+//! ordered from fastest to smallest by measurement (the README's level table), keep every
+//! model in it built in (a level must work on any machine), and keep [`DEFAULT`] at the
+//! settings existing files were written with unless the default is meant to change.
+
+use llmzip::coding::Method;
+use llmzip::model::DEFAULT_MODEL;
+use llmzip::schedule::{RevealPlan, Shape};
+
+/// What one level chooses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Level {
+    pub model: &'static str,
+    pub method: Method,
+    pub plan: RevealPlan,
+    /// arith: mix the LM with the adaptive token model
+    pub mix: bool,
+}
+
+const fn level(window: usize, context: usize, rounds: usize, mix: bool) -> Level {
+    Level {
+        model: DEFAULT_MODEL,
+        method: Method::Arith,
+        plan: RevealPlan { window, context, rounds, shape: Shape::Geometric, lanes: 32 },
+        mix,
+    }
+}
+
+/// Levels 1 to 9, fastest first.
+pub const LEVELS: [Level; 9] = [
+    /* 1 */ level(32, 0, 1, false),
+    /* 2 */ level(32, 8, 1, false),
+    /* 3 */ level(64, 0, 1, true),
+    /* 4 */ level(32, 0, 1, true),
+    /* 5 */ level(32, 8, 1, true),
+    /* 6 */ level(32, 16, 1, true),
+    /* 7 */ level(16, 8, 1, true),
+    /* 8 */ level(16, 32, 1, true),
+    /* 9 */ level(8, 32, 1, true),
+];
+
+/// The level used when none is given.
+pub const DEFAULT: u8 = 5;
+
+/// Level `n` (1..=9).
+pub fn get(n: u8) -> Level {
+    LEVELS[(n.clamp(1, 9) - 1) as usize]
+}
+
+/// The levels that use `model`, as "1-4, 7" (empty when none does).
+pub fn using(model: &str) -> String {
+    let ns: Vec<u8> = (1..=9).filter(|&n| get(n).model == model).collect();
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < ns.len() {
+        let mut j = i;
+        while j + 1 < ns.len() && ns[j + 1] == ns[j] + 1 {
+            j += 1;
+        }
+        parts.push(if i == j { ns[i].to_string() } else { format!("{}-{}", ns[i], ns[j]) });
+        i = j + 1;
+    }
+    parts.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Files written without a level must keep the bytes they had before levels existed.
+    #[test]
+    fn the_default_level_is_the_historical_default() {
+        let d = get(DEFAULT);
+        let o = llmzip::Options::default();
+        assert_eq!((d.model, d.method, d.plan, d.mix), (DEFAULT_MODEL, o.method, o.plan, o.mix));
+    }
+
+    #[test]
+    fn levels_are_listed_as_ranges() {
+        assert_eq!(using(DEFAULT_MODEL), "1-9");
+        assert_eq!(using("no-such-model"), "");
+    }
+}

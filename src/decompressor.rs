@@ -1,0 +1,153 @@
+//! The way back: container → blocks → method → tokens + residual → bytes. Every block is
+//! written only after its checksum matched, and every member's length and checksum are
+//! checked at its end.
+
+use std::io::{Read, Write};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use crate::coding::{self, Method};
+use crate::compressor::{ctx, model_name, parallel, Hooks};
+use crate::container::{self, payload, Block, Header, MemberReader, Record};
+use crate::error::{Error, Result};
+use crate::model::{hex, Model};
+
+/// A model by name, for files that name theirs.
+pub type Loader<'m> = dyn Fn(&str) -> Result<Arc<Model>> + 'm;
+
+enum Models<'m> {
+    /// this model for every member; one that names another is refused
+    Given(&'m Model),
+    /// the model each member names
+    Named(&'m Loader<'m>),
+}
+
+/// Decodes .llmz streams: any number of members, each with its own header.
+pub struct Decompressor<'m> {
+    models: Models<'m>,
+    /// blocks decoded at once, each on its own thread (never changes the output)
+    jobs: usize,
+}
+
+impl<'m> Decompressor<'m> {
+    /// Decodes with `model`, whatever the file names.
+    pub fn new(model: &'m Model, jobs: usize) -> Self {
+        Decompressor { models: Models::Given(model), jobs: jobs.max(1) }
+    }
+
+    /// Decodes each member with the model it names, got from `load`.
+    pub fn by_name(load: &'m Loader<'m>, jobs: usize) -> Self {
+        Decompressor { models: Models::Named(load), jobs: jobs.max(1) }
+    }
+
+    /// Decodes every member of `input` into `out` (concatenated members decode to the
+    /// concatenation). Returns the bytes written.
+    pub fn decompress<R: Read, W: Write + ?Sized>(&self, input: R, out: &mut W, hooks: &Hooks) -> Result<u64> {
+        let mut reader = MemberReader::new(input);
+        let mut total = 0;
+        let mut members = 0;
+        while let Some(header) = reader.next_member()? {
+            let loaded;
+            let model = match &self.models {
+                Models::Given(m) => *m,
+                Models::Named(load) => {
+                    loaded = load(model_name(&header))?;
+                    &*loaded
+                }
+            };
+            total += MemberDecoder::new(model, header)?.decode_rest(&mut reader, out, hooks, self.jobs)?;
+            members += 1;
+        }
+        if members == 0 {
+            return Err(Error::corrupt("empty input: no llmzip member"));
+        }
+        Ok(total)
+    }
+}
+
+/// One member's decoder: its header, checked against the model before any output.
+pub struct MemberDecoder<'m> {
+    model: &'m Model,
+    header: Header,
+}
+
+impl<'m> MemberDecoder<'m> {
+    /// Checks that `model` is the one the member was made with, and the numerics the same.
+    pub fn new(model: &'m Model, header: Header) -> Result<Self> {
+        // version 2 stores a 16-byte prefix of the fingerprint, version 1 all of it
+        if !model.fingerprint.starts_with(&header.fingerprint) || header.fingerprint.len() < container::FINGERPRINT_V2 {
+            return Err(Error::ModelMismatch {
+                file_model: model_name(&header).to_string(),
+                file_fp: hex(&header.fingerprint[..8]),
+                given_model: model.name.clone(),
+                given_fp: hex(&model.fingerprint[..8]),
+            });
+        }
+        // CPU and CUDA kernels round differently (measured in docs/RESULTS.md): refuse
+        // before any work rather than fail a checksum after it
+        if header.numerics != model.numerics {
+            return Err(Error::Numerics { file: header.numerics.clone(), ours: model.numerics.clone() });
+        }
+        header.plan.validate(model.lm.max_sequence()).map_err(|_| Error::corrupt("plan does not fit the model"))?;
+        Ok(MemberDecoder { model, header })
+    }
+
+    /// Decodes one block and checks it against its CRC.
+    pub fn decode_block(&self, b: &Block, hooks: &Hooks) -> Result<Vec<u8>> {
+        let parts = payload::unpack(b)?;
+        let h = &self.header;
+        let nanos = AtomicU64::new(0);
+        let ctx = ctx(self.model, &h.plan, h.batch as usize, h.mix, hooks, &nanos);
+        let n = b.n_tokens as usize;
+        let ids = match h.method {
+            Method::Arith => coding::arith::decode(&ctx, parts.coded, n)?,
+            Method::Mask => coding::mask::decode(&ctx, parts.coded, n)?,
+        };
+        let data = self.model.tokenizer.decode(&ids, &parts.residual)?;
+        if data.len() != b.orig_len as usize || crc32fast::hash(&data) != b.crc {
+            return Err(Error::Checksum(format!(
+                "block of {} bytes; compressed with numerics '{}', decoding with '{}'",
+                b.orig_len, h.numerics, self.model.numerics
+            )));
+        }
+        Ok(data)
+    }
+
+    /// Decodes the member's blocks, `jobs` at once, up to and including its end record.
+    /// Returns the member's original length.
+    fn decode_rest<R: Read, W: Write + ?Sized>(
+        &self,
+        reader: &mut MemberReader<R>,
+        out: &mut W,
+        hooks: &Hooks,
+        jobs: usize,
+    ) -> Result<u64> {
+        let mut total = 0u64;
+        let mut crc = crc32fast::Hasher::new();
+        loop {
+            let mut batch = Vec::with_capacity(jobs);
+            let mut end = None;
+            while batch.len() < jobs {
+                match reader.next_record()? {
+                    Record::Block(b) => batch.push(b),
+                    Record::End { total_len, crc } => {
+                        end = Some((total_len, crc));
+                        break;
+                    }
+                }
+            }
+            for data in parallel(&batch, |b| self.decode_block(b, hooks)) {
+                let data = data?;
+                crc.update(&data);
+                total += data.len() as u64;
+                out.write_all(&data).map_err(|e| Error::io("writing output", e))?;
+            }
+            if let Some((total_len, c)) = end {
+                if total_len != total || c != crc.finalize() {
+                    return Err(Error::Checksum("member length or checksum differs".into()));
+                }
+                return Ok(total);
+            }
+        }
+    }
+}
