@@ -17,8 +17,8 @@ fn text() -> Vec<u8> {
 }
 
 fn benches(c: &mut Criterion) {
-    let m = Model::load(DEFAULT_MODEL, &Device::Cpu).unwrap();
-    let cfg = &m.config;
+    let m = Model::load(DEFAULT_MODEL, &llmzip::model::DeviceSpec::Cpu).unwrap();
+    let cfg = m.lm.architecture();
     let opts = llmzip::Options::default();
     let (w, ctx, lanes) = (opts.plan.window, opts.plan.context, opts.batch);
     let seq_len = w + ctx + 2;
@@ -29,7 +29,7 @@ fn benches(c: &mut Criterion) {
     // FLOPs of one call: encoder over every position + output projection at selected ones
     let h = cfg.hidden as u64;
     let per_tok = cfg.layers as u64 * (8 * h * h + 4 * h * cfg.intermediate as u64 + 4 * seq_len as u64 * h);
-    let flops = tokens * per_tok + sel.len() as u64 * 2 * (h * h + h * cfg.vocab_size as u64);
+    let flops = tokens * per_tok + sel.len() as u64 * 2 * (h * h + h * m.lm.vocab_size() as u64);
     let mut g = c.benchmark_group("model");
     g.measurement_time(Duration::from_secs(5)).sample_size(10);
     g.throughput(Throughput::Elements(tokens));
@@ -42,7 +42,7 @@ fn benches(c: &mut Criterion) {
     g.bench_function(BenchmarkId::new("f32 matmul flop (peak reference)", n), |b| b.iter(|| a.matmul(&a).unwrap()));
     g.finish();
 
-    let v = cfg.vocab_size;
+    let v = m.lm.vocab_size();
     let lp: Vec<f32> = {
         let raw: Vec<f32> = (0..v).map(|i| -((i % 97) as f32) / 7.0).collect();
         let z = raw.iter().map(|x| x.exp()).sum::<f32>().ln();

@@ -147,7 +147,7 @@ impl<'m> Compressor<'m> {
             block_size: self.opts.block_size as u32,
             model_name: (self.model.name != UNNAMED_MODEL).then(|| self.model.name.clone()),
             fingerprint: self.model.fingerprint.to_vec(),
-            numerics: self.model.numerics.clone(),
+            numerics: self.model.numerics().to_string(),
         }
     }
 

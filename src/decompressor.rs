@@ -85,8 +85,8 @@ impl<'m> MemberDecoder<'m> {
         }
         // CPU and CUDA kernels round differently (measured in docs/RESULTS.md): refuse
         // before any work rather than fail a checksum after it
-        if header.numerics != model.numerics {
-            return Err(Error::Numerics { file: header.numerics.clone(), ours: model.numerics.clone() });
+        if header.numerics != model.numerics() {
+            return Err(Error::Numerics { file: header.numerics.clone(), ours: model.numerics().to_string() });
         }
         header.plan.validate(model.lm.max_sequence()).map_err(|_| Error::corrupt("plan does not fit the model"))?;
         Ok(MemberDecoder { model, header })
@@ -107,7 +107,9 @@ impl<'m> MemberDecoder<'m> {
         if data.len() != b.orig_len as usize || crc32fast::hash(&data) != b.crc {
             return Err(Error::Checksum(format!(
                 "block of {} bytes; compressed with numerics '{}', decoding with '{}'",
-                b.orig_len, h.numerics, self.model.numerics
+                b.orig_len,
+                h.numerics,
+                self.model.numerics()
             )));
         }
         Ok(data)

@@ -13,6 +13,7 @@ pub mod error;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod model;
+pub mod numerics;
 pub mod schedule;
 pub mod text;
 pub mod train;

@@ -5,7 +5,7 @@ mod common;
 use std::cell::RefCell;
 use std::path::Path;
 
-use candle_core::Device;
+use llmzip::model::DeviceSpec as Device;
 use llmzip::schedule::{RevealPlan, Shape};
 use llmzip::train::{self, scratch, Callbacks, Objective, TrainOptions};
 use llmzip::{Compressor, Hooks, Model, Options};

@@ -62,7 +62,7 @@ fn splade_tiny_loads_and_matches_transformers() {
         eprintln!("skipped: ../shared/models/splade-tiny not present");
         return;
     };
-    let m = llmzip::Model::load(dir.to_str().unwrap(), &candle_core::Device::Cpu).unwrap();
+    let m = llmzip::Model::load(dir.to_str().unwrap(), &llmzip::model::DeviceSpec::Cpu).unwrap();
     let g = &golden()["splade-tiny"];
     let v = m.lm.vocab_size();
     assert_eq!(v, 30522);
@@ -101,7 +101,7 @@ fn files_made_before_still_decode_with_every_architecture() {
     ] {
         let m = match model {
             Some(f) => common::load(f),
-            None => llmzip::Model::load(llmzip::model::DEFAULT_MODEL, &candle_core::Device::Cpu).unwrap(),
+            None => llmzip::Model::load(llmzip::model::DEFAULT_MODEL, &llmzip::model::DeviceSpec::Cpu).unwrap(),
         };
         let z = std::fs::read(common::fixture(&format!("v2/{file}"))).unwrap();
         assert_eq!(llmzip::container::Header::read(&mut &z[..]).unwrap().unwrap().version, 2);

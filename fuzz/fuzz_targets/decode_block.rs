@@ -8,7 +8,7 @@ fn model() -> &'static llmzip::Model {
     static MODEL: OnceLock<llmzip::Model> = OnceLock::new();
     MODEL.get_or_init(|| {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/tiny-roberta");
-        llmzip::Model::load(dir, &candle_core::Device::Cpu).expect("tiny-roberta fixture")
+        llmzip::Model::load(dir, &llmzip::model::DeviceSpec::Cpu).expect("tiny-roberta fixture")
     })
 }
 

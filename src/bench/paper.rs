@@ -6,7 +6,6 @@
 use std::io::Write;
 use std::path::Path;
 
-use candle_core::Device;
 use flate2::{write::GzEncoder, Compression};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -14,6 +13,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::model::DeviceSpec;
 use crate::schedule::RevealPlan;
 use crate::train::{self, Objective, TrainOptions};
 use crate::{Model, Options};
@@ -130,7 +130,7 @@ pub fn lossy(model: &Model, file: &str, data: &[u8], rate: f64, seed: u64, epoch
 
 /// Fine-tunes `base` (loaded from `base.name`) on `file` for `epochs` epochs (the paper's
 /// setting: standard 15% MLM, seed 0) into `out`, and loads the result.
-pub fn finetuned(base: &Model, file: &Path, epochs: usize, out: &Path, dev: &Device) -> Result<Model> {
+pub fn finetuned(base: &Model, file: &Path, epochs: usize, out: &Path, dev: &DeviceSpec) -> Result<Model> {
     let seq_len = base.lm.max_sequence();
     let o = TrainOptions {
         corpus: file.to_path_buf(),

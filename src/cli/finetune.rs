@@ -7,7 +7,7 @@ use llmzip::Error;
 
 pub fn run(g: &Global, a: FinetuneArgs) -> anyhow::Result<()> {
     use llmzip::train::{self, scratch::Size, Objective, TrainOptions};
-    let device = llmzip::model::parse_device(&g.device)?;
+    let device: llmzip::model::DeviceSpec = g.device.parse()?;
     let o = TrainOptions {
         corpus: a.corpus.clone(),
         model: Some(require_model(&a.model)),

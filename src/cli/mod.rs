@@ -67,7 +67,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// Loaded models by name, so several files cost one load.
 struct Models {
-    device: candle_core::Device,
+    device: llmzip::model::DeviceSpec,
     loaded: RefCell<HashMap<String, Arc<Model>>>,
     /// blocks coded at once
     jobs: usize,
@@ -75,13 +75,13 @@ struct Models {
 
 impl Models {
     fn new(g: &Global) -> anyhow::Result<Self> {
-        let device = llmzip::model::parse_device(&g.device)?;
+        let device: llmzip::model::DeviceSpec = g.device.parse()?;
         // On the CPU the model's own kernels already use every core; on a GPU the coding
         // (mixing, range coder) is the CPU-bound part, so blocks run side by side.
         let jobs = match g.jobs {
             Some(0) => return Err(Error::Invalid("--jobs must be at least 1".into()).into()),
             Some(n) => n,
-            None if device.is_cuda() => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            None if device.is_gpu() => std::thread::available_parallelism().map_or(1, |n| n.get()),
             None => 1,
         };
         Ok(Models { device, loaded: RefCell::new(HashMap::new()), jobs })

@@ -91,18 +91,12 @@ fn read(p: &Path) -> Result<Vec<u8>> {
 }
 
 fn describe(name: &str, source: &'static str, weights: &[&[u8]]) -> Result<Row> {
-    let m = Model::load(name, &candle_core::Device::Cpu)?;
-    let c = &m.config;
+    let m = Model::load(name, &model::DeviceSpec::Cpu)?;
+    let c = m.lm.architecture();
     Ok(Row {
         name: name.to_string(),
         source,
-        shape: format!(
-            "{} {}L/{}H, vocab {}",
-            format!("{:?}", c.arch).to_lowercase(),
-            c.layers,
-            c.hidden,
-            c.vocab_size
-        ),
+        shape: format!("{} {}L/{}H, vocab {}", c.model_type, c.layers, c.hidden, m.lm.vocab_size()),
         parameters: weights.iter().map(|w| parameters(w)).sum::<Result<u64>>()?,
         weight_bytes: m.weight_bytes,
         fingerprint: model::hex(&m.fingerprint),

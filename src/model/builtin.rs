@@ -53,15 +53,15 @@ mod tests {
     }];
 
     fn load(b: &Builtin) -> Model {
-        Model::from_bytes(b.name, b.config, b.tokenizer, &[b.weights], &Device::Cpu).unwrap()
+        Model::from_bytes(b.name, b.config, b.tokenizer, &[b.weights], &crate::model::DeviceSpec::Cpu).unwrap()
     }
 
     #[test]
     fn f16_weights_load_as_the_exactly_widened_values_of_the_f32_model() {
         let b = find_in(TEST_LIST, "tiny-f16").unwrap();
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tiny-roberta-prelayernorm/model.safetensors");
-        let f32s = crate::model::read_weights(&[&std::fs::read(dir).unwrap()], &Device::Cpu).unwrap();
-        let f16s = crate::model::read_weights(&[b.weights], &Device::Cpu).unwrap();
+        let f32s = crate::model::candle::read_weights(&[&std::fs::read(dir).unwrap()], &Device::Cpu).unwrap();
+        let f16s = crate::model::candle::read_weights(&[b.weights], &Device::Cpu).unwrap();
         assert_eq!(f32s.len(), f16s.len());
         for (name, t) in &f32s {
             let rounded = t.to_dtype(candle_core::DType::F16).unwrap().to_dtype(candle_core::DType::F32).unwrap();

@@ -126,12 +126,4 @@ impl ModelConfig {
     pub fn max_sequence(&self) -> usize {
         self.max_positions - self.position_offset
     }
-
-    pub fn param_count(&self) -> usize {
-        let h = self.hidden;
-        let emb = (self.vocab_size + self.max_positions + self.type_vocab_size) * h + 2 * h;
-        let layer = 4 * (h * h + h) + 2 * (h * self.intermediate) + self.intermediate + h + 4 * h;
-        let head = h * h + h + 2 * h + self.vocab_size;
-        emb + self.layers * layer + head
-    }
 }

@@ -3,29 +3,26 @@
 
 pub mod bert;
 pub mod builtin;
+pub mod candle;
 pub mod config;
 pub mod distilbert;
 pub mod hub;
+pub mod mock;
 pub mod roberta;
 pub mod roberta_prelayernorm;
 pub mod transformer;
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::path::Path;
-
-use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
 
 use crate::error::{Error, Result};
 use crate::text::LosslessTokenizer;
-use config::{Arch, ModelConfig};
-use transformer::{Encoder, Names};
 
 /// A masked language model: log-probabilities over the vocabulary at chosen positions of a
 /// batch of token sequences. Implementations must be deterministic: the same call on the
 /// same machine and build returns bit-identical numbers (the decoder repeats the encoder's
-/// calls exactly, same batch shapes included).
+/// calls exactly, same batch shapes included). A backend is an implementation of this trait
+/// and a way to load it in [`Model::from_bytes`]; coding, container and CLI see only this.
 pub trait MaskedLm: Send + Sync {
     fn vocab_size(&self) -> usize;
     /// Longest sequence accepted, special tokens included.
@@ -33,93 +30,58 @@ pub trait MaskedLm: Send + Sync {
     /// `seqs`: token ids (padded internally to the longest); `sel`: (sequence, position)
     /// pairs. Returns `sel.len() * vocab_size()` natural-log probabilities, row-major.
     fn log_probs(&self, seqs: &[Vec<u32>], sel: &[(usize, usize)]) -> Result<Vec<f32>>;
+    /// Names the computation (an id of [`crate::numerics`] or a new one): files record it, and
+    /// equal ids must mean bit-identical `log_probs`.
+    fn numerics(&self) -> &str;
+    /// The network's shape, for listings and cost estimates.
+    fn architecture(&self) -> Architecture;
 }
 
-pub fn names_for(arch: Arch) -> Names {
-    match arch {
-        Arch::Bert => bert::names(),
-        Arch::Roberta => roberta::names(),
-        Arch::DistilBert => distilbert::names(),
-        Arch::RobertaPreLayerNorm => roberta_prelayernorm::names(),
+/// What a backend tells about its network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Architecture {
+    /// Hugging Face `model_type`, e.g. `roberta-prelayernorm`
+    pub model_type: &'static str,
+    pub layers: usize,
+    pub hidden: usize,
+    pub intermediate: usize,
+}
+
+/// Where a model computes (`--device`): `cpu`, `cuda` or `cuda:N`. Backends map it to their
+/// own device type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceSpec {
+    Cpu,
+    Cuda(usize),
+}
+
+impl DeviceSpec {
+    pub fn is_gpu(self) -> bool {
+        matches!(self, DeviceSpec::Cuda(_))
     }
 }
 
-/// A candle [`Encoder`] behind the [`MaskedLm`] trait.
-pub struct CandleLm {
-    pub encoder: std::sync::Arc<Encoder>,
-}
+impl std::str::FromStr for DeviceSpec {
+    type Err = Error;
 
-impl MaskedLm for CandleLm {
-    fn vocab_size(&self) -> usize {
-        self.encoder.cfg.vocab_size
-    }
-    fn max_sequence(&self) -> usize {
-        self.encoder.cfg.max_sequence()
-    }
-    fn log_probs(&self, seqs: &[Vec<u32>], sel: &[(usize, usize)]) -> Result<Vec<f32>> {
-        if sel.is_empty() {
-            return Ok(Vec::new());
-        }
-        let t = seqs.iter().map(|s| s.len()).max().unwrap_or(0);
-        let b = seqs.len();
-        let pad = self.encoder.cfg.pad_token_id;
-        let mut ids = Vec::with_capacity(b * t);
-        let mut mask = Vec::with_capacity(b * t);
-        for s in seqs {
-            ids.extend_from_slice(s);
-            ids.extend(std::iter::repeat_n(pad, t - s.len()));
-            mask.extend(std::iter::repeat_n(1u8, s.len()));
-            mask.extend(std::iter::repeat_n(0u8, t - s.len()));
-        }
-        let dev = self.encoder.device();
-        let ids = Tensor::from_vec(ids, (b, t), dev)?;
-        let mask = Tensor::from_vec(mask, (b, t), dev)?;
-        let flat: Vec<u32> = sel.iter().map(|&(i, p)| (i * t + p) as u32).collect();
-        let sel_t = Tensor::from_vec(flat, sel.len(), dev)?;
-        let lp = self.encoder.log_probs_at(&ids, &mask, &sel_t)?;
-        Ok(lp.flatten_all()?.to_vec1::<f32>()?)
-    }
-}
-
-/// Tensor-name normalisation for real checkpoints: legacy LayerNorm `gamma`/`beta`.
-pub fn normalise_name(name: &str) -> String {
-    if let Some(s) = name.strip_suffix(".gamma") {
-        format!("{s}.weight")
-    } else if let Some(s) = name.strip_suffix(".beta") {
-        format!("{s}.bias")
-    } else {
-        name.to_string()
-    }
-}
-
-/// Reads safetensors files into f32 tensors with normalised names.
-pub fn read_weights(files: &[&[u8]], device: &Device) -> Result<HashMap<String, Tensor>> {
-    let mut map = HashMap::new();
-    for bytes in files {
-        let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| Error::model("weights", e))?;
-        for (name, view) in st.tensors() {
-            let t = candle_core::safetensors::Load::load(&view, &Device::Cpu)?;
-            // integer buffers (position_ids) are not parameters
-            if !t.dtype().is_float() {
-                continue;
+    /// Parses a device and checks that this build can use it.
+    fn from_str(s: &str) -> Result<Self> {
+        let spec = match s {
+            "cpu" => DeviceSpec::Cpu,
+            _ if s.starts_with("cuda") => {
+                let n = s.strip_prefix("cuda").unwrap_or_default().trim_start_matches(':');
+                let n = if n.is_empty() {
+                    0
+                } else {
+                    n.parse().map_err(|_| Error::Invalid(format!("bad device '{s}'")))?
+                };
+                DeviceSpec::Cuda(n)
             }
-            let t = if t.dtype() == DType::F32 { t } else { t.to_dtype(DType::F32)? };
-            map.insert(normalise_name(&name), t.to_device(device)?);
-        }
+            _ => return Err(Error::Invalid(format!("unknown device '{s}' (cpu, cuda, cuda:N)"))),
+        };
+        candle::supports(spec)?;
+        Ok(spec)
     }
-    Ok(map)
-}
-
-/// Which computation backend decodes a file: part of the header, because float results differ
-/// between devices (and possibly CPUs). Decoding elsewhere is attempted; the checksums catch
-/// any divergence (issue #7).
-pub fn numerics_id(device: &Device) -> String {
-    let dev = match device {
-        Device::Cpu => "cpu".to_string(),
-        Device::Cuda(_) => "cuda".to_string(),
-        _ => "other".to_string(),
-    };
-    format!("candle-0.9.2/{dev}/f32")
 }
 
 /// The name `--model` defaults to: a built-in model (see [`builtin`]), so the main job needs no
@@ -151,14 +113,12 @@ impl ModelSource {
 
 /// A loaded model: network, tokenizer and identity.
 pub struct Model {
-    /// The name the user gave (directory or hub id); recorded in headers.
+    /// The name the user gave (built-in name, directory or hub id); recorded in headers.
     pub name: String,
     /// blake3 over config, tokenizer and weight bytes.
     pub fingerprint: [u8; 32],
-    pub config: ModelConfig,
     pub tokenizer: LosslessTokenizer,
     pub lm: Box<dyn MaskedLm>,
-    pub numerics: String,
     /// Bytes of weights on disk (for adjusted ratios).
     pub weight_bytes: u64,
 }
@@ -199,60 +159,50 @@ pub fn resolve(name: &str) -> Result<ModelBytes> {
 }
 
 impl Model {
-    pub fn load(name: &str, device: &Device) -> Result<Self> {
+    pub fn load(name: &str, device: &DeviceSpec) -> Result<Self> {
         let b = resolve(name)?;
         Self::from_bytes(name, &b.config, &b.tokenizer, &b.weight_slices(), device)
     }
 
-    pub fn from_bytes(name: &str, config: &[u8], tokenizer: &[u8], weights: &[&[u8]], device: &Device) -> Result<Self> {
+    /// A model from its files' bytes, computed by the candle backend on `device`.
+    pub fn from_bytes(
+        name: &str,
+        config: &[u8],
+        tokenizer: &[u8],
+        weights: &[&[u8]],
+        device: &DeviceSpec,
+    ) -> Result<Self> {
         let mut h = blake3::Hasher::new();
         for part in [config, tokenizer].into_iter().chain(weights.iter().copied()) {
             h.update(&(part.len() as u64).to_le_bytes());
             h.update(part);
         }
-        let fingerprint = *h.finalize().as_bytes();
-        let cfg_text = std::str::from_utf8(config).map_err(|_| Error::model(name, "config.json is not UTF-8"))?;
-        let cfg = ModelConfig::from_json(cfg_text, name)?;
+        let lm = candle::CandleLm::load(name, config, weights, *device)?;
         let tokenizer = LosslessTokenizer::from_bytes(tokenizer, name)?;
-        if tokenizer.vocab_size() > cfg.vocab_size {
-            return Err(Error::model(name, "tokenizer vocabulary is larger than the model's"));
-        }
-        let tensors = read_weights(weights, device)?;
-        let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
-        let encoder = Encoder::load(cfg.clone(), vb, &names_for(cfg.arch)).map_err(|e| Error::model(name, e))?;
-        Ok(Model {
-            name: name.to_string(),
-            fingerprint,
-            config: cfg,
-            tokenizer,
-            lm: Box::new(CandleLm { encoder: std::sync::Arc::new(encoder) }),
-            numerics: numerics_id(device),
-            weight_bytes: weights.iter().map(|w| w.len() as u64).sum(),
-        })
+        let mut m = Self::from_parts(name, *h.finalize().as_bytes(), tokenizer, Box::new(lm))?;
+        m.weight_bytes = weights.iter().map(|w| w.len() as u64).sum();
+        Ok(m)
     }
 
-    pub fn fingerprint_hex(&self) -> String {
-        hex(&self.fingerprint)
+    /// A model from a tokenizer and any [`MaskedLm`] (a test's mock, the trainer's encoder).
+    pub fn from_parts(
+        name: &str,
+        fingerprint: [u8; 32],
+        tokenizer: LosslessTokenizer,
+        lm: Box<dyn MaskedLm>,
+    ) -> Result<Self> {
+        if tokenizer.vocab_size() > lm.vocab_size() {
+            return Err(Error::model(name, "tokenizer vocabulary is larger than the model's"));
+        }
+        Ok(Model { name: name.to_string(), fingerprint, tokenizer, lm, weight_bytes: 0 })
+    }
+
+    /// The numerics id of the backend computing this model.
+    pub fn numerics(&self) -> &str {
+        self.lm.numerics()
     }
 }
 
 pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// Parses `--device`: `cpu`, `cuda`, `cuda:N`.
-pub fn parse_device(s: &str) -> Result<Device> {
-    match s {
-        "cpu" => Ok(Device::Cpu),
-        _ if s.starts_with("cuda") => {
-            let n = s.strip_prefix("cuda").unwrap().trim_start_matches(':');
-            let n: usize =
-                if n.is_empty() { 0 } else { n.parse().map_err(|_| Error::Invalid(format!("bad device '{s}'")))? };
-            if !candle_core::utils::cuda_is_available() {
-                return Err(Error::Invalid("this build has no CUDA support (rebuild with --features cuda)".into()));
-            }
-            Device::new_cuda(n).map_err(Error::from)
-        }
-        _ => Err(Error::Invalid(format!("unknown device '{s}' (cpu, cuda, cuda:N)"))),
-    }
 }

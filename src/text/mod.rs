@@ -26,7 +26,6 @@ pub struct SpecialIds {
     pub cls: u32,
     pub sep: u32,
     pub mask: u32,
-    pub pad: u32,
     /// stands in for exceptions whose token was special (or [UNK])
     pub placeholder: u32,
 }
@@ -40,8 +39,9 @@ pub struct LosslessTokenizer {
     byte_level: Option<Vec<Option<Vec<u8>>>>,
 }
 
-/// GPT-2's byte ↔ printable-character table, inverted: char → byte.
-fn byte_level_inverse() -> std::collections::HashMap<char, u8> {
+/// GPT-2's byte-level alphabet: the printable character that stands for each byte, as
+/// (byte, char) pairs.
+pub fn byte_level_chars() -> Vec<(u8, char)> {
     let mut keep: Vec<u32> = (b'!' as u32..=b'~' as u32).chain(0xA1..=0xAC).chain(0xAE..=0xFF).collect();
     let mut chars: Vec<u32> = keep.clone();
     let mut n = 0;
@@ -52,7 +52,12 @@ fn byte_level_inverse() -> std::collections::HashMap<char, u8> {
             n += 1;
         }
     }
-    keep.iter().zip(&chars).map(|(&b, &c)| (char::from_u32(c).unwrap(), b as u8)).collect()
+    keep.iter().zip(&chars).map(|(&b, &c)| (b as u8, char::from_u32(c).unwrap_or('?'))).collect()
+}
+
+/// [`byte_level_chars`] inverted: char → byte.
+fn byte_level_inverse() -> std::collections::HashMap<char, u8> {
+    byte_level_chars().into_iter().map(|(b, c)| (c, b)).collect()
 }
 
 /// Result of [`LosslessTokenizer::encode`].
@@ -109,7 +114,7 @@ impl LosslessTokenizer {
             }
             _ => None,
         };
-        Ok(LosslessTokenizer { tok, special, ids: SpecialIds { cls, sep, mask, pad, placeholder }, vocab, byte_level })
+        Ok(LosslessTokenizer { tok, special, ids: SpecialIds { cls, sep, mask, placeholder }, vocab, byte_level })
     }
 
     pub fn inner(&self) -> &Tokenizer {

@@ -9,7 +9,8 @@ use super::setup::Setup;
 use super::{corpus, TrainOptions};
 use crate::compressor::{Compressor, Hooks, Options};
 use crate::error::{Error, Result};
-use crate::model::{CandleLm, Model};
+use crate::model::candle::CandleLm;
+use crate::model::Model;
 use crate::schedule::RevealPlan;
 use crate::text::LosslessTokenizer;
 
@@ -50,15 +51,8 @@ pub fn valid_text(o: &TrainOptions, files: &mut Vec<PathBuf>) -> Result<Option<V
 /// Compresses `text` with the plan's window, context and rounds, batched in lanes as
 /// compression does.
 pub fn evaluate(s: &Setup, text: &[u8], plan: RevealPlan, step: usize, tokens_seen: u64) -> Result<Eval> {
-    let model = Model {
-        name: "training".into(),
-        fingerprint: [0; 32],
-        config: s.cfg.clone(),
-        tokenizer: LosslessTokenizer::from_bytes(s.tokenizer_json.as_bytes(), "training")?,
-        lm: Box::new(CandleLm { encoder: s.encoder.clone() }),
-        numerics: String::new(),
-        weight_bytes: 0,
-    };
+    let tokenizer = LosslessTokenizer::from_bytes(s.tokenizer_json.as_bytes(), "training")?;
+    let model = Model::from_parts("training", [0; 32], tokenizer, Box::new(CandleLm::new(s.encoder.clone())))?;
     let plan = RevealPlan { lanes: Options::default().plan.lanes, ..plan };
     let opts = Options { plan, block_size: 1 << 20, ..Options::default() };
     let c = Compressor::new(&model, opts)?;

@@ -23,6 +23,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::error::{Error, Result};
 use crate::model::transformer::Dropout;
+use crate::model::DeviceSpec;
 use crate::schedule::RevealPlan;
 use batches::Batches;
 use checkpoint::State;
@@ -267,8 +268,9 @@ impl<'a> Trainer<'a> {
     }
 }
 
-pub fn run(o: &TrainOptions, dev: &Device, cb: &Callbacks) -> Result<TrainReport> {
+pub fn run(o: &TrainOptions, device: &DeviceSpec, cb: &Callbacks) -> Result<TrainReport> {
     let t0 = Instant::now();
+    let dev = &crate::model::candle::device(*device)?;
     let (mut files, skipped) = corpus::text_files(&o.corpus)?;
     let mut report = TrainReport {
         skipped_files: skipped.iter().map(|p| p.display().to_string()).collect(),

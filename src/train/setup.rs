@@ -12,9 +12,9 @@ use rand_chacha::ChaCha8Rng;
 use super::checkpoint::{self, State};
 use super::{corpus, scratch, TrainOptions};
 use crate::error::{Error, Result};
+use crate::model::candle::{names_for, read_weights};
 use crate::model::config::ModelConfig;
 use crate::model::transformer::Encoder;
-use crate::model::{names_for, read_weights};
 use crate::text::LosslessTokenizer;
 
 /// A model being trained: its files' text, the trainable variables and the encoder over them.

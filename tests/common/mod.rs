@@ -12,7 +12,7 @@ pub fn shared(rel: &str) -> Option<PathBuf> {
 
 pub fn load(name: &str) -> llmzip::Model {
     let p = fixture(name);
-    llmzip::Model::load(p.to_str().unwrap(), &candle_core::Device::Cpu).unwrap()
+    llmzip::Model::load(p.to_str().unwrap(), &llmzip::model::DeviceSpec::Cpu).unwrap()
 }
 
 pub const ARCHS: [&str; 4] = ["tiny-bert", "tiny-roberta", "tiny-distilbert", "tiny-roberta-prelayernorm"];
