@@ -8,7 +8,7 @@ use crate::coding::{self, Ctx, Method};
 use crate::container::{self, payload, Block, Header};
 use crate::error::{Error, Result};
 use crate::model::{Model, UNNAMED_MODEL};
-use crate::schedule::{RevealPlan, Shape};
+use crate::schedule::{Lanes, RevealPlan, Shape};
 
 /// Compression settings; all of them are recorded in the header.
 #[derive(Debug, Clone)]
@@ -32,7 +32,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             method: Method::Arith,
-            plan: RevealPlan { window: 32, context: 8, rounds: 1, shape: Shape::Geometric, lanes: 32 },
+            plan: RevealPlan { window: 32, context: 8, rounds: 1, shape: Shape::Geometric, lanes: Lanes::AtMost(32) },
             batch: 32,
             mask_rate: 0.5,
             block_size: 1 << 20,

@@ -63,7 +63,7 @@ fn options(ctl: &[u8]) -> Options {
     opts.plan.context = [0, 4, 8, 16][(ctl[2] % 4) as usize];
     opts.plan.rounds = (1 + ctl[3] % 4).min(opts.plan.window as u8) as usize;
     opts.plan.shape = if ctl[4] & 1 == 0 { Shape::Geometric } else { Shape::Uniform };
-    opts.plan.lanes = [0, 1, 4, 32][(ctl[4] as usize >> 1) % 4];
+    opts.plan.lanes = crate::schedule::Lanes::from_count([0, 1, 4, 32][(ctl[4] as usize >> 1) % 4]);
     opts
 }
 

@@ -4,11 +4,11 @@
 //! belongs to one group `0..rounds`; round `r` predicts group `r` with groups `< r` visible
 //! and groups `>= r` masked. Two ways to order windows:
 //!
-//! - **lanes** (`lanes >= 1`, the default): the block is split into up to `lanes` contiguous
+//! - **lanes** ([`Lanes::AtMost`], the default): the block is split into up to that many contiguous
 //!   lanes; within a lane windows are coded one after another, each seeing the `context`
 //!   tokens before it in full (they are already known), so even round 0 is not blind.
 //!   Lanes advance in lockstep and form the batch of each model call.
-//! - **lockstep** (`lanes == 0`): all windows advance round by round together; a window also
+//! - **lockstep** ([`Lanes::Lockstep`]): all windows advance round by round together; a window also
 //!   sees `context` tokens on each side from its neighbours under the same visibility rule.
 //!
 //! Invariant (asserted by tests): encoder and decoder derive the same calls from
@@ -47,8 +47,35 @@ pub struct RevealPlan {
     pub context: usize,
     pub rounds: usize,
     pub shape: Shape,
-    /// most lanes per block; 0 = lockstep windows with context on both sides
-    pub lanes: usize,
+    pub lanes: Lanes,
+}
+
+/// How a block's windows are ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lanes {
+    /// all windows advance round by round together, each seeing `context` tokens on both sides
+    Lockstep,
+    /// up to this many lanes (at least 1), windows coded in order within each
+    AtMost(usize),
+}
+
+impl Lanes {
+    /// From the number the header and `--lanes` use: 0 means lockstep.
+    pub fn from_count(n: usize) -> Self {
+        if n == 0 {
+            Lanes::Lockstep
+        } else {
+            Lanes::AtMost(n)
+        }
+    }
+
+    /// The number the header and `--lanes` use: 0 for lockstep.
+    pub fn count(self) -> usize {
+        match self {
+            Lanes::Lockstep => 0,
+            Lanes::AtMost(n) => n,
+        }
+    }
 }
 
 /// A lane holds at least this many windows (so short blocks use fewer lanes).
@@ -66,10 +93,10 @@ impl RevealPlan {
         if self.rounds == 0 || self.rounds > MAX_ROUNDS || self.rounds > self.window {
             return Err(Error::Invalid(format!("rounds must be 1..={} and at most the window", MAX_ROUNDS)));
         }
-        if self.lanes > MAX_LANES {
+        if self.lanes.count() > MAX_LANES {
             return Err(Error::Invalid(format!("lanes must be at most {MAX_LANES}")));
         }
-        let sides = if self.lanes == 0 { 2 } else { 1 };
+        let sides = if self.lanes == Lanes::Lockstep { 2 } else { 1 };
         if self.window + sides * self.context + 2 > max_sequence {
             return Err(Error::Invalid(format!(
                 "window {} + {} x context {} + 2 special tokens exceeds the model's {} positions",
@@ -166,9 +193,9 @@ pub struct Walker<'p> {
 impl<'p> Walker<'p> {
     pub fn new(plan: &'p RevealPlan, n: usize, batch: usize) -> Self {
         let mut lanes = Vec::new();
-        if plan.lanes > 0 && n > 0 {
+        if let (Lanes::AtMost(most), true) = (plan.lanes, n > 0) {
             let windows = n.div_ceil(plan.window);
-            let count = windows.div_ceil(MIN_LANE_WINDOWS).clamp(1, plan.lanes);
+            let count = windows.div_ceil(MIN_LANE_WINDOWS).clamp(1, most);
             // lanes are whole windows long, the last one takes the rest
             let per = windows.div_ceil(count) * plan.window;
             let mut s = 0;
@@ -190,7 +217,7 @@ impl<'p> Walker<'p> {
     }
 
     pub fn phases(&self) -> usize {
-        if self.plan.lanes == 0 {
+        if self.plan.lanes == Lanes::Lockstep {
             self.plan.rounds
         } else {
             let longest = self.lanes.iter().map(|l| (l.1 - l.0).div_ceil(self.plan.window)).max().unwrap_or(0);
@@ -231,7 +258,7 @@ impl<'p> Walker<'p> {
                 steps.push(std::mem::replace(cur, Step { seqs: Vec::new(), sel: Vec::new(), targets: Vec::new() }));
             }
         };
-        if self.plan.lanes == 0 {
+        if self.plan.lanes == Lanes::Lockstep {
             let r = ph;
             for win in 0..self.n.div_ceil(w) {
                 let s = win * w;
@@ -273,7 +300,7 @@ mod tests {
             (10, 5, 3, Shape::Geometric, 2),
             (8, 8, 2, Shape::Uniform, 64),
         ] {
-            let plan = RevealPlan { window: w, context: c, rounds: r, shape, lanes };
+            let plan = RevealPlan { window: w, context: c, rounds: r, shape, lanes: Lanes::from_count(lanes) };
             for n in [0usize, 1, 5, 16, 33, 100] {
                 let walker = Walker::new(&plan, n, 3);
                 let known: Vec<u32> = (0..n as u32).map(|i| i + 10).collect();
@@ -304,7 +331,7 @@ mod tests {
 
     #[test]
     fn groups_are_nonempty_and_geometric_grows() {
-        let plan = RevealPlan { window: 128, context: 0, rounds: 4, shape: Shape::Geometric, lanes: 0 };
+        let plan = RevealPlan { window: 128, context: 0, rounds: 4, shape: Shape::Geometric, lanes: Lanes::Lockstep };
         let g = plan.groups();
         let counts: Vec<usize> = (0..4).map(|r| g.iter().filter(|&&x| x as usize == r).count()).collect();
         assert!(counts.windows(2).all(|p| p[0] < p[1]), "{counts:?}");

@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::path::Path;
 
 use llmzip::model::DeviceSpec as Device;
-use llmzip::schedule::{RevealPlan, Shape};
+use llmzip::schedule::{Lanes, RevealPlan, Shape};
 use llmzip::train::{self, scratch, Callbacks, Objective, TrainOptions};
 use llmzip::{Compressor, Hooks, Model, Options};
 
@@ -37,7 +37,7 @@ fn opts(dir: &Path, out: &Path, model: Option<&str>, steps: usize) -> TrainOptio
         seq_len: 34,
         mask_prob: 0.15,
         objective: Some(Objective::Random),
-        plan: RevealPlan { window: 16, context: 8, rounds: 2, shape: Shape::Geometric, lanes: 1 },
+        plan: RevealPlan { window: 16, context: 8, rounds: 2, shape: Shape::Geometric, lanes: Lanes::AtMost(1) },
         seed: 3,
         resume: false,
         dropout: 0.1,

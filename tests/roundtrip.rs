@@ -3,7 +3,7 @@
 mod common;
 
 use llmzip::coding::Method;
-use llmzip::schedule::{RevealPlan, Shape};
+use llmzip::schedule::{Lanes, RevealPlan, Shape};
 use llmzip::{Compressor, Decompressor, Hooks, Model, Options};
 use proptest::prelude::*;
 use std::sync::OnceLock;
@@ -16,7 +16,7 @@ fn models() -> &'static Vec<Model> {
 fn opts(method: Method) -> Options {
     Options {
         method,
-        plan: RevealPlan { window: 16, context: 4, rounds: 3, shape: Shape::Uniform, lanes: 4 },
+        plan: RevealPlan { window: 16, context: 4, rounds: 3, shape: Shape::Uniform, lanes: Lanes::AtMost(4) },
         batch: 4,
         mask_rate: 0.5,
         block_size: 300,
@@ -85,7 +85,7 @@ fn english_text_round_trips_with_several_plans() {
             (32, 64, 4, Shape::Geometric, 32),
         ] {
             let mut o = opts(Method::Arith);
-            o.plan = RevealPlan { window: w, context: c, rounds: r, shape: s, lanes: l };
+            o.plan = RevealPlan { window: w, context: c, rounds: r, shape: s, lanes: Lanes::from_count(l) };
             o.block_size = 1 << 20;
             o.mix = l != 3;
             roundtrip(m, &o, &text);

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::model::DeviceSpec;
-use crate::schedule::RevealPlan;
+use crate::schedule::{Lanes, RevealPlan};
 use crate::train::{self, Objective, TrainOptions};
 use crate::{Model, Options};
 
@@ -144,7 +144,7 @@ pub fn finetuned(base: &Model, file: &Path, epochs: usize, out: &Path, dev: &Dev
         seq_len,
         mask_prob: 0.15,
         objective: Some(Objective::Random),
-        plan: RevealPlan { lanes: 1, ..Options::default().plan },
+        plan: RevealPlan { lanes: Lanes::AtMost(1), ..Options::default().plan },
         seed: 0,
         resume: false,
         dropout: 0.1,

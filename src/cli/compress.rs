@@ -9,7 +9,7 @@ use anyhow::Context;
 use super::args::{CompressArgs, Global};
 use super::io::{open_input, source_stamp, Dest};
 use super::{check_output_args, decode_stream, dest_for, inputs, levels, progress, quiet_hooks, say, Models};
-use llmzip::schedule::RevealPlan;
+use llmzip::schedule::{Lanes, RevealPlan};
 use llmzip::{Compressor, Hooks, Options, Stats};
 
 pub fn run(g: &Global, a: CompressArgs) -> anyhow::Result<()> {
@@ -57,7 +57,7 @@ fn options(a: &CompressArgs) -> Options {
             context: a.context.unwrap_or(level.plan.context),
             rounds: a.rounds.unwrap_or(level.plan.rounds),
             shape: a.shape.map_or(level.plan.shape, Into::into),
-            lanes: a.lanes.unwrap_or(level.plan.lanes),
+            lanes: a.lanes.map(Lanes::from_count).unwrap_or(level.plan.lanes),
         },
         batch: a.batch,
         mask_rate: a.mask_rate,

@@ -2,7 +2,7 @@
 
 use super::args::{ArchArg, FinetuneArgs, Global, ObjectiveArg};
 use super::{progress, require_model};
-use llmzip::schedule::{RevealPlan, Shape};
+use llmzip::schedule::{Lanes, RevealPlan, Shape};
 use llmzip::Error;
 
 pub fn run(g: &Global, a: FinetuneArgs) -> anyhow::Result<()> {
@@ -32,7 +32,13 @@ pub fn run(g: &Global, a: FinetuneArgs) -> anyhow::Result<()> {
             ObjectiveArg::Schedule => Objective::Schedule,
             ObjectiveArg::AnyOrder => Objective::AnyOrder,
         }),
-        plan: RevealPlan { window: a.window, context: a.context, rounds: a.rounds, shape: Shape::Geometric, lanes: 1 },
+        plan: RevealPlan {
+            window: a.window,
+            context: a.context,
+            rounds: a.rounds,
+            shape: Shape::Geometric,
+            lanes: Lanes::AtMost(1),
+        },
         seed: a.seed,
         resume: a.resume,
         dropout: a.dropout,

@@ -8,7 +8,7 @@
 
 use llmzip::coding::Method;
 use llmzip::model::DEFAULT_MODEL;
-use llmzip::schedule::{RevealPlan, Shape};
+use llmzip::schedule::{Lanes, RevealPlan, Shape};
 
 /// What one level chooses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,7 +24,7 @@ const fn level(window: usize, context: usize, rounds: usize, mix: bool) -> Level
     Level {
         model: DEFAULT_MODEL,
         method: Method::Arith,
-        plan: RevealPlan { window, context, rounds, shape: Shape::Geometric, lanes: 32 },
+        plan: RevealPlan { window, context, rounds, shape: Shape::Geometric, lanes: Lanes::AtMost(32) },
         mix,
     }
 }

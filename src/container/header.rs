@@ -6,7 +6,7 @@ use std::io::Read;
 use super::{io, read_exact, read_varint, FINGERPRINT_V2, KNOWN_NUMERICS, MAGIC, VERSION};
 use crate::coding::Method;
 use crate::error::{Error, Result};
-use crate::schedule::{RevealPlan, Shape, MAX_ROUNDS, MAX_WINDOW};
+use crate::schedule::{Lanes, RevealPlan, Shape, MAX_ROUNDS, MAX_WINDOW};
 use crate::varint;
 
 /// Largest header body accepted by the reader.
@@ -48,7 +48,7 @@ impl Header {
         varint::put(&mut body, self.batch as u64);
         body.push(self.precision);
         varint::put(&mut body, self.block_size as u64);
-        varint::put(&mut body, self.plan.lanes as u64);
+        varint::put(&mut body, self.plan.lanes.count() as u64);
         body.push(self.mix);
         if self.method == Method::Mask {
             body.extend_from_slice(&self.mask_rate.to_le_bytes());
@@ -171,7 +171,7 @@ impl Header {
         Ok(Header {
             version: 2,
             method,
-            plan: RevealPlan { window, context, rounds, shape, lanes },
+            plan: RevealPlan { window, context, rounds, shape, lanes: Lanes::from_count(lanes) },
             batch,
             mix,
             precision,
@@ -192,7 +192,7 @@ impl Header {
             || p.rounds == 0
             || p.rounds > MAX_ROUNDS
             || p.rounds > p.window
-            || p.lanes > crate::schedule::MAX_LANES
+            || p.lanes.count() > crate::schedule::MAX_LANES
             || self.batch == 0
             || self.batch as usize > MAX_BATCH
             || self.precision != crate::coding::quantize::PRECISION as u8
@@ -241,7 +241,7 @@ impl Header {
         Ok(Header {
             version: 1,
             method,
-            plan: RevealPlan { window, context, rounds, shape, lanes },
+            plan: RevealPlan { window, context, rounds, shape, lanes: Lanes::from_count(lanes) },
             batch,
             mix,
             precision,

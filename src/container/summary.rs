@@ -76,7 +76,7 @@ impl MemberSummary {
             context: h.plan.context,
             rounds: h.plan.rounds,
             shape: h.plan.shape.name(),
-            lanes: h.plan.lanes,
+            lanes: h.plan.lanes.count(),
             batch: h.batch,
             mix: h.mix,
             mask_rate: h.mask_rate,

@@ -106,7 +106,7 @@ pub fn model() -> Model {
 mod tests {
     use super::*;
     use crate::coding::Method;
-    use crate::schedule::{RevealPlan, Shape};
+    use crate::schedule::{Lanes, RevealPlan, Shape};
     use crate::{Compressor, Decompressor, Hooks, Options};
 
     #[test]
@@ -120,7 +120,7 @@ mod tests {
             (4, 4, Shape::Geometric, Method::Mask),
             (1, 2, Shape::Uniform, Method::Arith),
         ] {
-            let plan = RevealPlan { window: 16, context: 8, rounds, shape, lanes };
+            let plan = RevealPlan { window: 16, context: 8, rounds, shape, lanes: Lanes::from_count(lanes) };
             let o = Options { plan, method, block_size: 500, batch: 3, ..Options::default() };
             let mut z = Vec::new();
             Compressor::new(&m, o).unwrap().compress(text.as_bytes(), &mut z, &Hooks::default()).unwrap();
