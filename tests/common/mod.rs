@@ -16,3 +16,5 @@ pub fn load(name: &str) -> llmzip::Model {
 }
 
 pub const ARCHS: [&str; 3] = ["tiny-bert", "tiny-roberta", "tiny-distilbert"];
+
+pub mod mock;
