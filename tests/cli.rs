@@ -330,8 +330,9 @@ fn names_in(p: &Path) -> Vec<String> {
     v
 }
 
-/// A full disk (here: a file-size limit, which fails writes the same way) is one clear line
-/// with a hint, and leaves no partial output behind.
+/// A full disk (here: a file-size limit, which fails writes part-way the same way) is one
+/// clear line with a hint, leaves no partial output behind and keeps the input, for
+/// compression and decompression, with and without --rm.
 #[test]
 fn write_errors_leave_no_partial_output() {
     let d = tempfile::tempdir().unwrap();
@@ -339,7 +340,7 @@ fn write_errors_leave_no_partial_output() {
     let data = noise(64 << 10);
     fs::write(p.join("noise.bin"), &data).unwrap();
     let bin = assert_cmd::cargo::cargo_bin("llmzip");
-    for args in [vec!["compress", "noise.bin"], vec!["compress", "-o", "out.llmz", "noise.bin"]] {
+    let limited = |args: &[&str]| {
         let out = std::process::Command::new("sh")
             .current_dir(p)
             .env("HF_HUB_OFFLINE", "1")
@@ -347,17 +348,34 @@ fn write_errors_leave_no_partial_output() {
             .arg("ulimit -f 16 && exec \"$@\"")
             .arg("sh")
             .arg(&bin)
-            .args(&args)
-            .args(["--model", &model("tiny-bert"), "--block-size", "8192"])
+            .args(args)
+            .args(["--model", &model("tiny-bert")])
             .output()
             .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{err}");
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
         assert!(err.contains("File too large") && err.contains("hint: free some space"), "{err}");
         assert_eq!(err.lines().filter(|l| l.starts_with("llmzip: error")).count(), 1, "{err}");
+    };
+    for args in [
+        &["compress", "noise.bin", "--block-size", "8192"][..],
+        &["compress", "-o", "out.llmz", "noise.bin", "--block-size", "8192"],
+        &["compress", "--rm", "noise.bin"],
+    ] {
+        limited(args);
         assert_eq!(names_in(p), ["noise.bin"], "no output or temporary file may remain");
         assert_eq!(fs::read(p.join("noise.bin")).unwrap(), data, "input untouched");
     }
+    // decompression whose output outgrows the limit: the .llmz is kept, nothing else appears
+    llmzip(p).args(["compress", "noise.bin", "--model", &model("tiny-bert")]).assert().success();
+    fs::rename(p.join("noise.bin"), p.join("original.bin")).unwrap();
+    let z = fs::read(p.join("noise.bin.llmz")).unwrap();
+    for args in [&["decompress", "noise.bin.llmz"][..], &["decompress", "--rm", "noise.bin.llmz", "-o", "back.bin"]] {
+        limited(args);
+        assert_eq!(names_in(p), ["noise.bin.llmz", "original.bin"], "no output or temporary file may remain");
+        assert_eq!(fs::read(p.join("noise.bin.llmz")).unwrap(), z, "input untouched");
+    }
+    fs::rename(p.join("original.bin"), p.join("noise.bin")).unwrap();
     // standard output on a full device
     if Path::new("/dev/full").exists() {
         let out = std::process::Command::new(&bin)
