@@ -167,13 +167,13 @@ impl<'m> Compressor<'m> {
                 c
             }
         };
-        let (payload, stored_residual) = payload::pack(&tok.residual, &coded)?;
+        let (block, stored_residual) = payload::pack(data, tok.ids.len(), &tok.residual, &coded)?;
         stats.tokens += tok.ids.len() as u64;
         stats.exceptions += tok.exceptions as u64;
         stats.residual_bytes += stored_residual as u64;
         stats.model_seconds += nanos.load(Relaxed) as f64 / 1e9;
         stats.blocks += 1;
-        Ok(Block { orig_len: data.len() as u32, n_tokens: tok.ids.len() as u32, crc: crc32fast::hash(data), payload })
+        Ok(block)
     }
 
     /// Compresses a whole stream into one member. Up to `jobs` blocks are coded at once;
