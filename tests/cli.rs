@@ -717,8 +717,8 @@ fn models_lists_built_in_and_cached_models() {
     let out = llmzip(p).args(["models", "--json"]).assert().success().get_output().stdout.clone();
     let rows: serde_json::Value = serde_json::from_slice(&out).unwrap();
     let rows = rows.as_array().unwrap();
-    assert_eq!(rows.len(), 2, "{rows:?}");
-    let (builtin, cached) = (&rows[0], &rows[1]);
+    assert_eq!(rows.len(), llmzip::model::builtin::ALL.len() + 1, "{rows:?}");
+    let (builtin, cached) = (&rows[0], rows.last().unwrap());
     assert_eq!((builtin["name"].as_str(), builtin["source"].as_str()), (Some("llmzip-default"), Some("built-in")));
     assert_eq!(builtin["levels"], "1-9");
     assert_eq!(builtin["weight_bytes"].as_u64().unwrap(), 7_428_568);

@@ -146,7 +146,7 @@ fn mocked() -> &'static Vec<Model> {
     static M: OnceLock<Vec<Model>> = OnceLock::new();
     M.get_or_init(|| {
         let mut v: Vec<Model> = common::ARCHS.iter().map(|a| common::mock::with_mock(common::load(a))).collect();
-        let builtin = Model::load(llmzip::model::DEFAULT_MODEL, &candle_core::Device::Cpu).unwrap();
+        let builtin = Model::load(llmzip::model::DEFAULT_MODEL, &llmzip::model::DeviceSpec::Cpu).unwrap();
         v.push(common::mock::with_mock(builtin));
         v
     })
@@ -216,7 +216,7 @@ fn any_options(max_sequence: usize) -> impl Strategy<Value = Options> {
                     context: context.min((max_sequence - 2 - window) / sides),
                     rounds: rounds.min(window),
                     shape: if uniform { Shape::Uniform } else { Shape::Geometric },
-                    lanes,
+                    lanes: Lanes::from_count(lanes),
                 },
                 batch,
                 mask_rate,

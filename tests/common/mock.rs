@@ -48,6 +48,12 @@ impl MaskedLm for MockLm {
     fn vocab_size(&self) -> usize {
         self.vocab
     }
+    fn numerics(&self) -> &str {
+        "tests-mock"
+    }
+    fn architecture(&self) -> llmzip::model::Architecture {
+        llmzip::model::Architecture { model_type: "mock", layers: 0, hidden: 0, intermediate: 0 }
+    }
     fn max_sequence(&self) -> usize {
         self.max_sequence
     }
