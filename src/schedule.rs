@@ -120,6 +120,29 @@ impl RevealPlan {
     }
 }
 
+/// What a position of a model call's sequence is in one round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// shown as its token
+    Visible,
+    /// masked, and its log-probabilities are used
+    Predicted,
+    /// masked, not yet predicted
+    Masked,
+}
+
+/// The lanes rule: context before the window (`group` None) is visible; inside the window a
+/// position of an earlier group is visible, one of group `round` is predicted, and a later
+/// one is masked. Training with the schedule objective uses the same rule.
+pub fn lane_role(group: Option<usize>, round: usize) -> Role {
+    match group {
+        None => Role::Visible,
+        Some(g) if g < round => Role::Visible,
+        Some(g) if g == round => Role::Predicted,
+        Some(_) => Role::Masked,
+    }
+}
+
 /// One model call's worth of work: a batch of window sequences and the positions to predict.
 pub struct Step {
     pub seqs: Vec<Vec<u32>>,
@@ -224,8 +247,7 @@ impl<'p> Walker<'p> {
                     continue;
                 }
                 let e = (s + w).min(le);
-                // before the window: all known; inside: earlier groups
-                let vis = |i: usize| i < s || self.group(i) < r;
+                let vis = |i: usize| lane_role((i >= s).then(|| self.group(i)), r) == Role::Visible;
                 push(&mut cur, &mut steps, s.saturating_sub(c).max(ls), e, s, e, r, &vis);
             }
         }

@@ -29,7 +29,12 @@ fn seqs_sel(g: &Value) -> (Vec<Vec<u32>>, Vec<(usize, usize)>) {
 #[test]
 fn tiny_models_match_transformers() {
     let g = golden();
-    for (arch, key) in [("tiny-bert", "bert"), ("tiny-roberta", "roberta"), ("tiny-distilbert", "distilbert")] {
+    for (arch, key) in [
+        ("tiny-bert", "bert"),
+        ("tiny-roberta", "roberta"),
+        ("tiny-distilbert", "distilbert"),
+        ("tiny-roberta-prelayernorm", "roberta-prelayernorm"),
+    ] {
         let m = common::load(arch);
         let (seqs, sel) = seqs_sel(&g[key]);
         assert!(
@@ -46,6 +51,7 @@ fn tiny_models_match_transformers() {
                 worst = worst.max((lp[k * v + j] - x.as_f64().unwrap() as f32).abs());
             }
         }
+        eprintln!("{arch}: max |Δ log-prob| = {worst:e}");
         assert!(worst <= 1e-4, "{arch}: max |Δ log-prob| = {worst}");
     }
 }
@@ -76,5 +82,31 @@ fn splade_tiny_loads_and_matches_transformers() {
         }
         assert!(worst <= 1e-4, "splade-tiny: max |Δ log-prob| = {worst}");
         assert!(lp.len() == v);
+    }
+}
+
+/// Files written before the pre-LayerNorm encoder joined the shared transformer code (made by
+/// the binary of commit 4d2b2b4, commands in tests/fixtures/v2/README.md) still decode: the
+/// post-LN numerics of every architecture, with and without mixing, lanes and lockstep, did
+/// not change by a bit.
+#[test]
+fn files_made_before_still_decode_with_every_architecture() {
+    let text = std::fs::read(common::fixture("v2/text.txt")).unwrap();
+    for (file, model) in [
+        ("default.llmz", None),
+        ("default-lockstep.llmz", None),
+        ("tiny-bert.llmz", Some("tiny-bert")),
+        ("tiny-distilbert-mask.llmz", Some("tiny-distilbert")),
+        ("tiny-roberta-nomix.llmz", Some("tiny-roberta")),
+    ] {
+        let m = match model {
+            Some(f) => common::load(f),
+            None => llmzip::Model::load(llmzip::model::DEFAULT_MODEL, &candle_core::Device::Cpu).unwrap(),
+        };
+        let z = std::fs::read(common::fixture(&format!("v2/{file}"))).unwrap();
+        assert_eq!(llmzip::container::Header::read(&mut &z[..]).unwrap().unwrap().version, 2);
+        let mut out = Vec::new();
+        llmzip::Decompressor::new(&m, 1).decompress(&z[..], &mut out, &llmzip::Hooks::default()).unwrap();
+        assert_eq!(out, text, "{file}");
     }
 }

@@ -16,6 +16,7 @@ pub fn names() -> Names {
         ffn_in: "intermediate.dense",
         ffn_out: "output.dense",
         ffn_norm: "output.LayerNorm",
+        final_norm: None,
         head_dense: "cls.predictions.transform.dense".into(),
         head_norm: "cls.predictions.transform.LayerNorm".into(),
         head_decoder: "cls.predictions.decoder".into(),

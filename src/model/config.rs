@@ -1,5 +1,5 @@
-//! The subset of Hugging Face `config.json` that the three encoder families need, normalised
-//! into one struct. DistilBERT names its fields differently (dim, n_layers, ...).
+//! The subset of Hugging Face `config.json` that the encoder families need, normalised into
+//! one struct. DistilBERT names its fields differently (dim, n_layers, ...).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -12,6 +12,20 @@ pub enum Arch {
     Bert,
     Roberta,
     DistilBert,
+    /// RoBERTa with pre-LayerNorm layers and a final LayerNorm (`roberta-prelayernorm`)
+    RobertaPreLayerNorm,
+}
+
+impl Arch {
+    /// Whether each sub-layer normalises its input (pre-LN) rather than its output (post-LN).
+    pub fn pre_layer_norm(self) -> bool {
+        self == Arch::RobertaPreLayerNorm
+    }
+
+    /// RoBERTa's position numbering and padding id conventions.
+    fn roberta_like(self) -> bool {
+        matches!(self, Arch::Roberta | Arch::RobertaPreLayerNorm)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +49,8 @@ pub struct ModelConfig {
     pub type_vocab_size: usize,
     pub layer_norm_eps: f64,
     pub activation: Activation,
+    /// activation inside the MLM head's transform
+    pub head_activation: Activation,
     pub pad_token_id: u32,
     /// RoBERTa numbers positions from padding_idx + 1.
     pub position_offset: usize,
@@ -52,10 +68,14 @@ impl ModelConfig {
             "bert" => Arch::Bert,
             "roberta" | "xlm-roberta" | "camembert" => Arch::Roberta,
             "distilbert" => Arch::DistilBert,
+            "roberta-prelayernorm" => Arch::RobertaPreLayerNorm,
             other => {
                 return Err(Error::model(
                     name,
-                    format!("model_type '{other}' is not supported (bert, roberta, xlm-roberta, distilbert are)"),
+                    format!(
+                        "model_type '{other}' is not supported \
+                         (bert, roberta, xlm-roberta, distilbert, roberta-prelayernorm are)"
+                    ),
                 ))
             }
         };
@@ -72,7 +92,7 @@ impl ModelConfig {
             "relu" => Activation::Relu,
             other => return Err(Error::model(name, format!("activation '{other}' is not supported"))),
         };
-        let pad_token_id = get_usize(&v, &["pad_token_id"]).unwrap_or(if arch == Arch::Roberta { 1 } else { 0 }) as u32;
+        let pad_token_id = get_usize(&v, &["pad_token_id"]).unwrap_or(if arch.roberta_like() { 1 } else { 0 }) as u32;
         let cfg = ModelConfig {
             arch,
             vocab_size: need(&["vocab_size"])?,
@@ -88,8 +108,10 @@ impl ModelConfig {
             },
             layer_norm_eps: v.get("layer_norm_eps").and_then(|x| x.as_f64()).unwrap_or(1e-12),
             activation,
+            // transformers' pre-LN head calls exact GELU whatever `hidden_act` says
+            head_activation: if arch.pre_layer_norm() { Activation::GeluErf } else { activation },
             pad_token_id,
-            position_offset: if arch == Arch::Roberta { pad_token_id as usize + 1 } else { 0 },
+            position_offset: if arch.roberta_like() { pad_token_id as usize + 1 } else { 0 },
         };
         if cfg.heads == 0 || cfg.hidden % cfg.heads != 0 {
             return Err(Error::model(name, "hidden size is not a multiple of the number of heads"));

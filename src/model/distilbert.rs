@@ -16,6 +16,7 @@ pub fn names() -> Names {
         ffn_in: "ffn.lin1",
         ffn_out: "ffn.lin2",
         ffn_norm: "output_layer_norm",
+        final_norm: None,
         head_dense: "vocab_transform".into(),
         head_norm: "vocab_layer_norm".into(),
         head_decoder: "vocab_projector".into(),

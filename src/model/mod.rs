@@ -1,13 +1,16 @@
-//! Model runtime: one [`MaskedLm`] interface over BERT, RoBERTa (XLM-R) and DistilBERT
-//! checkpoints in Hugging Face layout, plus loading and fingerprinting ([`Model`]).
+//! Model runtime: one [`MaskedLm`] interface over BERT, RoBERTa (XLM-R), DistilBERT and
+//! RoBERTa-PreLayerNorm checkpoints in Hugging Face layout, plus loading and fingerprinting ([`Model`]).
 
 pub mod bert;
+pub mod builtin;
 pub mod config;
 pub mod distilbert;
 pub mod hub;
 pub mod roberta;
+pub mod roberta_prelayernorm;
 pub mod transformer;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -37,6 +40,7 @@ pub fn names_for(arch: Arch) -> Names {
         Arch::Bert => bert::names(),
         Arch::Roberta => roberta::names(),
         Arch::DistilBert => distilbert::names(),
+        Arch::RobertaPreLayerNorm => roberta_prelayernorm::names(),
     }
 }
 
@@ -118,15 +122,12 @@ pub fn numerics_id(device: &Device) -> String {
     format!("candle-0.9.2/{dev}/f32")
 }
 
-/// The name `--model` defaults to: the model shipped in data/default-model, compiled into
-/// the binary so the main job needs no flag and no network (issue #4).
+/// The name `--model` defaults to: a built-in model (see [`builtin`]), so the main job needs no
+/// flag and no network.
 pub const DEFAULT_MODEL: &str = "llmzip-default";
 
-pub mod embedded {
-    pub const CONFIG: &[u8] = include_bytes!("../../data/default-model/config.json");
-    pub const TOKENIZER: &[u8] = include_bytes!("../../data/default-model/tokenizer.json");
-    pub const WEIGHTS: &[u8] = include_bytes!("../../data/default-model/model.safetensors");
-}
+/// The model a header without a model name means ([`builtin::UNNAMED`]).
+pub const UNNAMED_MODEL: &str = builtin::UNNAMED;
 
 /// Where a model comes from.
 #[derive(Debug, Clone)]
@@ -162,24 +163,45 @@ pub struct Model {
     pub weight_bytes: u64,
 }
 
+/// A model's files read into memory: config.json, tokenizer.json and the weight files in
+/// order (what loading and the fingerprint need). Built-in models borrow the binary's bytes.
+pub struct ModelBytes {
+    pub config: Cow<'static, [u8]>,
+    pub tokenizer: Cow<'static, [u8]>,
+    pub weights: Vec<Cow<'static, [u8]>>,
+}
+
+impl ModelBytes {
+    pub fn weight_slices(&self) -> Vec<&[u8]> {
+        self.weights.iter().map(|w| w.as_ref()).collect()
+    }
+}
+
+/// Resolves a `--model` name to its files: a built-in model, a local directory or a hub id
+/// (a built-in name wins over a directory of the same name). Every path that loads a model
+/// (compression, training, listings) comes through here.
+pub fn resolve(name: &str) -> Result<ModelBytes> {
+    if let Some(b) = builtin::find(name) {
+        return Ok(ModelBytes {
+            config: Cow::Borrowed(b.config),
+            tokenizer: Cow::Borrowed(b.tokenizer),
+            weights: vec![Cow::Borrowed(b.weights)],
+        });
+    }
+    let files = match ModelSource::parse(name)? {
+        ModelSource::Dir(d) => hub::from_dir(&d, name)?,
+        ModelSource::Hub(id) => hub::from_hub(&id)?,
+    };
+    let read =
+        |p: &Path| std::fs::read(p).map(Cow::Owned).map_err(|e| Error::io(format!("reading {}", p.display()), e));
+    let weights = files.weights.iter().map(|w| read(w)).collect::<Result<Vec<_>>>()?;
+    Ok(ModelBytes { config: read(&files.config)?, tokenizer: read(&files.tokenizer)?, weights })
+}
+
 impl Model {
     pub fn load(name: &str, device: &Device) -> Result<Self> {
-        if name == DEFAULT_MODEL {
-            return Self::from_bytes(name, embedded::CONFIG, embedded::TOKENIZER, &[embedded::WEIGHTS], device);
-        }
-        let files = match ModelSource::parse(name)? {
-            ModelSource::Dir(d) => hub::from_dir(&d, name)?,
-            ModelSource::Hub(id) => hub::from_hub(&id)?,
-        };
-        let read = |p: &Path| std::fs::read(p).map_err(|e| Error::io(format!("reading {}", p.display()), e));
-        let config = read(&files.config)?;
-        let tokenizer = read(&files.tokenizer)?;
-        let mut weights = Vec::new();
-        for w in &files.weights {
-            weights.push(read(w)?);
-        }
-        let w: Vec<&[u8]> = weights.iter().map(|v| v.as_slice()).collect();
-        Self::from_bytes(name, &config, &tokenizer, &w, device)
+        let b = resolve(name)?;
+        Self::from_bytes(name, &b.config, &b.tokenizer, &b.weight_slices(), device)
     }
 
     pub fn from_bytes(name: &str, config: &[u8], tokenizer: &[u8], weights: &[&[u8]], device: &Device) -> Result<Self> {

@@ -1,7 +1,12 @@
-//! The post-LayerNorm transformer encoder shared by BERT, RoBERTa and DistilBERT, written on
-//! candle-nn. Each architecture file only maps tensor names onto [`EncoderWeights`]. The file
-//! format depends on these numerics (docs/FORMAT.md), so this is our own code rather than
-//! candle-transformers', whose MLM heads lack the lm_head bias and require an untied decoder.
+//! The transformer encoder shared by BERT, RoBERTa and DistilBERT (post-LayerNorm) and
+//! RoBERTa-PreLayerNorm, written on candle-nn. Each architecture file only maps tensor names
+//! onto [`Names`]. The file format depends on these numerics (docs/FORMAT.md), so this is our
+//! own code rather than candle-transformers', whose MLM heads lack the lm_head bias and
+//! require an untied decoder.
+//!
+//! Post-LN layer: `x = LN1(x + Attn(x)); x = LN2(x + FFN(x))`.
+//! Pre-LN layer: `x = x + Attn(LN1(x)); x = x + FFN(LN2(x))`, and one more LayerNorm after
+//! the last layer.
 
 use candle_core::{DType, Device, IndexOp, Module, Tensor, D};
 use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder};
@@ -23,6 +28,8 @@ pub struct Names {
     pub ffn_in: &'static str,
     pub ffn_out: &'static str,
     pub ffn_norm: &'static str,
+    /// pre-LN only: the LayerNorm after the last layer
+    pub final_norm: Option<String>,
     pub head_dense: String,
     pub head_norm: String,
     pub head_decoder: String,
@@ -48,6 +55,8 @@ pub struct Encoder {
     token_type: Option<Embedding>,
     emb_norm: LayerNorm,
     layers: Vec<Layer>,
+    /// present exactly for pre-LN models
+    final_norm: Option<LayerNorm>,
     head_dense: Linear,
     head_norm: LayerNorm,
     decoder_w: Tensor,
@@ -61,6 +70,14 @@ fn linear(vb: &VarBuilder, name: &str, i: usize, o: usize) -> candle_core::Resul
 
 fn norm(vb: &VarBuilder, name: &str, h: usize, eps: f64) -> candle_core::Result<LayerNorm> {
     candle_nn::layer_norm(h, eps, vb.pp(name))
+}
+
+fn act(a: Activation, x: &Tensor) -> candle_core::Result<Tensor> {
+    match a {
+        Activation::GeluErf => x.gelu_erf(),
+        Activation::GeluTanh => x.gelu(),
+        Activation::Relu => x.relu(),
+    }
 }
 
 impl Encoder {
@@ -88,6 +105,11 @@ impl Encoder {
                 norm2: norm(&lv, n.ffn_norm, h, eps)?,
             });
         }
+        let final_norm = match &n.final_norm {
+            Some(f) if cfg.arch.pre_layer_norm() => Some(norm(&vb, f, h, eps)?),
+            _ if cfg.arch.pre_layer_norm() => candle_core::bail!("pre-LayerNorm model without a final LayerNorm name"),
+            _ => None,
+        };
         let head_dense = linear(&vb, &n.head_dense, h, h)?;
         let head_norm = norm(&vb, &n.head_norm, h, eps)?;
         // Real checkpoints omit the decoder weight because it is tied to the word embeddings.
@@ -117,6 +139,7 @@ impl Encoder {
             token_type,
             emb_norm,
             layers,
+            final_norm,
             head_dense,
             head_norm,
             decoder_w,
@@ -127,14 +150,6 @@ impl Encoder {
 
     pub fn device(&self) -> &Device {
         &self.device
-    }
-
-    fn act(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        match self.cfg.activation {
-            Activation::GeluErf => x.gelu_erf(),
-            Activation::GeluTanh => x.gelu(),
-            Activation::Relu => x.relu(),
-        }
     }
 
     /// Hidden states `[B, T, H]` for ids `[B, T]` (u32) and a key mask `[B, T]` (1 = real token).
@@ -156,33 +171,57 @@ impl Encoder {
         }
         let train = dropout.is_some().then_some(self.cfg.layer_norm_eps);
         x = Dropout::maybe(&mut dropout, layer_norm(&self.emb_norm, &x, train)?)?;
+        let bias = ((mask.to_dtype(DType::F32)? - 1.0)? * 1e9)?.reshape((b, 1, 1, t))?;
+        let pre = self.final_norm.is_some();
+        for l in &self.layers {
+            if pre {
+                let a = self.attention(l, &layer_norm(&l.norm1, &x, train)?, &bias, &mut dropout)?;
+                x = (a + &x)?;
+                let f = self.ffn(l, &layer_norm(&l.norm2, &x, train)?, &mut dropout)?;
+                x = (f + &x)?;
+            } else {
+                let a = self.attention(l, &x, &bias, &mut dropout)?;
+                x = layer_norm(&l.norm1, &(a + &x)?, train)?;
+                let f = self.ffn(l, &x, &mut dropout)?;
+                x = layer_norm(&l.norm2, &(f + &x)?, train)?;
+            }
+        }
+        Ok(x)
+    }
+
+    /// Self-attention of one layer and its output projection (before the residual add).
+    /// The additive `bias` is 0 where attended and -1e9 on padding keys.
+    fn attention(
+        &self,
+        l: &Layer,
+        x: &Tensor,
+        bias: &Tensor,
+        dropout: &mut Option<&mut Dropout>,
+    ) -> candle_core::Result<Tensor> {
+        let (b, t, _) = x.dims3()?;
         let heads = self.cfg.heads;
         let hd = self.cfg.hidden / heads;
         let scale = 1.0 / (hd as f64).sqrt();
-        // additive mask: 0 where attended, -1e9 on padding keys
-        let bias = ((mask.to_dtype(DType::F32)? - 1.0)? * 1e9)?.reshape((b, 1, 1, t))?;
-        for l in &self.layers {
-            let split = |y: Tensor| -> candle_core::Result<Tensor> {
-                y.reshape((b, t, heads, hd))?.transpose(1, 2)?.contiguous()
-            };
-            let q = split(l.q.forward(&x)?)?;
-            let k = split(l.k.forward(&x)?)?;
-            let v = split(l.v.forward(&x)?)?;
-            let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&bias)?;
-            // the fused softmax, like the fused LayerNorm, records no backward pass
-            let probs = match train {
-                None => candle_nn::ops::softmax_last_dim(&scores)?,
-                Some(_) => candle_nn::ops::softmax(&scores, D::Minus1)?,
-            };
-            let probs = Dropout::maybe(&mut dropout, probs)?;
-            let ctx = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, t, self.cfg.hidden))?;
-            let a = Dropout::maybe(&mut dropout, l.o.forward(&ctx)?)?;
-            x = layer_norm(&l.norm1, &(a + &x)?, train)?;
-            let f = l.ffn_in.forward(&x)?;
-            let f = Dropout::maybe(&mut dropout, l.ffn_out.forward(&self.act(&f)?)?)?;
-            x = layer_norm(&l.norm2, &(f + &x)?, train)?;
-        }
-        Ok(x)
+        let split =
+            |y: Tensor| -> candle_core::Result<Tensor> { y.reshape((b, t, heads, hd))?.transpose(1, 2)?.contiguous() };
+        let q = split(l.q.forward(x)?)?;
+        let k = split(l.k.forward(x)?)?;
+        let v = split(l.v.forward(x)?)?;
+        let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(bias)?;
+        // the fused softmax, like the fused LayerNorm, records no backward pass
+        let probs = match dropout {
+            None => candle_nn::ops::softmax_last_dim(&scores)?,
+            Some(_) => candle_nn::ops::softmax(&scores, D::Minus1)?,
+        };
+        let probs = Dropout::maybe(dropout, probs)?;
+        let ctx = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, t, self.cfg.hidden))?;
+        Dropout::maybe(dropout, l.o.forward(&ctx)?)
+    }
+
+    /// The feed-forward block of one layer (before the residual add).
+    fn ffn(&self, l: &Layer, x: &Tensor, dropout: &mut Option<&mut Dropout>) -> candle_core::Result<Tensor> {
+        let f = l.ffn_in.forward(x)?;
+        Dropout::maybe(dropout, l.ffn_out.forward(&act(self.cfg.activation, &f)?)?)
     }
 
     /// Vocabulary logits `[N, V]` for the hidden states at the flat positions `sel` (index into
@@ -199,7 +238,12 @@ impl Encoder {
     fn logits(&self, hidden: &Tensor, sel: &Tensor, train: Option<f64>) -> candle_core::Result<Tensor> {
         let (b, t, h) = hidden.dims3()?;
         let rows = hidden.reshape((b * t, h))?.index_select(sel, 0)?;
-        let y = layer_norm(&self.head_norm, &self.act(&self.head_dense.forward(&rows)?)?, train)?;
+        // LayerNorm is row-wise: the final one of a pre-LN model runs on the selected rows only
+        let rows = match &self.final_norm {
+            Some(n) => layer_norm(n, &rows, train)?,
+            None => rows,
+        };
+        let y = layer_norm(&self.head_norm, &act(self.cfg.head_activation, &self.head_dense.forward(&rows)?)?, train)?;
         y.matmul(&self.decoder_w.t()?)?.broadcast_add(&self.decoder_b)
     }
 

@@ -15,6 +15,6 @@ pub fn load(name: &str) -> llmzip::Model {
     llmzip::Model::load(p.to_str().unwrap(), &candle_core::Device::Cpu).unwrap()
 }
 
-pub const ARCHS: [&str; 3] = ["tiny-bert", "tiny-roberta", "tiny-distilbert"];
+pub const ARCHS: [&str; 4] = ["tiny-bert", "tiny-roberta", "tiny-distilbert", "tiny-roberta-prelayernorm"];
 
 pub mod mock;

@@ -1,28 +1,35 @@
 #!/usr/bin/env python3
 """Makes the golden fixtures that pin llmzip's model numerics to Hugging Face transformers.
 
-Writes tests/fixtures/tiny-{bert,roberta,distilbert}/ (random-initialised models saved with
-save_pretrained, tokenizers trained here) and tests/fixtures/golden.json (reference
-log-probabilities at masked positions, including a padded batch), plus reference
+Writes tests/fixtures/tiny-{bert,roberta,distilbert,roberta-prelayernorm}/ (random-initialised
+models saved with save_pretrained, tokenizers trained here) and tests/fixtures/golden.json
+(reference log-probabilities at masked positions, including a padded batch), plus reference
 predictions of ../shared/models/splade-tiny (a real checkpoint).
 
-Run once by hand (never in CI):  pip install torch transformers tokenizers
+Run by hand (never in CI):  pip install torch transformers tokenizers
     python3 tests/golden/make_golden.py /path/to/training-text.txt
 The training text only shapes the tiny tokenizers; the fixtures were made from the first
 400,000 bytes of ../shared/corpus/valid.txt.xz.
+
+    python3 tests/golden/make_golden.py --only roberta-prelayernorm
+remakes one fixture and its entry of golden.json and leaves the others as they are (the
+pre-LN fixture reuses tiny-roberta's tokenizer, so it needs no training text).
 """
-import json, os, sys
+import json, os, shutil, sys
 import torch
 from tokenizers import BertWordPieceTokenizer, ByteLevelBPETokenizer
 from transformers import (BertConfig, BertForMaskedLM, RobertaConfig, RobertaForMaskedLM,
                           DistilBertConfig, DistilBertForMaskedLM, PreTrainedTokenizerFast,
+                          RobertaPreLayerNormConfig, RobertaPreLayerNormForMaskedLM,
                           AutoModelForMaskedLM)
 
 here = os.path.dirname(os.path.abspath(__file__))
 fix = os.path.join(here, "..", "fixtures")
-text = sys.argv[1]
+only = sys.argv[2] if len(sys.argv) > 2 and sys.argv[1] == "--only" else None
+text = None if only else sys.argv[1]
 torch.manual_seed(1234)
 VOCAB = 600
+NAMES = ["bert", "roberta", "distilbert", "roberta-prelayernorm"]
 
 def wordpiece(out):
     t = BertWordPieceTokenizer(lowercase=True)
@@ -36,12 +43,28 @@ def bytebpe(out):
     t.save(os.path.join(out, "tokenizer.json"))
     return t
 
+def reuse_tokenizer(src, out):
+    shutil.copy(os.path.join(fix, src, "tokenizer.json"), os.path.join(out, "tokenizer.json"))
+    return PreTrainedTokenizerFast(tokenizer_file=os.path.join(out, "tokenizer.json"))
+
 models = {}
 common = dict(vocab_size=VOCAB, initializer_range=0.3)
-for name in ["bert", "roberta", "distilbert"]:
+for name in NAMES:
+    if only and name != only:
+        continue
     out = os.path.join(fix, f"tiny-{name}")
     os.makedirs(out, exist_ok=True)
-    if name == "bert":
+    if name == "roberta-prelayernorm":
+        # the seed is per model, so this fixture does not depend on which others are made
+        torch.manual_seed(4321)
+        tok = reuse_tokenizer("tiny-roberta", out)
+        # gelu_new in the layers: the head must still use exact GELU, as transformers' does
+        cfg = RobertaPreLayerNormConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                        intermediate_size=64, max_position_embeddings=258, pad_token_id=1,
+                                        bos_token_id=0, eos_token_id=2, type_vocab_size=1,
+                                        layer_norm_eps=1e-5, hidden_act="gelu_new", **common)
+        m = RobertaPreLayerNormForMaskedLM(cfg)
+    elif name == "bert":
         tok = wordpiece(out)
         cfg = BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
                          max_position_embeddings=256, **common)
@@ -69,14 +92,18 @@ for name in ["bert", "roberta", "distilbert"]:
 sentences = ["the quick brown fox jumps over the lazy dog.",
              "alice was beginning to get very tired of sitting by her sister on the bank",
              "compression is prediction; prediction is compression."]
-golden = {}
+gpath = os.path.join(fix, "golden.json")
+golden = json.load(open(gpath)) if only else {}
 for name, (m, tok) in models.items():
-    cls, sep, mask = (("[CLS]", "[SEP]", "[MASK]") if name != "roberta" else ("<s>", "</s>", "<mask>"))
-    cid, sid, mid = tok.token_to_id(cls), tok.token_to_id(sep), tok.token_to_id(mask)
-    pad = 1 if name == "roberta" else 0
+    bpe = name.startswith("roberta")
+    cls, sep, mask = (("[CLS]", "[SEP]", "[MASK]") if not bpe else ("<s>", "</s>", "<mask>"))
+    tid = tok.token_to_id if hasattr(tok, "token_to_id") else tok.convert_tokens_to_ids
+    cid, sid, mid = tid(cls), tid(sep), tid(mask)
+    pad = 1 if bpe else 0
     seqs, sels = [], []
     for i, s in enumerate(sentences):
-        ids = tok.encode(s, add_special_tokens=False).ids
+        ids = tok.encode(s, add_special_tokens=False)
+        ids = ids.ids if hasattr(ids, "ids") else ids
         ids = [cid] + ids + [sid]
         pos = list(range(1 + i, len(ids) - 1, 3))
         for p in pos:
@@ -92,7 +119,7 @@ for name, (m, tok) in models.items():
                     "log_probs": [lp[i, p].tolist() for i, ps in enumerate(sels) for p in ps]}
 
 splade = os.path.join(here, "..", "..", "..", "shared", "models", "splade-tiny")
-if os.path.isdir(splade):
+if os.path.isdir(splade) and not only:
     tk = PreTrainedTokenizerFast(tokenizer_file=os.path.join(splade, "tokenizer.json"))
     m = AutoModelForMaskedLM.from_pretrained(splade).eval()
     seqs, sel, rows = [], [], []
@@ -108,6 +135,6 @@ if os.path.isdir(splade):
         rows.append({"ids": ids_keep, "log_probs": [lp[j].item() for j in ids_keep]})
     golden["splade-tiny"] = {"seqs": seqs, "sel": sel, "rows": rows}
 
-with open(os.path.join(fix, "golden.json"), "w") as f:
+with open(gpath, "w") as f:
     json.dump(golden, f)
 print("wrote", fix)
