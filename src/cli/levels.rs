@@ -31,19 +31,20 @@ const fn level(method: Method, window: usize, context: usize, lanes: usize) -> L
 
 use Method::{Arith, Mask};
 
-/// Levels 1 to 9, fastest first. With the built-in model the LM call per token costs the
-/// same whatever the plan, so today the mask method (no range coder, no adaptive model) is
-/// the fast end and levels 5 to 9 differ by a fraction of a percent (README, "Levels").
+/// Levels 1 to 9, fastest first. With the built-in model the LM call per token costs about
+/// the same whatever the plan, so today the mask method (no range coder, no adaptive model)
+/// is the fast end, and no plan measured smaller than level 6's: 7 to 9 repeat it until a
+/// larger model or mixer earns them (README, "Levels").
 pub const LEVELS: [Level; 9] = [
     /* 1 */ level(Mask, 64, 0, 32),
-    /* 2 */ level(Mask, 32, 8, 32),
+    /* 2 */ level(Mask, 64, 0, 32),
     /* 3 */ level(Arith, 64, 0, 32),
     /* 4 */ level(Arith, 32, 0, 32),
     /* 5 */ level(Arith, 32, 8, 32),
     /* 6 */ level(Arith, 32, 8, 8),
-    /* 7 */ level(Arith, 16, 8, 32),
-    /* 8 */ level(Arith, 16, 8, 8),
-    /* 9 */ level(Arith, 16, 32, 8),
+    /* 7 */ level(Arith, 32, 8, 8),
+    /* 8 */ level(Arith, 32, 8, 8),
+    /* 9 */ level(Arith, 32, 8, 8),
 ];
 
 /// The level used when none is given.
