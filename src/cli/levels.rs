@@ -20,26 +20,31 @@ pub struct Level {
     pub mix: bool,
 }
 
-const fn level(window: usize, context: usize, rounds: usize, mix: bool) -> Level {
+const fn level(method: Method, window: usize, context: usize, lanes: usize) -> Level {
     Level {
         model: DEFAULT_MODEL,
-        method: Method::Arith,
-        plan: RevealPlan { window, context, rounds, shape: Shape::Geometric, lanes: Lanes::AtMost(32) },
-        mix,
+        method,
+        plan: RevealPlan { window, context, rounds: 1, shape: Shape::Geometric, lanes: Lanes::AtMost(lanes) },
+        mix: true,
     }
 }
 
-/// Levels 1 to 9, fastest first.
+use Method::{Arith, Mask};
+
+/// Levels 1 to 9, fastest first. With the built-in model the LM call per token costs about
+/// the same whatever the plan, so today the mask method (no range coder, no adaptive model)
+/// is the fast end, and no plan measured smaller than level 6's: 7 to 9 repeat it until a
+/// larger model or mixer earns them (README, "Levels").
 pub const LEVELS: [Level; 9] = [
-    /* 1 */ level(32, 0, 1, false),
-    /* 2 */ level(32, 8, 1, false),
-    /* 3 */ level(64, 0, 1, true),
-    /* 4 */ level(32, 0, 1, true),
-    /* 5 */ level(32, 8, 1, true),
-    /* 6 */ level(32, 16, 1, true),
-    /* 7 */ level(16, 8, 1, true),
-    /* 8 */ level(16, 32, 1, true),
-    /* 9 */ level(8, 32, 1, true),
+    /* 1 */ level(Mask, 64, 0, 32),
+    /* 2 */ level(Mask, 64, 0, 32),
+    /* 3 */ level(Arith, 64, 0, 32),
+    /* 4 */ level(Arith, 32, 0, 32),
+    /* 5 */ level(Arith, 32, 8, 32),
+    /* 6 */ level(Arith, 32, 8, 8),
+    /* 7 */ level(Arith, 32, 8, 8),
+    /* 8 */ level(Arith, 32, 8, 8),
+    /* 9 */ level(Arith, 32, 8, 8),
 ];
 
 /// The level used when none is given.

@@ -143,6 +143,32 @@ fn say(g: &Global, msg: impl std::fmt::Display) {
     }
 }
 
+/// Runs `work` on input `f` into `dest`: refuses to clobber first (and, for `compressed`
+/// output, a terminal), shows progress, stops on Ctrl-C, writes atomically and gives the
+/// output the source's mode and times. Returns what `work` returned and the seconds it took.
+fn through<T>(
+    g: &Global,
+    f: &Path,
+    dest: &Dest,
+    force: bool,
+    compressed: bool,
+    label: &str,
+    work: impl FnOnce(Box<dyn std::io::Read>, &mut dyn std::io::Write, &Hooks) -> anyhow::Result<T>,
+) -> anyhow::Result<(T, f64)> {
+    dest.check(force, compressed)?;
+    let stamp = io::source_stamp(f);
+    let input = io::open_input(f)?;
+    let mut sink = dest.open(force)?;
+    let pb = progress::bar(!g.quiet, label);
+    let progress = |n: usize| pb.inc(n as u64);
+    let hooks = Hooks { progress: &progress, cancel: &cancelled };
+    let t = std::time::Instant::now();
+    let out = work(input, sink.writer(), &hooks)?;
+    pb.finish_and_clear();
+    sink.finish(stamp.as_ref())?;
+    Ok((out, t.elapsed().as_secs_f64()))
+}
+
 /// Hooks that only listen for Ctrl-C.
 fn quiet_hooks() -> Hooks<'static> {
     Hooks { progress: &|_| {}, cancel: &cancelled }
