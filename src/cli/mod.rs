@@ -12,6 +12,7 @@ pub mod io;
 pub mod levels;
 mod models;
 pub mod progress;
+mod quantize;
 mod test;
 
 use std::cell::RefCell;
@@ -54,6 +55,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Finetune(a) => finetune::run(&g, a),
         Command::Bench(a) => bench::run(&g, a),
         Command::Models(a) => models::run(a),
+        Command::Quantize(a) => quantize::run(&g, a),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "llmzip", &mut std::io::stdout());
             Ok(())

@@ -35,7 +35,7 @@ pub const VERSION: u8 = 2;
 pub const FINGERPRINT_V2: usize = 16;
 /// Numerics ids stored as one byte by version 2 (index + 1); 0 means the id follows as text,
 /// so an id not in this list (a newer backend) still fits. Append only: codes are the format.
-pub const KNOWN_NUMERICS: [&str; 2] = ["candle-0.9.2/cpu/f32", "candle-0.9.2/cuda/f32"];
+pub const KNOWN_NUMERICS: [&str; 3] = ["candle-0.9.2/cpu/f32", "candle-0.9.2/cuda/f32", "llmzip-int8/1"];
 /// Largest original block accepted by the reader.
 pub const MAX_BLOCK: usize = 64 << 20;
 
