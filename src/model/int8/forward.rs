@@ -7,6 +7,7 @@
 use rayon::prelude::*;
 
 use super::gemm::{gemm, ActRows, Isa, Packed};
+use super::logsoftmax;
 use super::ops::{self, ActInt};
 use super::params::{Act, IntParams, Norm};
 use super::Engine;
@@ -231,7 +232,7 @@ impl Engine {
             gemm(&self.w.decoder, y.rows(), &mut acc);
             let mut logits = vec![0i32; v];
             for (ar, or) in acc.chunks_exact(v).zip(o.chunks_exact_mut(v)) {
-                ops::log_softmax(ar, &p.decoder, &p.exp2, &p.log2, &mut logits, or);
+                logsoftmax::log_softmax(self.isa, ar, &p.decoder, &p.exp2, &p.log2, &mut logits, or);
             }
         });
         out

@@ -10,6 +10,7 @@
 pub mod calibrate;
 mod forward;
 pub mod gemm;
+mod logsoftmax;
 pub mod make;
 pub mod ops;
 pub mod params;

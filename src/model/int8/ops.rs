@@ -4,7 +4,7 @@
 //! integer sums) differ between kernels. docs/FORMAT.md specifies each step; the bounds in
 //! the comments are what `params` validates at load, so nothing here can overflow.
 
-use super::params::{Gelu, Norm, Requant, EXP_BITS, LOG_BITS};
+use super::params::{Gelu, Norm, Requant, EXP_BITS, LOG_BITS, MAX_WIDTH};
 
 /// Largest magnitude of the residual stream (values are clamped to ±RESIDUAL_MAX).
 pub const RESIDUAL_MAX: i64 = 1 << 30;
@@ -104,29 +104,31 @@ pub fn layer_norm<T: ActInt>(x: &[i32], n: &Norm, out: &mut [T]) {
     let h = x.len() as i64;
     let mx = x.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0) as u64;
     let k = bit_len(mx).saturating_sub(15);
+    let mut xs = [0i32; MAX_WIDTH];
+    let xs = &mut xs[..x.len()];
     let mut sum = 0i64;
-    for &v in x {
-        sum += rshift(v as i64, k);
+    for (s, &v) in xs.iter_mut().zip(x) {
+        *s = rshift(v as i64, k) as i32;
+        sum += *s as i64;
     }
     let mut s = 0i64;
-    for &v in x {
-        let d = h * rshift(v as i64, k) - sum;
+    for &v in xs.iter() {
+        let d = h * v as i64 - sum;
         s += d * d;
     }
     let eps = if 2 * k >= 63 { 0 } else { rshift(n.eps, 2 * k) };
     let sd = ((s / h + eps) as u64).isqrt() as i64;
     let r = if sd == 0 { 0 } else { (1i64 << 46) / sd };
     let lim = T::LIMIT;
-    for (c, (&v, o)) in x.iter().zip(out.iter_mut()).enumerate() {
-        let d = h * rshift(v as i64, k) - sum;
-        let nq = rshift(d * r, 30);
+    for (c, (&v, o)) in xs.iter().zip(out.iter_mut()).enumerate() {
+        let nq = rshift((h * v as i64 - sum) * r, 30);
         *o = T::from_i64(rshift(nq * n.g[c] as i64 + n.b[c], n.shift).clamp(-lim, lim));
     }
 }
 
 /// `2^(-t / 2^EXP_BITS)` in units of 2^-30 for `t ≥ 0`, from the table of the fractional part.
 #[inline(always)]
-fn exp2_neg(t: i64, table: &[u32]) -> u64 {
+pub(crate) fn exp2_neg(t: i64, table: &[u32]) -> u64 {
     let ip = t >> EXP_BITS;
     if ip >= 31 {
         0
@@ -204,7 +206,7 @@ pub fn log_softmax(acc: &[i32], rq: &Requant, exp2: &[u32], log2: &[u32], logits
 
 /// `log2(sum / 2^30)` in units of 2^-LOGIT_BITS for `sum ≥ 2^30`: the exponent, plus the
 /// table value at the next LOG_BITS bits of the mantissa (rounded).
-fn log2_fixed(sum: u64, table: &[u32]) -> i64 {
+pub(crate) fn log2_fixed(sum: u64, table: &[u32]) -> i64 {
     let b = bit_len(sum).max(31) - 1;
     let frac = (sum - (1u64 << b)) as i64;
     let idx = rshift(frac, b - LOG_BITS) as usize;
