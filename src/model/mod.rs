@@ -236,6 +236,19 @@ impl Model {
         }
     }
 
+    /// Loads `name` on the engine that computed `numerics`: the integer engine for its id, else
+    /// the float one (falling back to whichever the directory has, so that a wrong choice
+    /// ends in the fingerprint check's error).
+    pub fn load_for(name: &str, device: &Device, numerics: &str) -> Result<Self> {
+        let b = resolve(name)?;
+        match &b.int8 {
+            Some(int) if numerics == int8::NUMERICS || b.weights.is_empty() => {
+                Self::from_int8(name, &b.config, &b.tokenizer, int)
+            }
+            _ => Self::from_bytes(name, &b.config, &b.tokenizer, &b.weight_slices(), device),
+        }
+    }
+
     /// A model on the integer engine; its fingerprint covers config, tokenizer and the
     /// integer checkpoint (the float weights it was made from are not used).
     pub fn from_int8(name: &str, config: &[u8], tokenizer_json: &[u8], int: &[u8]) -> Result<Self> {
