@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use crate::coding::{self, Ctx, Method};
 use crate::container::{self, payload, Block, Header};
 use crate::error::{Error, Result};
-use crate::model::{Model, DEFAULT_MODEL};
+use crate::model::{Model, UNNAMED_MODEL};
 use crate::schedule::{RevealPlan, Shape};
 
 /// Compression settings; all of them are recorded in the header.
@@ -145,7 +145,7 @@ impl<'m> Compressor<'m> {
             // the cap only means something to the mask method (and only it stores one)
             mask_rate: if self.opts.method == Method::Mask { self.opts.mask_rate } else { 0.0 },
             block_size: self.opts.block_size as u32,
-            model_name: (self.model.name != DEFAULT_MODEL).then(|| self.model.name.clone()),
+            model_name: (self.model.name != UNNAMED_MODEL).then(|| self.model.name.clone()),
             fingerprint: self.model.fingerprint.to_vec(),
             numerics: self.model.numerics.clone(),
         }
@@ -167,13 +167,13 @@ impl<'m> Compressor<'m> {
                 c
             }
         };
-        let (payload, stored_residual) = payload::pack(&tok.residual, &coded)?;
+        let (block, stored_residual) = payload::pack(data, tok.ids.len(), &tok.residual, &coded)?;
         stats.tokens += tok.ids.len() as u64;
         stats.exceptions += tok.exceptions as u64;
         stats.residual_bytes += stored_residual as u64;
         stats.model_seconds += nanos.load(Relaxed) as f64 / 1e9;
         stats.blocks += 1;
-        Ok(Block { orig_len: data.len() as u32, n_tokens: tok.ids.len() as u32, crc: crc32fast::hash(data), payload })
+        Ok(block)
     }
 
     /// Compresses a whole stream into one member. Up to `jobs` blocks are coded at once;
@@ -238,10 +238,10 @@ pub(crate) fn ctx<'a>(
     }
 }
 
-/// The model a header names: an unnamed one is the built-in default, which is how the
-/// compressor stores it ([`Compressor::header`]).
+/// The model a header names: an unnamed one is [`UNNAMED_MODEL`] (the first built-in
+/// default), which is how the compressor stores that model ([`Compressor::header`]).
 pub fn model_name(h: &Header) -> &str {
-    h.model_name.as_deref().unwrap_or(DEFAULT_MODEL)
+    h.model_name.as_deref().unwrap_or(UNNAMED_MODEL)
 }
 
 /// `f` over `items`, one scoped thread per item when there are several; results in order.

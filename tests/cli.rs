@@ -330,8 +330,9 @@ fn names_in(p: &Path) -> Vec<String> {
     v
 }
 
-/// A full disk (here: a file-size limit, which fails writes the same way) is one clear line
-/// with a hint, and leaves no partial output behind.
+/// A full disk (here: a file-size limit, which fails writes part-way the same way) is one
+/// clear line with a hint, leaves no partial output behind and keeps the input, for
+/// compression and decompression, with and without --rm.
 #[test]
 fn write_errors_leave_no_partial_output() {
     let d = tempfile::tempdir().unwrap();
@@ -339,7 +340,7 @@ fn write_errors_leave_no_partial_output() {
     let data = noise(64 << 10);
     fs::write(p.join("noise.bin"), &data).unwrap();
     let bin = assert_cmd::cargo::cargo_bin("llmzip");
-    for args in [vec!["compress", "noise.bin"], vec!["compress", "-o", "out.llmz", "noise.bin"]] {
+    let limited = |args: &[&str]| {
         let out = std::process::Command::new("sh")
             .current_dir(p)
             .env("HF_HUB_OFFLINE", "1")
@@ -347,17 +348,34 @@ fn write_errors_leave_no_partial_output() {
             .arg("ulimit -f 16 && exec \"$@\"")
             .arg("sh")
             .arg(&bin)
-            .args(&args)
-            .args(["--model", &model("tiny-bert"), "--block-size", "8192"])
+            .args(args)
+            .args(["--model", &model("tiny-bert")])
             .output()
             .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{err}");
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
         assert!(err.contains("File too large") && err.contains("hint: free some space"), "{err}");
         assert_eq!(err.lines().filter(|l| l.starts_with("llmzip: error")).count(), 1, "{err}");
+    };
+    for args in [
+        &["compress", "noise.bin", "--block-size", "8192"][..],
+        &["compress", "-o", "out.llmz", "noise.bin", "--block-size", "8192"],
+        &["compress", "--rm", "noise.bin"],
+    ] {
+        limited(args);
         assert_eq!(names_in(p), ["noise.bin"], "no output or temporary file may remain");
         assert_eq!(fs::read(p.join("noise.bin")).unwrap(), data, "input untouched");
     }
+    // decompression whose output outgrows the limit: the .llmz is kept, nothing else appears
+    llmzip(p).args(["compress", "noise.bin", "--model", &model("tiny-bert")]).assert().success();
+    fs::rename(p.join("noise.bin"), p.join("original.bin")).unwrap();
+    let z = fs::read(p.join("noise.bin.llmz")).unwrap();
+    for args in [&["decompress", "noise.bin.llmz"][..], &["decompress", "--rm", "noise.bin.llmz", "-o", "back.bin"]] {
+        limited(args);
+        assert_eq!(names_in(p), ["noise.bin.llmz", "original.bin"], "no output or temporary file may remain");
+        assert_eq!(fs::read(p.join("noise.bin.llmz")).unwrap(), z, "input untouched");
+    }
+    fs::rename(p.join("original.bin"), p.join("noise.bin")).unwrap();
     // standard output on a full device
     if Path::new("/dev/full").exists() {
         let out = std::process::Command::new(&bin)
@@ -722,4 +740,63 @@ fn models_lists_built_in_and_cached_models() {
         .assert()
         .success()
         .stdout(predicate::str::contains("test/tiny-bert").and(predicate::str::contains("1-9")));
+}
+
+/// Whether GNU parallel is installed (`.ci/run` installs it).
+fn have_parallel() -> bool {
+    let found = std::process::Command::new("parallel").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !found {
+        eprintln!("skipped: GNU parallel is not installed (apt-get install parallel)");
+    }
+    found
+}
+
+/// The README's recipe for many processes or machines: GNU parallel cuts a file into parts,
+/// each part becomes an independent member, and the concatenation decompresses to the file
+/// exactly; the `--sshlogin` form (here `:`, this machine) gives the same bytes, and so do
+/// parts kept as separate files; a stream cut by `--pipe` restores too.
+#[test]
+fn gnu_parallel_shards_restore_exactly() {
+    if !have_parallel() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    let mut big = TEXT.repeat(40).into_bytes();
+    big.extend_from_slice(b"\xff\xfe and no newline at the end");
+    fs::write(p.join("big.txt"), &big).unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("llmzip");
+    let path = format!("{}:{}", bin.parent().unwrap().display(), std::env::var("PATH").unwrap_or_default());
+    let sh = |script: &str| {
+        let out = std::process::Command::new("sh")
+            .current_dir(p)
+            .env("PATH", &path)
+            .env("HF_HUB_OFFLINE", "1")
+            .env("LLMZIP_MODEL", model("tiny-roberta"))
+            .args(["-c", script])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    sh("parallel --will-cite --pipepart -a big.txt --block 1k -k llmzip compress > big.txt.llmz");
+    sh("parallel --will-cite --pipepart -a big.txt --block 1k -k -S 2/: llmzip compress > ssh.llmz");
+    sh("parallel --will-cite --pipepart -a big.txt --block 1k 'llmzip compress > part.{#}.llmz'");
+    sh("cat $(ls part.*.llmz | sort -V) > parts.llmz");
+    sh("parallel --will-cite -k llmzip decompress -c ::: $(ls part.*.llmz | sort -V) > parts.txt");
+    sh("cat big.txt | parallel --will-cite --pipe --block 1k -k llmzip compress > piped.llmz");
+    let z = fs::read(p.join("big.txt.llmz")).unwrap();
+    for other in ["ssh.llmz", "parts.llmz"] {
+        assert_eq!(fs::read(p.join(other)).unwrap(), z, "{other}");
+    }
+    // from a stream, parts are cut elsewhere: other bytes, the same text
+    llmzip(p).args(["decompress", "-c", "piped.llmz"]).assert().success().stdout(big.clone());
+    let info: serde_json::Value = serde_json::from_slice(
+        &llmzip(p).args(["info", "--json", "big.txt.llmz"]).assert().success().get_output().stdout,
+    )
+    .unwrap();
+    assert!(info["members"].as_array().unwrap().len() >= 4, "{info}");
+    fs::rename(p.join("big.txt"), p.join("original.txt")).unwrap();
+    llmzip(p).args(["decompress", "big.txt.llmz"]).assert().success();
+    assert_eq!(fs::read(p.join("big.txt")).unwrap(), big);
+    assert_eq!(fs::read(p.join("parts.txt")).unwrap(), big);
 }

@@ -36,7 +36,7 @@ fn opts(dir: &Path, out: &Path, model: Option<&str>, steps: usize) -> TrainOptio
         batch: 8,
         seq_len: 34,
         mask_prob: 0.15,
-        objective: Objective::Random,
+        objective: Some(Objective::Random),
         plan: RevealPlan { window: 16, context: 8, rounds: 2, shape: Shape::Geometric, lanes: 1 },
         seed: 3,
         resume: false,
@@ -126,8 +126,16 @@ fn from_scratch_trains_a_byte_lossless_tokenizer_and_model() {
     corpus(&corpus_dir);
     let out = d.path().join("out");
     let mut o = opts(&corpus_dir, &out, None, 6);
-    o.scratch = Some(scratch::Size { vocab: 400, layers: 1, hidden: 16, heads: 2, intermediate: 32, seq_len: 34 });
-    o.objective = Objective::Schedule;
+    o.scratch = Some(scratch::Size {
+        vocab: 400,
+        layers: 1,
+        hidden: 16,
+        heads: 2,
+        intermediate: 32,
+        seq_len: 34,
+        pre_layer_norm: false,
+    });
+    o.objective = Some(Objective::Schedule);
     let (r, _, _) = run(&o);
     assert_eq!(r.steps, 6);
     let m = Model::load(out.to_str().unwrap(), &Device::Cpu).unwrap();
@@ -185,4 +193,50 @@ fn epochs_count_whole_passes_over_a_small_corpus() {
     }
     assert!(seen[0] > 0);
     assert_eq!(seen[1], 4 * seen[0], "4 epochs must see 4 passes of tokens");
+}
+
+/// Regression: a checkpoint taken after the reader had consumed the whole (small) corpus
+/// resumed at the end of a pass, and the resumed run trained no step at all.
+#[test]
+fn resume_at_the_end_of_a_pass_keeps_training() {
+    let d = tempfile::tempdir().unwrap();
+    let text = d.path().join("small.txt");
+    std::fs::write(&text, CORPUS.repeat(10)).unwrap();
+    let base = common::fixture("tiny-roberta");
+    let out = d.path().join("out");
+    let (r1, _, _) = run(&opts(&text, &out, Some(base.to_str().unwrap()), 2));
+    assert_eq!(r1.steps, 2);
+    let mut o = opts(&text, &out, Some(base.to_str().unwrap()), 5);
+    o.resume = true;
+    let (r2, losses, _) = run(&o);
+    assert_eq!((r2.steps, losses.len()), (5, 3));
+}
+
+/// A Hugging Face pre-LayerNorm checkpoint trains with the any-order objective by default
+/// and comes out as a checkpoint llmzip loads, predicting its training text better.
+#[test]
+fn pre_layer_norm_checkpoint_continues_with_the_any_order_objective() {
+    let d = tempfile::tempdir().unwrap();
+    let corpus_dir = d.path().join("corpus");
+    corpus(&corpus_dir);
+    let base = common::fixture("tiny-roberta-prelayernorm");
+    let out = d.path().join("out");
+    let mut o = opts(&corpus_dir, &out, Some(base.to_str().unwrap()), 40);
+    o.objective = None;
+    let (report, losses, _) = run(&o);
+    assert_eq!(report.objective, "any-order");
+    let training: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("training.json")).unwrap()).unwrap();
+    assert_eq!(training["objective"], "any-order");
+    // context 8 + window 16 tokens per sequence (the last of a pass may be shorter)
+    assert!((40 * 8 * 22..=40 * 8 * 24).contains(&report.tokens_seen), "{}", report.tokens_seen);
+    let first: f32 = losses[..5].iter().sum::<f32>() / 5.0;
+    let last: f32 = losses[losses.len() - 5..].iter().sum::<f32>() / 5.0;
+    assert!(last < first * 0.8, "loss did not fall: {first} -> {last}");
+    let cfg = std::fs::read_to_string(out.join("config.json")).unwrap();
+    assert!(cfg.contains("roberta-prelayernorm"));
+    let text = CORPUS.repeat(10);
+    let before = compressed_size(&common::load("tiny-roberta-prelayernorm"), text.as_bytes());
+    let after = compressed_size(&Model::load(out.to_str().unwrap(), &Device::Cpu).unwrap(), text.as_bytes());
+    assert!(after < before, "fine-tuned {after} bytes, base {before} bytes");
 }

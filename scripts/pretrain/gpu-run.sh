@@ -12,7 +12,7 @@ set -euo pipefail
 W=${LLMZIP_PRETRAIN_DIR:-/tmp/llmz-pretrain}
 HERE=$(cd "$(dirname "$0")" && pwd)
 TOK=${TOKENIZER:-$HERE/../../data/default-model/tokenizer.json}
-# name layers hidden heads learning-rate
+# name layers hidden heads learning-rate [checkpoint to continue from]
 RUNS=${RUNS:-"s128 4 128 4 1e-3
 m192 6 192 6 1e-3
 m256 4 256 4 1e-3
@@ -42,11 +42,11 @@ train)
   mv "$W"/tok/staging/valid.u16 "$W/tok/valid.u16"
   mv "$W"/tok/staging/*.u16 "$W/tok/train/"
   sha256sum "$W"/corpus/*.xz
-  while read -r name layers hidden heads lr; do
+  while read -r name layers hidden heads lr init; do
     [ -z "$name" ] && continue
     (cd "$W" && PYTHONUNBUFFERED=1 setsid nohup python3 "$HERE/pretrain.py" --tokens "$W/tok/train" \
       --valid "$W/tok/valid.u16" --tokenizer "$TOK" --out "$W/runs/$name" --layers "$layers" \
-      --hidden "$hidden" --heads "$heads" --lr "$lr" --minutes "$2" --seed 0 --device "${DEVICE:-cuda}" ${EXTRA:-} >"$W/runs/$name.log" 2>&1 &)
+      --hidden "$hidden" --heads "$heads" --lr "$lr" --minutes "$2" --seed "${SEED:-0}" --device "${DEVICE:-cuda}" ${init:+--init "$init"} ${EXTRA:-} >"$W/runs/$name.log" 2>&1 &)
   done <<<"$RUNS"
   sleep ${TRAIN_WAIT:-60}
   tail -n 3 "$W"/runs/*.log

@@ -143,7 +143,7 @@ pub fn finetuned(base: &Model, file: &Path, epochs: usize, out: &Path, dev: &Dev
         batch: 32,
         seq_len,
         mask_prob: 0.15,
-        objective: Objective::Random,
+        objective: Some(Objective::Random),
         plan: RevealPlan { lanes: 1, ..Options::default().plan },
         seed: 0,
         resume: false,

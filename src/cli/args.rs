@@ -302,6 +302,17 @@ pub enum ObjectiveArg {
     Random,
     /// a sampled round of the reveal plan, as compression sees it
     Schedule,
+    /// the plan's context visible, then each window position masked with probability
+    /// t ~ U(0, 1] drawn per sequence; loss averaged per sequence (for plans of any rounds)
+    AnyOrder,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArchArg {
+    /// post-LayerNorm RoBERTa
+    Roberta,
+    /// pre-LayerNorm RoBERTa (transformers' RobertaPreLayerNormForMaskedLM)
+    RobertaPrelayernorm,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -333,8 +344,9 @@ pub struct FinetuneArgs {
     pub seq_len: usize,
     #[arg(long, default_value_t = 0.15)]
     pub mask_prob: f32,
-    #[arg(long, value_enum, default_value = "random")]
-    pub objective: ObjectiveArg,
+    /// Training objective [default: any-order for pre-LayerNorm models, random otherwise]
+    #[arg(long, value_enum)]
+    pub objective: Option<ObjectiveArg>,
     /// Reveal plan used by --objective schedule and by validation
     #[arg(long, default_value_t = 64)]
     pub window: usize,
@@ -369,6 +381,9 @@ pub struct FinetuneArgs {
     /// Train a new byte-level BPE tokenizer and RoBERTa-style model
     #[arg(long)]
     pub from_scratch: bool,
+    /// --from-scratch: the architecture
+    #[arg(long, value_enum, default_value = "roberta")]
+    pub arch: ArchArg,
     #[arg(long, default_value_t = 8000)]
     pub vocab: usize,
     #[arg(long, default_value_t = 4)]

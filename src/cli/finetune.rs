@@ -1,6 +1,6 @@
 //! `llmzip finetune`: train a model on the corpus you will compress, or from scratch.
 
-use super::args::{FinetuneArgs, Global, ObjectiveArg};
+use super::args::{ArchArg, FinetuneArgs, Global, ObjectiveArg};
 use super::{progress, require_model};
 use llmzip::schedule::{RevealPlan, Shape};
 use llmzip::Error;
@@ -18,6 +18,7 @@ pub fn run(g: &Global, a: FinetuneArgs) -> anyhow::Result<()> {
             heads: a.heads,
             intermediate: a.intermediate.unwrap_or(4 * a.hidden),
             seq_len: a.seq_len,
+            pre_layer_norm: a.arch == ArchArg::RobertaPrelayernorm,
         }),
         out: a.out.clone(),
         epochs: a.epochs.or(if a.steps.is_none() && a.max_seconds.is_none() { Some(1) } else { None }),
@@ -26,10 +27,11 @@ pub fn run(g: &Global, a: FinetuneArgs) -> anyhow::Result<()> {
         batch: a.batch,
         seq_len: a.seq_len,
         mask_prob: a.mask_prob,
-        objective: match a.objective {
+        objective: a.objective.map(|o| match o {
             ObjectiveArg::Random => Objective::Random,
             ObjectiveArg::Schedule => Objective::Schedule,
-        },
+            ObjectiveArg::AnyOrder => Objective::AnyOrder,
+        }),
         plan: RevealPlan { window: a.window, context: a.context, rounds: a.rounds, shape: Shape::Geometric, lanes: 1 },
         seed: a.seed,
         resume: a.resume,

@@ -8,7 +8,7 @@ use llmzip::container::FileSummary;
 pub fn run(a: InfoArgs) -> anyhow::Result<()> {
     let mut all = Vec::new();
     for f in inputs(&a.files) {
-        let s = FileSummary::read(f.display().to_string(), open_input(&f)?, llmzip::model::DEFAULT_MODEL)?;
+        let s = FileSummary::read(f.display().to_string(), open_input(&f)?, llmzip::model::UNNAMED_MODEL)?;
         if !a.json {
             print(&s);
         }

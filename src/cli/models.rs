@@ -30,8 +30,8 @@ pub fn run(a: ModelsArgs) -> anyhow::Result<()> {
     // a listing must not reach the network for a half-cached model
     std::env::set_var("HF_HUB_OFFLINE", "1");
     let mut rows = Vec::new();
-    for name in builtin() {
-        rows.push(describe(name, "built-in", &[model::embedded::WEIGHTS])?);
+    for b in model::builtin::ALL {
+        rows.push(describe(b.name, "built-in", &[b.weights])?);
     }
     for id in cached() {
         match cached_weights(&id)
@@ -64,11 +64,6 @@ pub fn run(a: ModelsArgs) -> anyhow::Result<()> {
     }
     println!("default level: {}; a model directory works anywhere with --model DIR", levels::DEFAULT);
     Ok(())
-}
-
-/// The models compiled into the binary.
-fn builtin() -> Vec<&'static str> {
-    vec![model::DEFAULT_MODEL]
 }
 
 /// Hub ids with a folder in the hf-hub cache (`models--org--name`).

@@ -2,6 +2,7 @@
 //! RoBERTa-PreLayerNorm checkpoints in Hugging Face layout, plus loading and fingerprinting ([`Model`]).
 
 pub mod bert;
+pub mod builtin;
 pub mod config;
 pub mod distilbert;
 pub mod hub;
@@ -122,15 +123,12 @@ pub fn numerics_id(device: &Device) -> String {
     format!("candle-0.9.2/{dev}/f32")
 }
 
-/// The name `--model` defaults to: the model shipped in data/default-model, compiled into
-/// the binary so the main job needs no flag and no network (issue #4).
+/// The name `--model` defaults to: a built-in model (see [`builtin`]), so the main job needs no
+/// flag and no network.
 pub const DEFAULT_MODEL: &str = "llmzip-default";
 
-pub mod embedded {
-    pub const CONFIG: &[u8] = include_bytes!("../../data/default-model/config.json");
-    pub const TOKENIZER: &[u8] = include_bytes!("../../data/default-model/tokenizer.json");
-    pub const WEIGHTS: &[u8] = include_bytes!("../../data/default-model/model.safetensors");
-}
+/// The model a header without a model name means ([`builtin::UNNAMED`]).
+pub const UNNAMED_MODEL: &str = builtin::UNNAMED;
 
 /// Where a model comes from.
 #[derive(Debug, Clone)]
@@ -182,14 +180,15 @@ impl ModelBytes {
     }
 }
 
-/// Resolves a `--model` name to its files: the built-in model, a local directory or a hub id.
-/// Every path that loads a model (compression, training) comes through here.
+/// Resolves a `--model` name to its files: a built-in model, a local directory or a hub id
+/// (a built-in name wins over a directory of the same name). Every path that loads a model
+/// (compression, training, listings) comes through here.
 pub fn resolve(name: &str) -> Result<ModelBytes> {
-    if name == DEFAULT_MODEL {
+    if let Some(b) = builtin::find(name) {
         return Ok(ModelBytes {
-            config: Cow::Borrowed(embedded::CONFIG),
-            tokenizer: Cow::Borrowed(embedded::TOKENIZER),
-            weights: vec![Cow::Borrowed(embedded::WEIGHTS)],
+            config: Cow::Borrowed(b.config),
+            tokenizer: Cow::Borrowed(b.tokenizer),
+            weights: vec![Cow::Borrowed(b.weights)],
             int8: None,
         });
     }

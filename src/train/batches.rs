@@ -54,6 +54,11 @@ impl Batches {
             None => {
                 let t = self.chunks.next_chunk()?;
                 if t.is_some() && self.chunks.epoch != self.epoch {
+                    if self.drained() {
+                        // nothing of the old pass is left (a run resumed at its end)
+                        self.epoch = self.chunks.epoch;
+                        return Ok(t);
+                    }
                     // the reader wrapped: finish this pass first
                     self.next_pass = t;
                     Ok(None)

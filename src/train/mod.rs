@@ -42,7 +42,8 @@ pub struct TrainOptions {
     pub batch: usize,
     pub seq_len: usize,
     pub mask_prob: f32,
-    pub objective: Objective,
+    /// `None`: [`Objective::default_for`] the model's architecture
+    pub objective: Option<Objective>,
     pub plan: RevealPlan,
     pub seed: u64,
     pub resume: bool,
@@ -60,6 +61,8 @@ pub struct TrainOptions {
 /// What a run reports (also written to OUT/training.json).
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct TrainReport {
+    /// the objective trained with (`random`, `schedule`, `any-order`)
+    pub objective: String,
     pub steps: usize,
     pub tokens_seen: u64,
     pub seconds: f64,
@@ -86,6 +89,7 @@ struct Trainer<'a> {
     rng: ChaCha8Rng,
     dropout_rng: ChaCha8Rng,
     batches: Batches,
+    objective: Objective,
     groups: Vec<u8>,
     step: usize,
     tokens_seen: u64,
@@ -108,6 +112,7 @@ impl<'a> Trainer<'a> {
         let opt = optim::AdamW::new(vars, o.weight_decay)?;
         let mut chunks = corpus::Chunks::new(files, 1 << 16);
         chunks.cycle = true;
+        let objective = o.objective.unwrap_or(Objective::default_for(setup.cfg.arch.pre_layer_norm()));
         let mut t = Trainer {
             o,
             dev,
@@ -115,6 +120,7 @@ impl<'a> Trainer<'a> {
             rng: ChaCha8Rng::seed_from_u64(o.seed),
             dropout_rng: ChaCha8Rng::seed_from_u64(o.seed.wrapping_add(1)),
             batches: Batches::new(corpus::Chunks::new(Vec::new(), 1), 0, 0),
+            objective,
             groups: o.plan.groups(),
             step: 0,
             tokens_seen: 0,
@@ -129,7 +135,7 @@ impl<'a> Trainer<'a> {
             let (e, f, c) = st.data;
             chunks.seek(e, f, c)?;
         }
-        t.batches = Batches::new(chunks, seq_len - 2, o.batch * 16);
+        t.batches = Batches::new(chunks, objective.content_len(&o.plan, seq_len), o.batch * 16);
         Ok(t)
     }
 
@@ -163,7 +169,7 @@ impl<'a> Trainer<'a> {
     /// One optimizer step on `seqs`; `None` when the objective scored no position.
     fn train_step(&mut self, seqs: &[Vec<u32>]) -> Result<Option<f32>> {
         let spec = objective::Spec {
-            objective: self.o.objective,
+            objective: self.objective,
             plan: &self.o.plan,
             groups: &self.groups,
             mask_prob: self.o.mask_prob,
@@ -181,11 +187,18 @@ impl<'a> Trainer<'a> {
         let n = b.sel.len();
         let sel = Tensor::from_vec(b.sel, n, dev)?;
         let targets = Tensor::from_vec(b.targets, n, dev)?;
+        let weights = b.weights.map(|w| Tensor::from_vec(w, n, dev)).transpose()?;
         let mut dropout = Dropout { p: self.o.dropout, rng: self.dropout_rng.clone() };
         let h = self.setup.encoder.hidden(&input, &mask, Some(&mut dropout))?;
         self.dropout_rng = dropout.rng;
         let logits = self.setup.encoder.logits_at_for_training(&h, &sel)?;
-        let loss = candle_nn::loss::cross_entropy(&logits, &targets)?;
+        let loss = match &weights {
+            None => candle_nn::loss::cross_entropy(&logits, &targets)?,
+            Some(w) => {
+                let lp = candle_nn::ops::log_softmax(&logits, 1)?.gather(&targets.unsqueeze(1)?, 1)?.squeeze(1)?;
+                (lp * w)?.sum_all()?.neg()?
+            }
+        };
         let grads = loss.backward()?;
         self.opt.step(&grads, self.lr_at(self.step))?;
         self.step += 1;
@@ -278,6 +291,7 @@ pub fn run(o: &TrainOptions, dev: &Device, cb: &Callbacks) -> Result<TrainReport
         report.evals = st.evals.clone();
     }
     let mut t = Trainer::new(o, dev, setup, files, state.as_ref())?;
+    report.objective = t.objective.name().into();
     let finished = t.train(t0, &valid, cb, &mut report)?;
     t.save_checkpoint(&report.evals)?;
     if !finished {

@@ -22,6 +22,8 @@ pub struct Size {
     pub intermediate: usize,
     /// model sequence length, special tokens included
     pub seq_len: usize,
+    /// pre-LayerNorm RoBERTa (`roberta-prelayernorm`) rather than RoBERTa
+    pub pre_layer_norm: bool,
 }
 
 pub fn train_tokenizer(texts: &[String], vocab: usize) -> Result<Tokenizer> {
@@ -49,9 +51,14 @@ pub fn train_tokenizer(texts: &[String], vocab: usize) -> Result<Tokenizer> {
 }
 
 pub fn roberta_config(s: &Size) -> serde_json::Value {
+    let (arch, model_type) = if s.pre_layer_norm {
+        ("RobertaPreLayerNormForMaskedLM", "roberta-prelayernorm")
+    } else {
+        ("RobertaForMaskedLM", "roberta")
+    };
     serde_json::json!({
-        "architectures": ["RobertaForMaskedLM"],
-        "model_type": "roberta",
+        "architectures": [arch],
+        "model_type": model_type,
         "vocab_size": s.vocab,
         "hidden_size": s.hidden,
         "num_hidden_layers": s.layers,

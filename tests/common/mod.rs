@@ -16,3 +16,5 @@ pub fn load(name: &str) -> llmzip::Model {
 }
 
 pub const ARCHS: [&str; 4] = ["tiny-bert", "tiny-roberta", "tiny-distilbert", "tiny-roberta-prelayernorm"];
+
+pub mod mock;
