@@ -100,7 +100,7 @@ mod tests {
         c.compress(&text[..], &mut z, &Hooks::default()).unwrap();
         let h = crate::container::Header::read(&mut &z[..]).unwrap().unwrap();
         assert_eq!(h.model_name.as_deref(), Some("tiny-f16"), "only {UNNAMED} goes unnamed");
-        let loader = |name: &str| -> crate::Result<std::sync::Arc<Model>> {
+        let loader = |name: &str, _numerics: &str| -> crate::Result<std::sync::Arc<Model>> {
             let b = find_in(TEST_LIST, name).ok_or_else(|| crate::Error::model(name, "not built in"))?;
             Ok(std::sync::Arc::new(load(b)))
         };
