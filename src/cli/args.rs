@@ -275,7 +275,7 @@ pub struct BenchArgs {
     /// Include the large default texts (lcet10, plrabn12)
     #[arg(long)]
     pub all: bool,
-    /// Skip gzip/bzip2/xz/zstd
+    /// Skip the other compressors (gzip, bzip2, xz, zstd; 7z PPMd and zpaq when installed)
     #[arg(long)]
     pub no_baselines: bool,
     /// Machine-readable output

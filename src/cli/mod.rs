@@ -575,6 +575,15 @@ fn bench(g: &Global, a: args::BenchArgs) -> anyhow::Result<()> {
                     rows.push(r?);
                 }
             }
+            for arc in &bench::ARCHIVERS {
+                match bench::measure_archiver(&name, &data, arc) {
+                    Some(r) => rows.push(r?),
+                    None if !g.quiet => {
+                        eprintln!("note: {} skipped: not installed (apt-get install {})", arc.name, arc.package)
+                    }
+                    None => {}
+                }
+            }
         }
     }
     if a.json {
