@@ -160,6 +160,7 @@ fn options(a: &CompressArgs) -> Options {
         mask_rate: a.mask_rate,
         block_size: a.block_size,
         mix: !a.no_mix,
+        mix_version: a.mix_version.unwrap_or(llmzip::coding::MIX_VERSION),
         jobs: 1,
     }
 }
@@ -564,9 +565,20 @@ fn bench(g: &Global, a: args::BenchArgs) -> anyhow::Result<()> {
                     MethodArg::Arith => Method::Arith,
                     MethodArg::Mask => Method::Mask,
                 });
-                let r = bench::measure_llmzip(&name, &data, &m, &o)?;
-                say(g, format_args!("{} {}: {:.3} bits/byte", r.file, r.compressor, r.bits_per_byte));
-                rows.push(r);
+                let versions = if a.mix_versions.is_empty() || o.method != Method::Arith {
+                    vec![None]
+                } else {
+                    a.mix_versions.iter().map(|&v| Some(v)).collect()
+                };
+                for v in versions {
+                    let o = Options { mix_version: v.unwrap_or(o.mix_version), ..o.clone() };
+                    let mut r = bench::measure_llmzip(&name, &data, &m, &o)?;
+                    if let Some(v) = v {
+                        r.compressor.push_str(&format!(" mix v{v}"));
+                    }
+                    say(g, format_args!("{} {}: {:.3} bits/byte", r.file, r.compressor, r.bits_per_byte));
+                    rows.push(r);
+                }
             }
         }
         if !a.no_baselines {

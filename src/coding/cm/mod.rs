@@ -1,0 +1,242 @@
+//! Adaptive token model, version 3: context mixing around the LM. Each token is coded as a
+//! path of binary decisions ([`tree`]); at each decision a logistic mixer ([`mixer`]) weighs
+//! the LM's odds for the decision against adaptive models of the block so far: hashed token
+//! contexts of several orders ([`counters`]) and a match model ([`matcher`]). The mixer's
+//! weights are learned online, so it trusts the LM exactly as much as the LM earns on this
+//! text. A binary arithmetic coder ([`coder`]) writes the decisions.
+//!
+//! Encoder and decoder run the same [`ContextMix::code`]; only the closure that turns a
+//! probability into a bit differs. Memory is bounded by the block's token count and capped
+//! (see [`table_bits`]).
+
+pub mod coder;
+pub mod counters;
+pub mod math;
+pub mod matcher;
+pub mod mixer;
+pub mod tree;
+
+use coder::P16;
+use counters::{Counters, Read};
+use matcher::Matcher;
+use mixer::{Apm, Mixer};
+use tree::{LmBits, Tree};
+
+use super::adaptive::{AdaptiveModel, TokenIo};
+use crate::error::Result;
+
+/// A position not revealed yet (no vocabulary reaches this id).
+pub const UNKNOWN: u32 = u32::MAX;
+
+/// Most hashed context orders.
+const MAX_ORDERS: usize = 8;
+/// Deepest tree the selectors distinguish (vocabularies up to 2^20).
+const MAX_DEPTH: usize = 20;
+/// LM odds buckets for a selector.
+const LM_BUCKETS: usize = 12;
+
+/// The settings of the model. [`Params::default`] is part of the format (version 3); other
+/// values exist for tuning (`examples/cm_tune.rs`).
+#[derive(Debug, Clone)]
+pub struct Params {
+    /// token orders of the hashed contexts (0: the tree node alone)
+    pub orders: Vec<usize>,
+    /// context slots per token of the block, before rounding to a power of two and capping
+    pub slots_per_token: usize,
+    pub mixer_rate: f32,
+    pub apm_rate: f32,
+    /// the APM's share of the final probability
+    pub apm_share: f32,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params { orders: vec![0, 1, 2, 3, 4, 6], slots_per_token: 16, mixer_rate: 0.002, apm_rate: 0.02, apm_share: 0.75 }
+    }
+}
+
+/// Where the LM's odds for a decision come from: the block's log-probabilities when coding,
+/// recorded odds when replaying a coding (tuning).
+pub trait LmOdds {
+    /// ln(P(1-side) / P(0-side)) of the decision at `depth` that splits `[lo, mid) | [mid, hi)`.
+    fn odds(&self, depth: u32, lo: usize, mid: usize, hi: usize) -> f32;
+}
+
+impl LmOdds for LmBits {
+    #[inline]
+    fn odds(&self, _depth: u32, lo: usize, mid: usize, hi: usize) -> f32 {
+        self.stretch(lo, mid, hi)
+    }
+}
+
+/// A table size as a power of two: `per_token` entries per token of the block, within
+/// [2^min, 2^max]. The caps bound a block's memory whatever its length.
+pub fn table_bits(n: usize, per_token: usize, min: u32, max: u32) -> u32 {
+    let want = (n.max(1) * per_token).next_power_of_two().trailing_zeros();
+    want.clamp(min, max)
+}
+
+pub struct ContextMix {
+    p: Params,
+    tree: Tree,
+    known: Vec<u32>,
+    ctx: Vec<Counters>,
+    matcher: Matcher,
+    confidence: Counters,
+    mixer: Mixer,
+    apm: Apm,
+    // per token
+    hashes: [u64; MAX_ORDERS],
+    expect: Option<(u32, u32)>,
+    // per decision
+    reads: [Read; MAX_ORDERS],
+    conf_read: Read,
+    expect_bit: Option<bool>,
+}
+
+/// [`ContextMix`] fed with the LM's log-probabilities: adaptive model version 3.
+pub struct ContextMixModel {
+    lm: LmBits,
+    cm: ContextMix,
+}
+
+impl ContextMixModel {
+    pub fn new(vocab: usize, n: usize) -> Self {
+        ContextMixModel { lm: LmBits::default(), cm: ContextMix::new(vocab, n, Params::default()) }
+    }
+}
+
+impl AdaptiveModel for ContextMixModel {
+    fn code(&mut self, i: usize, lp: &[f32], io: &mut dyn TokenIo) -> Result<u32> {
+        self.lm.load(lp);
+        self.cm.code(i, &self.lm, |shift, p| io.bit(shift, p))
+    }
+}
+
+impl ContextMix {
+    pub fn new(vocab: usize, n: usize, p: Params) -> Self {
+        assert!(p.orders.len() <= MAX_ORDERS);
+        let bits = table_bits(n, p.slots_per_token, 12, 22);
+        let k = p.orders.len();
+        let inputs = 3 + k;
+        ContextMix {
+            tree: Tree::new(vocab),
+            known: vec![UNKNOWN; n],
+            ctx: p.orders.iter().map(|_| Counters::new(bits)).collect(),
+            matcher: Matcher::new(n, table_bits(n, 2, 10, 22)),
+            confidence: Counters::new(12),
+            mixer: Mixer::new(
+                inputs,
+                &[MAX_DEPTH * 4, MAX_DEPTH * (k + 1), LM_BUCKETS * 3],
+                MAX_DEPTH,
+                p.mixer_rate,
+                &[1.0],
+            ),
+            apm: Apm::new(MAX_DEPTH * 4, p.apm_rate),
+            hashes: [0; MAX_ORDERS],
+            expect: None,
+            reads: [Read::default(); MAX_ORDERS],
+            conf_read: Read::default(),
+            expect_bit: None,
+            p,
+        }
+    }
+
+    /// Codes the token at position `i`: `io(shift, P(1))` codes the decision about bit `shift`
+    /// of the token and returns the bit (the encoder's from the token, the decoder's from the
+    /// stream). Returns the token.
+    pub fn code(&mut self, i: usize, lm: &impl LmOdds, mut io: impl FnMut(u32, P16) -> Result<bool>) -> Result<u32> {
+        self.begin(i);
+        let mut node = 1u32;
+        for d in 0..self.tree.bits {
+            let (lo, mid, hi) = self.tree.split(node, d);
+            if mid >= hi {
+                node *= 2;
+                continue;
+            }
+            let p = self.predict(node, d, lm.odds(d, lo, mid, hi));
+            let bit = io(self.tree.bits - 1 - d, p)?;
+            self.update(bit);
+            node = 2 * node + bit as u32;
+        }
+        let tok = node ^ (1 << self.tree.bits);
+        self.end(i, tok);
+        Ok(tok)
+    }
+
+    pub fn tree(&self) -> Tree {
+        self.tree
+    }
+
+    fn begin(&mut self, i: usize) {
+        for (k, &order) in self.p.orders.iter().enumerate() {
+            let mut h = (order as u64 + 1).wrapping_mul(0xD6E8_FEB8_6659_FD93);
+            for j in 1..=order {
+                let t = if i >= j { self.known[i - j] } else { UNKNOWN - 1 };
+                h = (h ^ t as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(23);
+            }
+            self.hashes[k] = h;
+        }
+        self.expect = self.matcher.find(i, &self.known);
+    }
+
+    fn predict(&mut self, node: u32, depth: u32, lm: f32) -> P16 {
+        let m = &mut self.mixer;
+        m.clear();
+        m.add(lm);
+        m.add(0.5);
+        let mut hit = 0;
+        for (k, c) in self.ctx.iter().enumerate() {
+            let r = c.read(self.hashes[k], node);
+            if r.n > 0 {
+                hit = k + 1;
+            }
+            m.add(r.stretch());
+            self.reads[k] = r;
+        }
+        // the match model speaks while the path still leads to its token
+        self.expect_bit = None;
+        let mut mstate = 0;
+        if let Some((tok, len)) = self.expect {
+            let full = tok | (1 << self.tree.bits);
+            if full >> (self.tree.bits - depth) == node {
+                let eb = (tok >> (self.tree.bits - 1 - depth)) & 1 == 1;
+                self.expect_bit = Some(eb);
+                let bucket = len.min(15) as u64;
+                self.conf_read = self.confidence.read(bucket * 32 + depth as u64, 0);
+                let s = self.conf_read.stretch();
+                m.add(if eb { s } else { -s });
+                mstate = if len < 8 { 2 } else { 3 };
+            } else {
+                m.add(0.0);
+                mstate = 1;
+            }
+        } else {
+            m.add(0.0);
+        }
+        let k = self.p.orders.len();
+        let d = (depth as usize).min(MAX_DEPTH - 1);
+        let lmb = (((lm + tree::CLIP) / (2.0 * tree::CLIP) * (LM_BUCKETS as f32 - 0.01)) as usize).min(LM_BUCKETS - 1);
+        let sel = [d * 4 + mstate, d * (k + 1) + hit, lmb * 3 + (hit * 3 / (k + 1))];
+        let pm = m.mix(&sel, d);
+        let pa = self.apm.refine(pm, d * 4 + mstate);
+        let p = pm + (pa - pm) * self.p.apm_share;
+        ((p * 65536.0) as u32).clamp(1, 65535)
+    }
+
+    fn update(&mut self, bit: bool) {
+        for (k, c) in self.ctx.iter_mut().enumerate() {
+            c.update(&self.reads[k], bit);
+        }
+        if let Some(eb) = self.expect_bit {
+            self.confidence.update(&self.conf_read, bit == eb);
+        }
+        self.mixer.update(bit);
+        self.apm.update(bit);
+    }
+
+    fn end(&mut self, i: usize, tok: u32) {
+        self.known[i] = tok;
+        self.matcher.learn(i, &self.known);
+    }
+}
