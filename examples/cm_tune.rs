@@ -9,6 +9,7 @@
 use std::io::{Read, Write};
 
 use candle_core::Device;
+use llmzip::coding::cm::contexts::Kind;
 use llmzip::coding::cm::{ContextMix, LmOdds, Params};
 use llmzip::coding::{drive_known, Ctx};
 use llmzip::{Model, Options};
@@ -32,24 +33,26 @@ fn dump(model: &str, file: &str, out: &str, rounds: usize) {
         lm: m.lm.as_ref(),
         plan: &opts.plan,
         ids: m.tokenizer.ids,
+        tokenizer: &m.tokenizer,
         batch: opts.batch,
         mix: 3,
         cancel: &|| false,
         progress: &|_| {},
     };
     let v = m.lm.vocab_size();
-    let cm = ContextMix::new(v, 1, Params::default());
+    let text = m.tokenizer.token_bytes();
+    let cm = ContextMix::new(v, 1, &text, Params::default());
     let tree = cm.tree();
     let mut lm = llmzip::coding::cm::tree::LmBits::default();
     let mut w = Vec::new();
-    for x in [v as u32, tok.ids.len() as u32, data.len() as u32] {
+    for x in [v as u32, tok.ids.len() as u32, data.len() as u32, text.len() as u32] {
         w.extend_from_slice(&x.to_le_bytes());
     }
     drive_known(&ctx, &tok.ids, |i, lp| {
-        let t = tok.ids[i];
         w.extend_from_slice(&(i as u32).to_le_bytes());
-        w.extend_from_slice(&t.to_le_bytes());
-        lm.load(lp);
+        w.extend_from_slice(&tok.ids[i].to_le_bytes());
+        let t = tree.rank(tok.ids[i]);
+        lm.load(lp, tree);
         let mut node = 1u32;
         for d in 0..tree.bits {
             let (lo, mid, hi) = tree.split(node, d);
@@ -60,7 +63,23 @@ fn dump(model: &str, file: &str, out: &str, rounds: usize) {
         Ok(())
     })
     .unwrap();
+    for t in &text {
+        w.extend_from_slice(&(t.len() as u32).to_le_bytes());
+        w.extend_from_slice(t);
+    }
     std::fs::File::create(out).unwrap().write_all(&w).unwrap();
+}
+
+fn kind(s: &str) -> Kind {
+    match s {
+        "col" => Kind::Column,
+        "above" => Kind::Above,
+        "al" => Kind::AboveLeft,
+        "word" => Kind::Word,
+        _ if s.starts_with('t') => Kind::Tokens(s[1..].parse().unwrap()),
+        _ if s.starts_with('b') => Kind::Bytes(s[1..].parse().unwrap()),
+        _ => panic!("unknown context {s}"),
+    }
 }
 
 struct Recorded<'a>(&'a [f32]);
@@ -76,7 +95,7 @@ fn replay(args: &[String]) {
     let mut files = Vec::new();
     for a in args {
         match a.split_once('=') {
-            Some(("orders", v)) => p.orders = v.split(',').map(|x| x.parse().unwrap()).collect(),
+            Some(("ctx", v)) => p.contexts = v.split(',').map(kind).collect(),
             Some(("slots", v)) => p.slots_per_token = v.parse().unwrap(),
             Some(("rate", v)) => p.mixer_rate = v.parse().unwrap(),
             Some(("apm_rate", v)) => p.apm_rate = v.parse().unwrap(),
@@ -91,17 +110,26 @@ fn replay(args: &[String]) {
         std::fs::File::open(f).unwrap().read_to_end(&mut raw).unwrap();
         let u = |k: usize| u32::from_le_bytes(raw[4 * k..4 * k + 4].try_into().unwrap());
         let (v, n, bytes) = (u(0) as usize, u(1) as usize, u(2) as u64);
-        let mut cm = ContextMix::new(v, n, p.clone());
-        let bits = cm.tree().bits as usize;
+        let bits = usize::BITS - (v.max(2) - 1).leading_zeros();
+        let steps_end = 4 * (4 + n * (2 + bits as usize));
+        let mut text = Vec::new();
+        let mut at = steps_end;
+        for _ in 0..u(3) {
+            let len = u32::from_le_bytes(raw[at..at + 4].try_into().unwrap()) as usize;
+            text.push(raw[at + 4..at + 4 + len].to_vec());
+            at += 4 + len;
+        }
+        let mut cm = ContextMix::new(v, n, &text, p.clone());
+        let bits = bits as usize;
         let t0 = std::time::Instant::now();
         let mut cost = 0.0f64;
-        let mut off = 3;
+        let mut off = 4;
         for _ in 0..n {
             let (i, tok) = (u(off) as usize, u(off + 1));
             let odds: Vec<f32> = (0..bits).map(|d| f32::from_bits(u(off + 2 + d))).collect();
             off += 2 + bits;
-            cm.code(i, &Recorded(&odds), |shift, p1| {
-                let b = (tok >> shift) & 1 == 1;
+            cm.code(i, &Recorded(&odds), Some(tok), |bit, p1| {
+                let b = bit.unwrap();
                 let q = p1 as f64 / 65536.0;
                 cost -= if b { q } else { 1.0 - q }.log2();
                 Ok(b)

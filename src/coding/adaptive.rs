@@ -23,10 +23,13 @@ pub trait AdaptiveModel: Send {
 
 /// The direction of coding: writes the true token, or reads it back from a stream.
 pub trait TokenIo {
+    /// The token being written; `None` when reading.
+    fn known(&self) -> Option<u32>;
     /// The whole token, range-coded with `freqs` (summing to 2^PRECISION).
     fn token(&mut self, freqs: &[u32]) -> Result<u32>;
-    /// Bit `shift` of the token, with P(1) = p1 / 2^16.
-    fn bit(&mut self, shift: u32, p1: coder::P16) -> Result<bool>;
+    /// One binary decision with P(1) = p1 / 2^16: writes `bit` (which a writer is given) or
+    /// reads it.
+    fn bit(&mut self, bit: Option<bool>, p1: coder::P16) -> Result<bool>;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,13 +58,14 @@ impl Version {
         })
     }
 
-    /// A fresh model for a block of `n` tokens over a vocabulary of `vocab`.
-    pub fn model(self, vocab: usize, n: usize) -> Box<dyn AdaptiveModel> {
+    /// A fresh model for a block of `n` tokens over a vocabulary of `vocab` ids; `text` gives
+    /// each id's text (`LosslessTokenizer::token_bytes`) to the versions that use it.
+    pub fn model(self, vocab: usize, n: usize, text: impl FnOnce() -> Vec<Vec<u8>>) -> Box<dyn AdaptiveModel> {
         match self {
             Version::LmOnly => Box::new(LmOnly { freqs: Vec::new() }),
             Version::BigramCache => Box::new(BigramCache::new(vocab, n)),
             Version::Ngram => Box::new(NgramModel::new(vocab, n)),
-            Version::ContextMix => Box::new(ContextMixModel::new(vocab, n)),
+            Version::ContextMix => Box::new(ContextMixModel::new(vocab, n, &text())),
         }
     }
 
@@ -111,6 +115,10 @@ impl Writer {
 }
 
 impl TokenIo for Writer {
+    fn known(&self) -> Option<u32> {
+        Some(self.tok)
+    }
+
     fn token(&mut self, freqs: &[u32]) -> Result<u32> {
         if self.version.binary() {
             return Err(misuse());
@@ -120,11 +128,8 @@ impl TokenIo for Writer {
         Ok(self.tok)
     }
 
-    fn bit(&mut self, shift: u32, p1: coder::P16) -> Result<bool> {
-        if !self.version.binary() {
-            return Err(misuse());
-        }
-        let b = (self.tok >> shift) & 1 == 1;
+    fn bit(&mut self, bit: Option<bool>, p1: coder::P16) -> Result<bool> {
+        let (true, Some(b)) = (self.version.binary(), bit) else { return Err(misuse()) };
         self.bits.encode(b, p1);
         Ok(b)
     }
@@ -152,13 +157,17 @@ impl<'a> Reader<'a> {
 }
 
 impl TokenIo for Reader<'_> {
+    fn known(&self) -> Option<u32> {
+        None
+    }
+
     fn token(&mut self, freqs: &[u32]) -> Result<u32> {
         let Reader::Range(dec, cdf) = self else { return Err(misuse()) };
         let m = cdf_model(freqs, cdf)?;
         Ok(dec.decode_symbol(&m).map_err(|_| Error::corrupt("range decoder failed"))? as u32)
     }
 
-    fn bit(&mut self, _shift: u32, p1: coder::P16) -> Result<bool> {
+    fn bit(&mut self, _bit: Option<bool>, p1: coder::P16) -> Result<bool> {
         let Reader::Bits(dec) = self else { return Err(misuse()) };
         Ok(dec.decode(p1))
     }
@@ -186,14 +195,15 @@ mod tests {
                 })
                 .collect()
         };
-        let mut model = version.model(vocab, tokens.len());
+        let text = || (0..vocab).map(|t| format!("t{}", t % 97).into_bytes()).collect();
+        let mut model = version.model(vocab, tokens.len(), text);
         let mut w = Writer::new(version);
         for (k, &i) in order.iter().enumerate() {
             w.tok = tokens[i];
             assert_eq!(model.code(i, &lps[k], &mut w).unwrap(), tokens[i]);
         }
         let bytes = w.finish().unwrap();
-        let mut model = version.model(vocab, tokens.len());
+        let mut model = version.model(vocab, tokens.len(), text);
         let mut r = Reader::new(version, &bytes).unwrap();
         for (k, &i) in order.iter().enumerate() {
             assert_eq!(model.code(i, &lps[k], &mut r).unwrap(), tokens[i], "{version:?} position {i}");

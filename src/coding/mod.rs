@@ -20,7 +20,7 @@ pub const MAX_MIX_VERSION: u8 = adaptive::Version::ContextMix as u8;
 use crate::error::{Error, Result};
 use crate::model::MaskedLm;
 use crate::schedule::{RevealPlan, Walker};
-use crate::text::SpecialIds;
+use crate::text::{LosslessTokenizer, SpecialIds};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -52,6 +52,8 @@ pub struct Ctx<'a> {
     pub lm: &'a dyn MaskedLm,
     pub plan: &'a RevealPlan,
     pub ids: SpecialIds,
+    /// the block's tokenizer (adaptive models that look at tokens' text)
+    pub tokenizer: &'a LosslessTokenizer,
     /// windows per model call; part of the format (batch shapes must repeat exactly)
     pub batch: usize,
     /// arith: version of the adaptive token model mixed in ([`adaptive::Version`])

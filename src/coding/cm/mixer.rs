@@ -8,7 +8,7 @@
 use super::math::{squash, stretch};
 use super::tree::CLIP;
 
-pub const MAX_INPUTS: usize = 24;
+pub const MAX_INPUTS: usize = 32;
 
 /// One layer: `sets` weight vectors of `n` inputs; `select` picks one per decision.
 pub struct Layer {

@@ -10,6 +10,7 @@
 //! (see [`table_bits`]).
 
 pub mod coder;
+pub mod contexts;
 pub mod counters;
 pub mod math;
 pub mod matcher;
@@ -17,7 +18,8 @@ pub mod mixer;
 pub mod tree;
 
 use coder::P16;
-use counters::{Counters, Read};
+use contexts::{Kind, Texts};
+use counters::{Counters, Read, StateMap};
 use matcher::Matcher;
 use mixer::{Apm, Mixer};
 use tree::{LmBits, Tree};
@@ -29,7 +31,7 @@ use crate::error::Result;
 pub const UNKNOWN: u32 = u32::MAX;
 
 /// Most hashed context orders.
-const MAX_ORDERS: usize = 8;
+const MAX_ORDERS: usize = 12;
 /// Deepest tree the selectors distinguish (vocabularies up to 2^20).
 const MAX_DEPTH: usize = 20;
 /// LM odds buckets for a selector.
@@ -39,8 +41,8 @@ const LM_BUCKETS: usize = 12;
 /// values exist for tuning (`examples/cm_tune.rs`).
 #[derive(Debug, Clone)]
 pub struct Params {
-    /// token orders of the hashed contexts (0: the tree node alone)
-    pub orders: Vec<usize>,
+    /// the hashed contexts
+    pub contexts: Vec<Kind>,
     /// context slots per token of the block, before rounding to a power of two and capping
     pub slots_per_token: usize,
     pub mixer_rate: f32,
@@ -51,7 +53,27 @@ pub struct Params {
 
 impl Default for Params {
     fn default() -> Self {
-        Params { orders: vec![0, 1, 2, 3, 4, 6], slots_per_token: 16, mixer_rate: 0.002, apm_rate: 0.02, apm_share: 0.75 }
+        use Kind::*;
+        Params {
+            contexts: vec![
+                Tokens(0),
+                Tokens(1),
+                Tokens(2),
+                Tokens(3),
+                Tokens(4),
+                Tokens(6),
+                Column,
+                Above,
+                AboveLeft,
+                Word,
+                Bytes(3),
+                Bytes(5),
+            ],
+            slots_per_token: 16,
+            mixer_rate: 0.002,
+            apm_rate: 0.02,
+            apm_share: 0.75,
+        }
     }
 }
 
@@ -79,8 +101,10 @@ pub fn table_bits(n: usize, per_token: usize, min: u32, max: u32) -> u32 {
 pub struct ContextMix {
     p: Params,
     tree: Tree,
+    texts: Texts,
     known: Vec<u32>,
     ctx: Vec<Counters>,
+    histories: Vec<StateMap>,
     matcher: Matcher,
     confidence: Counters,
     mixer: Mixer,
@@ -101,28 +125,32 @@ pub struct ContextMixModel {
 }
 
 impl ContextMixModel {
-    pub fn new(vocab: usize, n: usize) -> Self {
-        ContextMixModel { lm: LmBits::default(), cm: ContextMix::new(vocab, n, Params::default()) }
+    pub fn new(vocab: usize, n: usize, text: &[Vec<u8>]) -> Self {
+        ContextMixModel { lm: LmBits::default(), cm: ContextMix::new(vocab, n, text, Params::default()) }
     }
 }
 
 impl AdaptiveModel for ContextMixModel {
     fn code(&mut self, i: usize, lp: &[f32], io: &mut dyn TokenIo) -> Result<u32> {
-        self.lm.load(lp);
-        self.cm.code(i, &self.lm, |shift, p| io.bit(shift, p))
+        self.lm.load(lp, &self.cm.tree);
+        let want = io.known();
+        self.cm.code(i, &self.lm, want, |bit, p| io.bit(bit, p))
     }
 }
 
 impl ContextMix {
-    pub fn new(vocab: usize, n: usize, p: Params) -> Self {
-        assert!(p.orders.len() <= MAX_ORDERS);
+    /// The model of a block of `n` tokens over `vocab` ids whose texts are `text`.
+    pub fn new(vocab: usize, n: usize, text: &[Vec<u8>], p: Params) -> Self {
+        assert!(p.contexts.len() <= MAX_ORDERS);
         let bits = table_bits(n, p.slots_per_token, 12, 22);
-        let k = p.orders.len();
-        let inputs = 3 + k;
+        let k = p.contexts.len();
+        let inputs = 3 + 2 * k;
         ContextMix {
-            tree: Tree::new(vocab),
+            tree: Tree::new(vocab, text),
+            texts: Texts::new(vocab, text),
             known: vec![UNKNOWN; n],
-            ctx: p.orders.iter().map(|_| Counters::new(bits)).collect(),
+            ctx: p.contexts.iter().map(|_| Counters::new(bits)).collect(),
+            histories: p.contexts.iter().map(|_| StateMap::new(MAX_DEPTH)).collect(),
             matcher: Matcher::new(n, table_bits(n, 2, 10, 22)),
             confidence: Counters::new(12),
             mixer: Mixer::new(
@@ -142,10 +170,17 @@ impl ContextMix {
         }
     }
 
-    /// Codes the token at position `i`: `io(shift, P(1))` codes the decision about bit `shift`
-    /// of the token and returns the bit (the encoder's from the token, the decoder's from the
-    /// stream). Returns the token.
-    pub fn code(&mut self, i: usize, lm: &impl LmOdds, mut io: impl FnMut(u32, P16) -> Result<bool>) -> Result<u32> {
+    /// Codes the token at position `i`, which is `want` when encoding: `io(bit, P(1))` codes
+    /// one decision (writing the given bit, or reading it) and returns its bit. Returns the
+    /// token.
+    pub fn code(
+        &mut self,
+        i: usize,
+        lm: &impl LmOdds,
+        want: Option<u32>,
+        mut io: impl FnMut(Option<bool>, P16) -> Result<bool>,
+    ) -> Result<u32> {
+        let want = want.map(|t| self.tree.rank(t));
         self.begin(i);
         let mut node = 1u32;
         for d in 0..self.tree.bits {
@@ -155,29 +190,31 @@ impl ContextMix {
                 continue;
             }
             let p = self.predict(node, d, lm.odds(d, lo, mid, hi));
-            let bit = io(self.tree.bits - 1 - d, p)?;
+            let bit = io(want.map(|r| (r >> (self.tree.bits - 1 - d)) & 1 == 1), p)?;
             self.update(bit);
             node = 2 * node + bit as u32;
         }
-        let tok = node ^ (1 << self.tree.bits);
+        let tok = self.tree.id(node ^ (1 << self.tree.bits));
         self.end(i, tok);
         Ok(tok)
     }
 
-    pub fn tree(&self) -> Tree {
-        self.tree
+    pub fn tree(&self) -> &Tree {
+        &self.tree
     }
 
     fn begin(&mut self, i: usize) {
-        for (k, &order) in self.p.orders.iter().enumerate() {
-            let mut h = (order as u64 + 1).wrapping_mul(0xD6E8_FEB8_6659_FD93);
-            for j in 1..=order {
-                let t = if i >= j { self.known[i - j] } else { UNKNOWN - 1 };
-                h = (h ^ t as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(23);
-            }
-            self.hashes[k] = h;
+        let structured = self.p.contexts.iter().any(|k| matches!(k, Kind::Column | Kind::Above | Kind::AboveLeft | Kind::Word));
+        let lay = if structured {
+            contexts::layout(i, &self.known, &self.texts)
+        } else {
+            contexts::Layout { column: None, above: None, word: 0 }
+        };
+        for (k, &kind) in self.p.contexts.iter().enumerate() {
+            self.hashes[k] = contexts::hash(kind, i, &self.known, &self.texts, &lay);
         }
-        self.expect = self.matcher.find(i, &self.known);
+        // the match model's token, as a rank
+        self.expect = self.matcher.find(i, &self.known).map(|(t, len)| (self.tree.rank(t), len));
     }
 
     fn predict(&mut self, node: u32, depth: u32, lm: f32) -> P16 {
@@ -186,12 +223,14 @@ impl ContextMix {
         m.add(lm);
         m.add(0.5);
         let mut hit = 0;
+        let d = (depth as usize).min(MAX_DEPTH - 1);
         for (k, c) in self.ctx.iter().enumerate() {
             let r = c.read(self.hashes[k], node);
-            if r.n > 0 {
+            if r.state != 0 {
                 hit = k + 1;
             }
             m.add(r.stretch());
+            m.add(self.histories[k].p(d, r.state));
             self.reads[k] = r;
         }
         // the match model speaks while the path still leads to its token
@@ -214,8 +253,7 @@ impl ContextMix {
         } else {
             m.add(0.0);
         }
-        let k = self.p.orders.len();
-        let d = (depth as usize).min(MAX_DEPTH - 1);
+        let k = self.p.contexts.len();
         let lmb = (((lm + tree::CLIP) / (2.0 * tree::CLIP) * (LM_BUCKETS as f32 - 0.01)) as usize).min(LM_BUCKETS - 1);
         let sel = [d * 4 + mstate, d * (k + 1) + hit, lmb * 3 + (hit * 3 / (k + 1))];
         let pm = m.mix(&sel, d);
@@ -227,6 +265,7 @@ impl ContextMix {
     fn update(&mut self, bit: bool) {
         for (k, c) in self.ctx.iter_mut().enumerate() {
             c.update(&self.reads[k], bit);
+            self.histories[k].update(bit);
         }
         if let Some(eb) = self.expect_bit {
             self.confidence.update(&self.conf_read, bit == eb);

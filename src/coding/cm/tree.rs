@@ -1,23 +1,49 @@
-//! A token as a path of binary decisions: ids are `bits` wide, coded from the highest bit
-//! down. Node `1` is the root; after deciding bit `b` at node `n` the path is at `2n + b`
-//! (the decided bits with a leading 1). A decision whose 1-side holds no id below the
-//! vocabulary size is not coded: it can only be 0.
+//! A token as a path of binary decisions. Tokens are put in order of their text (bytes,
+//! then id), so that a token's *rank* in that order says much about how it is spelt; ranks
+//! are `bits` wide and coded from the highest bit down, so the first decisions are roughly
+//! about the first bytes and tokens spelt alike share their early decisions (and what the
+//! contexts learned about them). Node `1` is the root; after deciding bit `b` at node `n` the
+//! path is at `2n + b` (the decided bits with a leading 1). A decision whose 1-side holds no
+//! rank below the vocabulary size is not coded: it can only be 0.
 
 use super::math;
 
-#[derive(Clone, Copy)]
 pub struct Tree {
     pub bits: u32,
     pub vocab: usize,
+    /// id → rank and rank → id
+    rank: Vec<u32>,
+    id: Vec<u32>,
 }
 
 impl Tree {
-    pub fn new(vocab: usize) -> Self {
+    /// The tree of a vocabulary of `vocab` ids whose texts are `text` (missing ones empty).
+    pub fn new(vocab: usize, text: &[Vec<u8>]) -> Self {
         let bits = usize::BITS - (vocab.max(2) - 1).leading_zeros();
-        Tree { bits, vocab }
+        let empty = Vec::new();
+        let mut id: Vec<u32> = (0..vocab as u32).collect();
+        id.sort_by(|&a, &b| {
+            let (x, y) = (text.get(a as usize).unwrap_or(&empty), text.get(b as usize).unwrap_or(&empty));
+            x.cmp(y).then(a.cmp(&b))
+        });
+        let mut rank = vec![0; vocab];
+        for (r, &i) in id.iter().enumerate() {
+            rank[i as usize] = r as u32;
+        }
+        Tree { bits, vocab, rank, id }
     }
 
-    /// Ids under node `node` at `depth` (0 = root), split at the decision: `[lo, mid)` is the
+    #[inline]
+    pub fn rank(&self, id: u32) -> u32 {
+        self.rank[id as usize]
+    }
+
+    #[inline]
+    pub fn id(&self, rank: u32) -> u32 {
+        self.id[rank as usize]
+    }
+
+    /// Ranks under node `node` at `depth` (0 = root), split at the decision: `[lo, mid)` is the
     /// 0-side, `[mid, hi)` the 1-side, both clipped to the vocabulary.
     #[inline]
     pub fn split(&self, node: u32, depth: u32) -> (usize, usize, usize) {
@@ -30,8 +56,8 @@ impl Tree {
     }
 }
 
-/// The LM's distribution as bit decisions: probabilities once per token, then per decision
-/// the stretched share of the 1-side.
+/// The LM's distribution as bit decisions: probabilities in rank order once per token, then
+/// per decision the stretched share of the 1-side.
 #[derive(Default)]
 pub struct LmBits {
     p: Vec<f32>,
@@ -42,9 +68,9 @@ pub struct LmBits {
 pub const CLIP: f32 = 11.5;
 
 impl LmBits {
-    pub fn load(&mut self, lp: &[f32]) {
+    pub fn load(&mut self, lp: &[f32], tree: &Tree) {
         self.p.clear();
-        self.p.extend(lp.iter().map(|&x| math::exp(x)));
+        self.p.extend(tree.id.iter().map(|&i| math::exp(lp[i as usize])));
     }
 
     /// ln(P(1-side) / P(0-side)) for the decision splitting `[lo, mid) | [mid, hi)`.
@@ -57,9 +83,6 @@ impl LmBits {
         (math::ln(s1) - math::ln(s0)).clamp(-CLIP, CLIP)
     }
 
-    pub fn prob(&self, tok: usize) -> f32 {
-        self.p[tok]
-    }
 }
 
 /// Sum in a fixed order: eight running sums over the slice, then combined pairwise.
@@ -86,7 +109,7 @@ mod tests {
     #[test]
     fn every_id_has_one_path_and_the_lm_odds_are_exact() {
         for v in [2usize, 3, 5, 600, 8000] {
-            let t = Tree::new(v);
+            let t = Tree::new(v, &[]);
             assert!(1usize << t.bits >= v && 1usize << (t.bits - 1) < v);
             for tok in 0..v {
                 let mut node = 1u32;
@@ -102,9 +125,11 @@ mod tests {
         }
         let mut lm = LmBits::default();
         let lp: Vec<f32> = [0.1f32, 0.2, 0.3, 0.4].iter().map(|p| p.ln()).collect();
-        lm.load(&lp);
-        let t = Tree::new(4);
+        // ids 0..4 spelt d, c, b, a: ranks reverse the ids
+        let t = Tree::new(4, &[b"d".to_vec(), b"c".to_vec(), b"b".to_vec(), b"a".to_vec()]);
+        assert_eq!((t.rank(0), t.id(0)), (3, 3));
+        lm.load(&lp, &t);
         let (lo, mid, hi) = t.split(1, 0);
-        assert!((lm.stretch(lo, mid, hi) - (0.7f32 / 0.3).ln()).abs() < 1e-5);
+        assert!((lm.stretch(lo, mid, hi) - (0.3f32 / 0.7).ln()).abs() < 1e-5);
     }
 }
