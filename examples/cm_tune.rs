@@ -98,6 +98,7 @@ fn replay(args: &[String]) {
             Some(("ctx", v)) => p.contexts = v.split(',').map(kind).collect(),
             Some(("slots", v)) => p.slots_per_token = v.parse().unwrap(),
             Some(("rate", v)) => p.mixer_rate = v.parse().unwrap(),
+            Some(("boost", v)) => p.mixer_boost = v.parse().unwrap(),
             Some(("apm_rate", v)) => p.apm_rate = v.parse().unwrap(),
             Some(("apm", v)) => p.apm_share = v.parse().unwrap(),
             Some((k, _)) => panic!("unknown parameter {k}"),

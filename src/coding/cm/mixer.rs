@@ -10,20 +10,23 @@ use super::tree::CLIP;
 
 pub const MAX_INPUTS: usize = 32;
 
-/// One layer: `sets` weight vectors of `n` inputs; `select` picks one per decision.
+/// One layer: `sets` weight vectors of `n` inputs; `select` picks one per decision. A set
+/// learns faster while it is young: its rate is `rate · (1 + boost · 64 / (64 + updates))`.
 pub struct Layer {
     n: usize,
     w: Vec<f32>,
+    updates: Vec<u32>,
     rate: f32,
+    boost: f32,
 }
 
 impl Layer {
-    pub fn new(n: usize, sets: usize, rate: f32, init: &[f32]) -> Self {
+    pub fn new(n: usize, sets: usize, rate: f32, boost: f32, init: &[f32]) -> Self {
         let mut w = vec![0.0; n * sets];
         for s in 0..sets {
             w[s * n..s * n + init.len()].copy_from_slice(init);
         }
-        Layer { n, w, rate }
+        Layer { n, w, updates: vec![0; sets], rate, boost }
     }
 
     #[inline]
@@ -38,7 +41,9 @@ impl Layer {
 
     #[inline]
     pub fn train(&mut self, set: usize, x: &[f32], err: f32) {
-        let g = err * self.rate;
+        let u = self.updates[set];
+        self.updates[set] = u.saturating_add(1);
+        let g = err * self.rate * (1.0 + self.boost * 64.0 / (64.0 + u as f32));
         for (a, b) in self.w[set * self.n..(set + 1) * self.n].iter_mut().zip(x) {
             *a += g * b;
         }
@@ -61,11 +66,11 @@ pub struct Mixer {
 impl Mixer {
     /// `sets[k]`: how many weight sets selector k chooses from; `init`: starting weights of
     /// the first inputs (the rest start at 0).
-    pub fn new(n: usize, sets: &[usize], final_sets: usize, rate: f32, init: &[f32]) -> Self {
+    pub fn new(n: usize, sets: &[usize], final_sets: usize, rate: f32, boost: f32, init: &[f32]) -> Self {
         let k = sets.len();
         Mixer {
-            first: sets.iter().map(|&s| Layer::new(n, s, rate, init)).collect(),
-            final_: Layer::new(k, final_sets, rate * 0.5, &vec![1.0 / k as f32; k]),
+            first: sets.iter().map(|&s| Layer::new(n, s, rate, boost, init)).collect(),
+            final_: Layer::new(k, final_sets, rate * 0.5, boost, &vec![1.0 / k as f32; k]),
             x: [0.0; MAX_INPUTS],
             nx: 0,
             sel: vec![0; k],

@@ -36,6 +36,22 @@ const MAX_ORDERS: usize = 12;
 const MAX_DEPTH: usize = 20;
 /// LM odds buckets for a selector.
 const LM_BUCKETS: usize = 12;
+/// Kinds of previous token for a selector ([`class_of`]).
+const CLASSES: usize = 7;
+
+/// 0 none, 1 a newline in it, 2 starts with a space, 3 letter, 4 digit, 5 other ASCII,
+/// 6 other.
+fn class_of(text: &[u8]) -> usize {
+    match text.first() {
+        None => 0,
+        _ if text.contains(&b'\n') => 1,
+        Some(b' ') => 2,
+        Some(c) if c.is_ascii_alphabetic() => 3,
+        Some(c) if c.is_ascii_digit() => 4,
+        Some(c) if c.is_ascii() => 5,
+        _ => 6,
+    }
+}
 
 /// The settings of the model. [`Params::default`] is part of the format (version 3); other
 /// values exist for tuning (`examples/cm_tune.rs`).
@@ -46,6 +62,8 @@ pub struct Params {
     /// context slots per token of the block, before rounding to a power of two and capping
     pub slots_per_token: usize,
     pub mixer_rate: f32,
+    /// how much faster a young weight set learns
+    pub mixer_boost: f32,
     pub apm_rate: f32,
     /// the APM's share of the final probability
     pub apm_share: f32,
@@ -70,7 +88,8 @@ impl Default for Params {
                 Bytes(5),
             ],
             slots_per_token: 16,
-            mixer_rate: 0.002,
+            mixer_rate: 0.005,
+            mixer_boost: 10.0,
             apm_rate: 0.02,
             apm_share: 0.75,
         }
@@ -112,6 +131,7 @@ pub struct ContextMix {
     // per token
     hashes: [u64; MAX_ORDERS],
     expect: Option<(u32, u32)>,
+    class: usize,
     // per decision
     reads: [Read; MAX_ORDERS],
     conf_read: Read,
@@ -155,14 +175,16 @@ impl ContextMix {
             confidence: Counters::new(12),
             mixer: Mixer::new(
                 inputs,
-                &[MAX_DEPTH * 4, MAX_DEPTH * (k + 1), LM_BUCKETS * 3],
+                &[MAX_DEPTH * 4, MAX_DEPTH * (MAX_ORDERS + 1), LM_BUCKETS * 3, MAX_DEPTH * CLASSES],
                 MAX_DEPTH,
                 p.mixer_rate,
+                p.mixer_boost,
                 &[1.0],
             ),
             apm: Apm::new(MAX_DEPTH * 4, p.apm_rate),
             hashes: [0; MAX_ORDERS],
             expect: None,
+            class: 0,
             reads: [Read::default(); MAX_ORDERS],
             conf_read: Read::default(),
             expect_bit: None,
@@ -213,6 +235,10 @@ impl ContextMix {
         for (k, &kind) in self.p.contexts.iter().enumerate() {
             self.hashes[k] = contexts::hash(kind, i, &self.known, &self.texts, &lay);
         }
+        self.class = match i.checked_sub(1).map(|j| self.known[j]) {
+            Some(t) if t != UNKNOWN => class_of(self.texts.of(t)),
+            _ => 0,
+        };
         // the match model's token, as a rank
         self.expect = self.matcher.find(i, &self.known).map(|(t, len)| (self.tree.rank(t), len));
     }
@@ -222,12 +248,13 @@ impl ContextMix {
         m.clear();
         m.add(lm);
         m.add(0.5);
+        // how many token n-gram contexts (n ≥ 1) have seen this decision
         let mut hit = 0;
         let d = (depth as usize).min(MAX_DEPTH - 1);
         for (k, c) in self.ctx.iter().enumerate() {
             let r = c.read(self.hashes[k], node);
-            if r.state != 0 {
-                hit = k + 1;
+            if r.state != 0 && matches!(self.p.contexts[k], Kind::Tokens(n) if n > 0) {
+                hit += 1;
             }
             m.add(r.stretch());
             m.add(self.histories[k].p(d, r.state));
@@ -253,9 +280,8 @@ impl ContextMix {
         } else {
             m.add(0.0);
         }
-        let k = self.p.contexts.len();
         let lmb = (((lm + tree::CLIP) / (2.0 * tree::CLIP) * (LM_BUCKETS as f32 - 0.01)) as usize).min(LM_BUCKETS - 1);
-        let sel = [d * 4 + mstate, d * (k + 1) + hit, lmb * 3 + (hit * 3 / (k + 1))];
+        let sel = [d * 4 + mstate, d * (MAX_ORDERS + 1) + hit, lmb * 3 + hit.min(2), d * CLASSES + self.class];
         let pm = m.mix(&sel, d);
         let pa = self.apm.refine(pm, d * 4 + mstate);
         let p = pm + (pa - pm) * self.p.apm_share;
