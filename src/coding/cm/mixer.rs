@@ -119,6 +119,8 @@ impl Mixer {
 /// probability over 33 points of the stretched domain, interpolated, trained towards the bit.
 pub struct Apm {
     t: Vec<f32>,
+    /// updates per point, for a rate that starts fast: max(1 / (n + 1.5), rate)
+    n: Vec<u16>,
     idx: usize,
     frac: f32,
     rate: f32,
@@ -135,7 +137,7 @@ impl Apm {
         for _ in 0..contexts {
             t.extend_from_slice(&curve);
         }
-        Apm { t, idx: 0, frac: 0.0, rate }
+        Apm { n: vec![0; t.len()], t, idx: 0, frac: 0.0, rate }
     }
 
     pub fn refine(&mut self, p: f32, ctx: usize) -> f32 {
@@ -148,8 +150,10 @@ impl Apm {
 
     pub fn update(&mut self, bit: bool) {
         let y = if bit { 1.0 } else { 0.0 };
-        let (a, b) = (self.idx, self.idx + 1);
-        self.t[a] += (y - self.t[a]) * self.rate * (1.0 - self.frac);
-        self.t[b] += (y - self.t[b]) * self.rate * self.frac;
+        for (k, share) in [(self.idx, 1.0 - self.frac), (self.idx + 1, self.frac)] {
+            let r = (1.0 / (self.n[k] as f32 + 1.5)).max(self.rate);
+            self.t[k] += (y - self.t[k]) * r * share;
+            self.n[k] = self.n[k].saturating_add(1).min(1000);
+        }
     }
 }

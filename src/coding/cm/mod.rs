@@ -128,6 +128,8 @@ pub struct ContextMix {
     confidence: Counters,
     mixer: Mixer,
     apm: Apm,
+    /// refines by the decision's node (what tokens spelt like this turned out to be)
+    apm_node: Apm,
     // per token
     hashes: [u64; MAX_ORDERS],
     expect: Option<(u32, u32)>,
@@ -182,6 +184,8 @@ impl ContextMix {
                 &[1.0],
             ),
             apm: Apm::new(MAX_DEPTH * 4, p.apm_rate),
+            apm_node: Apm::new(1 << Tree::new(vocab, &[]).bits.min(16), p.apm_rate),
+
             hashes: [0; MAX_ORDERS],
             expect: None,
             class: 0,
@@ -284,7 +288,8 @@ impl ContextMix {
         let sel = [d * 4 + mstate, d * (MAX_ORDERS + 1) + hit, lmb * 3 + hit.min(2), d * CLASSES + self.class];
         let pm = m.mix(&sel, d);
         let pa = self.apm.refine(pm, d * 4 + mstate);
-        let p = pm + (pa - pm) * self.p.apm_share;
+        let pn = self.apm_node.refine(pm, node as usize & 0xFFFF);
+        let p = pm + ((pa + pn) * 0.5 - pm) * self.p.apm_share;
         ((p * 65536.0) as u32).clamp(1, 65535)
     }
 
@@ -298,6 +303,7 @@ impl ContextMix {
         }
         self.mixer.update(bit);
         self.apm.update(bit);
+        self.apm_node.update(bit);
     }
 
     fn end(&mut self, i: usize, tok: u32) {
