@@ -23,6 +23,8 @@ pub struct Options {
     pub block_size: usize,
     /// arith: mix the LM with the adaptive token model
     pub mix: bool,
+    /// arith: the adaptive-model version written when `mix` is on (default: the newest)
+    pub mix_version: u8,
     /// blocks coded at once, each on its own thread; not recorded, since it never changes
     /// the output (it keeps a GPU busy while CPU threads do the coding)
     pub jobs: usize,
@@ -37,6 +39,7 @@ impl Default for Options {
             mask_rate: 0.5,
             block_size: 1 << 20,
             mix: true,
+            mix_version: coding::MIX_VERSION,
             jobs: 1,
         }
     }
@@ -128,6 +131,9 @@ impl<'m> Compressor<'m> {
         if opts.block_size == 0 || opts.block_size > container::MAX_BLOCK {
             return Err(Error::Invalid(format!("block size must be 1..={} bytes", container::MAX_BLOCK)));
         }
+        if !(1..=coding::MAX_MIX_VERSION).contains(&opts.mix_version) {
+            return Err(Error::Invalid(format!("adaptive-model version must be 1..={}", coding::MAX_MIX_VERSION)));
+        }
         if opts.batch == 0 || opts.batch > 1 << 16 {
             return Err(Error::Invalid("batch must be 1..=65536".into()));
         }
@@ -140,7 +146,7 @@ impl<'m> Compressor<'m> {
             method: self.opts.method,
             plan: self.opts.plan,
             batch: self.opts.batch as u32,
-            mix: if self.opts.mix { coding::MIX_VERSION } else { 0 },
+            mix: if self.opts.mix { self.opts.mix_version } else { 0 },
             precision: coding::quantize::PRECISION as u8,
             // the cap only means something to the mask method (and only it stores one)
             mask_rate: if self.opts.method == Method::Mask { self.opts.mask_rate } else { 0.0 },
@@ -157,7 +163,7 @@ impl<'m> Compressor<'m> {
         let tok = self.model.tokenizer.encode(data)?;
         stats.tokenize_seconds += t.elapsed().as_secs_f64();
         let nanos = AtomicU64::new(0);
-        let mix = if self.opts.mix { coding::MIX_VERSION } else { 0 };
+        let mix = if self.opts.mix { self.opts.mix_version } else { 0 };
         let ctx = ctx(self.model, &self.opts.plan, self.opts.batch, mix, hooks, &nanos);
         let coded = match self.opts.method {
             Method::Arith => coding::arith::encode(&ctx, &tok.ids)?,
@@ -230,6 +236,7 @@ pub(crate) fn ctx<'a>(
         lm: model.lm.as_ref(),
         plan,
         ids: model.tokenizer.ids,
+        tokenizer: &model.tokenizer,
         batch,
         mix,
         cancel: hooks.cancel,

@@ -56,6 +56,8 @@ fn options(ctl: &[u8]) -> Options {
     let mut opts = Options {
         method: if ctl[0] & 1 == 0 { Method::Arith } else { Method::Mask },
         mix: ctl[0] & 2 != 0,
+        // every adaptive-model version this build reads
+        mix_version: 1 + (ctl[0] >> 2) % crate::coding::MAX_MIX_VERSION,
         batch: 1 + (ctl[5] % 8) as usize,
         ..Options::default()
     };

@@ -317,3 +317,21 @@ fn framing_costs_few_bytes() {
     assert_eq!(fs::read(p.join("one")).unwrap(), b"a");
     assert_eq!(fs::read(p.join("empty")).unwrap(), b"");
 }
+
+/// Files of every older adaptive-model version (header field `mix`) still decode byte for
+/// byte: fixtures written by the binary of the time (v0 `--no-mix`, v1 caches, v2 n-grams at
+/// one and two rounds), and `info` names the version each was made with.
+#[test]
+fn older_adaptive_model_versions_still_decode() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = common::fixture("mix");
+    let text = fs::read(dir.join("text.txt")).unwrap();
+    for (name, version) in [("v0", 0), ("v1", 1), ("v2", 2), ("v2-rounds2", 2)] {
+        let f = dir.join(format!("{name}.llmz"));
+        let out = llmzip(d.path()).arg("decompress").arg("-c").arg(&f).assert().success().get_output().stdout.clone();
+        assert_eq!(out, text, "{name}");
+        let info = llmzip(d.path()).args(["info", "--json"]).arg(&f).assert().success().get_output().stdout.clone();
+        let v: serde_json::Value = serde_json::from_slice(&info).unwrap();
+        assert_eq!(v["members"][0]["mix"], version, "{name}: {v}");
+    }
+}

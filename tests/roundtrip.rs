@@ -21,6 +21,7 @@ fn opts(method: Method) -> Options {
         mask_rate: 0.5,
         block_size: 300,
         mix: true,
+        mix_version: llmzip::coding::MIX_VERSION,
         jobs: 1,
     }
 }

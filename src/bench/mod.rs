@@ -1,14 +1,15 @@
 //! `llmzip bench`: llmzip and the classic compressors side by side, in one run, every llmzip
 //! result verified by decompressing it.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use serde::Serialize;
 
 pub mod paper;
 pub mod plot;
+pub mod tools;
+
+pub use tools::{measure_archiver, measure_tool, ARCHIVERS, TOOLS};
 
 use crate::coding::Method;
 use crate::error::{Error, Result};
@@ -28,7 +29,7 @@ pub struct Row {
     pub decompress_kb_s: f64,
 }
 
-fn row(file: &str, name: String, n: usize, out: usize, model_bytes: Option<u64>, c: f64, d: f64) -> Row {
+pub(crate) fn row(file: &str, name: String, n: usize, out: usize, model_bytes: Option<u64>, c: f64, d: f64) -> Row {
     Row {
         file: file.to_string(),
         compressor: name,
@@ -59,34 +60,6 @@ pub fn measure_llmzip(file: &str, data: &[u8], model: &Model, opts: &Options) ->
     let name = format!("llmzip {} ({})", opts.method.name(), model.name);
     Ok(row(file, name, data.len(), z.len(), Some(model.weight_bytes), tc, td))
 }
-
-/// A system compressor (`gzip -9`, `xz -9e`, `bzip2 -9`, `zstd -19`), if installed.
-pub fn measure_tool(file: &str, data: &[u8], tool: &str, level: &str) -> Option<Result<Row>> {
-    let run = |args: &[&str], input: &[u8]| -> Option<(Vec<u8>, f64)> {
-        let t = Instant::now();
-        let mut child = Command::new(tool)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        let mut stdin = child.stdin.take()?;
-        let input = input.to_vec();
-        let writer = std::thread::spawn(move || stdin.write_all(&input));
-        let out = child.wait_with_output().ok()?;
-        writer.join().ok()?.ok()?;
-        out.status.success().then(|| (out.stdout, t.elapsed().as_secs_f64()))
-    };
-    let (z, tc) = run(&[level, "-c"], data)?;
-    let (back, td) = run(&["-d", "-c"], &z)?;
-    if back != data {
-        return Some(Err(Error::Checksum(format!("{tool} round trip of {file} differs"))));
-    }
-    Some(Ok(row(file, format!("{tool} {level}"), data.len(), z.len(), None, tc, td)))
-}
-
-pub const TOOLS: [(&str, &str); 4] = [("gzip", "-9"), ("bzip2", "-9"), ("xz", "-9e"), ("zstd", "-19")];
 
 pub fn markdown(rows: &[Row]) -> String {
     let mut s = String::from(

@@ -159,6 +159,9 @@ pub struct CompressArgs {
     /// Arith: code with the masked LM alone, without the adaptive token model
     #[arg(long)]
     pub no_mix: bool,
+    /// Arith: adaptive-model version to write (default: the newest; older ones for comparison)
+    #[arg(long, value_name = "N")]
+    pub mix_version: Option<u8>,
     /// Bytes of input per independently decodable block (larger: more context for the
     /// adaptive model; smaller: more blocks for --jobs)
     #[arg(long, default_value_t = 1 << 20)]
@@ -410,10 +413,13 @@ pub struct BenchArgs {
     /// Methods to measure (repeatable)
     #[arg(long = "method", value_enum)]
     pub methods: Vec<MethodArg>,
+    /// Arith: adaptive-model versions to measure (repeatable; default: the newest)
+    #[arg(long = "mix-version", value_name = "N")]
+    pub mix_versions: Vec<u8>,
     /// Include the large default texts (lcet10, plrabn12)
     #[arg(long)]
     pub all: bool,
-    /// Skip gzip/bzip2/xz/zstd
+    /// Skip the other compressors (gzip, bzip2, xz, zstd; 7z PPMd and zpaq when installed)
     #[arg(long)]
     pub no_baselines: bool,
     /// Machine-readable output

@@ -4,21 +4,25 @@
 //! - [`mask`]: the paper's method, a gzip-wrapped token stream in which tokens the model's
 //!   infill is verified to reproduce are replaced by the mask token.
 
+pub mod adaptive;
 pub mod arith;
+pub mod cache;
+pub mod cm;
 pub mod mask;
-pub mod mix;
 pub mod ngram;
-
-/// The adaptive token model new files use (header field `mix`); older versions still decode.
-pub const MIX_VERSION: u8 = 2;
 pub mod quantize;
+
+/// The adaptive token model new files use (header field `mix`).
+pub const MIX_VERSION: u8 = adaptive::Version::CURRENT as u8;
+/// The newest adaptive-model version this build reads (it reads every older one too).
+pub const MAX_MIX_VERSION: u8 = adaptive::Version::ContextMix as u8;
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::error::{Error, Result};
 use crate::model::MaskedLm;
 use crate::schedule::{RevealPlan, Walker};
-use crate::text::SpecialIds;
+use crate::text::{LosslessTokenizer, SpecialIds};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -47,9 +51,11 @@ pub struct Ctx<'a> {
     pub lm: &'a dyn MaskedLm,
     pub plan: &'a RevealPlan,
     pub ids: SpecialIds,
+    /// the block's tokenizer (adaptive models that look at tokens' text)
+    pub tokenizer: &'a LosslessTokenizer,
     /// windows per model call; part of the format (batch shapes must repeat exactly)
     pub batch: usize,
-    /// arith: version of the adaptive token model mixed in: 0 none, 1 [`mix`], 2 [`ngram`]
+    /// arith: version of the adaptive token model mixed in ([`adaptive::Version`])
     pub mix: u8,
     pub cancel: &'a (dyn Fn() -> bool + Sync),
     pub progress: &'a (dyn Fn(usize) + Sync),
@@ -90,8 +96,8 @@ pub fn drive(ctx: &Ctx, n: usize, mut f: impl FnMut(usize, &[f32]) -> Result<u32
 /// steps do not wait for the coding of this one. A second thread makes the calls (the same
 /// calls, in the same order, on the same inputs as [`drive`]: it reveals each step's tokens
 /// after the step, as the decoder will) while this thread codes; they overlap, which the
-/// decoder cannot do because it learns each token only by decoding it (#4: compression speed
-/// on 2 cores). `f(index, log_probs)` is called in [`drive`]'s order.
+/// decoder cannot do because it learns each token only by decoding it: on 2 cores coding and
+/// model calls then share the time. `f(index, log_probs)` is called in [`drive`]'s order.
 pub fn drive_known(ctx: &Ctx, tokens: &[u32], mut f: impl FnMut(usize, &[f32]) -> Result<()>) -> Result<()> {
     let n = tokens.len();
     let v = ctx.lm.vocab_size();

@@ -1,4 +1,4 @@
-//! Adaptive token model, version 2 (issue #4): order-0 to order-3 token statistics of the
+//! Adaptive token model, version 2: order-0 to order-3 token statistics of the
 //! block so far, blended by Witten-Bell interpolation, then mixed with the masked LM. The LM's
 //! share is picked per token from a grid by decayed code length, separately for each context
 //! class (deepest order seen × how often it was seen), so confident long contexts can
@@ -10,6 +10,10 @@
 //! whatever order the reveal plan codes positions in.
 
 use std::collections::HashMap;
+
+use super::adaptive::{AdaptiveModel, TokenIo};
+use super::quantize::frequencies_from_probs;
+use crate::error::Result;
 
 const ORDERS: usize = 3;
 /// the n-gram model's share of the mixture
@@ -24,7 +28,7 @@ struct Counts {
     next: HashMap<u32, u32>,
 }
 
-pub struct NgramMixer {
+pub struct NgramModel {
     v: usize,
     uni: Vec<u32>,
     uni_total: u32,
@@ -33,6 +37,7 @@ pub struct NgramMixer {
     known: Vec<Option<u32>>,
     loss: [[f64; BETA.len()]; CLASSES],
     pub probs: Vec<f32>,
+    freqs: Vec<u32>,
 }
 
 /// The contexts found for one position: orders 1..=n, shortest first.
@@ -59,9 +64,9 @@ fn bucket(total: u32) -> usize {
     }
 }
 
-impl NgramMixer {
+impl NgramModel {
     pub fn new(v: usize, n: usize) -> Self {
-        NgramMixer {
+        NgramModel {
             v,
             uni: vec![0; v],
             uni_total: 0,
@@ -69,6 +74,7 @@ impl NgramMixer {
             known: vec![None; n],
             loss: [[0.0; BETA.len()]; CLASSES],
             probs: Vec::with_capacity(v),
+            freqs: Vec::new(),
         }
     }
 
@@ -205,6 +211,16 @@ impl NgramMixer {
     }
 }
 
+impl AdaptiveModel for NgramModel {
+    fn code(&mut self, i: usize, lp: &[f32], io: &mut dyn TokenIo) -> Result<u32> {
+        self.mix(i, lp);
+        frequencies_from_probs(&self.probs, &mut self.freqs)?;
+        let tok = io.token(&self.freqs)?;
+        self.update(i, tok, lp);
+        Ok(tok)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,7 +231,7 @@ mod tests {
         let toks = [5u32, 6, 7, 5, 6, 7, 5, 6, 8, 9];
         let lp = vec![(0.1f32).ln(); 10];
         let count = |order: &[usize]| {
-            let mut m = NgramMixer::new(10, toks.len());
+            let mut m = NgramModel::new(10, toks.len());
             for &i in order {
                 m.update(i, toks[i], &lp);
             }
@@ -244,7 +260,7 @@ mod tests {
     fn mixture_is_a_distribution_that_learns_repeats() {
         let v = 50;
         let lp = vec![(1.0f32 / v as f32).ln(); v];
-        let mut m = NgramMixer::new(v, 400);
+        let mut m = NgramModel::new(v, 400);
         let pattern = [1u32, 2, 3, 4];
         let mut last = 0.0;
         for i in 0..400 {

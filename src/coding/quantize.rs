@@ -68,7 +68,7 @@ fn quantise(probs: impl Iterator<Item = f32>, v: usize, out: &mut Vec<u32>) -> R
 /// The coder's model of one token: the cumulative table of `freqs` in a buffer reused from
 /// token to token. It codes exactly as constriction's contiguous categorical model built
 /// from the same frequencies (same cumulative values, same quantile search), without a fresh
-/// V+1 table per token (#4, #7: that allocation showed in profiles).
+/// V+1 table per token (that allocation showed in profiles).
 pub struct CdfModel<'a> {
     cdf: &'a [u32],
 }

@@ -196,7 +196,7 @@ impl Header {
             || self.batch == 0
             || self.batch as usize > MAX_BATCH
             || self.precision != crate::coding::quantize::PRECISION as u8
-            || self.mix > crate::coding::MIX_VERSION
+            || self.mix > crate::coding::MAX_MIX_VERSION
         {
             return Err(Error::corrupt("malformed header"));
         }

@@ -125,6 +125,19 @@ impl LosslessTokenizer {
         self.vocab
     }
 
+    /// Each id's text as the vocabulary spells it: exact bytes for byte-level BPE, the
+    /// vocabulary string otherwise (WordPiece's `##` included); empty for special and added
+    /// tokens. Adaptive models order and group tokens by it.
+    pub fn token_bytes(&self) -> Vec<Vec<u8>> {
+        (0..self.vocab as u32)
+            .map(|id| match &self.byte_level {
+                Some(bl) => bl.get(id as usize).cloned().flatten().unwrap_or_default(),
+                None if self.special.contains(&id) => Vec::new(),
+                None => self.tok.id_to_token(id).map(String::into_bytes).unwrap_or_default(),
+            })
+            .collect()
+    }
+
     pub fn is_special(&self, id: u32) -> bool {
         self.special.contains(&id)
     }

@@ -1,10 +1,14 @@
-//! An adaptive context model over tokens, mixed with the masked LM (issue #4): a unigram cache
+//! Adaptive token model, version 1: a unigram cache
 //! of the block so far and bigram caches from the known left and right neighbours, updated as
 //! tokens are coded and mirrored exactly by the decoder. The mixture weights are picked per
 //! token from a fixed grid: the setting with the lowest (decayed) code length so far wins,
 //! as in context-mixing compressors' model selection.
 
 use std::collections::HashMap;
+
+use super::adaptive::{AdaptiveModel, TokenIo};
+use super::quantize::frequencies_from_probs;
+use crate::error::Result;
 
 /// (unigram, left bigram, right bigram) weights; the masked LM gets the rest.
 const GRID: [(f32, f32, f32); 17] = [
@@ -31,7 +35,7 @@ const DECAY: f64 = 0.995;
 /// (occurrences of a context token, counts of the tokens next to it)
 type Followers = (u32, HashMap<u32, u32>);
 
-pub struct Mixer {
+pub struct BigramCache {
     v: usize,
     uni: Vec<u32>,
     uni_total: u32,
@@ -39,7 +43,8 @@ pub struct Mixer {
     right: HashMap<u32, Followers>,
     known: Vec<Option<u32>>,
     loss: [f64; GRID.len()],
-    pub probs: Vec<f32>,
+    probs: Vec<f32>,
+    freqs: Vec<u32>,
 }
 
 fn add(map: &mut HashMap<u32, Followers>, ctx: u32, tok: u32) {
@@ -48,9 +53,9 @@ fn add(map: &mut HashMap<u32, Followers>, ctx: u32, tok: u32) {
     *e.1.entry(tok).or_default() += 1;
 }
 
-impl Mixer {
+impl BigramCache {
     pub fn new(v: usize, n: usize) -> Self {
-        Mixer {
+        BigramCache {
             v,
             uni: vec![0; v],
             uni_total: 0,
@@ -59,6 +64,7 @@ impl Mixer {
             known: vec![None; n],
             loss: [0.0; GRID.len()],
             probs: Vec::with_capacity(v),
+            freqs: Vec::new(),
         }
     }
 
@@ -77,7 +83,7 @@ impl Mixer {
     }
 
     /// The mixed distribution for position `i` (in `self.probs`).
-    pub fn mix(&mut self, i: usize, lp: &[f32]) {
+    fn mix(&mut self, i: usize, lp: &[f32]) {
         let best = (0..GRID.len()).min_by(|&a, &b| self.loss[a].total_cmp(&self.loss[b]).then(a.cmp(&b))).unwrap();
         let mut p = std::mem::take(&mut self.probs);
         let (l, r) = self.contexts(i);
@@ -102,7 +108,7 @@ impl Mixer {
     }
 
     /// Learns from the coded token `tok` at position `i` (whose LM log-probs were `lp`).
-    pub fn update(&mut self, i: usize, tok: u32, lp: &[f32]) {
+    fn update(&mut self, i: usize, tok: u32, lp: &[f32]) {
         let (l, r) = self.contexts(i);
         let pm = lp[tok as usize].exp();
         let pu = if self.uni_total > 0 { self.uni[tok as usize] as f32 / self.uni_total as f32 } else { 0.0 };
@@ -127,5 +133,15 @@ impl Mixer {
             add(&mut self.left, tok, next);
             add(&mut self.right, next, tok);
         }
+    }
+}
+
+impl AdaptiveModel for BigramCache {
+    fn code(&mut self, i: usize, lp: &[f32], io: &mut dyn TokenIo) -> Result<u32> {
+        self.mix(i, lp);
+        frequencies_from_probs(&self.probs, &mut self.freqs)?;
+        let tok = io.token(&self.freqs)?;
+        self.update(i, tok, lp);
+        Ok(tok)
     }
 }

@@ -1,0 +1,150 @@
+//! Tuning aid for the context-mixing model (adaptive model v3), not part of the product.
+//!
+//! `cm_tune dump MODEL FILE OUT [ROUNDS]` runs the LM once over FILE (one block, the default
+//! plan, ROUNDS rounds) and records, in coding order, each token and the LM's odds along the
+//! token's own path of decisions: all that the model needs from the LM to code that token.
+//! `cm_tune replay [key=value ...] DUMP...` then replays the coding with other parameters in
+//! seconds and prints bits per byte (the ideal code length of the decisions).
+
+use std::io::{Read, Write};
+
+use candle_core::Device;
+use llmzip::coding::cm::contexts::Kind;
+use llmzip::coding::cm::{ContextMix, LmOdds, Params};
+use llmzip::coding::{drive_known, Ctx};
+use llmzip::{Model, Options};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("dump") => dump(&args[1], &args[2], &args[3], args.get(4).map_or(1, |r| r.parse().unwrap())),
+        Some("replay") => replay(&args[1..]),
+        _ => eprintln!("usage: cm_tune dump MODEL FILE OUT [ROUNDS] | cm_tune replay [key=value ...] DUMP..."),
+    }
+}
+
+fn dump(model: &str, file: &str, out: &str, rounds: usize) {
+    let m = Model::load(model, &Device::Cpu).unwrap();
+    let data = std::fs::read(file).unwrap();
+    let tok = m.tokenizer.encode(&data).unwrap();
+    let mut opts = Options::default();
+    opts.plan.rounds = rounds;
+    let ctx = Ctx {
+        lm: m.lm.as_ref(),
+        plan: &opts.plan,
+        ids: m.tokenizer.ids,
+        tokenizer: &m.tokenizer,
+        batch: opts.batch,
+        mix: 3,
+        cancel: &|| false,
+        progress: &|_| {},
+    };
+    let v = m.lm.vocab_size();
+    let text = m.tokenizer.token_bytes();
+    let cm = ContextMix::new(v, 1, &text, Params::default());
+    let tree = cm.tree();
+    let mut lm = llmzip::coding::cm::tree::LmBits::default();
+    let mut w = Vec::new();
+    for x in [v as u32, tok.ids.len() as u32, data.len() as u32, text.len() as u32] {
+        w.extend_from_slice(&x.to_le_bytes());
+    }
+    drive_known(&ctx, &tok.ids, |i, lp| {
+        w.extend_from_slice(&(i as u32).to_le_bytes());
+        w.extend_from_slice(&tok.ids[i].to_le_bytes());
+        let t = tree.rank(tok.ids[i]);
+        lm.load(lp, tree);
+        let mut node = 1u32;
+        for d in 0..tree.bits {
+            let (lo, mid, hi) = tree.split(node, d);
+            let odds = if mid < hi { lm.odds(d, lo, mid, hi) } else { 0.0 };
+            w.extend_from_slice(&odds.to_le_bytes());
+            node = 2 * node + ((t >> (tree.bits - 1 - d)) & 1);
+        }
+        Ok(())
+    })
+    .unwrap();
+    for t in &text {
+        w.extend_from_slice(&(t.len() as u32).to_le_bytes());
+        w.extend_from_slice(t);
+    }
+    std::fs::File::create(out).unwrap().write_all(&w).unwrap();
+}
+
+fn kind(s: &str) -> Kind {
+    match s {
+        "col" => Kind::Column,
+        "above" => Kind::Above,
+        "al" => Kind::AboveLeft,
+        "word" => Kind::Word,
+        _ if s.starts_with('t') => Kind::Tokens(s[1..].parse().unwrap()),
+        _ if s.starts_with('b') => Kind::Bytes(s[1..].parse().unwrap()),
+        _ => panic!("unknown context {s}"),
+    }
+}
+
+struct Recorded<'a>(&'a [f32]);
+
+impl LmOdds for Recorded<'_> {
+    fn odds(&self, depth: u32, _lo: usize, _mid: usize, _hi: usize) -> f32 {
+        self.0[depth as usize]
+    }
+}
+
+fn replay(args: &[String]) {
+    let mut p = Params::default();
+    let mut files = Vec::new();
+    for a in args {
+        match a.split_once('=') {
+            Some(("ctx", v)) => p.contexts = v.split(',').map(kind).collect(),
+            Some(("slots", v)) => p.slots_per_token = v.parse().unwrap(),
+            Some(("rate", v)) => p.mixer_rate = v.parse().unwrap(),
+            Some(("boost", v)) => p.mixer_boost = v.parse().unwrap(),
+            Some(("apm_rate", v)) => p.apm_rate = v.parse().unwrap(),
+            Some(("apm", v)) => p.apm_share = v.parse().unwrap(),
+            Some((k, _)) => panic!("unknown parameter {k}"),
+            None => files.push(a.clone()),
+        }
+    }
+    let (mut all_bits, mut all_bytes) = (0.0f64, 0u64);
+    for f in &files {
+        let mut raw = Vec::new();
+        std::fs::File::open(f).unwrap().read_to_end(&mut raw).unwrap();
+        let u = |k: usize| u32::from_le_bytes(raw[4 * k..4 * k + 4].try_into().unwrap());
+        let (v, n, bytes) = (u(0) as usize, u(1) as usize, u(2) as u64);
+        let bits = usize::BITS - (v.max(2) - 1).leading_zeros();
+        let steps_end = 4 * (4 + n * (2 + bits as usize));
+        let mut text = Vec::new();
+        let mut at = steps_end;
+        for _ in 0..u(3) {
+            let len = u32::from_le_bytes(raw[at..at + 4].try_into().unwrap()) as usize;
+            text.push(raw[at + 4..at + 4 + len].to_vec());
+            at += 4 + len;
+        }
+        let mut cm = ContextMix::new(v, n, &text, p.clone());
+        let bits = bits as usize;
+        let t0 = std::time::Instant::now();
+        let mut cost = 0.0f64;
+        let mut off = 4;
+        for _ in 0..n {
+            let (i, tok) = (u(off) as usize, u(off + 1));
+            let odds: Vec<f32> = (0..bits).map(|d| f32::from_bits(u(off + 2 + d))).collect();
+            off += 2 + bits;
+            cm.code(i, &Recorded(&odds), Some(tok), |bit, p1| {
+                let b = bit.unwrap();
+                let q = p1 as f64 / 65536.0;
+                cost -= if b { q } else { 1.0 - q }.log2();
+                Ok(b)
+            })
+            .unwrap();
+        }
+        println!(
+            "{:28} {:.4} bits/byte  ({:.0} tokens/s)",
+            f.rsplit('/').next().unwrap(),
+            cost / bytes as f64,
+            n as f64 / t0.elapsed().as_secs_f64()
+        );
+        all_bits += cost;
+        all_bytes += bytes;
+    }
+    println!("{:28} {:.4} bits/byte", "all", all_bits / all_bytes as f64);
+}

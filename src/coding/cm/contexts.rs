@@ -1,0 +1,234 @@
+//! The contexts of the hashed models, each a 64-bit hash computed once per token from the
+//! tokens known so far (and their text): token n-grams, the last bytes, and for structured
+//! text the column, the token above in the previous line and the word being spelt. Unknown
+//! tokens (not revealed yet by the plan) enter the hash as a marker, so every context is a
+//! function of what the decoder knows too.
+
+use super::UNKNOWN;
+
+/// What a hashed context looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// the previous n tokens (0: none, the tree node alone)
+    Tokens(usize),
+    /// the previous n bytes of text
+    Bytes(usize),
+    /// the column (bytes since the line began) and the previous token
+    Column,
+    /// the token of the previous line at this column, and the column
+    Above,
+    /// the token above and the previous token
+    AboveLeft,
+    /// the letters and digits since the last other byte, and the previous token
+    Word,
+}
+
+/// Each token's text, packed.
+pub struct Texts {
+    start: Vec<u32>,
+    bytes: Vec<u8>,
+}
+
+impl Texts {
+    pub fn new(vocab: usize, text: &[Vec<u8>]) -> Self {
+        let mut t = Texts { start: Vec::with_capacity(vocab + 1), bytes: Vec::new() };
+        for id in 0..vocab {
+            t.start.push(t.bytes.len() as u32);
+            t.bytes.extend_from_slice(text.get(id).map_or(&[][..], |x| &x[..]));
+        }
+        t.start.push(t.bytes.len() as u32);
+        t
+    }
+
+    #[inline]
+    pub fn of(&self, id: u32) -> &[u8] {
+        let id = id as usize;
+        &self.bytes[self.start[id] as usize..self.start[id + 1] as usize]
+    }
+}
+
+#[inline]
+fn fold(h: u64, x: u64) -> u64 {
+    (h ^ x).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(23)
+}
+
+/// Tokens looked at backwards at most (long lines get no column or above context).
+const MAX_WALK: usize = 400;
+
+/// What the structured contexts need at one position, from one walk backwards.
+pub struct Layout {
+    /// bytes since the line began (None: an unknown token or the walk limit came first)
+    pub column: Option<u32>,
+    /// the token of the previous line covering this column (UNKNOWN past its end)
+    pub above: Option<u32>,
+    /// hash of the letters and digits just before the position
+    pub word: u64,
+}
+
+pub fn layout(i: usize, known: &[u32], texts: &Texts) -> Layout {
+    let mut out = Layout { column: None, above: None, word: 0 };
+    // the current word: bytes back to the first non-alphanumeric
+    let mut word = 0u64;
+    'w: for j in (i.saturating_sub(16)..i).rev() {
+        if known[j] == UNKNOWN {
+            break;
+        }
+        for &b in texts.of(known[j]).iter().rev() {
+            if !b.is_ascii_alphanumeric() && b < 0x80 {
+                break 'w;
+            }
+            word = fold(word, b as u64);
+        }
+    }
+    out.word = word;
+    // back to the end of the previous line: `col` bytes after it
+    let mut col = 0u32;
+    let mut j = i;
+    let mut nl: Option<(usize, usize)> = None; // (token, byte offset of the newline in it)
+    while j > 0 && i - j < MAX_WALK {
+        j -= 1;
+        if known[j] == UNKNOWN {
+            return out;
+        }
+        let t = texts.of(known[j]);
+        if let Some(k) = t.iter().rposition(|&b| b == b'\n') {
+            col += (t.len() - 1 - k) as u32;
+            nl = Some((j, k));
+            break;
+        }
+        col += t.len() as u32;
+    }
+    let Some((nj, nk)) = nl else {
+        if j == 0 && i - j < MAX_WALK {
+            out.column = Some(col); // the block's first line
+        }
+        return out;
+    };
+    out.column = Some(col);
+    // the previous line ends at byte nk of token nj; find where it starts
+    let mut len = nk as u32; // bytes of the previous line inside token nj, before the newline
+    let prev_nl = texts.of(known[nj])[..nk].iter().rposition(|&b| b == b'\n');
+    let (mut start_tok, mut start_off) = (nj, prev_nl.map_or(0, |k| k + 1));
+    if prev_nl.is_some() {
+        len -= start_off as u32;
+    } else {
+        let mut k = nj;
+        loop {
+            if k == 0 {
+                start_tok = 0;
+                start_off = 0;
+                break;
+            }
+            k -= 1;
+            if known[k] == UNKNOWN || nj - k > MAX_WALK {
+                return out;
+            }
+            let t = texts.of(known[k]);
+            if let Some(p) = t.iter().rposition(|&b| b == b'\n') {
+                start_tok = k;
+                start_off = p + 1;
+                len += (t.len() - p - 1) as u32;
+                break;
+            }
+            len += t.len() as u32;
+        }
+    }
+    if col >= len {
+        out.above = Some(UNKNOWN);
+        return out;
+    }
+    // forward from the line start to the token covering column `col`
+    let mut at = 0u32;
+    for (k, &tok) in known.iter().enumerate().take(nj + 1).skip(start_tok) {
+        let t = texts.of(tok);
+        let from = if k == start_tok { start_off } else { 0 };
+        let n = (t.len() - from) as u32;
+        if at + n > col {
+            out.above = Some(tok);
+            break;
+        }
+        at += n;
+    }
+    out
+}
+
+/// The hash of context `kind` at position `i`.
+pub fn hash(kind: Kind, i: usize, known: &[u32], texts: &Texts, lay: &Layout) -> u64 {
+    let tok = |n: usize| if i >= n { known[i - n] } else { UNKNOWN - 1 };
+    let base = match kind {
+        Kind::Tokens(n) => n as u64,
+        Kind::Bytes(n) => 0x100 + n as u64,
+        Kind::Column => 0x200,
+        Kind::Above => 0x300,
+        Kind::AboveLeft => 0x400,
+        Kind::Word => 0x500,
+    };
+    let mut h = (base + 1).wrapping_mul(0xD6E8_FEB8_6659_FD93);
+    match kind {
+        Kind::Tokens(n) => {
+            for j in 1..=n {
+                h = fold(h, tok(j) as u64);
+            }
+        }
+        Kind::Bytes(n) => {
+            let mut left = n;
+            'b: for j in (i.saturating_sub(n)..i).rev() {
+                if known[j] == UNKNOWN {
+                    h = fold(h, 0x1_0000);
+                    break;
+                }
+                for &b in texts.of(known[j]).iter().rev() {
+                    if left == 0 {
+                        break 'b;
+                    }
+                    h = fold(h, b as u64);
+                    left -= 1;
+                }
+            }
+        }
+        Kind::Column => {
+            h = fold(h, lay.column.map_or(0xFFFF, |c| c.min(1000)) as u64);
+            h = fold(h, tok(1) as u64);
+        }
+        Kind::Above => {
+            h = fold(h, lay.above.map_or(0x1_0000_0000, |t| t as u64));
+            h = fold(h, lay.column.map_or(0xFFFF, |c| c.min(1000)) as u64);
+        }
+        Kind::AboveLeft => {
+            h = fold(h, lay.above.map_or(0x1_0000_0000, |t| t as u64));
+            h = fold(h, tok(1) as u64);
+        }
+        Kind::Word => {
+            h = fold(h, lay.word);
+            h = fold(h, tok(1) as u64);
+        }
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn column_and_token_above() {
+        // ids: 0 "ab", 1 "c\n", 2 "x", 3 "yz", 4 "\n"
+        let text: Vec<Vec<u8>> = ["ab", "c\n", "x", "yz", "\n"].iter().map(|s| s.as_bytes().to_vec()).collect();
+        let texts = Texts::new(5, &text);
+        // "ab" "c\n" | "x" "yz" "\n" | "x" ? : line 2 is "xyz", line 3 so far "x"
+        let known = [0, 1, 2, 3, 4, 2, UNKNOWN];
+        let l = layout(6, &known, &texts);
+        assert_eq!(l.column, Some(1));
+        assert_eq!(l.above, Some(3), "column 1 of \"xyz\" is in \"yz\"");
+        let l = layout(2, &known, &texts);
+        assert_eq!((l.column, l.above), (Some(0), Some(0)));
+        let l = layout(4, &known, &texts);
+        assert_eq!((l.column, l.above), (Some(3), Some(UNKNOWN)), "\"abc\" has no column 3");
+        let mut gap = known;
+        gap[3] = UNKNOWN;
+        let l = layout(6, &gap, &texts);
+        assert_eq!((l.column, l.above), (Some(1), None), "the line above is not all known");
+        gap[4] = UNKNOWN;
+        assert_eq!(layout(6, &gap, &texts).column, None);
+    }
+}

@@ -1,0 +1,161 @@
+//! What each (context, tree node) has seen of its bit decision, in a hash table of fixed size.
+//! A slot is one u32: a direct estimate of P(1) in 16 bits, a bit history in 8 bits (how many
+//! 0s and 1s, each up to 15, the older side halved when the other grows, so the history
+//! favours what came last) and 8 check bits of the hash: a slot owned by another context reads
+//! as fresh and is taken over on update. The direct estimate learns at 1/(count + 1.5); a
+//! [`StateMap`] turns the history into a probability learned across all contexts of an order
+//! (what a context that has seen "one 1, no 0" predicts on this text).
+
+use std::sync::OnceLock;
+
+use super::math;
+
+/// 2^16 / (n + 1.5), the learning rate after n observations (n ≤ 30).
+fn rate(n: u32) -> u32 {
+    static T: OnceLock<[u32; 32]> = OnceLock::new();
+    T.get_or_init(|| std::array::from_fn(|n| 131_072 / (2 * n as u32 + 3)))[n as usize]
+}
+
+/// stretch(P(1)) for the top 12 bits of a 16-bit probability.
+pub fn stretch_p16(p: u32) -> f32 {
+    static T: OnceLock<Vec<f32>> = OnceLock::new();
+    T.get_or_init(|| (0..4096).map(|j| math::stretch((j as f32 + 0.5) / 4096.0)).collect())[(p >> 4) as usize]
+}
+
+#[inline]
+fn mix(h: u64, node: u32) -> u64 {
+    let mut x = h ^ (node as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 29)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x ^ (x >> 32)
+}
+
+/// The bit history after `bit`: its count grows (up to 15), the other one, above 2, halves.
+#[inline]
+pub fn next_state(s: u8, bit: bool) -> u8 {
+    let (mut n0, mut n1) = (s >> 4, s & 15);
+    if bit {
+        n1 = (n1 + 1).min(15);
+        if n0 > 2 {
+            n0 = n0 / 2 + 1;
+        }
+    } else {
+        n0 = (n0 + 1).min(15);
+        if n1 > 2 {
+            n1 = n1 / 2 + 1;
+        }
+    }
+    (n0 << 4) | n1
+}
+
+/// A slot as read: its index (for the update), P(1) in 16 bits and the bit history
+/// (0: never seen).
+#[derive(Clone, Copy, Default)]
+pub struct Read {
+    pub idx: u32,
+    pub chk: u8,
+    pub p: u32,
+    pub state: u8,
+}
+
+impl Read {
+    /// The direct estimate, stretched; 0 for a fresh slot.
+    pub fn stretch(&self) -> f32 {
+        if self.state == 0 {
+            0.0
+        } else {
+            stretch_p16(self.p)
+        }
+    }
+}
+
+pub struct Counters {
+    t: Vec<u32>,
+    mask: u64,
+}
+
+impl Counters {
+    /// A table of 2^bits slots.
+    pub fn new(bits: u32) -> Self {
+        Counters { t: vec![0; 1 << bits], mask: (1u64 << bits) - 1 }
+    }
+
+    #[inline]
+    pub fn read(&self, h: u64, node: u32) -> Read {
+        let x = mix(h, node);
+        let idx = (x & self.mask) as u32;
+        let chk = (x >> 56) as u8;
+        let s = self.t[idx as usize];
+        if s & 0xFF == chk as u32 && s != 0 {
+            Read { idx, chk, p: s >> 16, state: (s >> 8) as u8 }
+        } else {
+            Read { idx, chk, p: 1 << 15, state: 0 }
+        }
+    }
+
+    #[inline]
+    pub fn update(&mut self, r: &Read, bit: bool) {
+        let p = r.p as i64;
+        let n = ((r.state >> 4) + (r.state & 15)) as u32;
+        let target = if bit { 65535 } else { 0 };
+        let p = (p + (((target - p) * rate(n) as i64) >> 16)) as u32;
+        // a written slot's history is never 0, so 0 means empty
+        self.t[r.idx as usize] = (p << 16) | ((next_state(r.state, bit) as u32) << 8) | r.chk as u32;
+    }
+}
+
+/// Bit history → P(1), learned per (context set, history) at 1/(count + 1.5), count ≤ 1023.
+pub struct StateMap {
+    t: Vec<(u32, u32)>,
+    idx: usize,
+}
+
+impl StateMap {
+    pub fn new(sets: usize) -> Self {
+        StateMap { t: vec![(1 << 31, 0); sets * 256], idx: 0 }
+    }
+
+    /// stretch(P(1)) for history `state` in set `set`; remembered for [`StateMap::update`].
+    #[inline]
+    pub fn p(&mut self, set: usize, state: u8) -> f32 {
+        self.idx = set * 256 + state as usize;
+        math::stretch((self.t[self.idx].0 >> 8) as f32 * (1.0 / 16_777_216.0) + 1.0 / 33_554_432.0)
+    }
+
+    #[inline]
+    pub fn update(&mut self, bit: bool) {
+        let (p, n) = &mut self.t[self.idx];
+        let target: i64 = if bit { u32::MAX as i64 } else { 0 };
+        *p = (*p as i64 + (target - *p as i64) / (*n as i64 + 2)) as u32;
+        *n = (*n + 1).min(1023);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn learns_a_biased_bit_and_separates_contexts() {
+        let mut c = Counters::new(12);
+        for k in 0..200 {
+            let r = c.read(7, 3);
+            c.update(&r, k % 10 != 0);
+            let r = c.read(8, 3);
+            c.update(&r, false);
+        }
+        let a = c.read(7, 3);
+        assert!((a.p as f32 / 65536.0 - 0.9).abs() < 0.06, "p = {}", a.p);
+        assert!(c.read(8, 3).stretch() < -3.0);
+        assert_eq!(c.read(9, 3).state, 0, "an unseen context reads as fresh");
+        let mut m = StateMap::new(1);
+        for k in 0..100 {
+            m.p(0, 0x01);
+            m.update(k % 4 != 0);
+        }
+        assert!((squash_of(m.p(0, 0x01)) - 0.75).abs() < 0.05);
+    }
+
+    fn squash_of(x: f32) -> f32 {
+        math::squash(x)
+    }
+}

@@ -1,0 +1,87 @@
+//! Match model: finds the most recent earlier place where the tokens before the current
+//! position occurred too, and predicts the token that followed there. A match is found by a
+//! hash of the last `MIN_LEN` tokens, verified token by token backwards (its length, capped at
+//! `MAX_LEN`, is what the mixer learns to trust), and followed from position to position while
+//! it keeps predicting right.
+//!
+//! The reveal plan codes positions out of text order (lanes, rounds), so the table is fed
+//! exactly like the n-gram counts: an entry "context → following position" is written when
+//! the last of its tokens becomes known, whichever that is.
+
+use super::UNKNOWN;
+
+pub const MIN_LEN: usize = 3;
+pub const MAX_LEN: u32 = 48;
+
+pub struct Matcher {
+    table: Vec<u32>,
+    bits: u32,
+    /// per position: the position whose token it was predicted to repeat (0 = none; position
+    /// 0 never follows a context) and the match length then
+    ptr: Vec<u32>,
+    len: Vec<u16>,
+}
+
+fn hash(toks: &[u32]) -> u64 {
+    let mut h = 0x243F_6A88_85A3_08D3u64;
+    for &t in toks {
+        h = (h ^ t as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    h ^ (h >> 31)
+}
+
+impl Matcher {
+    pub fn new(n: usize, bits: u32) -> Self {
+        Matcher { table: vec![0; 1 << bits], bits, ptr: vec![0; n], len: vec![0; n] }
+    }
+
+    fn slot(&self, toks: &[u32]) -> usize {
+        (hash(toks) >> (64 - self.bits)) as usize
+    }
+
+    /// The predicted token at `i` and the match length, if any.
+    pub fn find(&mut self, i: usize, known: &[u32]) -> Option<(u32, u32)> {
+        let (p, l) = self.locate(i, known)?;
+        self.ptr[i] = p as u32;
+        self.len[i] = l as u16;
+        Some((known[p], l))
+    }
+
+    fn locate(&self, i: usize, known: &[u32]) -> Option<(usize, u32)> {
+        // follow the match of the previous position if it predicted right
+        if i > 0 && self.ptr[i - 1] != 0 {
+            let p = self.ptr[i - 1] as usize;
+            let next = p + 1;
+            if known[i - 1] != UNKNOWN && known[p] == known[i - 1] && next < known.len() && next != i && known[next] != UNKNOWN {
+                return Some((next, (self.len[i - 1] as u32 + 1).min(MAX_LEN)));
+            }
+        }
+        if i < MIN_LEN || known[i - MIN_LEN..i].contains(&UNKNOWN) {
+            return None;
+        }
+        let p = self.table[self.slot(&known[i - MIN_LEN..i])] as usize;
+        if p == 0 || p == i || known[p] == UNKNOWN {
+            return None;
+        }
+        let mut l = 0u32;
+        while l < MAX_LEN && (l as usize) < p.min(i) {
+            let (a, b) = (known[i - 1 - l as usize], known[p - 1 - l as usize]);
+            if a != b || a == UNKNOWN {
+                break;
+            }
+            l += 1;
+        }
+        (l as usize >= MIN_LEN).then_some((p, l))
+    }
+
+    /// `known[i]` was just revealed: record every context it completes whose following token
+    /// is known.
+    pub fn learn(&mut self, i: usize, known: &[u32]) {
+        for e in i..=(i + MIN_LEN).min(known.len() - 1) {
+            if e >= MIN_LEN && known[e] != UNKNOWN && !known[e - MIN_LEN..e].contains(&UNKNOWN) {
+                let s = self.slot(&known[e - MIN_LEN..e]);
+                self.table[s] = e as u32;
+            }
+        }
+    }
+}

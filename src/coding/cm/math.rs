@@ -1,0 +1,81 @@
+//! The few transcendental functions the context mixer needs, written with +, −, ×, ÷ and bit
+//! operations only, in a fixed order: IEEE single precision then gives the same bits on every
+//! machine, which a platform `expf`/`logf` does not promise. They are part of the format.
+
+const LN2_HI: f32 = 0.693_145_75;
+const LN2_LO: f32 = 1.428_606_8e-6;
+const LOG2E: f32 = std::f32::consts::LOG2_E;
+/// Adding and subtracting 1.5 × 2^23 rounds an f32 of magnitude < 2^22 to an integer.
+const ROUND: f32 = 12_582_912.0;
+
+/// e^x, relative error below 2e-7; 0 for x below −87 and for NaN.
+#[inline]
+pub fn exp(x: f32) -> f32 {
+    if x.is_nan() || x <= -87.0 {
+        return 0.0;
+    }
+    let x = if x > 88.0 { 88.0 } else { x };
+    let k = (x * LOG2E + ROUND) - ROUND;
+    let r = (x - k * LN2_HI) - k * LN2_LO;
+    let p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
+    p * f32::from_bits(((k as i32 + 127) as u32) << 23)
+}
+
+/// Natural logarithm of x > 0 (x ≤ 0 or NaN gives −104, below any log of a positive f32).
+#[inline]
+pub fn ln(x: f32) -> f32 {
+    if x.is_nan() || x <= 0.0 {
+        return -104.0;
+    }
+    let bits = x.to_bits();
+    let (e, m) = if bits < 0x0080_0000 {
+        // subnormal: scale into the normal range first
+        let b = (x * 8_388_608.0).to_bits();
+        (((b >> 23) as i32) - 127 - 23, f32::from_bits((b & 0x007F_FFFF) | 0x3F80_0000))
+    } else {
+        (((bits >> 23) as i32) - 127, f32::from_bits((bits & 0x007F_FFFF) | 0x3F80_0000))
+    };
+    // m in [1, 2); move it to [0.75, 1.5) so the series converges fast
+    let (e, m) = if m > 1.5 { (e + 1, m * 0.5) } else { (e, m) };
+    let s = (m - 1.0) / (m + 1.0);
+    let s2 = s * s;
+    let series = 2.0 * s * (1.0 + s2 * (1.0 / 3.0 + s2 * (1.0 / 5.0 + s2 * (1.0 / 7.0 + s2 * (1.0 / 9.0)))));
+    e as f32 * LN2_HI + (series + e as f32 * LN2_LO)
+}
+
+/// ln(p / (1 − p)), the logistic domain the mixer works in.
+#[inline]
+pub fn stretch(p: f32) -> f32 {
+    ln(p) - ln(1.0 - p)
+}
+
+/// 1 / (1 + e^−x), the inverse of [`stretch`].
+#[inline]
+pub fn squash(x: f32) -> f32 {
+    1.0 / (1.0 + exp(-x))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_to_the_platform_functions() {
+        let mut x = -86.9f32;
+        while x < 5.0 {
+            let (a, b) = (exp(x), x.exp());
+            assert!((a - b).abs() <= 3e-7 * b + 1e-38, "exp({x}) = {a}, want {b}");
+            x += 0.0137;
+        }
+        for &y in &[1e-40f32, 1e-30, 1e-7, 0.01, 0.3, 0.5, 0.7, 0.99, 1.0, 1.4999, 1.5001, 7.0, 1e20] {
+            let (a, b) = (ln(y), y.ln());
+            assert!((a - b).abs() <= 2e-6 * b.abs().max(1.0), "ln({y}) = {a}, want {b}");
+        }
+        assert_eq!(exp(f32::NAN), 0.0);
+        assert_eq!(exp(-87.5), 0.0);
+        assert_eq!(ln(0.0), -104.0);
+        for &p in &[0.001f32, 0.2, 0.5, 0.9, 0.9999] {
+            assert!((squash(stretch(p)) - p).abs() < 1e-5);
+        }
+    }
+}

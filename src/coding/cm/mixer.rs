@@ -1,0 +1,159 @@
+//! Logistic mixing, as in the PAQ family: the inputs are predictions in the stretched domain,
+//! the output is squash(Σ wᵢ·xᵢ), and after each decision the weights move along the
+//! gradient of its code length (w += rate·(bit − p)·x). Several weight sets, each chosen by
+//! its own small context, each give a prediction; a final mixer weighs those.
+//! An APM then refines the probability by what such probabilities turned out to be in a
+//! context. All in f32 in a fixed order, so the decoder repeats every bit.
+
+use super::math::{squash, stretch};
+use super::tree::CLIP;
+
+pub const MAX_INPUTS: usize = 32;
+
+/// One layer: `sets` weight vectors of `n` inputs; `select` picks one per decision. A set
+/// learns faster while it is young: its rate is `rate · (1 + boost · 64 / (64 + updates))`.
+pub struct Layer {
+    n: usize,
+    w: Vec<f32>,
+    updates: Vec<u32>,
+    rate: f32,
+    boost: f32,
+}
+
+impl Layer {
+    pub fn new(n: usize, sets: usize, rate: f32, boost: f32, init: &[f32]) -> Self {
+        let mut w = vec![0.0; n * sets];
+        for s in 0..sets {
+            w[s * n..s * n + init.len()].copy_from_slice(init);
+        }
+        Layer { n, w, updates: vec![0; sets], rate, boost }
+    }
+
+    #[inline]
+    pub fn dot(&self, set: usize, x: &[f32]) -> f32 {
+        let w = &self.w[set * self.n..(set + 1) * self.n];
+        let mut s = 0.0f32;
+        for (a, b) in w.iter().zip(x) {
+            s += a * b;
+        }
+        s.clamp(-CLIP, CLIP)
+    }
+
+    #[inline]
+    pub fn train(&mut self, set: usize, x: &[f32], err: f32) {
+        let u = self.updates[set];
+        self.updates[set] = u.saturating_add(1);
+        let g = err * self.rate * (1.0 + self.boost * 64.0 / (64.0 + u as f32));
+        for (a, b) in self.w[set * self.n..(set + 1) * self.n].iter_mut().zip(x) {
+            *a += g * b;
+        }
+    }
+}
+
+/// Weight sets chosen by several contexts, then a final mixer over their outputs.
+pub struct Mixer {
+    first: Vec<Layer>,
+    final_: Layer,
+    x: [f32; MAX_INPUTS],
+    nx: usize,
+    sel: Vec<usize>,
+    h: Vec<f32>,
+    fsel: usize,
+    p_first: Vec<f32>,
+    pub p: f32,
+}
+
+impl Mixer {
+    /// `sets[k]`: how many weight sets selector k chooses from; `init`: starting weights of
+    /// the first inputs (the rest start at 0).
+    pub fn new(n: usize, sets: &[usize], final_sets: usize, rate: f32, boost: f32, init: &[f32]) -> Self {
+        let k = sets.len();
+        Mixer {
+            first: sets.iter().map(|&s| Layer::new(n, s, rate, boost, init)).collect(),
+            final_: Layer::new(k, final_sets, rate * 0.5, boost, &vec![1.0 / k as f32; k]),
+            x: [0.0; MAX_INPUTS],
+            nx: 0,
+            sel: vec![0; k],
+            h: vec![0.0; k],
+            fsel: 0,
+            p_first: vec![0.5; k],
+            p: 0.5,
+        }
+    }
+
+    #[inline]
+    pub fn clear(&mut self) {
+        self.nx = 0;
+    }
+
+    #[inline]
+    pub fn add(&mut self, x: f32) {
+        self.x[self.nx] = x;
+        self.nx += 1;
+    }
+
+    /// P(1) from the inputs added since `clear`, with selector k choosing weight set `sel[k]`.
+    pub fn mix(&mut self, sel: &[usize], fsel: usize) -> f32 {
+        let x = &self.x[..self.nx];
+        for (k, layer) in self.first.iter().enumerate() {
+            self.sel[k] = sel[k];
+            self.h[k] = layer.dot(sel[k], x);
+            self.p_first[k] = squash(self.h[k]);
+        }
+        self.fsel = fsel;
+        self.p = squash(self.final_.dot(fsel, &self.h));
+        self.p
+    }
+
+    pub fn update(&mut self, bit: bool) {
+        let y = if bit { 1.0 } else { 0.0 };
+        let x = &self.x[..self.nx];
+        for (k, layer) in self.first.iter_mut().enumerate() {
+            layer.train(self.sel[k], x, y - self.p_first[k]);
+        }
+        self.final_.train(self.fsel, &self.h, y - self.p);
+    }
+}
+
+/// Adaptive probability map: per context, a curve from input probability to output
+/// probability over 33 points of the stretched domain, interpolated, trained towards the bit.
+pub struct Apm {
+    t: Vec<f32>,
+    /// updates per point, for a rate that starts fast: max(1 / (n + 1.5), rate)
+    n: Vec<u16>,
+    idx: usize,
+    frac: f32,
+    rate: f32,
+}
+
+const APM_STEPS: usize = 33;
+const APM_RANGE: f32 = 8.0;
+
+impl Apm {
+    pub fn new(contexts: usize, rate: f32) -> Self {
+        let curve: Vec<f32> =
+            (0..APM_STEPS).map(|j| squash((j as f32 - 16.0) * (APM_RANGE / 16.0))).collect();
+        let mut t = Vec::with_capacity(contexts * APM_STEPS);
+        for _ in 0..contexts {
+            t.extend_from_slice(&curve);
+        }
+        Apm { n: vec![0; t.len()], t, idx: 0, frac: 0.0, rate }
+    }
+
+    pub fn refine(&mut self, p: f32, ctx: usize) -> f32 {
+        let s = (stretch(p).clamp(-APM_RANGE, APM_RANGE) + APM_RANGE) * (16.0 / APM_RANGE);
+        let j = (s as usize).min(APM_STEPS - 2);
+        self.frac = s - j as f32;
+        self.idx = ctx * APM_STEPS + j;
+        self.t[self.idx] * (1.0 - self.frac) + self.t[self.idx + 1] * self.frac
+    }
+
+    pub fn update(&mut self, bit: bool) {
+        let y = if bit { 1.0 } else { 0.0 };
+        for (k, share) in [(self.idx, 1.0 - self.frac), (self.idx + 1, self.frac)] {
+            let r = (1.0 / (self.n[k] as f32 + 1.5)).max(self.rate);
+            self.t[k] += (y - self.t[k]) * r * share;
+            self.n[k] = self.n[k].saturating_add(1).min(1000);
+        }
+    }
+}

@@ -1,0 +1,313 @@
+//! Adaptive token model, version 3: context mixing around the LM. Each token is coded as a
+//! path of binary decisions ([`tree`]); at each decision a logistic mixer ([`mixer`]) weighs
+//! the LM's odds for the decision against adaptive models of the block so far: hashed token
+//! contexts of several orders ([`counters`]) and a match model ([`matcher`]). The mixer's
+//! weights are learned online, so it trusts the LM exactly as much as the LM earns on this
+//! text. A binary arithmetic coder ([`coder`]) writes the decisions.
+//!
+//! Encoder and decoder run the same [`ContextMix::code`]; only the closure that turns a
+//! probability into a bit differs. Memory is bounded by the block's token count and capped
+//! (see [`table_bits`]).
+
+pub mod coder;
+pub mod contexts;
+pub mod counters;
+pub mod math;
+pub mod matcher;
+pub mod mixer;
+pub mod tree;
+
+use coder::P16;
+use contexts::{Kind, Texts};
+use counters::{Counters, Read, StateMap};
+use matcher::Matcher;
+use mixer::{Apm, Mixer};
+use tree::{LmBits, Tree};
+
+use super::adaptive::{AdaptiveModel, TokenIo};
+use crate::error::Result;
+
+/// A position not revealed yet (no vocabulary reaches this id).
+pub const UNKNOWN: u32 = u32::MAX;
+
+/// Most hashed context orders.
+const MAX_ORDERS: usize = 12;
+/// Deepest tree the selectors distinguish (vocabularies up to 2^20).
+const MAX_DEPTH: usize = 20;
+/// LM odds buckets for a selector.
+const LM_BUCKETS: usize = 12;
+/// Kinds of previous token for a selector ([`class_of`]).
+const CLASSES: usize = 7;
+
+/// 0 none, 1 a newline in it, 2 starts with a space, 3 letter, 4 digit, 5 other ASCII,
+/// 6 other.
+fn class_of(text: &[u8]) -> usize {
+    match text.first() {
+        None => 0,
+        _ if text.contains(&b'\n') => 1,
+        Some(b' ') => 2,
+        Some(c) if c.is_ascii_alphabetic() => 3,
+        Some(c) if c.is_ascii_digit() => 4,
+        Some(c) if c.is_ascii() => 5,
+        _ => 6,
+    }
+}
+
+/// The settings of the model. [`Params::default`] is part of the format (version 3); other
+/// values exist for tuning (`examples/cm_tune.rs`).
+#[derive(Debug, Clone)]
+pub struct Params {
+    /// the hashed contexts
+    pub contexts: Vec<Kind>,
+    /// context slots per token of the block, before rounding to a power of two and capping
+    pub slots_per_token: usize,
+    pub mixer_rate: f32,
+    /// how much faster a young weight set learns
+    pub mixer_boost: f32,
+    pub apm_rate: f32,
+    /// the APM's share of the final probability
+    pub apm_share: f32,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        use Kind::*;
+        Params {
+            contexts: vec![
+                Tokens(0),
+                Tokens(1),
+                Tokens(2),
+                Tokens(3),
+                Tokens(4),
+                Tokens(6),
+                Column,
+                Above,
+                AboveLeft,
+                Word,
+                Bytes(3),
+                Bytes(5),
+            ],
+            slots_per_token: 16,
+            mixer_rate: 0.005,
+            mixer_boost: 10.0,
+            apm_rate: 0.02,
+            apm_share: 0.75,
+        }
+    }
+}
+
+/// Where the LM's odds for a decision come from: the block's log-probabilities when coding,
+/// recorded odds when replaying a coding (tuning).
+pub trait LmOdds {
+    /// ln(P(1-side) / P(0-side)) of the decision at `depth` that splits `[lo, mid) | [mid, hi)`.
+    fn odds(&self, depth: u32, lo: usize, mid: usize, hi: usize) -> f32;
+}
+
+impl LmOdds for LmBits {
+    #[inline]
+    fn odds(&self, _depth: u32, lo: usize, mid: usize, hi: usize) -> f32 {
+        self.stretch(lo, mid, hi)
+    }
+}
+
+/// A table size as a power of two: `per_token` entries per token of the block, within
+/// [2^min, 2^max]. The caps bound a block's memory whatever its length.
+pub fn table_bits(n: usize, per_token: usize, min: u32, max: u32) -> u32 {
+    let want = (n.max(1) * per_token).next_power_of_two().trailing_zeros();
+    want.clamp(min, max)
+}
+
+pub struct ContextMix {
+    p: Params,
+    tree: Tree,
+    texts: Texts,
+    known: Vec<u32>,
+    ctx: Vec<Counters>,
+    histories: Vec<StateMap>,
+    matcher: Matcher,
+    confidence: Counters,
+    mixer: Mixer,
+    apm: Apm,
+    /// refines by the decision's node (what tokens spelt like this turned out to be)
+    apm_node: Apm,
+    // per token
+    hashes: [u64; MAX_ORDERS],
+    expect: Option<(u32, u32)>,
+    class: usize,
+    // per decision
+    reads: [Read; MAX_ORDERS],
+    conf_read: Read,
+    expect_bit: Option<bool>,
+}
+
+/// [`ContextMix`] fed with the LM's log-probabilities: adaptive model version 3.
+pub struct ContextMixModel {
+    lm: LmBits,
+    cm: ContextMix,
+}
+
+impl ContextMixModel {
+    pub fn new(vocab: usize, n: usize, text: &[Vec<u8>]) -> Self {
+        ContextMixModel { lm: LmBits::default(), cm: ContextMix::new(vocab, n, text, Params::default()) }
+    }
+}
+
+impl AdaptiveModel for ContextMixModel {
+    fn code(&mut self, i: usize, lp: &[f32], io: &mut dyn TokenIo) -> Result<u32> {
+        self.lm.load(lp, &self.cm.tree);
+        let want = io.known();
+        self.cm.code(i, &self.lm, want, |bit, p| io.bit(bit, p))
+    }
+}
+
+impl ContextMix {
+    /// The model of a block of `n` tokens over `vocab` ids whose texts are `text`.
+    pub fn new(vocab: usize, n: usize, text: &[Vec<u8>], p: Params) -> Self {
+        assert!(p.contexts.len() <= MAX_ORDERS);
+        let bits = table_bits(n, p.slots_per_token, 12, 22);
+        let k = p.contexts.len();
+        let inputs = 3 + 2 * k;
+        ContextMix {
+            tree: Tree::new(vocab, text),
+            texts: Texts::new(vocab, text),
+            known: vec![UNKNOWN; n],
+            ctx: p.contexts.iter().map(|_| Counters::new(bits)).collect(),
+            histories: p.contexts.iter().map(|_| StateMap::new(MAX_DEPTH)).collect(),
+            matcher: Matcher::new(n, table_bits(n, 2, 10, 22)),
+            confidence: Counters::new(12),
+            mixer: Mixer::new(
+                inputs,
+                &[MAX_DEPTH * 4, MAX_DEPTH * (MAX_ORDERS + 1), LM_BUCKETS * 3, MAX_DEPTH * CLASSES],
+                MAX_DEPTH,
+                p.mixer_rate,
+                p.mixer_boost,
+                &[1.0],
+            ),
+            apm: Apm::new(MAX_DEPTH * 4, p.apm_rate),
+            apm_node: Apm::new(1 << Tree::new(vocab, &[]).bits.min(16), p.apm_rate),
+
+            hashes: [0; MAX_ORDERS],
+            expect: None,
+            class: 0,
+            reads: [Read::default(); MAX_ORDERS],
+            conf_read: Read::default(),
+            expect_bit: None,
+            p,
+        }
+    }
+
+    /// Codes the token at position `i`, which is `want` when encoding: `io(bit, P(1))` codes
+    /// one decision (writing the given bit, or reading it) and returns its bit. Returns the
+    /// token.
+    pub fn code(
+        &mut self,
+        i: usize,
+        lm: &impl LmOdds,
+        want: Option<u32>,
+        mut io: impl FnMut(Option<bool>, P16) -> Result<bool>,
+    ) -> Result<u32> {
+        let want = want.map(|t| self.tree.rank(t));
+        self.begin(i);
+        let mut node = 1u32;
+        for d in 0..self.tree.bits {
+            let (lo, mid, hi) = self.tree.split(node, d);
+            if mid >= hi {
+                node *= 2;
+                continue;
+            }
+            let p = self.predict(node, d, lm.odds(d, lo, mid, hi));
+            let bit = io(want.map(|r| (r >> (self.tree.bits - 1 - d)) & 1 == 1), p)?;
+            self.update(bit);
+            node = 2 * node + bit as u32;
+        }
+        let tok = self.tree.id(node ^ (1 << self.tree.bits));
+        self.end(i, tok);
+        Ok(tok)
+    }
+
+    pub fn tree(&self) -> &Tree {
+        &self.tree
+    }
+
+    fn begin(&mut self, i: usize) {
+        let structured = self.p.contexts.iter().any(|k| matches!(k, Kind::Column | Kind::Above | Kind::AboveLeft | Kind::Word));
+        let lay = if structured {
+            contexts::layout(i, &self.known, &self.texts)
+        } else {
+            contexts::Layout { column: None, above: None, word: 0 }
+        };
+        for (k, &kind) in self.p.contexts.iter().enumerate() {
+            self.hashes[k] = contexts::hash(kind, i, &self.known, &self.texts, &lay);
+        }
+        self.class = match i.checked_sub(1).map(|j| self.known[j]) {
+            Some(t) if t != UNKNOWN => class_of(self.texts.of(t)),
+            _ => 0,
+        };
+        // the match model's token, as a rank
+        self.expect = self.matcher.find(i, &self.known).map(|(t, len)| (self.tree.rank(t), len));
+    }
+
+    fn predict(&mut self, node: u32, depth: u32, lm: f32) -> P16 {
+        let m = &mut self.mixer;
+        m.clear();
+        m.add(lm);
+        m.add(0.5);
+        // how many token n-gram contexts (n ≥ 1) have seen this decision
+        let mut hit = 0;
+        let d = (depth as usize).min(MAX_DEPTH - 1);
+        for (k, c) in self.ctx.iter().enumerate() {
+            let r = c.read(self.hashes[k], node);
+            if r.state != 0 && matches!(self.p.contexts[k], Kind::Tokens(n) if n > 0) {
+                hit += 1;
+            }
+            m.add(r.stretch());
+            m.add(self.histories[k].p(d, r.state));
+            self.reads[k] = r;
+        }
+        // the match model speaks while the path still leads to its token
+        self.expect_bit = None;
+        let mut mstate = 0;
+        if let Some((tok, len)) = self.expect {
+            let full = tok | (1 << self.tree.bits);
+            if full >> (self.tree.bits - depth) == node {
+                let eb = (tok >> (self.tree.bits - 1 - depth)) & 1 == 1;
+                self.expect_bit = Some(eb);
+                let bucket = len.min(15) as u64;
+                self.conf_read = self.confidence.read(bucket * 32 + depth as u64, 0);
+                let s = self.conf_read.stretch();
+                m.add(if eb { s } else { -s });
+                mstate = if len < 8 { 2 } else { 3 };
+            } else {
+                m.add(0.0);
+                mstate = 1;
+            }
+        } else {
+            m.add(0.0);
+        }
+        let lmb = (((lm + tree::CLIP) / (2.0 * tree::CLIP) * (LM_BUCKETS as f32 - 0.01)) as usize).min(LM_BUCKETS - 1);
+        let sel = [d * 4 + mstate, d * (MAX_ORDERS + 1) + hit, lmb * 3 + hit.min(2), d * CLASSES + self.class];
+        let pm = m.mix(&sel, d);
+        let pa = self.apm.refine(pm, d * 4 + mstate);
+        let pn = self.apm_node.refine(pm, node as usize & 0xFFFF);
+        let p = pm + ((pa + pn) * 0.5 - pm) * self.p.apm_share;
+        ((p * 65536.0) as u32).clamp(1, 65535)
+    }
+
+    fn update(&mut self, bit: bool) {
+        for (k, c) in self.ctx.iter_mut().enumerate() {
+            c.update(&self.reads[k], bit);
+            self.histories[k].update(bit);
+        }
+        if let Some(eb) = self.expect_bit {
+            self.confidence.update(&self.conf_read, bit == eb);
+        }
+        self.mixer.update(bit);
+        self.apm.update(bit);
+        self.apm_node.update(bit);
+    }
+
+    fn end(&mut self, i: usize, tok: u32) {
+        self.known[i] = tok;
+        self.matcher.learn(i, &self.known);
+    }
+}
