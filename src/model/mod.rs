@@ -149,7 +149,7 @@ pub fn resolve(name: &str) -> Result<ModelBytes> {
             config: Cow::Borrowed(b.config),
             tokenizer: Cow::Borrowed(b.tokenizer),
             weights: vec![Cow::Borrowed(b.weights)],
-            int8: None,
+            int8: b.int8.map(<[u8]>::to_vec),
         });
     }
     let read =
