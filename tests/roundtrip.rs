@@ -223,6 +223,7 @@ fn any_options(max_sequence: usize) -> impl Strategy<Value = Options> {
                 mask_rate,
                 block_size,
                 mix,
+                mix_version: llmzip::coding::MIX_VERSION,
                 jobs: 1,
             }
         })
