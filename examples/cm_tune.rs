@@ -8,7 +8,6 @@
 
 use std::io::{Read, Write};
 
-use candle_core::Device;
 use llmzip::coding::cm::contexts::Kind;
 use llmzip::coding::cm::{ContextMix, LmOdds, Params};
 use llmzip::coding::{drive_known, Ctx};
@@ -24,11 +23,12 @@ fn main() {
 }
 
 fn dump(model: &str, file: &str, out: &str, rounds: usize) {
-    let m = Model::load(model, &Device::Cpu).unwrap();
+    let m = Model::load(model, &llmzip::model::DeviceSpec::Cpu).unwrap();
     let data = std::fs::read(file).unwrap();
     let tok = m.tokenizer.encode(&data).unwrap();
     let mut opts = Options::default();
     opts.plan.rounds = rounds;
+    let nanos = std::sync::atomic::AtomicU64::new(0);
     let ctx = Ctx {
         lm: m.lm.as_ref(),
         plan: &opts.plan,
@@ -38,6 +38,7 @@ fn dump(model: &str, file: &str, out: &str, rounds: usize) {
         mix: 3,
         cancel: &|| false,
         progress: &|_| {},
+        model_nanos: &nanos,
     };
     let v = m.lm.vocab_size();
     let text = m.tokenizer.token_bytes();
