@@ -19,25 +19,29 @@ pub struct Builtin {
 pub const UNNAMED: &str = "llmzip-default";
 
 /// Every built-in model.
-pub static ALL: &[Builtin] = &[Builtin {
-    name: "llmzip-default",
-    config: include_bytes!("../../data/default-model/config.json"),
-    tokenizer: include_bytes!("../../data/default-model/tokenizer.json"),
-    weights: include_bytes!("../../data/default-model/model.safetensors"),
-    about: "data/default-model: post-LN RoBERTa 4L/128H, 8k byte-level BPE (f32)",
-}, Builtin {
-    name: "llmzip-small-1",
-    config: include_bytes!("../../data/llmzip-small-1/config.json"),
-    tokenizer: include_bytes!("../../data/llmzip-small-1/tokenizer.json"),
-    weights: include_bytes!("../../data/llmzip-small-1/model.safetensors"),
-    about: "data/llmzip-small-1: pre-LN RoBERTa 4L/128H, any-order objective, 8k byte-level BPE (f16)",
-}, Builtin {
-    name: "llmzip-medium-1",
-    config: include_bytes!("../../data/llmzip-medium-1/config.json"),
-    tokenizer: include_bytes!("../../data/llmzip-medium-1/tokenizer.json"),
-    weights: include_bytes!("../../data/llmzip-medium-1/model.safetensors"),
-    about: "data/llmzip-medium-1: pre-LN RoBERTa 4L/256H, any-order objective, 8k byte-level BPE (f16)",
-}];
+pub static ALL: &[Builtin] = &[
+    Builtin {
+        name: "llmzip-default",
+        config: include_bytes!("../../data/default-model/config.json"),
+        tokenizer: include_bytes!("../../data/default-model/tokenizer.json"),
+        weights: include_bytes!("../../data/default-model/model.safetensors"),
+        about: "data/default-model: post-LN RoBERTa 4L/128H, 8k byte-level BPE (f32)",
+    },
+    Builtin {
+        name: "llmzip-small-1",
+        config: include_bytes!("../../data/llmzip-small-1/config.json"),
+        tokenizer: include_bytes!("../../data/llmzip-small-1/tokenizer.json"),
+        weights: include_bytes!("../../data/llmzip-small-1/model.safetensors"),
+        about: "data/llmzip-small-1: pre-LN RoBERTa 4L/128H, any-order objective, 8k byte-level BPE (f16)",
+    },
+    Builtin {
+        name: "llmzip-medium-1",
+        config: include_bytes!("../../data/llmzip-medium-1/config.json"),
+        tokenizer: include_bytes!("../../data/llmzip-medium-1/tokenizer.json"),
+        weights: include_bytes!("../../data/llmzip-medium-1/model.safetensors"),
+        about: "data/llmzip-medium-1: pre-LN RoBERTa 4L/256H, any-order objective, 8k byte-level BPE (f16)",
+    },
+];
 
 /// The built-in model called `name`.
 pub fn find(name: &str) -> Option<&'static Builtin> {

@@ -73,18 +73,29 @@ impl Engine {
         let p = &self.p;
         let h = p.hidden;
         let (off, rows) = offsets(seqs);
-        let mut x = vec![0i32; rows * h];
-        self.embed(seqs, &mut x)?;
-        for l in 0..p.layers.len() {
-            self.layer(l, seqs, &off, &mut x);
-        }
-        let mut picked = Vec::with_capacity(sel.len() * h);
         for &(s, pos) in sel {
             if s >= seqs.len() || pos >= seqs[s].len() {
                 return Err(Error::Internal(format!("selected position ({s}, {pos}) is not in the batch")));
             }
+        }
+        let mut x = vec![0i32; rows * h];
+        self.embed(seqs, &mut x)?;
+        let all: Vec<(usize, usize)> =
+            seqs.iter().enumerate().flat_map(|(i, q)| (0..q.len()).map(move |j| (i, j))).collect();
+        let last = p.layers.len().saturating_sub(1);
+        for l in 0..last {
+            let ctx = self.attention(l, &x, seqs, &off, &all);
+            self.feed_forward(l, &mut x, &ctx);
+        }
+        // the last layer's attention and feed-forward only matter at the selected rows
+        let mut picked = Vec::with_capacity(sel.len() * h);
+        for &(s, pos) in sel {
             let r = off[s] + pos;
             picked.extend_from_slice(&x[r * h..(r + 1) * h]);
+        }
+        if !p.layers.is_empty() {
+            let ctx = self.attention(last, &x, seqs, &off, sel);
+            self.feed_forward(last, &mut picked, &ctx);
         }
         Ok(self.head(&picked))
     }
@@ -116,8 +127,9 @@ impl Engine {
         Ok(())
     }
 
-    /// One pre-LN layer: `x += Attn(LN1(x)); x += FFN(LN2(x))`.
-    fn layer(&self, li: usize, seqs: &[Vec<u32>], off: &[usize], x: &mut [i32]) {
+    /// `Attn(LN1(x))` of layer `li` before its output projection, at the `queries`
+    /// ((sequence, position) pairs): int8 rows in query order. Keys and values are every row.
+    fn attention(&self, li: usize, x: &[i32], seqs: &[Vec<u32>], off: &[usize], queries: &[(usize, usize)]) -> Vec<i8> {
         let (p, l) = (&self.p, &self.p.layers[li]);
         let h = p.hidden;
         let rows = x.len() / h;
@@ -138,19 +150,35 @@ impl Engine {
                 }
             },
         );
-        let mut ctx = vec![0i8; rows * h];
-        let mut parts = Vec::with_capacity(seqs.len());
-        let mut rest = &mut ctx[..];
-        for (s, &o) in seqs.iter().zip(off) {
-            let (a, b) = rest.split_at_mut(s.len() * h);
-            parts.push((o, s.len(), a));
-            rest = b;
+        let mut by_seq: Vec<Vec<usize>> = vec![Vec::new(); seqs.len()];
+        for (i, &(s, _)) in queries.iter().enumerate() {
+            by_seq[s].push(i);
         }
-        parts.into_par_iter().for_each(|(o, n, c)| {
-            let r = o * h..(o + n) * h;
-            self.attend(li, &q[r.clone()], &k[r.clone()], &v[r], n, c);
-        });
-        let inter = p.inter;
+        let parts: Vec<(usize, Vec<i8>)> = (0..seqs.len())
+            .into_par_iter()
+            .filter(|&s| !by_seq[s].is_empty())
+            .map(|s| {
+                let (o, n) = (off[s], seqs[s].len());
+                let r = o * h..(o + n) * h;
+                let pos: Vec<usize> = by_seq[s].iter().map(|&i| queries[i].1).collect();
+                (s, self.attend(li, &q[r.clone()], &k[r.clone()], &v[r], n, &pos))
+            })
+            .collect();
+        let mut ctx = vec![0i8; queries.len() * h];
+        for (s, c) in parts {
+            for (&i, row) in by_seq[s].iter().zip(c.chunks_exact(h)) {
+                ctx[i * h..(i + 1) * h].copy_from_slice(row);
+            }
+        }
+        ctx
+    }
+
+    /// The rest of layer `li` on rows `x` whose attention context is `ctx`:
+    /// `x += O(ctx); x += FFN(LN2(x))`.
+    fn feed_forward(&self, li: usize, x: &mut [i32], ctx: &[i8]) {
+        let (p, l) = (&self.p, &self.p.layers[li]);
+        let (h, inter) = (p.hidden, p.inter);
+        let blk = ENC_ROWS * h;
         x.par_chunks_mut(blk).zip(ctx.par_chunks(blk)).for_each(|(xb, cb)| {
             let m = xb.len() / h;
             let mut acc = vec![0i32; m * h.max(inter)];
@@ -173,21 +201,25 @@ impl Engine {
         });
     }
 
-    /// Self-attention of one sequence's `n` rows, every head, into `ctx` (int8, V's scale:
-    /// a convex combination of values stays in their range).
-    fn attend(&self, li: usize, q: &[i8], k: &[i8], v: &[i8], n: usize, ctx: &mut [i8]) {
+    /// Self-attention within one sequence of `n` rows, every head, for the queries at
+    /// `pos`: their int8 contexts (V's scale: a convex combination of values stays in range).
+    fn attend(&self, li: usize, q: &[i8], k: &[i8], v: &[i8], n: usize, pos: &[usize]) -> Vec<i8> {
         let (p, l) = (&self.p, &self.p.layers[li]);
         let h = p.hidden;
         let hd = h / p.heads;
-        let (mut qh, mut kh, mut vt) = (vec![0i8; n * hd], vec![0i8; n * hd], vec![0i8; n * hd]);
-        let mut scores = vec![0i32; n * n];
-        let mut probs = vec![0i16; n * n];
+        let nq = pos.len();
+        let (mut qh, mut kh, mut vt) = (vec![0i8; nq * hd], vec![0i8; n * hd], vec![0i8; n * hd]);
+        let mut scores = vec![0i32; nq * n];
+        let mut probs = vec![0i16; nq * n];
         let mut z = vec![0i64; n];
-        let mut out = vec![0i32; n * hd];
+        let mut out = vec![0i32; nq * hd];
+        let mut ctx = vec![0i8; nq * h];
         for head in 0..p.heads {
             let c0 = head * hd;
+            for (i, &r) in pos.iter().enumerate() {
+                qh[i * hd..(i + 1) * hd].copy_from_slice(&q[r * h + c0..r * h + c0 + hd]);
+            }
             for i in 0..n {
-                qh[i * hd..(i + 1) * hd].copy_from_slice(&q[i * h + c0..i * h + c0 + hd]);
                 kh[i * hd..(i + 1) * hd].copy_from_slice(&k[i * h + c0..i * h + c0 + hd]);
                 for d in 0..hd {
                     vt[d * n + i] = v[i * h + c0 + d];
@@ -201,12 +233,13 @@ impl Engine {
                 ops::softmax_q14(&z, &p.exp2, pr);
             }
             gemm(&Packed::new(self.isa, true, &vt, hd, n), ActRows::I16(&probs), &mut out);
-            for i in 0..n {
+            for i in 0..nq {
                 for d in 0..hd {
                     ctx[i * h + c0 + d] = ops::rshift(out[i * hd + d] as i64, 14).clamp(-127, 127) as i8;
                 }
             }
         }
+        ctx
     }
 
     /// The MLM head on the selected rows of the last layer's output.
