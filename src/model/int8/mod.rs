@@ -10,11 +10,11 @@
 pub mod calibrate;
 mod forward;
 pub mod gemm;
-mod logsoftmax;
 pub mod make;
 pub mod ops;
 pub mod params;
 pub mod quantize;
+mod vector;
 
 use crate::error::Result;
 use crate::model::config::ModelConfig;
