@@ -116,6 +116,21 @@ impl Engine {
         Ok(self.head(&picked))
     }
 
+    /// The residual stream of every row after the embedding and `layers` full layers (a
+    /// checkpoint for comparing engines step by step).
+    pub fn residual_after(&self, seqs: &[Vec<u32>], layers: usize) -> Result<Vec<i32>> {
+        let (off, rows) = offsets(seqs);
+        let mut x = vec![0i32; rows * self.p.hidden];
+        self.embed(seqs, &mut x)?;
+        let all: Vec<(usize, usize)> =
+            seqs.iter().enumerate().flat_map(|(i, q)| (0..q.len()).map(move |j| (i, j))).collect();
+        for l in 0..layers.min(self.p.layers.len()) {
+            let ctx = self.attention(l, &x, seqs, &off, &all);
+            self.feed_forward(l, &mut x, &ctx);
+        }
+        Ok(x)
+    }
+
     fn embed(&self, seqs: &[Vec<u32>], x: &mut [i32]) -> Result<()> {
         let p = &self.p;
         let h = p.hidden;

@@ -8,6 +8,8 @@
 //! count: files made with it carry one numerics id for all devices ([`NUMERICS`]).
 
 pub mod calibrate;
+#[cfg(any(feature = "cuda", feature = "int8-cuda"))]
+pub mod cuda;
 mod forward;
 pub mod gemm;
 pub mod make;
@@ -60,6 +62,24 @@ impl IntLm {
         let p = IntParams::read(bytes, cfg)?;
         Ok(IntLm { engine: Engine::new(p, isa), max_sequence: cfg.max_sequence() })
     }
+}
+
+/// The engine for `device`: the GPU kernels on a CUDA device (or the GPU numbered by
+/// `LLMZIP_INT8_CUDA` in builds with them), else the CPU. Same numbers either way.
+pub fn load_lm(bytes: &[u8], cfg: &ModelConfig, device: &candle_core::Device) -> Result<Box<dyn MaskedLm>> {
+    #[cfg(any(feature = "cuda", feature = "int8-cuda"))]
+    {
+        let ordinal = match device.location() {
+            candle_core::DeviceLocation::Cuda { gpu_id } => Some(gpu_id),
+            _ => std::env::var("LLMZIP_INT8_CUDA").ok().and_then(|s| s.parse().ok()),
+        };
+        if let Some(o) = ordinal {
+            let p = IntParams::read(bytes, cfg)?;
+            return Ok(Box::new(cuda::CudaLm::new(&p, o, cfg.max_sequence())?));
+        }
+    }
+    let _ = device;
+    Ok(Box::new(IntLm::load(bytes, cfg)?))
 }
 
 impl MaskedLm for IntLm {
