@@ -35,7 +35,12 @@ fn main() {
     let gpu = cuda::CudaLm::new(&p, 0, cfg.max_sequence()).unwrap();
     println!("GPU engine ready in {:.2} s (NVRTC compile + upload)", t.elapsed().as_secs_f64());
     let cpu = IntLm::from_params(p, cfg.max_sequence());
-    let model = Model::load(dir, &candle_core::Device::Cpu).unwrap();
+    // from the files, not through the model registry (keeps the built-in models out of the binary)
+    let load = || {
+        let f = |n: &str| std::fs::read(format!("{dir}/{n}")).unwrap();
+        Model::from_int8(dir, &f("config.json"), &f("tokenizer.json"), &f(FILE), &candle_core::Device::Cpu).unwrap()
+    };
+    let model = load();
     let text = std::fs::read(&a[3]).unwrap();
     let text = &text[..text.len().min(kb * 1000)];
     let ids = model.tokenizer.encode(text).unwrap().ids;
@@ -103,7 +108,7 @@ fn main() {
         );
     }
     // whole files: compress with each engine, decode the GPU's on the CPU
-    let mut gmodel = Model::load(dir, &candle_core::Device::Cpu).unwrap();
+    let mut gmodel = load();
     gmodel.lm = Box::new(gpu);
     for (plan, _) in &calls {
         let o = Options { plan: *plan, ..Options::default() };
