@@ -5,6 +5,9 @@
 //! each layer and the log-probabilities of two plans' model calls, bit for bit; the same text
 //! compressed with each engine (the same bytes?) and the GPU's file decoded on the CPU;
 //! forward time side by side (medians).
+//! `LLMZIP_INT8_CUDA=0 int8_gpu write INT_DIR TEXT OUT`: compress TEXT with the engine the
+//! loader picks (the GPU with that variable) at plan W16 C8 R2: a fixture the CPU-only tests
+//! decode.
 
 use std::time::Instant;
 
@@ -26,6 +29,24 @@ fn main() {
         return;
     }
     let dir = &a[2];
+    if a[1] == "write" {
+        // the loader's own choice: LLMZIP_INT8_CUDA=0 puts it on the GPU
+        let f = |n: &str| std::fs::read(format!("{dir}/{n}")).unwrap();
+        let m = Model::from_int8(dir, &f("config.json"), &f("tokenizer.json"), &f(FILE), &candle_core::Device::Cpu)
+            .unwrap();
+        let o = Options {
+            plan: RevealPlan { window: 16, context: 8, rounds: 2, shape: Shape::Geometric, lanes: 32 },
+            ..Options::default()
+        };
+        let mut z = Vec::new();
+        Compressor::new(&m, o)
+            .unwrap()
+            .compress(&std::fs::read(&a[3]).unwrap()[..], &mut z, &Hooks::default())
+            .unwrap();
+        std::fs::write(&a[4], &z).unwrap();
+        println!("{}: {} bytes written", a[4], z.len());
+        return;
+    }
     let kb: usize = a.get(4).and_then(|s| s.parse().ok()).unwrap_or(20);
     let reps: usize = a.get(5).and_then(|s| s.parse().ok()).unwrap_or(3);
     let cfg = ModelConfig::from_json(&std::fs::read_to_string(format!("{dir}/config.json")).unwrap(), dir).unwrap();
