@@ -12,15 +12,20 @@ use crate::container::{self, payload, Block, Header, MemberReader, Record};
 use crate::error::{Error, Result};
 use crate::model::{hex, Model};
 
+/// A model by name, for files that name theirs.
+pub type Loader<'m> = dyn Fn(&str) -> Result<Arc<Model>> + 'm;
+
 /// A model by name and the numerics a member was computed with (a directory may hold both a
 /// float and an integer version of its model).
-pub type Loader<'m> = dyn Fn(&str, &str) -> Result<Arc<Model>> + 'm;
+pub type EngineLoader<'m> = dyn Fn(&str, &str) -> Result<Arc<Model>> + 'm;
 
 enum Models<'m> {
     /// this model for every member; one that names another is refused
     Given(&'m Model),
     /// the model each member names
     Named(&'m Loader<'m>),
+    /// the model each member names, on the engine its numerics name
+    Engines(&'m EngineLoader<'m>),
 }
 
 /// Decodes .llmz streams: any number of members, each with its own header.
@@ -41,6 +46,11 @@ impl<'m> Decompressor<'m> {
         Decompressor { models: Models::Named(load), jobs: jobs.max(1) }
     }
 
+    /// Decodes each member with the model `load` gives for its name and numerics.
+    pub fn by_engine(load: &'m EngineLoader<'m>, jobs: usize) -> Self {
+        Decompressor { models: Models::Engines(load), jobs: jobs.max(1) }
+    }
+
     /// Decodes every member of `input` into `out` (concatenated members decode to the
     /// concatenation). Returns the bytes written.
     pub fn decompress<R: Read, W: Write + ?Sized>(&self, input: R, out: &mut W, hooks: &Hooks) -> Result<u64> {
@@ -52,6 +62,10 @@ impl<'m> Decompressor<'m> {
             let model = match &self.models {
                 Models::Given(m) => *m,
                 Models::Named(load) => {
+                    loaded = load(model_name(&header))?;
+                    &*loaded
+                }
+                Models::Engines(load) => {
                     loaded = load(model_name(&header), &header.numerics)?;
                     &*loaded
                 }

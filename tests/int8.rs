@@ -211,3 +211,32 @@ fn damaged_integer_checkpoints_are_refused() {
         }
     }
 }
+
+/// A file compressed on an NVIDIA H100 by the GPU kernels (examples/int8_gpu `write`, model
+/// directory named carry/int8/tiny there): the CPU decodes it, and the CPU engine compressing
+/// the same text under the same name writes the same bytes.
+#[test]
+fn a_file_made_on_the_gpu_is_the_cpu_s_file() {
+    let gpu = fs::read(common::fixture("int8/pellucidar-4k-h100.llmz")).unwrap();
+    let text = &sample()[..4000];
+    let dir = common::fixture(INT);
+    let f = |n: &str| fs::read(dir.join(n)).unwrap();
+    let m = Model::from_int8(
+        "carry/int8/tiny",
+        &f("config.json"),
+        &f("tokenizer.json"),
+        &f(FILE),
+        &llmzip::model::DeviceSpec::Cpu,
+    )
+    .unwrap();
+    let mut back = Vec::new();
+    llmzip::Decompressor::new(&m, 1).decompress(&gpu[..], &mut back, &llmzip::Hooks::default()).unwrap();
+    assert_eq!(back, text);
+    let o = llmzip::Options {
+        plan: RevealPlan { window: 16, context: 8, rounds: 2, shape: Shape::Geometric, lanes: llmzip::schedule::Lanes::AtMost(32) },
+        ..llmzip::Options::default()
+    };
+    let mut cpu = Vec::new();
+    llmzip::Compressor::new(&m, o).unwrap().compress(text, &mut cpu, &llmzip::Hooks::default()).unwrap();
+    assert!(cpu == gpu, "the CPU engine's file differs from the GPU's");
+}

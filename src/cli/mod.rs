@@ -198,5 +198,5 @@ fn decode_stream(
 ) -> llmzip::Result<u64> {
     // the model given for every member (its fingerprint is still checked), or each member's own
     let load = |name: &str, numerics: &str| models.get_for(model.as_deref().unwrap_or(name), numerics);
-    llmzip::Decompressor::by_name(&load, models.jobs).decompress(input, out, hooks)
+    llmzip::Decompressor::by_engine(&load, models.jobs).decompress(input, out, hooks)
 }

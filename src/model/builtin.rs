@@ -112,7 +112,7 @@ mod tests {
             Ok(std::sync::Arc::new(load(b)))
         };
         let mut out = Vec::new();
-        Decompressor::by_name(&loader, 1).decompress(&z[..], &mut out, &Hooks::default()).unwrap();
+        Decompressor::by_engine(&loader, 1).decompress(&z[..], &mut out, &Hooks::default()).unwrap();
         assert_eq!(out, text);
     }
 

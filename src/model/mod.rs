@@ -190,7 +190,7 @@ impl Model {
     pub fn load(name: &str, device: &DeviceSpec) -> Result<Self> {
         let b = resolve(name)?;
         match &b.int8 {
-            Some(int) => Self::from_int8(name, &b.config, &b.tokenizer, int),
+            Some(int) => Self::from_int8(name, &b.config, &b.tokenizer, int, device),
             None => Self::from_bytes(name, &b.config, &b.tokenizer, &b.weight_slices(), device),
         }
     }
@@ -202,7 +202,7 @@ impl Model {
         let b = resolve(name)?;
         match &b.int8 {
             Some(int) if numerics == int8::NUMERICS || b.weights.is_empty() => {
-                Self::from_int8(name, &b.config, &b.tokenizer, int)
+                Self::from_int8(name, &b.config, &b.tokenizer, int, device)
             }
             _ => Self::from_bytes(name, &b.config, &b.tokenizer, &b.weight_slices(), device),
         }
@@ -210,18 +210,24 @@ impl Model {
 
     /// A model on the integer engine; its fingerprint covers config, tokenizer and the
     /// integer checkpoint (the float weights it was made from are not used).
-    pub fn from_int8(name: &str, config: &[u8], tokenizer_json: &[u8], int: &[u8]) -> Result<Self> {
+    pub fn from_int8(
+        name: &str,
+        config: &[u8],
+        tokenizer_json: &[u8],
+        int: &[u8],
+        device: &DeviceSpec,
+    ) -> Result<Self> {
         let cfg_text = std::str::from_utf8(config).map_err(|_| Error::model(name, "config.json is not UTF-8"))?;
         let cfg = config::ModelConfig::from_json(cfg_text, name)?;
         let tokenizer = LosslessTokenizer::from_bytes(tokenizer_json, name)?;
         if tokenizer.vocab_size() > cfg.vocab_size {
             return Err(Error::model(name, "tokenizer vocabulary is larger than the model's"));
         }
-        let lm = int8::IntLm::load(int, &cfg).map_err(|e| match e {
+        let lm = int8::load_lm(int, &cfg, device).map_err(|e| match e {
             Error::Model { reason, .. } => Error::model(name, format!("{}: {reason}", int8::FILE)),
             e => e,
         })?;
-        let mut m = Self::from_parts(name, fingerprint([config, tokenizer_json, int].into_iter()), tokenizer, Box::new(lm))?;
+        let mut m = Self::from_parts(name, fingerprint([config, tokenizer_json, int].into_iter()), tokenizer, lm)?;
         m.weight_bytes = int.len() as u64;
         Ok(m)
     }

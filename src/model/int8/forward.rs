@@ -7,9 +7,9 @@
 use rayon::prelude::*;
 
 use super::gemm::{gemm, ActRows, Isa, Packed};
-use super::logsoftmax;
 use super::ops::{self, ActInt};
 use super::params::{Act, IntParams, Norm};
+use super::vector;
 use super::Engine;
 use crate::error::{Error, Result};
 
@@ -44,9 +44,25 @@ impl Buf {
     }
 }
 
-fn gelu_rows<T: ActInt>(acc: &[i32], inter: usize, l: &super::params::Layer, out: &mut [T]) {
+thread_local! {
+    /// Each worker's accumulator buffer, reused from call to call (products overwrite it).
+    static SCRATCH: std::cell::RefCell<Vec<i32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on this thread's scratch of `n` values (not nested).
+fn with_scratch<R>(n: usize, f: impl FnOnce(&mut [i32]) -> R) -> R {
+    SCRATCH.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.len() < n {
+            s.resize(n, 0);
+        }
+        f(&mut s[..n])
+    })
+}
+
+fn gelu_rows<T: ActInt>(isa: Isa, acc: &[i32], inter: usize, l: &super::params::Layer, out: &mut [T]) {
     for (ar, gr) in acc.chunks_exact(inter).zip(out.chunks_exact_mut(inter)) {
-        ops::requant_gelu(ar, &l.ffn_in.rq, &l.gelu, gr);
+        vector::requant_gelu(isa, ar, &l.ffn_in.rq, &l.gelu, gr);
     }
 }
 
@@ -73,20 +89,46 @@ impl Engine {
         let p = &self.p;
         let h = p.hidden;
         let (off, rows) = offsets(seqs);
-        let mut x = vec![0i32; rows * h];
-        self.embed(seqs, &mut x)?;
-        for l in 0..p.layers.len() {
-            self.layer(l, seqs, &off, &mut x);
-        }
-        let mut picked = Vec::with_capacity(sel.len() * h);
         for &(s, pos) in sel {
             if s >= seqs.len() || pos >= seqs[s].len() {
                 return Err(Error::Internal(format!("selected position ({s}, {pos}) is not in the batch")));
             }
+        }
+        let mut x = vec![0i32; rows * h];
+        self.embed(seqs, &mut x)?;
+        let all: Vec<(usize, usize)> =
+            seqs.iter().enumerate().flat_map(|(i, q)| (0..q.len()).map(move |j| (i, j))).collect();
+        let last = p.layers.len().saturating_sub(1);
+        for l in 0..last {
+            let ctx = self.attention(l, &x, seqs, &off, &all);
+            self.feed_forward(l, &mut x, &ctx);
+        }
+        // the last layer's attention and feed-forward only matter at the selected rows
+        let mut picked = Vec::with_capacity(sel.len() * h);
+        for &(s, pos) in sel {
             let r = off[s] + pos;
             picked.extend_from_slice(&x[r * h..(r + 1) * h]);
         }
+        if !p.layers.is_empty() {
+            let ctx = self.attention(last, &x, seqs, &off, sel);
+            self.feed_forward(last, &mut picked, &ctx);
+        }
         Ok(self.head(&picked))
+    }
+
+    /// The residual stream of every row after the embedding and `layers` full layers (a
+    /// checkpoint for comparing engines step by step).
+    pub fn residual_after(&self, seqs: &[Vec<u32>], layers: usize) -> Result<Vec<i32>> {
+        let (off, rows) = offsets(seqs);
+        let mut x = vec![0i32; rows * self.p.hidden];
+        self.embed(seqs, &mut x)?;
+        let all: Vec<(usize, usize)> =
+            seqs.iter().enumerate().flat_map(|(i, q)| (0..q.len()).map(move |j| (i, j))).collect();
+        for l in 0..layers.min(self.p.layers.len()) {
+            let ctx = self.attention(l, &x, seqs, &off, &all);
+            self.feed_forward(l, &mut x, &ctx);
+        }
+        Ok(x)
     }
 
     fn embed(&self, seqs: &[Vec<u32>], x: &mut [i32]) -> Result<()> {
@@ -116,8 +158,9 @@ impl Engine {
         Ok(())
     }
 
-    /// One pre-LN layer: `x += Attn(LN1(x)); x += FFN(LN2(x))`.
-    fn layer(&self, li: usize, seqs: &[Vec<u32>], off: &[usize], x: &mut [i32]) {
+    /// `Attn(LN1(x))` of layer `li` before its output projection, at the `queries`
+    /// ((sequence, position) pairs): int8 rows in query order. Keys and values are every row.
+    fn attention(&self, li: usize, x: &[i32], seqs: &[Vec<u32>], off: &[usize], queries: &[(usize, usize)]) -> Vec<i8> {
         let (p, l) = (&self.p, &self.p.layers[li]);
         let h = p.hidden;
         let rows = x.len() / h;
@@ -128,66 +171,93 @@ impl Engine {
                 let m = xb.len() / h;
                 let mut a = Buf::new(l.ln1.out, m * h);
                 a.norm_rows(xb, h, &l.ln1);
-                let mut acc = vec![0i32; m * 3 * h];
-                gemm(&self.w.qkv[li], a.rows(), &mut acc);
-                for (r, ar) in acc.chunks_exact(3 * h).enumerate() {
-                    let o = r * h..(r + 1) * h;
-                    ops::requant_act(&ar[..h], &l.q.rq, &mut qb[o.clone()]);
-                    ops::requant_act(&ar[h..2 * h], &l.k.rq, &mut kb[o.clone()]);
-                    ops::requant_act(&ar[2 * h..], &l.v.rq, &mut vb[o]);
-                }
+                with_scratch(m * 3 * h, |acc| {
+                    gemm(&self.w.qkv[li], a.rows(), acc);
+                    for (r, ar) in acc.chunks_exact(3 * h).enumerate() {
+                        let o = r * h..(r + 1) * h;
+                        vector::requant_act(self.isa, &ar[..h], &l.q.rq, &mut qb[o.clone()]);
+                        vector::requant_act(self.isa, &ar[h..2 * h], &l.k.rq, &mut kb[o.clone()]);
+                        vector::requant_act(self.isa, &ar[2 * h..], &l.v.rq, &mut vb[o]);
+                    }
+                });
             },
         );
-        let mut ctx = vec![0i8; rows * h];
-        let mut parts = Vec::with_capacity(seqs.len());
-        let mut rest = &mut ctx[..];
-        for (s, &o) in seqs.iter().zip(off) {
-            let (a, b) = rest.split_at_mut(s.len() * h);
-            parts.push((o, s.len(), a));
-            rest = b;
+        let mut by_seq: Vec<Vec<usize>> = vec![Vec::new(); seqs.len()];
+        for (i, &(s, _)) in queries.iter().enumerate() {
+            by_seq[s].push(i);
         }
-        parts.into_par_iter().for_each(|(o, n, c)| {
-            let r = o * h..(o + n) * h;
-            self.attend(li, &q[r.clone()], &k[r.clone()], &v[r], n, c);
-        });
-        let inter = p.inter;
+        let parts: Vec<(usize, Vec<i8>)> = (0..seqs.len())
+            .into_par_iter()
+            .filter(|&s| !by_seq[s].is_empty())
+            .map(|s| {
+                let (o, n) = (off[s], seqs[s].len());
+                let r = o * h..(o + n) * h;
+                let pos: Vec<usize> = by_seq[s].iter().map(|&i| queries[i].1).collect();
+                (s, self.attend(li, &q[r.clone()], &k[r.clone()], &v[r], n, &pos))
+            })
+            .collect();
+        let mut ctx = vec![0i8; queries.len() * h];
+        for (s, c) in parts {
+            for (&i, row) in by_seq[s].iter().zip(c.chunks_exact(h)) {
+                ctx[i * h..(i + 1) * h].copy_from_slice(row);
+            }
+        }
+        ctx
+    }
+
+    /// The rest of layer `li` on rows `x` whose attention context is `ctx`:
+    /// `x += O(ctx); x += FFN(LN2(x))`.
+    fn feed_forward(&self, li: usize, x: &mut [i32], ctx: &[i8]) {
+        let (h, inter) = (self.p.hidden, self.p.inter);
+        let blk = ENC_ROWS * h;
         x.par_chunks_mut(blk).zip(ctx.par_chunks(blk)).for_each(|(xb, cb)| {
             let m = xb.len() / h;
-            let mut acc = vec![0i32; m * h.max(inter)];
-            gemm(&self.w.o[li], ActRows::I8(cb), &mut acc);
-            for (ar, xr) in acc.chunks_exact(h).zip(xb.chunks_exact_mut(h)) {
-                ops::requant_add(ar, &l.o.rq, xr);
-            }
-            let mut a = Buf::new(l.ln2.out, m * h);
-            a.norm_rows(xb, h, &l.ln2);
-            gemm(&self.w.ffn_in[li], a.rows(), &mut acc);
-            let mut g = Buf::new(l.gelu.out, m * inter);
-            match &mut g {
-                Buf::I8(gv) => gelu_rows(&acc[..m * inter], inter, l, gv),
-                Buf::I16(gv) => gelu_rows(&acc[..m * inter], inter, l, gv),
-            }
-            gemm(&self.w.ffn_out[li], g.rows(), &mut acc);
-            for (ar, xr) in acc.chunks_exact(h).zip(xb.chunks_exact_mut(h)) {
-                ops::requant_add(ar, &l.ffn_out.rq, xr);
-            }
+            with_scratch(m * h.max(inter), |acc| self.feed_forward_block(li, xb, cb, acc));
         });
     }
 
-    /// Self-attention of one sequence's `n` rows, every head, into `ctx` (int8, V's scale:
-    /// a convex combination of values stays in their range).
-    fn attend(&self, li: usize, q: &[i8], k: &[i8], v: &[i8], n: usize, ctx: &mut [i8]) {
+    /// One block of rows of `feed_forward`; `acc`: scratch of `rows × max(H, intermediate)`.
+    fn feed_forward_block(&self, li: usize, xb: &mut [i32], cb: &[i8], acc: &mut [i32]) {
+        let (p, l) = (&self.p, &self.p.layers[li]);
+        let (h, inter) = (p.hidden, p.inter);
+        let m = xb.len() / h;
+        gemm(&self.w.o[li], ActRows::I8(cb), acc);
+        for (ar, xr) in acc.chunks_exact(h).zip(xb.chunks_exact_mut(h)) {
+            vector::requant_add(self.isa, ar, &l.o.rq, xr);
+        }
+        let mut a = Buf::new(l.ln2.out, m * h);
+        a.norm_rows(xb, h, &l.ln2);
+        gemm(&self.w.ffn_in[li], a.rows(), acc);
+        let mut g = Buf::new(l.gelu.out, m * inter);
+        match &mut g {
+            Buf::I8(gv) => gelu_rows(self.isa, &acc[..m * inter], inter, l, gv),
+            Buf::I16(gv) => gelu_rows(self.isa, &acc[..m * inter], inter, l, gv),
+        }
+        gemm(&self.w.ffn_out[li], g.rows(), acc);
+        for (ar, xr) in acc.chunks_exact(h).zip(xb.chunks_exact_mut(h)) {
+            vector::requant_add(self.isa, ar, &l.ffn_out.rq, xr);
+        }
+    }
+
+    /// Self-attention within one sequence of `n` rows, every head, for the queries at
+    /// `pos`: their int8 contexts (V's scale: a convex combination of values stays in range).
+    fn attend(&self, li: usize, q: &[i8], k: &[i8], v: &[i8], n: usize, pos: &[usize]) -> Vec<i8> {
         let (p, l) = (&self.p, &self.p.layers[li]);
         let h = p.hidden;
         let hd = h / p.heads;
-        let (mut qh, mut kh, mut vt) = (vec![0i8; n * hd], vec![0i8; n * hd], vec![0i8; n * hd]);
-        let mut scores = vec![0i32; n * n];
-        let mut probs = vec![0i16; n * n];
+        let nq = pos.len();
+        let (mut qh, mut kh, mut vt) = (vec![0i8; nq * hd], vec![0i8; n * hd], vec![0i8; n * hd]);
+        let mut scores = vec![0i32; nq * n];
+        let mut probs = vec![0i16; nq * n];
         let mut z = vec![0i64; n];
-        let mut out = vec![0i32; n * hd];
+        let mut out = vec![0i32; nq * hd];
+        let mut ctx = vec![0i8; nq * h];
         for head in 0..p.heads {
             let c0 = head * hd;
+            for (i, &r) in pos.iter().enumerate() {
+                qh[i * hd..(i + 1) * hd].copy_from_slice(&q[r * h + c0..r * h + c0 + hd]);
+            }
             for i in 0..n {
-                qh[i * hd..(i + 1) * hd].copy_from_slice(&q[i * h + c0..i * h + c0 + hd]);
                 kh[i * hd..(i + 1) * hd].copy_from_slice(&k[i * h + c0..i * h + c0 + hd]);
                 for d in 0..hd {
                     vt[d * n + i] = v[i * h + c0 + d];
@@ -201,12 +271,13 @@ impl Engine {
                 ops::softmax_q14(&z, &p.exp2, pr);
             }
             gemm(&Packed::new(self.isa, true, &vt, hd, n), ActRows::I16(&probs), &mut out);
-            for i in 0..n {
+            for i in 0..nq {
                 for d in 0..hd {
                     ctx[i * h + c0 + d] = ops::rshift(out[i * hd + d] as i64, 14).clamp(-127, 127) as i8;
                 }
             }
         }
+        ctx
     }
 
     /// The MLM head on the selected rows of the last layer's output.
@@ -214,27 +285,33 @@ impl Engine {
         let p = &self.p;
         let (h, v) = (p.hidden, p.vocab);
         let n = picked.len() / h.max(1);
-        let mut out = vec![0f32; n * v];
-        out.par_chunks_mut(HEAD_ROWS * v).zip(picked.par_chunks(HEAD_ROWS * h)).for_each(|(o, x)| {
-            let m = x.len() / h;
-            let mut a = Buf::new(p.final_ln.out, m * h);
-            a.norm_rows(x, h, &p.final_ln);
-            let mut acc = vec![0i32; m * v.max(h)];
-            gemm(&self.w.head_dense, a.rows(), &mut acc);
-            // the head's GELU feeds a LayerNorm, not a product: kept at the table's 16 bits
-            let mut g = vec![0i16; m * h];
-            for (ar, gr) in acc.chunks_exact(h).zip(g.chunks_exact_mut(h)).take(m) {
-                ops::requant_gelu(ar, &p.head_dense.rq, &p.head_gelu, gr);
-            }
-            let g: Vec<i32> = g.into_iter().map(i32::from).collect();
-            let mut y = Buf::new(p.head_ln.out, m * h);
-            y.norm_rows(&g, h, &p.head_ln);
-            gemm(&self.w.decoder, y.rows(), &mut acc);
-            let mut logits = vec![0i32; v];
-            for (ar, or) in acc.chunks_exact(v).zip(o.chunks_exact_mut(v)) {
-                logsoftmax::log_softmax(self.isa, ar, &p.decoder, &p.exp2, &p.log2, &mut logits, or);
-            }
-        });
+        // every entry is written below: no need to zero 4·n·V bytes first
+        let mut out: Vec<f32> = Vec::with_capacity(n * v);
+        out.spare_capacity_mut()[..n * v].par_chunks_mut(HEAD_ROWS * v).zip(picked.par_chunks(HEAD_ROWS * h)).for_each(
+            |(o, x)| {
+                let m = x.len() / h;
+                let mut a = Buf::new(p.final_ln.out, m * h);
+                a.norm_rows(x, h, &p.final_ln);
+                with_scratch(m * v.max(h) + v, |scratch| {
+                    let (acc, logits) = scratch.split_at_mut(m * v.max(h));
+                    gemm(&self.w.head_dense, a.rows(), acc);
+                    // the head's GELU feeds a LayerNorm, not a product: kept at the table's 16 bits
+                    let mut g = vec![0i16; m * h];
+                    for (ar, gr) in acc.chunks_exact(h).zip(g.chunks_exact_mut(h)).take(m) {
+                        vector::requant_gelu(self.isa, ar, &p.head_dense.rq, &p.head_gelu, gr);
+                    }
+                    let g: Vec<i32> = g.into_iter().map(i32::from).collect();
+                    let mut y = Buf::new(p.head_ln.out, m * h);
+                    y.norm_rows(&g, h, &p.head_ln);
+                    gemm(&self.w.decoder, y.rows(), acc);
+                    for (ar, or) in acc.chunks_exact(v).zip(o.chunks_exact_mut(v)) {
+                        vector::log_softmax(self.isa, ar, &p.decoder, &p.exp2, &p.log2, logits, or);
+                    }
+                });
+            },
+        );
+        // SAFETY: the chunks above cover all n·V entries and log_softmax writes each of them
+        unsafe { out.set_len(n * v) };
         out
     }
 }

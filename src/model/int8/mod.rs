@@ -8,13 +8,15 @@
 //! count: files made with it carry one numerics id for all devices ([`NUMERICS`]).
 
 pub mod calibrate;
+#[cfg(any(feature = "cuda", feature = "int8-cuda"))]
+pub mod cuda;
 mod forward;
 pub mod gemm;
-mod logsoftmax;
 pub mod make;
 pub mod ops;
 pub mod params;
 pub mod quantize;
+mod vector;
 
 use crate::error::Result;
 use crate::model::config::ModelConfig;
@@ -40,6 +42,11 @@ impl Engine {
     }
 }
 
+/// The architecture an integer checkpoint computes (the engine has one: pre-LN RoBERTa).
+pub(crate) fn architecture(p: &IntParams) -> Architecture {
+    Architecture { model_type: "roberta-prelayernorm", layers: p.layers.len(), hidden: p.hidden, intermediate: p.inter }
+}
+
 /// The engine behind the [`MaskedLm`] trait.
 pub struct IntLm {
     pub engine: Engine,
@@ -54,12 +61,7 @@ impl IntLm {
     }
 
     pub fn from_params(p: IntParams, max_sequence: usize) -> IntLm {
-        let arch = Architecture {
-            model_type: "roberta-prelayernorm",
-            layers: p.layers.len(),
-            hidden: p.hidden,
-            intermediate: p.inter,
-        };
+        let arch = architecture(&p);
         IntLm { engine: Engine::new(p, Isa::best()), max_sequence, arch }
     }
 
@@ -73,6 +75,24 @@ impl IntLm {
         };
         Ok(IntLm { engine: Engine::new(p, isa), max_sequence: cfg.max_sequence(), arch })
     }
+}
+
+/// The engine for `device`: the GPU kernels on a CUDA device (or the GPU numbered by
+/// `LLMZIP_INT8_CUDA` in builds with them), else the CPU. Same numbers either way.
+pub fn load_lm(bytes: &[u8], cfg: &ModelConfig, device: &crate::model::DeviceSpec) -> Result<Box<dyn MaskedLm>> {
+    #[cfg(any(feature = "cuda", feature = "int8-cuda"))]
+    {
+        let ordinal = match device {
+            crate::model::DeviceSpec::Cuda(gpu_id) => Some(*gpu_id),
+            crate::model::DeviceSpec::Cpu => std::env::var("LLMZIP_INT8_CUDA").ok().and_then(|s| s.parse().ok()),
+        };
+        if let Some(o) = ordinal {
+            let p = IntParams::read(bytes, cfg)?;
+            return Ok(Box::new(cuda::CudaLm::new(&p, o, cfg.max_sequence())?));
+        }
+    }
+    let _ = device;
+    Ok(Box::new(IntLm::load(bytes, cfg)?))
 }
 
 impl MaskedLm for IntLm {

@@ -31,22 +31,6 @@ pub fn requant(acc: i32, m: i32, b: i64, shift: u32) -> i64 {
     rshift((acc as i64).wrapping_mul(m as i64).wrapping_add(b), shift)
 }
 
-/// Requantises a row of accumulators to an activation type (clamped to its range).
-pub fn requant_act<T: ActInt>(acc: &[i32], rq: &Requant, out: &mut [T]) {
-    let lim = T::LIMIT;
-    for (n, (&a, o)) in acc.iter().zip(out.iter_mut()).enumerate() {
-        *o = T::from_i64(requant(a, rq.m[n], rq.b[n], rq.shift).clamp(-lim, lim));
-    }
-}
-
-/// Adds a requantised row to the residual stream, clamping it to ±RESIDUAL_MAX.
-pub fn requant_add(acc: &[i32], rq: &Requant, x: &mut [i32]) {
-    for (n, (&a, xv)) in acc.iter().zip(x.iter_mut()).enumerate() {
-        let y = requant(a, rq.m[n], rq.b[n], rq.shift).clamp(-RESIDUAL_MAX, RESIDUAL_MAX);
-        *xv = (*xv as i64 + y).clamp(-RESIDUAL_MAX, RESIDUAL_MAX) as i32;
-    }
-}
-
 /// The integer types activations are stored in, with their symmetric ranges.
 pub trait ActInt: Copy + Default + Send + Sync + 'static {
     const LIMIT: i64;
@@ -167,15 +151,6 @@ pub fn gelu(u: i64, g: &Gelu) -> i64 {
     }
 }
 
-/// A linear layer's accumulators through GELU into an activation row.
-pub fn requant_gelu<T: ActInt>(acc: &[i32], rq: &Requant, g: &Gelu, out: &mut [T]) {
-    let lim = T::LIMIT;
-    for (n, (&a, o)) in acc.iter().zip(out.iter_mut()).enumerate() {
-        let u = requant(a, rq.m[n], rq.b[n], rq.shift).clamp(-RESIDUAL_MAX, RESIDUAL_MAX);
-        *o = T::from_i64(gelu(u, g).clamp(-lim, lim));
-    }
-}
-
 /// Units of the engine's log-probabilities: 2^-LOGIT_BITS of log2.
 pub const LOGIT_BITS: u32 = 16;
 /// Most negative log-probability emitted, in those units (−256 bits): f32 holds it exactly.
@@ -186,7 +161,14 @@ pub const LP_TO_NATS: f32 = std::f32::consts::LN_2 / 65536.0;
 
 /// Log-softmax of one row of decoder accumulators into natural-log probabilities.
 /// `logits` is scratch of the row's length.
-pub fn log_softmax(acc: &[i32], rq: &Requant, exp2: &[u32], log2: &[u32], logits: &mut [i32], out: &mut [f32]) {
+pub fn log_softmax(
+    acc: &[i32],
+    rq: &Requant,
+    exp2: &[u32],
+    log2: &[u32],
+    logits: &mut [i32],
+    out: &mut [std::mem::MaybeUninit<f32>],
+) {
     let mut mx = i32::MIN;
     for (n, (&a, l)) in acc.iter().zip(logits.iter_mut()).enumerate() {
         *l = requant(a, rq.m[n], rq.b[n], rq.shift).clamp(-RESIDUAL_MAX, RESIDUAL_MAX) as i32;
@@ -200,7 +182,7 @@ pub fn log_softmax(acc: &[i32], rq: &Requant, exp2: &[u32], log2: &[u32], logits
     let lse = log2_fixed(sum, log2);
     for (&l, o) in logits.iter().zip(out.iter_mut()) {
         let lp = (l as i64 - mx as i64 - lse).max(LP_MIN);
-        *o = lp as f32 * LP_TO_NATS;
+        o.write(lp as f32 * LP_TO_NATS);
     }
 }
 

@@ -105,7 +105,7 @@ impl Packed {
                 p.colsum.resize(n, 0);
             }
             _ => {
-                p.pairs = interleave(w, n, k, panel(isa), 2).into_iter().map(|x| x as i16).collect();
+                p.pairs = interleave(w, n, k, panel(isa), 2);
             }
         }
         p
@@ -115,15 +115,17 @@ impl Packed {
 /// Panels of `lanes` outputs; within a panel, groups of `depth` consecutive k, each group
 /// `lanes × depth` values (output-major). Padding (outputs past n, k past the end) is zero.
 /// Panels are padded to an even count (the kernels take two at a time).
-fn interleave(w: &[i8], n: usize, k: usize, lanes: usize, depth: usize) -> Vec<i8> {
+fn interleave<T: Copy + Default + From<i8>>(w: &[i8], n: usize, k: usize, lanes: usize, depth: usize) -> Vec<T> {
     let panels = n.div_ceil(lanes).next_multiple_of(2);
     let groups = k.div_ceil(depth);
-    let mut out = vec![0i8; panels * groups * lanes * depth];
+    let mut out = vec![T::default(); panels * groups * lanes * depth];
     for j in 0..n {
-        let (p, lane) = (j / lanes, j % lanes);
-        for t in 0..k {
-            let (g, d) = (t / depth, t % depth);
-            out[((p * groups + g) * lanes + lane) * depth + d] = w[j * k + t];
+        let base = (j / lanes) * groups * lanes * depth + (j % lanes) * depth;
+        for (g, chunk) in w[j * k..(j + 1) * k].chunks(depth).enumerate() {
+            let o = base + g * lanes * depth;
+            for (d, &x) in out[o..o + chunk.len()].iter_mut().zip(chunk) {
+                *d = T::from(x);
+            }
         }
     }
     out

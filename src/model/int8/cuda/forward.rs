@@ -1,0 +1,258 @@
+//! The forward pass on the GPU: the CPU engine's steps (forward.rs) as kernel launches.
+
+use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
+
+use super::{gpu, kind, CudaLm, DBuf, DGelu, DNorm};
+use crate::error::{Error, Result};
+
+/// What a product's epilogue does with its accumulators.
+enum Epilogue<'a> {
+    /// raw i32 (the output projection, before the log-distribution)
+    Raw(&'a mut CudaSlice<i32>),
+    /// requantise into an activation type
+    Act(&'a mut DBuf),
+    /// requantise and add to the residual stream
+    Residual(&'a mut CudaSlice<i32>),
+    /// requantise, GELU, into an activation type (clamped to `lim`)
+    Gelu(&'a DGelu, &'a mut DBuf, i64),
+}
+
+/// A requantisation on the device: multipliers, offsets, shift.
+type Rq<'a> = (&'a CudaSlice<i32>, &'a CudaSlice<i64>, i32);
+
+fn out_kind(o: &DBuf) -> i32 {
+    match o {
+        DBuf::I8(_) => 0,
+        DBuf::I16(_) => 1,
+        DBuf::I32(_) => 2,
+    }
+}
+
+impl CudaLm {
+    /// `a · wᵀ` (`rows × n`, inner size `k`) through the epilogue.
+    #[allow(clippy::too_many_arguments)]
+    fn gemm(
+        &self,
+        a: &DBuf,
+        w: &CudaSlice<i8>,
+        n: usize,
+        k: usize,
+        rows: usize,
+        rq: Option<Rq>,
+        ep: Epilogue,
+    ) -> Result<()> {
+        if rows == 0 {
+            return Ok(());
+        }
+        let f = match a {
+            DBuf::I8(_) => &self.f.gemm_i8,
+            DBuf::I16(_) => &self.f.gemm_i16,
+            DBuf::I32(_) => return Err(Error::Internal("32-bit activations feed no product".into())),
+        };
+        let (m_, n_, k_) = (rows as i32, n as i32, k as i32);
+        let (mode, kd, lim, ghalf, glin_m, glin_shift) = match &ep {
+            Epilogue::Raw(_) => (0i32, 2i32, 0i64, 0i32, 0i32, 0i32),
+            Epilogue::Act(o) => (1, out_kind(o), kind_lim(o), 0, 0, 0),
+            Epilogue::Residual(_) => (2, 2, 1 << 30, 0, 0, 0),
+            Epilogue::Gelu(g, o, lim) => (3, out_kind(o), *lim, g.half, g.lin_m, g.lin_shift),
+        };
+        let zero = 0i32;
+        let mut b = self.stream.launch_builder(f);
+        match a {
+            DBuf::I8(x) => b.arg(x),
+            DBuf::I16(x) => b.arg(x),
+            DBuf::I32(x) => b.arg(x),
+        };
+        b.arg(w).arg(&m_).arg(&n_).arg(&k_).arg(&mode);
+        match &rq {
+            Some((m, bb, s)) => b.arg(*m).arg(*bb).arg(s),
+            None => b.arg(&self.dummy).arg(&self.dummy).arg(&zero),
+        };
+        b.arg(&kd).arg(&lim);
+        let table = match &ep {
+            Epilogue::Gelu(g, ..) => &g.table,
+            _ => &self.dummy,
+        };
+        match ep {
+            Epilogue::Raw(o) | Epilogue::Residual(o) => b.arg(o),
+            Epilogue::Act(o) | Epilogue::Gelu(_, o, _) => match o {
+                DBuf::I8(o) => b.arg(o),
+                DBuf::I16(o) => b.arg(o),
+                DBuf::I32(o) => b.arg(o),
+            },
+        };
+        b.arg(table).arg(&ghalf).arg(&glin_m).arg(&glin_shift);
+        let cfg = LaunchConfig {
+            grid_dim: (n.div_ceil(16) as u32, rows.div_ceil(16) as u32, 1),
+            block_dim: (16, 16, 1),
+            shared_mem_bytes: 0,
+        };
+        unsafe { b.launch(cfg) }.map_err(gpu)?;
+        Ok(())
+    }
+
+    fn norm_into(&self, n: &DNorm, x: &CudaSlice<i32>, rows: usize) -> Result<DBuf> {
+        let mut out = self.buf(n.out, rows * self.hidden)?;
+        self.norm(n, x, rows, &mut out)?;
+        Ok(out)
+    }
+
+    /// Natural-log probabilities at the selected positions, as the CPU engine computes them.
+    pub fn forward(&self, seqs: &[Vec<u32>], sel: &[(usize, usize)]) -> Result<Vec<f32>> {
+        match self.run(seqs, sel, None)? {
+            Run::Probs(p) => Ok(p),
+            Run::Residual(_) => Err(Error::Internal("forward stopped early".into())),
+        }
+    }
+
+    /// The residual stream after the embedding and `layers` layers (see the CPU engine's
+    /// `residual_after`).
+    pub fn residual_after(&self, seqs: &[Vec<u32>], layers: usize) -> Result<Vec<i32>> {
+        match self.run(seqs, &[], Some(layers))? {
+            Run::Residual(x) => Ok(x),
+            Run::Probs(_) => Err(Error::Internal("forward did not stop".into())),
+        }
+    }
+
+    fn run(&self, seqs: &[Vec<u32>], sel: &[(usize, usize)], stop: Option<usize>) -> Result<Run> {
+        let (h, v) = (self.hidden, self.vocab);
+        let hd = h / self.heads;
+        let (mut ids, mut posi, mut qrow, mut kstart, mut klen) = (vec![], vec![], vec![], vec![], vec![]);
+        let mut off = Vec::with_capacity(seqs.len());
+        for s in seqs {
+            if s.len() + self.position_offset > self.positions {
+                return Err(Error::Internal(format!("sequence of {} tokens exceeds the model's positions", s.len())));
+            }
+            off.push(ids.len());
+            let start = ids.len() as i32;
+            for (i, &t) in s.iter().enumerate() {
+                if t as usize >= v {
+                    return Err(Error::Internal(format!("token id {t} outside the vocabulary")));
+                }
+                qrow.push(ids.len() as i32);
+                ids.push(t as i32);
+                posi.push((self.position_offset + i) as i32);
+                kstart.push(start);
+                klen.push(s.len() as i32);
+            }
+        }
+        let mut picked = Vec::with_capacity(sel.len());
+        for &(s, p) in sel {
+            if s >= seqs.len() || p >= seqs[s].len() {
+                return Err(Error::Internal(format!("selected position ({s}, {p}) is not in the batch")));
+            }
+            picked.push((off[s] + p) as i32);
+        }
+        let rows = ids.len();
+        let st = &self.stream;
+        let up = |x: &[i32]| st.clone_htod(x).map_err(gpu);
+        let (d_ids, d_pos, d_qrow, d_kstart, d_klen) = (up(&ids)?, up(&posi)?, up(&qrow)?, up(&kstart)?, up(&klen)?);
+        let mut e = self.alloc::<i32>(rows * h)?;
+        let mut b = st.launch_builder(&self.f.embed);
+        let h32 = h as i32;
+        b.arg(&d_ids)
+            .arg(&d_pos)
+            .arg(&self.word)
+            .arg(&self.word_m)
+            .arg(&self.pos)
+            .arg(&self.pos_m)
+            .arg(&h32)
+            .arg(&mut e);
+        unsafe { b.launch(Self::rows_cfg(rows, 128)) }.map_err(gpu)?;
+        let mut x = match self.norm_into(&self.emb_ln, &e, rows)? {
+            DBuf::I32(x) => x,
+            _ => return Err(Error::Internal("embedding LayerNorm must write the residual stream".into())),
+        };
+        for (li, l) in self.layers.iter().enumerate() {
+            if stop == Some(li) {
+                return Ok(Run::Residual(st.clone_dtoh(&x).map_err(gpu)?));
+            }
+            let a = self.norm_into(&l.ln1, &x, rows)?;
+            let mut q = DBuf::I8(self.alloc(rows * h)?);
+            let mut k = DBuf::I8(self.alloc(rows * h)?);
+            let mut vv = DBuf::I8(self.alloc(rows * h)?);
+            for (lin, out) in [(&l.q, &mut q), (&l.k, &mut k), (&l.v, &mut vv)] {
+                self.gemm(&a, &lin.w, lin.n, lin.k, rows, Some((&lin.m, &lin.b, lin.shift)), Epilogue::Act(out))?;
+            }
+            let (DBuf::I8(q), DBuf::I8(k), DBuf::I8(vv)) = (&q, &k, &vv) else { unreachable!() };
+            let mut ctx = self.alloc::<i8>(rows * h)?;
+            let (hd32, mut b) = (hd as i32, st.launch_builder(&self.f.attention));
+            b.arg(q).arg(k).arg(vv).arg(&h32).arg(&hd32).arg(&d_qrow).arg(&d_kstart).arg(&d_klen);
+            b.arg(&l.score_m).arg(&l.score_shift).arg(&self.exp2).arg(&mut ctx);
+            let longest = seqs.iter().map(|s| s.len()).max().unwrap_or(0);
+            let cfg = LaunchConfig {
+                grid_dim: (rows as u32, self.heads as u32, 1),
+                block_dim: (128, 1, 1),
+                shared_mem_bytes: (8 * longest.max(1)) as u32,
+            };
+            unsafe { b.launch(cfg) }.map_err(gpu)?;
+            let ctx = DBuf::I8(ctx);
+            self.gemm(&ctx, &l.o.w, h, h, rows, Some((&l.o.m, &l.o.b, l.o.shift)), Epilogue::Residual(&mut x))?;
+            let a = self.norm_into(&l.ln2, &x, rows)?;
+            let mut g = self.buf(l.gelu.out, rows * self.inter)?;
+            let lim = kind(l.gelu.out).1;
+            let fi = &l.ffn_in;
+            self.gemm(
+                &a,
+                &fi.w,
+                fi.n,
+                fi.k,
+                rows,
+                Some((&fi.m, &fi.b, fi.shift)),
+                Epilogue::Gelu(&l.gelu, &mut g, lim),
+            )?;
+            let fo = &l.ffn_out;
+            self.gemm(&g, &fo.w, fo.n, fo.k, rows, Some((&fo.m, &fo.b, fo.shift)), Epilogue::Residual(&mut x))?;
+        }
+        if stop.is_some() {
+            return Ok(Run::Residual(st.clone_dtoh(&x).map_err(gpu)?));
+        }
+        let n = picked.len();
+        let d_pick = up(&picked)?;
+        let mut xs = self.alloc::<i32>(n * h)?;
+        let mut b = st.launch_builder(&self.f.gather);
+        b.arg(&x).arg(&h32).arg(&d_pick).arg(&mut xs);
+        unsafe { b.launch(Self::rows_cfg(n, 128)) }.map_err(gpu)?;
+        let a = self.norm_into(&self.final_ln, &xs, n)?;
+        // the head's GELU feeds a LayerNorm: kept in 32-bit storage at the table's 15 bits
+        let mut g = DBuf::I32(self.alloc(n * h)?);
+        let hdn = &self.head_dense;
+        let lim = (1i64 << 14) - 1;
+        self.gemm(
+            &a,
+            &hdn.w,
+            h,
+            h,
+            n,
+            Some((&hdn.m, &hdn.b, hdn.shift)),
+            Epilogue::Gelu(&self.head_gelu, &mut g, lim),
+        )?;
+        let DBuf::I32(g) = g else { unreachable!() };
+        let y = self.norm_into(&self.head_ln, &g, n)?;
+        let mut acc = self.alloc::<i32>(n * v)?;
+        self.gemm(&y, &self.word, v, h, n, None, Epilogue::Raw(&mut acc))?;
+        let mut logits = self.alloc::<i32>(n * v)?;
+        let mut out = self.alloc::<f32>(n * v)?;
+        let v32 = v as i32;
+        let mut b = st.launch_builder(&self.f.log_softmax);
+        b.arg(&acc).arg(&v32).arg(&self.dec_m).arg(&self.dec_b).arg(&self.dec_shift);
+        b.arg(&self.exp2).arg(&self.log2).arg(&mut logits).arg(&mut out);
+        unsafe { b.launch(Self::rows_cfg(n, 256)) }.map_err(gpu)?;
+        let mut o = st.clone_dtoh(&out).map_err(gpu)?;
+        o.truncate(n * v);
+        Ok(Run::Probs(o))
+    }
+}
+
+enum Run {
+    Probs(Vec<f32>),
+    Residual(Vec<i32>),
+}
+
+fn kind_lim(o: &DBuf) -> i64 {
+    match o {
+        DBuf::I8(_) => 127,
+        DBuf::I16(_) => (1 << 14) - 1,
+        DBuf::I32(_) => 1 << 30,
+    }
+}

@@ -1,0 +1,221 @@
+// The integer engine on CUDA: the same integers as the CPU engine (src/model/int8/ops.rs,
+// docs/FORMAT.md), one kernel per step. Signed additions that the CPU code performs with
+// wrapping are done here on unsigned values, so no step relies on signed overflow; reductions
+// are integer sums, maxima and atomics, whose results do not depend on thread order.
+
+typedef long long i64;
+typedef unsigned long long u64;
+typedef signed char i8;
+typedef short i16;
+#define LLONG_MIN (-9223372036854775807LL - 1)
+#define INT_MIN (-2147483647 - 1)
+
+__device__ __forceinline__ i64 rshift(i64 x, int s) {
+    if (s == 0) return x;
+    return (i64)((u64)x + (1ull << (s - 1))) >> s;
+}
+
+__device__ __forceinline__ i64 requant(int acc, int m, i64 b, int s) {
+    return rshift((i64)((u64)((i64)acc * (i64)m) + (u64)b), s);
+}
+
+__device__ __forceinline__ i64 clampl(i64 x, i64 l) { return x < -l ? -l : (x > l ? l : x); }
+
+__device__ __forceinline__ u64 exp2neg(i64 t, const unsigned* tab) {
+    i64 ip = t >> 10;
+    if (ip >= 31) return 0;
+    return (u64)(tab[t & 1023] >> ip);
+}
+
+__device__ __forceinline__ int bitlen64(u64 x) { return 64 - __clzll((i64)x); }
+
+__device__ u64 isqrt_u64(u64 n) {
+    u64 r = (u64)sqrt((double)n);
+    while (r > 0 && r * r > n) r--;
+    while ((r + 1) * (r + 1) <= n) r++;
+    return r;
+}
+
+// out kinds: 0 = i8, 1 = i16, 2 = i32; `lim` is the clamp
+__device__ __forceinline__ void store(void* out, i64 idx, int kind, i64 v) {
+    if (kind == 0) ((i8*)out)[idx] = (i8)v;
+    else if (kind == 1) ((i16*)out)[idx] = (i16)v;
+    else ((int*)out)[idx] = (int)v;
+}
+
+extern "C" __global__ void embed(const int* ids, const int* posi, const i8* word, const int* word_m,
+                                 const i8* pos, const int* pos_m, int H, int* e) {
+    int r = blockIdx.x;
+    int id = ids[r], p = posi[r];
+    for (int c = threadIdx.x; c < H; c += blockDim.x)
+        e[(i64)r * H + c] = (int)word[(i64)id * H + c] * word_m[id] + (int)pos[(i64)p * H + c] * pos_m[p];
+}
+
+extern "C" __global__ void layer_norm(const int* x, int H, const int* g, const i64* b, int shift, i64 eps,
+                                      int kind, i64 lim, void* out) {
+    __shared__ unsigned smax;
+    __shared__ u64 ssum, ssq;
+    __shared__ i64 sr;
+    const int* xr = x + (i64)blockIdx.x * H;
+    if (threadIdx.x == 0) { smax = 0; ssum = 0; ssq = 0; }
+    __syncthreads();
+    unsigned m = 0;
+    for (int c = threadIdx.x; c < H; c += blockDim.x) {
+        i64 v = xr[c];
+        unsigned a = (unsigned)(v < 0 ? -v : v);
+        m = a > m ? a : m;
+    }
+    atomicMax(&smax, m);
+    __syncthreads();
+    int bl = 32 - __clz((int)smax);
+    int k = bl > 15 ? bl - 15 : 0;
+    i64 part = 0;
+    for (int c = threadIdx.x; c < H; c += blockDim.x) part += rshift(xr[c], k);
+    atomicAdd(&ssum, (u64)part);
+    __syncthreads();
+    i64 sum = (i64)ssum;
+    u64 sq = 0;
+    for (int c = threadIdx.x; c < H; c += blockDim.x) {
+        i64 d = (i64)H * rshift(xr[c], k) - sum;
+        sq += (u64)(d * d);
+    }
+    atomicAdd(&ssq, sq);
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        i64 e = 2 * k >= 63 ? 0 : rshift(eps, 2 * k);
+        i64 sd = (i64)isqrt_u64((u64)((i64)ssq / H + e));
+        sr = sd == 0 ? 0 : (1ll << 46) / sd;
+    }
+    __syncthreads();
+    i64 r = sr;
+    for (int c = threadIdx.x; c < H; c += blockDim.x) {
+        i64 d = (i64)H * rshift(xr[c], k) - sum;
+        i64 nq = rshift(d * r, 30);
+        store(out, (i64)blockIdx.x * H + c, kind, clampl(rshift(nq * g[c] + b[c], shift), lim));
+    }
+}
+
+// GEMM out[i][j] = Σ_t A[i][t]·W[j][t] with an epilogue:
+// mode 0: raw i32; 1: requant, clamp, store `kind`; 2: requant, clamp ±2^30, add to the
+// residual x (int) and clamp; 3: requant, clamp ±2^30, GELU table, clamp, store `kind`.
+#define TILE 16
+#define KT 64
+
+template <typename TA>
+__device__ void gemm_body(const TA* A, const i8* W, int M, int N, int K, int mode, const int* m, const i64* b,
+                          int shift, int kind, i64 lim, void* out, const i16* gtab, int ghalf, int glin_m,
+                          int glin_shift) {
+    __shared__ int as[TILE][KT];
+    __shared__ int ws[TILE][KT];
+    int tx = threadIdx.x, ty = threadIdx.y;
+    int i = blockIdx.y * TILE + ty, j = blockIdx.x * TILE + tx;
+    int acc = 0;
+    for (int t0 = 0; t0 < K; t0 += KT) {
+        for (int t = tx; t < KT; t += TILE) {
+            int ar = blockIdx.y * TILE + ty, wr = blockIdx.x * TILE + ty;
+            as[ty][t] = (ar < M && t0 + t < K) ? (int)A[(i64)ar * K + t0 + t] : 0;
+            ws[ty][t] = (wr < N && t0 + t < K) ? (int)W[(i64)wr * K + t0 + t] : 0;
+        }
+        __syncthreads();
+        for (int t = 0; t < KT; t++) acc = (int)((unsigned)acc + (unsigned)(as[ty][t] * ws[tx][t]));
+        __syncthreads();
+    }
+    if (i >= M || j >= N) return;
+    i64 idx = (i64)i * N + j;
+    if (mode == 0) { ((int*)out)[idx] = acc; return; }
+    i64 y = requant(acc, m[j], b[j], shift);
+    if (mode == 1) { store(out, idx, kind, clampl(y, lim)); return; }
+    y = clampl(y, 1ll << 30);
+    if (mode == 2) { int* x = (int*)out; x[idx] = (int)clampl((i64)x[idx] + y, 1ll << 30); return; }
+    i64 gv = y < -ghalf ? (i64)gtab[0] : (y > ghalf ? rshift(y * glin_m, glin_shift) : (i64)gtab[y + ghalf]);
+    store(out, idx, kind, clampl(gv, lim));
+}
+
+#define GEMM_ARGS const i8 *W, int M, int N, int K, int mode, const int *m, const i64 *b, int shift, int kind, \
+                  i64 lim, void *out, const i16 *gtab, int ghalf, int glin_m, int glin_shift
+#define GEMM_PASS W, M, N, K, mode, m, b, shift, kind, lim, out, gtab, ghalf, glin_m, glin_shift
+
+extern "C" __global__ void gemm_i8(const i8* A, GEMM_ARGS) { gemm_body<i8>(A, GEMM_PASS); }
+extern "C" __global__ void gemm_i16(const i16* A, GEMM_ARGS) { gemm_body<i16>(A, GEMM_PASS); }
+
+// One block per (query, head): scores against every key of the query's sequence, integer
+// softmax (units 2^-14), and the context of the head's columns (int8).
+extern "C" __global__ void attention(const i8* q, const i8* k, const i8* v, int H, int hd, const int* qrow,
+                                     const int* kstart, const int* klen, i64 score_m, int score_shift,
+                                     const unsigned* exp2, i8* ctx) {
+    extern __shared__ i64 z[];
+    __shared__ long long smx;
+    __shared__ u64 ssum;
+    int qi = blockIdx.x, c0 = blockIdx.y * hd;
+    int row = qrow[qi], s0 = kstart[qi], n = klen[qi];
+    if (threadIdx.x == 0) { smx = LLONG_MIN; ssum = 0; }
+    __syncthreads();
+    long long mx = LLONG_MIN;
+    for (int j = threadIdx.x; j < n; j += blockDim.x) {
+        int acc = 0;
+        for (int d = 0; d < hd; d++) acc += (int)q[(i64)row * H + c0 + d] * (int)k[(i64)(s0 + j) * H + c0 + d];
+        z[j] = rshift((i64)acc * score_m, score_shift);
+        mx = z[j] > mx ? z[j] : mx;
+    }
+    atomicMax(&smx, mx);
+    __syncthreads();
+    u64 part = 0;
+    for (int j = threadIdx.x; j < n; j += blockDim.x) part += exp2neg(smx - z[j], exp2);
+    atomicAdd(&ssum, part);
+    __syncthreads();
+    u64 sum = ssum > 0 ? ssum : 1;
+    i64 r = (i64)((1ull << 62) / sum);
+    for (int j = threadIdx.x; j < n; j += blockDim.x) {
+        i64 e = (i64)exp2neg(smx - z[j], exp2);
+        z[j] = (i64)(i16)rshift(e * r, 48);
+    }
+    __syncthreads();
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+        int acc = 0;
+        for (int j = 0; j < n; j++) acc = (int)((unsigned)acc + (unsigned)((int)z[j] * (int)v[(i64)(s0 + j) * H + c0 + d]));
+        ctx[(i64)qi * H + c0 + d] = (i8)clampl(rshift(acc, 14), 127);
+    }
+}
+
+extern "C" __global__ void gather_rows(const int* x, int H, const int* rows, int* out) {
+    int i = blockIdx.x;
+    for (int c = threadIdx.x; c < H; c += blockDim.x) out[(i64)i * H + c] = x[(i64)rows[i] * H + c];
+}
+
+extern "C" __global__ void log_softmax(const int* acc, int V, const int* m, const i64* b, int shift,
+                                       const unsigned* exp2, const unsigned* log2t, int* logits, float* out) {
+    __shared__ int smx;
+    __shared__ u64 ssum;
+    __shared__ i64 sc;
+    i64 row = blockIdx.x;
+    const int* a = acc + row * V;
+    int* l = logits + row * V;
+    if (threadIdx.x == 0) { smx = INT_MIN; ssum = 0; }
+    __syncthreads();
+    int mx = INT_MIN;
+    for (int j = threadIdx.x; j < V; j += blockDim.x) {
+        l[j] = (int)clampl(requant(a[j], m[j], b[j], shift), 1ll << 30);
+        mx = l[j] > mx ? l[j] : mx;
+    }
+    atomicMax(&smx, mx);
+    __syncthreads();
+    u64 part = 0;
+    for (int j = threadIdx.x; j < V; j += blockDim.x) part += exp2neg(rshift((i64)smx - l[j], 6), exp2);
+    atomicAdd(&ssum, part);
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        u64 s = ssum;
+        int bl = bitlen64(s);
+        int bb = (bl > 31 ? bl : 31) - 1;
+        i64 frac = (i64)(s - (1ull << bb));
+        i64 lse = ((i64)(bb - 30) << 16) + (i64)log2t[rshift(frac, bb - 12)];
+        sc = (i64)smx + lse;
+    }
+    __syncthreads();
+    float kf = __int_as_float(0x37317218);
+    for (int j = threadIdx.x; j < V; j += blockDim.x) {
+        i64 lp = (i64)l[j] - sc;
+        lp = lp < -(1ll << 24) ? -(1ll << 24) : lp;
+        out[row * V + j] = __fmul_rn(__ll2float_rn(lp), kf);
+    }
+}

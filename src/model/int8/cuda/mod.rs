@@ -1,0 +1,288 @@
+//! The integer engine on an NVIDIA GPU (feature `int8-cuda`): the kernels in kernels.cu,
+//! compiled at load time with NVRTC and run through the CUDA driver, both loaded dynamically
+//! (cudarc), so the binary needs no CUDA toolkit to build. It computes the integers of the CPU
+//! engine step for step (every layer on every row; the CPU skips rows whose outputs are not
+//! selected, which changes nothing at the selected ones), so its files are the CPU's files.
+
+use std::sync::Arc;
+
+use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, LaunchConfig, PushKernelArg};
+
+use super::params::{Act, Gelu, IntParams, Linear, Norm, Requant};
+use super::NUMERICS;
+use crate::error::{Error, Result};
+use crate::model::MaskedLm;
+
+const SOURCE: &str = include_str!("kernels.cu");
+
+fn gpu(e: impl std::fmt::Display) -> Error {
+    Error::Invalid(format!("CUDA: {e}"))
+}
+
+struct DLinear {
+    n: usize,
+    k: usize,
+    w: CudaSlice<i8>,
+    m: CudaSlice<i32>,
+    b: CudaSlice<i64>,
+    shift: i32,
+}
+
+struct DNorm {
+    g: CudaSlice<i32>,
+    b: CudaSlice<i64>,
+    shift: i32,
+    eps: i64,
+    out: Act,
+}
+
+struct DGelu {
+    table: CudaSlice<i16>,
+    half: i32,
+    lin_m: i32,
+    lin_shift: i32,
+    out: Act,
+}
+
+struct DLayer {
+    ln1: DNorm,
+    q: DLinear,
+    k: DLinear,
+    v: DLinear,
+    score_m: i64,
+    score_shift: i32,
+    o: DLinear,
+    ln2: DNorm,
+    ffn_in: DLinear,
+    gelu: DGelu,
+    ffn_out: DLinear,
+}
+
+/// An activation buffer on the device.
+enum DBuf {
+    I8(CudaSlice<i8>),
+    I16(CudaSlice<i16>),
+    I32(CudaSlice<i32>),
+}
+
+fn kind(a: Act) -> (i32, i64) {
+    match a {
+        Act::I8 => (0, 127),
+        Act::I16 => (1, (1 << 14) - 1),
+        Act::I32 => (2, 1 << 30),
+    }
+}
+
+/// The engine's parameters on one GPU.
+pub struct CudaLm {
+    stream: Arc<CudaStream>,
+    f: Funcs,
+    hidden: usize,
+    heads: usize,
+    inter: usize,
+    vocab: usize,
+    positions: usize,
+    position_offset: usize,
+    max_sequence: usize,
+    arch: crate::model::Architecture,
+    word: CudaSlice<i8>,
+    word_m: CudaSlice<i32>,
+    pos: CudaSlice<i8>,
+    pos_m: CudaSlice<i32>,
+    emb_ln: DNorm,
+    layers: Vec<DLayer>,
+    final_ln: DNorm,
+    head_dense: DLinear,
+    head_gelu: DGelu,
+    head_ln: DNorm,
+    dec_m: CudaSlice<i32>,
+    dec_b: CudaSlice<i64>,
+    dec_shift: i32,
+    exp2: CudaSlice<u32>,
+    log2: CudaSlice<u32>,
+    /// stands in for unused pointer arguments
+    dummy: CudaSlice<i16>,
+}
+
+struct Funcs {
+    embed: CudaFunction,
+    layer_norm: CudaFunction,
+    gemm_i8: CudaFunction,
+    gemm_i16: CudaFunction,
+    attention: CudaFunction,
+    gather: CudaFunction,
+    log_softmax: CudaFunction,
+    _module: Arc<CudaModule>,
+}
+
+/// Compiles the kernels to PTX for `arch` (e.g. `compute_90`) without a GPU: a check of the
+/// source where NVRTC is installed. Returns the PTX's length.
+pub fn compile(arch: &'static str) -> Result<usize> {
+    let opts = cudarc::nvrtc::CompileOptions { arch: Some(arch), fmad: Some(false), ..Default::default() };
+    catch(|| Ok(cudarc::nvrtc::compile_ptx_with_opts(SOURCE, opts).map_err(gpu)?.to_src().len()))
+}
+
+/// cudarc panics when it cannot load a CUDA library: that becomes an error here.
+fn catch<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        Err(Error::Invalid("CUDA libraries not found (libcuda, libnvrtc on LD_LIBRARY_PATH)".into()))
+    })
+}
+
+impl CudaLm {
+    /// Uploads `p` to GPU `ordinal` and compiles the kernels for it.
+    pub fn new(p: &IntParams, ordinal: usize, max_sequence: usize) -> Result<CudaLm> {
+        catch(|| Self::create(p, ordinal, max_sequence))
+    }
+
+    fn create(p: &IntParams, ordinal: usize, max_sequence: usize) -> Result<CudaLm> {
+        let ctx = CudaContext::new(ordinal).map_err(gpu)?;
+        let stream = ctx.default_stream();
+        let (major, minor) = ctx.compute_capability().map_err(gpu)?;
+        let arch: &'static str = Box::leak(format!("compute_{major}{minor}").into_boxed_str());
+        let opts = cudarc::nvrtc::CompileOptions { arch: Some(arch), fmad: Some(false), ..Default::default() };
+        let ptx = cudarc::nvrtc::compile_ptx_with_opts(SOURCE, opts).map_err(gpu)?;
+        let module = ctx.load_module(ptx).map_err(gpu)?;
+        let func = |n: &str| module.load_function(n).map_err(gpu);
+        let f = Funcs {
+            embed: func("embed")?,
+            layer_norm: func("layer_norm")?,
+            gemm_i8: func("gemm_i8")?,
+            gemm_i16: func("gemm_i16")?,
+            attention: func("attention")?,
+            gather: func("gather_rows")?,
+            log_softmax: func("log_softmax")?,
+            _module: module.clone(),
+        };
+        let up8 = |v: &[i8]| stream.clone_htod(v).map_err(gpu);
+        let up32 = |v: &[i32]| stream.clone_htod(v).map_err(gpu);
+        let up64 = |v: &[i64]| stream.clone_htod(v).map_err(gpu);
+        let lin = |l: &Linear| -> Result<DLinear> {
+            Ok(DLinear {
+                n: l.n,
+                k: l.k,
+                w: up8(&l.w)?,
+                m: up32(&l.rq.m)?,
+                b: up64(&l.rq.b)?,
+                shift: l.rq.shift as i32,
+            })
+        };
+        let norm = |n: &Norm| -> Result<DNorm> {
+            Ok(DNorm { g: up32(&n.g)?, b: up64(&n.b)?, shift: n.shift as i32, eps: n.eps, out: n.out })
+        };
+        let gelu = |g: &Gelu| -> Result<DGelu> {
+            Ok(DGelu {
+                table: stream.clone_htod(&g.table).map_err(gpu)?,
+                half: g.half as i32,
+                lin_m: g.lin_m,
+                lin_shift: g.lin_shift as i32,
+                out: g.out,
+            })
+        };
+        let mut layers = Vec::new();
+        for l in &p.layers {
+            layers.push(DLayer {
+                ln1: norm(&l.ln1)?,
+                q: lin(&l.q)?,
+                k: lin(&l.k)?,
+                v: lin(&l.v)?,
+                score_m: l.score_m,
+                score_shift: l.score_shift as i32,
+                o: lin(&l.o)?,
+                ln2: norm(&l.ln2)?,
+                ffn_in: lin(&l.ffn_in)?,
+                gelu: gelu(&l.gelu)?,
+                ffn_out: lin(&l.ffn_out)?,
+            });
+        }
+        let dec: &Requant = &p.decoder;
+        Ok(CudaLm {
+            f,
+            hidden: p.hidden,
+            heads: p.heads,
+            inter: p.inter,
+            vocab: p.vocab,
+            positions: p.positions,
+            position_offset: p.position_offset,
+            max_sequence,
+            arch: super::architecture(p),
+            word: up8(&p.word)?,
+            word_m: up32(&p.word_m)?,
+            pos: up8(&p.pos)?,
+            pos_m: up32(&p.pos_m)?,
+            emb_ln: norm(&p.emb_ln)?,
+            layers,
+            final_ln: norm(&p.final_ln)?,
+            head_dense: lin(&p.head_dense)?,
+            head_gelu: gelu(&p.head_gelu)?,
+            head_ln: norm(&p.head_ln)?,
+            dec_m: up32(&dec.m)?,
+            dec_b: up64(&dec.b)?,
+            dec_shift: dec.shift as i32,
+            exp2: stream.clone_htod(&p.exp2).map_err(gpu)?,
+            log2: stream.clone_htod(&p.log2).map_err(gpu)?,
+            dummy: stream.alloc_zeros::<i16>(1).map_err(gpu)?,
+            stream,
+        })
+    }
+
+    fn rows_cfg(rows: usize, threads: u32) -> LaunchConfig {
+        LaunchConfig { grid_dim: (rows as u32, 1, 1), block_dim: (threads, 1, 1), shared_mem_bytes: 0 }
+    }
+
+    fn alloc<T: cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits>(&self, n: usize) -> Result<CudaSlice<T>> {
+        self.stream.alloc_zeros::<T>(n.max(1)).map_err(gpu)
+    }
+
+    fn buf(&self, a: Act, n: usize) -> Result<DBuf> {
+        Ok(match a {
+            Act::I8 => DBuf::I8(self.alloc(n)?),
+            Act::I16 => DBuf::I16(self.alloc(n)?),
+            Act::I32 => DBuf::I32(self.alloc(n)?),
+        })
+    }
+
+    /// LayerNorm of `rows` rows of `x` into `out` (allocated by the caller in `n.out`'s type
+    /// unless `out` is given as the residual stream).
+    fn norm(&self, n: &DNorm, x: &CudaSlice<i32>, rows: usize, out: &mut DBuf) -> Result<()> {
+        let (kd, lim) = kind(n.out);
+        let h = self.hidden as i32;
+        let mut b = self.stream.launch_builder(&self.f.layer_norm);
+        b.arg(x).arg(&h).arg(&n.g).arg(&n.b).arg(&n.shift).arg(&n.eps).arg(&kd).arg(&lim);
+        match out {
+            DBuf::I8(o) => b.arg(o),
+            DBuf::I16(o) => b.arg(o),
+            DBuf::I32(o) => b.arg(o),
+        };
+        unsafe { b.launch(Self::rows_cfg(rows, 256)) }.map_err(gpu)?;
+        Ok(())
+    }
+}
+
+mod forward;
+
+impl MaskedLm for CudaLm {
+    fn vocab_size(&self) -> usize {
+        self.vocab
+    }
+    fn max_sequence(&self) -> usize {
+        self.max_sequence
+    }
+    fn numerics(&self) -> &str {
+        NUMERICS
+    }
+    fn architecture(&self) -> crate::model::Architecture {
+        self.arch
+    }
+    fn log_probs(&self, seqs: &[Vec<u32>], sel: &[(usize, usize)]) -> Result<Vec<f32>> {
+        if sel.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.forward(seqs, sel)
+    }
+}
+
+/// The numerics id of files this engine computes: the CPU engine's.
+pub fn numerics() -> &'static str {
+    NUMERICS
+}
