@@ -12,8 +12,9 @@ use crate::container::{self, payload, Block, Header, MemberReader, Record};
 use crate::error::{Error, Result};
 use crate::model::{hex, Model};
 
-/// A model by name, for files that name theirs.
-pub type Loader<'m> = dyn Fn(&str) -> Result<Arc<Model>> + 'm;
+/// A model by name and the numerics a member was computed with (a directory may hold both a
+/// float and an integer version of its model).
+pub type Loader<'m> = dyn Fn(&str, &str) -> Result<Arc<Model>> + 'm;
 
 enum Models<'m> {
     /// this model for every member; one that names another is refused
@@ -51,7 +52,7 @@ impl<'m> Decompressor<'m> {
             let model = match &self.models {
                 Models::Given(m) => *m,
                 Models::Named(load) => {
-                    loaded = load(model_name(&header))?;
+                    loaded = load(model_name(&header), &header.numerics)?;
                     &*loaded
                 }
             };

@@ -64,6 +64,9 @@ impl Error {
                 "the file is damaged or was produced with a different build/device; nothing was written"
             }
             Error::Version(..) => "decompress it with the llmzip version that wrote it",
+            Error::Numerics { file, .. } if file.starts_with("llmzip-int8") => {
+                "the file's integer numerics are not this build's: decode it with the llmzip version that wrote it"
+            }
             Error::Numerics { .. } => "decode on the kind of device that compressed it: --device cpu or --device cuda",
             Error::ModelMismatch { .. } => {
                 "pass the model the file was compressed with: --model NAME_OR_DIR (see 'llmzip info FILE')"

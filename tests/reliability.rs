@@ -296,7 +296,7 @@ fn other_numerics_are_refused_up_front() {
     let mut h = Header::read(&mut r).unwrap().unwrap();
     h.numerics = "candle-0.9.2/cuda/f32".into();
     let other = [h.to_bytes().as_slice(), r].concat();
-    let err = decode_all(&m, &other).err().expect("must be refused");
+    let err = decode_all(&m, &other).expect_err("must be refused");
     assert!(matches!(err, llmzip::Error::Numerics { .. }), "{err}");
     assert!(err.to_string().contains("cuda") && err.hint().unwrap().contains("--device"));
 }

@@ -2,15 +2,14 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::Context;
 
 use super::args::{CompressArgs, Global};
-use super::io::{open_input, source_stamp, Dest};
-use super::{check_output_args, decode_stream, dest_for, inputs, levels, progress, quiet_hooks, say, Models};
+use super::io::{open_input, Dest};
+use super::{check_output_args, decode_stream, dest_for, inputs, levels, quiet_hooks, say, through, Models};
 use llmzip::schedule::{Lanes, RevealPlan};
-use llmzip::{Compressor, Hooks, Options, Stats};
+use llmzip::{Compressor, Options, Stats};
 
 pub fn run(g: &Global, a: CompressArgs) -> anyhow::Result<()> {
     let files = inputs(&a.io.files);
@@ -24,19 +23,10 @@ pub fn run(g: &Global, a: CompressArgs) -> anyhow::Result<()> {
             s.push(format!(".{}", super::SUFFIX));
             Ok(PathBuf::from(s))
         })?;
-        dest.check(a.io.force, true)?;
-        let stamp = source_stamp(f);
-        let input = open_input(f)?;
-        let mut sink = dest.open(a.io.force)?;
-        let pb = progress::bar(!g.quiet, "compressing");
-        let progress = |n: usize| pb.inc(n as u64);
-        let hooks = Hooks { progress: &progress, cancel: &super::cancelled };
-        let t = Instant::now();
-        let stats =
-            comp.compress(input, sink.writer(), &hooks).with_context(|| format!("compressing {}", f.display()))?;
-        pb.finish_and_clear();
-        sink.finish(stamp.as_ref())?;
-        say(g, summary(f, &stats, t.elapsed().as_secs_f64()));
+        let (stats, secs) = through(g, f, &dest, a.io.force, true, "compressing", |input, out, hooks| {
+            comp.compress(input, out, hooks).with_context(|| format!("compressing {}", f.display()))
+        })?;
+        say(g, summary(f, &stats, secs));
         if a.io.rm {
             if let Dest::File(out) = &dest {
                 verify_against(&models, out, f, &a.io.model)?;

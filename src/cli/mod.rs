@@ -12,6 +12,7 @@ pub mod io;
 pub mod levels;
 mod models;
 pub mod progress;
+mod quantize;
 mod test;
 
 use std::cell::RefCell;
@@ -54,6 +55,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Finetune(a) => finetune::run(&g, a),
         Command::Bench(a) => bench::run(&g, a),
         Command::Models(a) => models::run(a),
+        Command::Quantize(a) => quantize::run(&g, a),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "llmzip", &mut std::io::stdout());
             Ok(())
@@ -88,11 +90,23 @@ impl Models {
     }
 
     fn get(&self, name: &str) -> llmzip::Result<Arc<Model>> {
-        if let Some(m) = self.loaded.borrow().get(name) {
+        self.cached(name.to_string(), || Model::load(name, &self.device))
+    }
+
+    /// The model `name` on the engine that computed `numerics` (integer or float).
+    fn get_for(&self, name: &str, numerics: &str) -> llmzip::Result<Arc<Model>> {
+        if let Some(m) = self.loaded.borrow().get(name).filter(|m| m.numerics() == numerics) {
             return Ok(m.clone());
         }
-        let m = Arc::new(Model::load(name, &self.device)?);
-        self.loaded.borrow_mut().insert(name.to_string(), m.clone());
+        self.cached(format!("{name}\0{numerics}"), || Model::load_for(name, &self.device, numerics))
+    }
+
+    fn cached(&self, key: String, load: impl FnOnce() -> llmzip::Result<Model>) -> llmzip::Result<Arc<Model>> {
+        if let Some(m) = self.loaded.borrow().get(&key) {
+            return Ok(m.clone());
+        }
+        let m = Arc::new(load()?);
+        self.loaded.borrow_mut().insert(key, m.clone());
         Ok(m)
     }
 }
@@ -143,6 +157,32 @@ fn say(g: &Global, msg: impl std::fmt::Display) {
     }
 }
 
+/// Runs `work` on input `f` into `dest`: refuses to clobber first (and, for `compressed`
+/// output, a terminal), shows progress, stops on Ctrl-C, writes atomically and gives the
+/// output the source's mode and times. Returns what `work` returned and the seconds it took.
+fn through<T>(
+    g: &Global,
+    f: &Path,
+    dest: &Dest,
+    force: bool,
+    compressed: bool,
+    label: &str,
+    work: impl FnOnce(Box<dyn std::io::Read>, &mut dyn std::io::Write, &Hooks) -> anyhow::Result<T>,
+) -> anyhow::Result<(T, f64)> {
+    dest.check(force, compressed)?;
+    let stamp = io::source_stamp(f);
+    let input = io::open_input(f)?;
+    let mut sink = dest.open(force)?;
+    let pb = progress::bar(!g.quiet, label);
+    let progress = |n: usize| pb.inc(n as u64);
+    let hooks = Hooks { progress: &progress, cancel: &cancelled };
+    let t = std::time::Instant::now();
+    let out = work(input, sink.writer(), &hooks)?;
+    pb.finish_and_clear();
+    sink.finish(stamp.as_ref())?;
+    Ok((out, t.elapsed().as_secs_f64()))
+}
+
 /// Hooks that only listen for Ctrl-C.
 fn quiet_hooks() -> Hooks<'static> {
     Hooks { progress: &|_| {}, cancel: &cancelled }
@@ -156,12 +196,7 @@ fn decode_stream(
     model: &Option<String>,
     hooks: &Hooks,
 ) -> llmzip::Result<u64> {
-    let load = |name: &str| models.get(name);
-    match model {
-        Some(name) => {
-            let m = models.get(name)?;
-            llmzip::Decompressor::new(&m, models.jobs).decompress(input, out, hooks)
-        }
-        None => llmzip::Decompressor::by_name(&load, models.jobs).decompress(input, out, hooks),
-    }
+    // the model given for every member (its fingerprint is still checked), or each member's own
+    let load = |name: &str, numerics: &str| models.get_for(model.as_deref().unwrap_or(name), numerics);
+    llmzip::Decompressor::by_name(&load, models.jobs).decompress(input, out, hooks)
 }

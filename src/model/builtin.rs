@@ -10,6 +10,9 @@ pub struct Builtin {
     pub config: &'static [u8],
     pub tokenizer: &'static [u8],
     pub weights: &'static [u8],
+    /// the integer version (`llmzip quantize`), which loading prefers: the same numerics on
+    /// every CPU and GPU; the float weights still decode files made with them
+    pub int8: Option<&'static [u8]>,
     /// where its files live in the repository, and what it is
     pub about: &'static str,
 }
@@ -25,6 +28,7 @@ pub static ALL: &[Builtin] = &[
         config: include_bytes!("../../data/default-model/config.json"),
         tokenizer: include_bytes!("../../data/default-model/tokenizer.json"),
         weights: include_bytes!("../../data/default-model/model.safetensors"),
+    int8: None,
         about: "data/default-model: post-LN RoBERTa 4L/128H, 8k byte-level BPE (f32)",
     },
     Builtin {
@@ -32,6 +36,7 @@ pub static ALL: &[Builtin] = &[
         config: include_bytes!("../../data/llmzip-small-1/config.json"),
         tokenizer: include_bytes!("../../data/llmzip-small-1/tokenizer.json"),
         weights: include_bytes!("../../data/llmzip-small-1/model.safetensors"),
+    int8: Some(include_bytes!("../../data/llmzip-small-1/model.int8.safetensors")),
         about: "data/llmzip-small-1: pre-LN RoBERTa 4L/128H, any-order objective, 8k byte-level BPE (f16)",
     },
     Builtin {
@@ -39,6 +44,7 @@ pub static ALL: &[Builtin] = &[
         config: include_bytes!("../../data/llmzip-medium-1/config.json"),
         tokenizer: include_bytes!("../../data/llmzip-medium-1/tokenizer.json"),
         weights: include_bytes!("../../data/llmzip-medium-1/model.safetensors"),
+    int8: Some(include_bytes!("../../data/llmzip-medium-1/model.int8.safetensors")),
         about: "data/llmzip-medium-1: pre-LN RoBERTa 4L/256H, any-order objective, 8k byte-level BPE (f16)",
     },
 ];
@@ -65,6 +71,7 @@ mod tests {
         config: include_bytes!("../../tests/fixtures/tiny-roberta-prelayernorm-f16/config.json"),
         tokenizer: include_bytes!("../../tests/fixtures/tiny-roberta-prelayernorm-f16/tokenizer.json"),
         weights: include_bytes!("../../tests/fixtures/tiny-roberta-prelayernorm-f16/model.safetensors"),
+        int8: None,
         about: "test",
     }];
 
@@ -100,7 +107,7 @@ mod tests {
         c.compress(&text[..], &mut z, &Hooks::default()).unwrap();
         let h = crate::container::Header::read(&mut &z[..]).unwrap().unwrap();
         assert_eq!(h.model_name.as_deref(), Some("tiny-f16"), "only {UNNAMED} goes unnamed");
-        let loader = |name: &str| -> crate::Result<std::sync::Arc<Model>> {
+        let loader = |name: &str, _numerics: &str| -> crate::Result<std::sync::Arc<Model>> {
             let b = find_in(TEST_LIST, name).ok_or_else(|| crate::Error::model(name, "not built in"))?;
             Ok(std::sync::Arc::new(load(b)))
         };

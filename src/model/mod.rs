@@ -7,6 +7,7 @@ pub mod candle;
 pub mod config;
 pub mod distilbert;
 pub mod hub;
+pub mod int8;
 pub mod mock;
 pub mod roberta;
 pub mod roberta_prelayernorm;
@@ -129,6 +130,8 @@ pub struct ModelBytes {
     pub config: Cow<'static, [u8]>,
     pub tokenizer: Cow<'static, [u8]>,
     pub weights: Vec<Cow<'static, [u8]>>,
+    /// the integer version of the weights ([`int8::FILE`]), when the directory has one
+    pub int8: Option<Vec<u8>>,
 }
 
 impl ModelBytes {
@@ -146,22 +149,81 @@ pub fn resolve(name: &str) -> Result<ModelBytes> {
             config: Cow::Borrowed(b.config),
             tokenizer: Cow::Borrowed(b.tokenizer),
             weights: vec![Cow::Borrowed(b.weights)],
+            int8: b.int8.map(<[u8]>::to_vec),
         });
     }
-    let files = match ModelSource::parse(name)? {
-        ModelSource::Dir(d) => hub::from_dir(&d, name)?,
-        ModelSource::Hub(id) => hub::from_hub(&id)?,
-    };
     let read =
         |p: &Path| std::fs::read(p).map(Cow::Owned).map_err(|e| Error::io(format!("reading {}", p.display()), e));
+    let source = ModelSource::parse(name)?;
+    // an integer checkpoint needs no float weights beside it
+    if let ModelSource::Dir(d) = &source {
+        let int = d.join(int8::FILE);
+        if int.is_file() && !d.join("model.safetensors").is_file() {
+            let (config, tokenizer) = (read(&d.join("config.json"))?, read(&d.join("tokenizer.json"))?);
+            return Ok(ModelBytes { config, tokenizer, weights: Vec::new(), int8: Some(read(&int)?.into_owned()) });
+        }
+    }
+    let (files, int8) = match source {
+        ModelSource::Dir(d) => {
+            let int = d.join(int8::FILE);
+            (hub::from_dir(&d, name)?, if int.is_file() { Some(read(&int)?.into_owned()) } else { None })
+        }
+        ModelSource::Hub(id) => (hub::from_hub(&id)?, None),
+    };
     let weights = files.weights.iter().map(|w| read(w)).collect::<Result<Vec<_>>>()?;
-    Ok(ModelBytes { config: read(&files.config)?, tokenizer: read(&files.tokenizer)?, weights })
+    Ok(ModelBytes { config: read(&files.config)?, tokenizer: read(&files.tokenizer)?, weights, int8 })
+}
+
+/// BLAKE3 over (length ‖ bytes) of each part: a model's identity in headers.
+fn fingerprint<'a>(parts: impl Iterator<Item = &'a [u8]>) -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    for part in parts {
+        h.update(&(part.len() as u64).to_le_bytes());
+        h.update(part);
+    }
+    *h.finalize().as_bytes()
 }
 
 impl Model {
+    /// Loads a model; a directory with an integer version of its weights runs on the integer
+    /// engine (the same numerics on every device), any other on candle in f32 on `device`.
     pub fn load(name: &str, device: &DeviceSpec) -> Result<Self> {
         let b = resolve(name)?;
-        Self::from_bytes(name, &b.config, &b.tokenizer, &b.weight_slices(), device)
+        match &b.int8 {
+            Some(int) => Self::from_int8(name, &b.config, &b.tokenizer, int),
+            None => Self::from_bytes(name, &b.config, &b.tokenizer, &b.weight_slices(), device),
+        }
+    }
+
+    /// Loads `name` on the engine that computed `numerics`: the integer engine for its id, else
+    /// the float one (falling back to whichever the directory has, so that a wrong choice
+    /// ends in the fingerprint check's error).
+    pub fn load_for(name: &str, device: &DeviceSpec, numerics: &str) -> Result<Self> {
+        let b = resolve(name)?;
+        match &b.int8 {
+            Some(int) if numerics == int8::NUMERICS || b.weights.is_empty() => {
+                Self::from_int8(name, &b.config, &b.tokenizer, int)
+            }
+            _ => Self::from_bytes(name, &b.config, &b.tokenizer, &b.weight_slices(), device),
+        }
+    }
+
+    /// A model on the integer engine; its fingerprint covers config, tokenizer and the
+    /// integer checkpoint (the float weights it was made from are not used).
+    pub fn from_int8(name: &str, config: &[u8], tokenizer_json: &[u8], int: &[u8]) -> Result<Self> {
+        let cfg_text = std::str::from_utf8(config).map_err(|_| Error::model(name, "config.json is not UTF-8"))?;
+        let cfg = config::ModelConfig::from_json(cfg_text, name)?;
+        let tokenizer = LosslessTokenizer::from_bytes(tokenizer_json, name)?;
+        if tokenizer.vocab_size() > cfg.vocab_size {
+            return Err(Error::model(name, "tokenizer vocabulary is larger than the model's"));
+        }
+        let lm = int8::IntLm::load(int, &cfg).map_err(|e| match e {
+            Error::Model { reason, .. } => Error::model(name, format!("{}: {reason}", int8::FILE)),
+            e => e,
+        })?;
+        let mut m = Self::from_parts(name, fingerprint([config, tokenizer_json, int].into_iter()), tokenizer, Box::new(lm))?;
+        m.weight_bytes = int.len() as u64;
+        Ok(m)
     }
 
     /// A model from its files' bytes, computed by the candle backend on `device`.
@@ -172,14 +234,10 @@ impl Model {
         weights: &[&[u8]],
         device: &DeviceSpec,
     ) -> Result<Self> {
-        let mut h = blake3::Hasher::new();
-        for part in [config, tokenizer].into_iter().chain(weights.iter().copied()) {
-            h.update(&(part.len() as u64).to_le_bytes());
-            h.update(part);
-        }
+        let fingerprint = fingerprint([config, tokenizer].into_iter().chain(weights.iter().copied()));
         let lm = candle::CandleLm::load(name, config, weights, *device)?;
         let tokenizer = LosslessTokenizer::from_bytes(tokenizer, name)?;
-        let mut m = Self::from_parts(name, *h.finalize().as_bytes(), tokenizer, Box::new(lm))?;
+        let mut m = Self::from_parts(name, fingerprint, tokenizer, Box::new(lm))?;
         m.weight_bytes = weights.iter().map(|w| w.len() as u64).sum();
         Ok(m)
     }

@@ -1,0 +1,62 @@
+//! `llmzip quantize`: the integer version of a pre-LayerNorm model, calibrated on a text.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+
+use super::args::{Global, QuantizeArgs};
+use super::say;
+use llmzip::model::int8::make;
+use llmzip::model::int8::params::Act;
+use llmzip::model::int8::quantize::Options;
+
+fn act(bits: u8) -> Act {
+    if bits == 16 {
+        Act::I16
+    } else {
+        Act::I8
+    }
+}
+
+pub fn run(g: &Global, a: QuantizeArgs) -> anyhow::Result<()> {
+    let text = std::fs::read(&a.calibrate).with_context(|| format!("reading {}", a.calibrate.display()))?;
+    let o = Options {
+        clip: a.clip,
+        ln: act(a.ln_bits),
+        gelu: act(a.gelu_bits),
+        final_ln: act(a.final_bits),
+        head: act(a.head_bits),
+        ..Options::default()
+    };
+    let t = Instant::now();
+    let (p, _) = make::quantize(&a.model, &text, a.tokens, &o)?;
+    let out = a.out.clone().unwrap_or_else(|| PathBuf::from(&a.model));
+    make::write(&a.model, &p, &out)?;
+    say(
+        g,
+        format_args!(
+            "{}: integer checkpoint written ({:.1} s)",
+            out.join(llmzip::model::int8::FILE).display(),
+            t.elapsed().as_secs_f64()
+        ),
+    );
+    if let Some(check) = &a.check {
+        let text = std::fs::read(check).with_context(|| format!("reading {}", check.display()))?;
+        let c = make::check(&a.model, &p, &text, a.tokens)?;
+        say(
+            g,
+            format_args!(
+                "check on {} masked positions: float {:.4} bits/token, integer {:.4} (+{:.2}%), KL {:.5} bits, |Δ log-prob| mean {:.2e} max {:.3} nats",
+                c.positions,
+                c.float_bits,
+                c.int_bits,
+                100.0 * (c.int_bits / c.float_bits - 1.0),
+                c.kl_bits,
+                c.mean_abs_diff,
+                c.max_abs_diff
+            ),
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,97 @@
+//! The integer inference engine: a second backend behind [`MaskedLm`] for pre-LayerNorm
+//! RoBERTa models that carry an integer version of their weights (`model.int8.safetensors`,
+//! written by `llmzip quantize`). int8 weights with per-output-channel multipliers, int8 or
+//! int16 activations, exact i32 products, and LayerNorm, softmax, GELU and the final
+//! log-distribution in fixed point with tables (after I-BERT, Kim et al. 2021). Everything the
+//! coder receives is computed with integers and converted to f32 by one correctly rounded
+//! multiplication, so the probabilities are the same on every CPU, instruction set and thread
+//! count: files made with it carry one numerics id for all devices ([`NUMERICS`]).
+
+pub mod calibrate;
+mod forward;
+pub mod gemm;
+mod logsoftmax;
+pub mod make;
+pub mod ops;
+pub mod params;
+pub mod quantize;
+
+use crate::error::Result;
+use crate::model::config::ModelConfig;
+use crate::model::{Architecture, MaskedLm};
+use forward::PackedWeights;
+use gemm::Isa;
+pub use params::{IntParams, FILE};
+
+/// The header's numerics id for files computed by this engine, on any device.
+pub const NUMERICS: &str = crate::numerics::INT8_V1;
+
+/// Parameters and their weights packed for one kernel family.
+pub struct Engine {
+    pub p: IntParams,
+    w: PackedWeights,
+    pub isa: Isa,
+}
+
+impl Engine {
+    pub fn new(p: IntParams, isa: Isa) -> Engine {
+        let w = PackedWeights::new(&p, isa);
+        Engine { p, w, isa }
+    }
+}
+
+/// The engine behind the [`MaskedLm`] trait.
+pub struct IntLm {
+    pub engine: Engine,
+    max_sequence: usize,
+    arch: Architecture,
+}
+
+impl IntLm {
+    /// Reads an integer checkpoint for `cfg` and packs it for the fastest kernels this CPU has.
+    pub fn load(bytes: &[u8], cfg: &ModelConfig) -> Result<IntLm> {
+        Self::with_isa(bytes, cfg, Isa::best())
+    }
+
+    pub fn from_params(p: IntParams, max_sequence: usize) -> IntLm {
+        let arch = Architecture {
+            model_type: "roberta-prelayernorm",
+            layers: p.layers.len(),
+            hidden: p.hidden,
+            intermediate: p.inter,
+        };
+        IntLm { engine: Engine::new(p, Isa::best()), max_sequence, arch }
+    }
+
+    pub fn with_isa(bytes: &[u8], cfg: &ModelConfig, isa: Isa) -> Result<IntLm> {
+        let p = IntParams::read(bytes, cfg)?;
+        let arch = Architecture {
+            model_type: "roberta-prelayernorm",
+            layers: cfg.layers,
+            hidden: cfg.hidden,
+            intermediate: cfg.intermediate,
+        };
+        Ok(IntLm { engine: Engine::new(p, isa), max_sequence: cfg.max_sequence(), arch })
+    }
+}
+
+impl MaskedLm for IntLm {
+    fn vocab_size(&self) -> usize {
+        self.engine.p.vocab
+    }
+    fn max_sequence(&self) -> usize {
+        self.max_sequence
+    }
+    fn numerics(&self) -> &str {
+        NUMERICS
+    }
+    fn architecture(&self) -> Architecture {
+        self.arch
+    }
+    fn log_probs(&self, seqs: &[Vec<u32>], sel: &[(usize, usize)]) -> Result<Vec<f32>> {
+        if sel.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.engine.forward(seqs, sel)
+    }
+}
