@@ -1,13 +1,11 @@
 //! `llmzip models`: the built-in models and the models in the hf-hub cache, with their size,
 //! fingerprint and the compression levels that use them. Lists only: never downloads.
 
-use std::path::Path;
-
 use serde::Serialize;
 
 use super::args::ModelsArgs;
 use super::levels;
-use llmzip::model::{self, hub, Model, ModelSource};
+use llmzip::model::{self, Model};
 use llmzip::{Error, Result};
 
 /// One model.
@@ -79,15 +77,7 @@ fn cached() -> Vec<String> {
 }
 
 fn cached_weights(id: &str) -> Result<Vec<Vec<u8>>> {
-    let files = match ModelSource::parse(id)? {
-        ModelSource::Hub(id) => hub::from_hub(&id)?,
-        ModelSource::Dir(d) => hub::from_dir(&d, id)?,
-    };
-    files.weights.iter().map(|p| read(p)).collect()
-}
-
-fn read(p: &Path) -> Result<Vec<u8>> {
-    std::fs::read(p).map_err(|e| Error::io(format!("reading {}", p.display()), e))
+    Ok(model::resolve(id)?.weights.into_iter().map(|w| w.into_owned()).collect())
 }
 
 fn describe(name: &str, source: &'static str, weights: &[&[u8]]) -> Result<Row> {

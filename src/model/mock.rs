@@ -1,8 +1,8 @@
-//! A deterministic stand-in for a checkpoint: [`MockLm`] computes log-probabilities from a
-//! hash of everything a call shows, and [`model`] pairs it with a byte-level tokenizer of 256
-//! byte tokens and five specials. Plans, methods and the container round-trip through it in
-//! tests without loading weights, and any difference between what the encoder and the
-//! decoder show the model changes the probabilities, so it cannot go unnoticed.
+//! A deterministic stand-in for a checkpoint, for tests where the model is not the point:
+//! [`MockLm`] is cheap enough for tens of thousands of round trips, yet its predictions depend
+//! on what each position sees, so an encoder and decoder that disagree about visibility fail
+//! to decode. [`model`] pairs it with a byte-level tokenizer of 256 byte tokens and five
+//! specials; [`with_mock`] puts it in place of a loaded model's network.
 
 use super::{Architecture, MaskedLm, Model};
 use crate::error::Result;
@@ -13,15 +13,44 @@ pub const NUMERICS: &str = "llmzip-mock/1";
 /// The mock tokenizer's specials, ids 0..5; byte `b` is id `5 + b`.
 pub const SPECIALS: [&str; 5] = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"];
 const VOCAB: usize = 256 + SPECIALS.len();
+/// Log-probability (before normalising) of every token the rule does not raise.
+const FLOOR: f32 = -9.0;
 
 pub struct MockLm {
     pub vocab: usize,
     pub max_sequence: usize,
 }
 
-fn mix(mut h: u64, x: u64) -> u64 {
-    h ^= x.wrapping_add(0x9e37_79b9_7f4a_7c15).wrapping_add(h << 6).wrapping_add(h >> 2);
-    h.wrapping_mul(0xff51_afd7_ed55_8ccd)
+impl MockLm {
+    /// Peaked log-probabilities for position `p` of `s`: most mass on the token that followed
+    /// the last earlier occurrence of the left neighbour (a copy rule that learns repeated
+    /// text, so the mask method has tokens to mask), some on a hash of both neighbours.
+    fn row(&self, s: &[u32], p: usize, out: &mut Vec<f32>) {
+        let v = self.vocab;
+        let left = if p > 0 { s[p - 1] } else { u32::MAX };
+        let right = s.get(p + 1).copied().unwrap_or(u32::MAX);
+        let copied = (1..p).rev().find(|&j| s[j - 1] == left).map(|j| s[j] as usize % v);
+        let hashed = (left as u64).wrapping_mul(0x9e37_79b9).wrapping_add(right as u64 * 31) as usize % v;
+        // the few raised entries, later ones overriding earlier ones at the same index
+        let mut peaks: Vec<(usize, f32)> = vec![(hashed, -1.5), ((left as usize).wrapping_add(1) % v, -3.0)];
+        if let Some(c) = copied {
+            peaks.push((c, 0.0));
+        }
+        let mut distinct: Vec<(usize, f32)> = Vec::new();
+        for (i, x) in peaks.into_iter().rev() {
+            if !distinct.iter().any(|&(j, _)| j == i) {
+                distinct.push((i, x));
+            }
+        }
+        // log-normalise in closed form: every other entry is the floor
+        let sum = (v - distinct.len()) as f32 * FLOOR.exp() + distinct.iter().map(|&(_, x)| x.exp()).sum::<f32>();
+        let lse = sum.ln();
+        let start = out.len();
+        out.extend(std::iter::repeat_n(FLOOR - lse, v));
+        for (i, x) in distinct {
+            out[start + i] = x - lse;
+        }
+    }
 }
 
 impl MaskedLm for MockLm {
@@ -37,33 +66,19 @@ impl MaskedLm for MockLm {
     fn architecture(&self) -> Architecture {
         Architecture { model_type: "mock", layers: 0, hidden: 0, intermediate: 0 }
     }
-    /// A peaked distribution: the token after the nearest shown token to the left (bytes
-    /// repeat, so it is often right), the rest spread by a hash of the whole sequence and the
-    /// position. Sums in a fixed order in f32: the same numbers on every machine.
     fn log_probs(&self, seqs: &[Vec<u32>], sel: &[(usize, usize)]) -> Result<Vec<f32>> {
-        let v = self.vocab;
-        let mut out = Vec::with_capacity(sel.len() * v);
+        let mut out = Vec::with_capacity(sel.len() * self.vocab);
         for &(i, p) in sel {
-            let seq = &seqs[i];
-            let seen = seq.iter().fold(mix(0, seq.len() as u64), |h, &t| mix(h, t as u64));
-            let h = mix(seen, p as u64);
-            let guess = seq[..p].iter().rev().find(|&&t| t != 4 && t >= 5).map(|&t| (t as usize + 1) % v);
-            let logits: Vec<f32> = (0..v)
-                .map(|j| {
-                    let spread = (mix(h, j as u64) >> 40) as f32 / (1u64 << 24) as f32;
-                    if Some(j) == guess {
-                        4.0 + spread
-                    } else {
-                        spread
-                    }
-                })
-                .collect();
-            let max = logits.iter().fold(f32::MIN, |m, &x| m.max(x));
-            let lse = max + logits.iter().map(|&x| (x - max).exp()).sum::<f32>().ln();
-            out.extend(logits.iter().map(|&x| x - lse));
+            self.row(&seqs[i], p, &mut out);
         }
         Ok(out)
     }
+}
+
+/// `m`'s tokenizer and identity with [`MockLm`] in place of its network.
+pub fn with_mock(mut m: Model) -> Model {
+    m.lm = Box::new(MockLm { vocab: m.lm.vocab_size(), max_sequence: m.lm.max_sequence() });
+    m
 }
 
 /// The mock tokenizer: byte-level BPE without merges, so every byte is one token.
@@ -138,6 +153,7 @@ mod tests {
         let a = lm.log_probs(&[vec![0, 10, 11, 4, 2]], &[(0, 3)]).unwrap();
         let b = lm.log_probs(&[vec![0, 10, 12, 4, 2]], &[(0, 3)]).unwrap();
         assert_eq!(a, lm.log_probs(&[vec![0, 10, 11, 4, 2]], &[(0, 3)]).unwrap());
+        assert_eq!(a.len(), VOCAB);
         assert_ne!(a, b);
         let total: f64 = a.iter().map(|&x| (x as f64).exp()).sum();
         assert!((total - 1.0).abs() < 1e-4, "{total}");
