@@ -77,8 +77,10 @@ fn kind(s: &str) -> Kind {
         "above" => Kind::Above,
         "al" => Kind::AboveLeft,
         "word" => Kind::Word,
+        "lr" => Kind::Between,
         _ if s.starts_with('t') => Kind::Tokens(s[1..].parse().unwrap()),
         _ if s.starts_with('b') => Kind::Bytes(s[1..].parse().unwrap()),
+        _ if s.starts_with('s') => Kind::Skip(s[1..].parse().unwrap()),
         _ => panic!("unknown context {s}"),
     }
 }
@@ -96,6 +98,7 @@ fn replay(args: &[String]) {
     let mut files = Vec::new();
     for a in args {
         match a.split_once('=') {
+            Some(("rounds", v)) => p = Params::for_plan(v.parse().unwrap()),
             Some(("ctx", v)) => p.contexts = v.split(',').map(kind).collect(),
             Some(("slots", v)) => p.slots_per_token = v.parse().unwrap(),
             Some(("rate", v)) => p.mixer_rate = v.parse().unwrap(),
@@ -125,11 +128,15 @@ fn replay(args: &[String]) {
         let bits = bits as usize;
         let t0 = std::time::Instant::now();
         let mut cost = 0.0f64;
+        // cost of tokens coded without their left neighbour known (later rounds' gaps)
+        let (mut blind, mut blind_n) = (0.0f64, 0usize);
+        let mut seen = vec![false; n];
         let mut off = 4;
         for _ in 0..n {
             let (i, tok) = (u(off) as usize, u(off + 1));
             let odds: Vec<f32> = (0..bits).map(|d| f32::from_bits(u(off + 2 + d))).collect();
             off += 2 + bits;
+            let before = cost;
             cm.code(i, &Recorded(&odds), Some(tok), |bit, p1| {
                 let b = bit.unwrap();
                 let q = p1 as f64 / 65536.0;
@@ -137,12 +144,19 @@ fn replay(args: &[String]) {
                 Ok(b)
             })
             .unwrap();
+            if i > 0 && !seen[i - 1] {
+                blind += cost - before;
+                blind_n += 1;
+            }
+            seen[i] = true;
         }
         println!(
-            "{:28} {:.4} bits/byte  ({:.0} tokens/s)",
+            "{:28} {:.4} bits/byte  ({:.0} tokens/s; {} tokens without their left neighbour: {:.1}% of the bits)",
             f.rsplit('/').next().unwrap(),
             cost / bytes as f64,
-            n as f64 / t0.elapsed().as_secs_f64()
+            n as f64 / t0.elapsed().as_secs_f64(),
+            blind_n,
+            100.0 * blind / cost
         );
         all_bits += cost;
         all_bytes += bytes;

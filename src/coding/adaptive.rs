@@ -58,14 +58,21 @@ impl Version {
         })
     }
 
-    /// A fresh model for a block of `n` tokens over a vocabulary of `vocab` ids; `text` gives
-    /// each id's text (`LosslessTokenizer::token_bytes`) to the versions that use it.
-    pub fn model(self, vocab: usize, n: usize, text: impl FnOnce() -> Vec<Vec<u8>>) -> Box<dyn AdaptiveModel> {
+    /// A fresh model for a block of `n` tokens over a vocabulary of `vocab` ids, coded by a
+    /// plan of `rounds` rounds; `text` gives each id's text (`LosslessTokenizer::token_bytes`)
+    /// to the versions that use it.
+    pub fn model(
+        self,
+        vocab: usize,
+        n: usize,
+        rounds: usize,
+        text: impl FnOnce() -> Vec<Vec<u8>>,
+    ) -> Box<dyn AdaptiveModel> {
         match self {
             Version::LmOnly => Box::new(LmOnly { freqs: Vec::new() }),
             Version::BigramCache => Box::new(BigramCache::new(vocab, n)),
             Version::Ngram => Box::new(NgramModel::new(vocab, n)),
-            Version::ContextMix => Box::new(ContextMixModel::new(vocab, n, &text())),
+            Version::ContextMix => Box::new(ContextMixModel::new(vocab, n, rounds, &text())),
         }
     }
 
@@ -196,14 +203,16 @@ mod tests {
                 .collect()
         };
         let text = || (0..vocab).map(|t| format!("t{}", t % 97).into_bytes()).collect();
-        let mut model = version.model(vocab, tokens.len(), text);
+        let rounds = 1 + seed as usize % 3;
+        let mut model = version.model(vocab, tokens.len(), rounds, text);
         let mut w = Writer::new(version);
         for (k, &i) in order.iter().enumerate() {
             w.tok = tokens[i];
             assert_eq!(model.code(i, &lps[k], &mut w).unwrap(), tokens[i]);
         }
         let bytes = w.finish().unwrap();
-        let mut model = version.model(vocab, tokens.len(), text);
+        let rounds = 1 + seed as usize % 3;
+        let mut model = version.model(vocab, tokens.len(), rounds, text);
         let mut r = Reader::new(version, &bytes).unwrap();
         for (k, &i) in order.iter().enumerate() {
             assert_eq!(model.code(i, &lps[k], &mut r).unwrap(), tokens[i], "{version:?} position {i}");

@@ -21,6 +21,41 @@ pub enum Kind {
     AboveLeft,
     /// the letters and digits since the last other byte, and the previous token
     Word,
+    /// the tokens on both sides (only where the plan revealed the next token already)
+    Between,
+    /// tokens i−2 … i−n, where the previous token is not revealed yet (later rounds' gaps)
+    Skip(usize),
+}
+
+impl Kind {
+    /// Whether the context exists at `i`: the two-sided one needs the next token.
+    pub fn active(self, i: usize, known: &[u32]) -> bool {
+        match self {
+            Kind::Between => known.get(i + 1).is_some_and(|&t| t != UNKNOWN),
+            Kind::Skip(_) => i > 0 && known[i - 1] == UNKNOWN,
+            _ => true,
+        }
+    }
+
+    /// How far before and after `i` a context made only of tokens looks; `None` for
+    /// contexts that look at text (they are learned only when coding).
+    pub fn token_span(self) -> Option<(usize, usize)> {
+        match self {
+            Kind::Tokens(n) | Kind::Skip(n) => Some((n, 0)),
+            Kind::Between => Some((1, 1)),
+            _ => None,
+        }
+    }
+
+    /// Whether the token context at `i` looks at position `j`.
+    pub fn uses(self, i: usize, j: usize) -> bool {
+        match self {
+            Kind::Tokens(n) => j < i && i - j <= n,
+            Kind::Skip(n) => j + 1 < i && i - j <= n,
+            Kind::Between => j + 1 == i || j == i + 1,
+            _ => false,
+        }
+    }
 }
 
 /// Each token's text, packed.
@@ -162,6 +197,8 @@ pub fn hash(kind: Kind, i: usize, known: &[u32], texts: &Texts, lay: &Layout) ->
         Kind::Above => 0x300,
         Kind::AboveLeft => 0x400,
         Kind::Word => 0x500,
+        Kind::Between => 0x600,
+        Kind::Skip(n) => 0x700 + n as u64,
     };
     let mut h = (base + 1).wrapping_mul(0xD6E8_FEB8_6659_FD93);
     match kind {
@@ -201,6 +238,15 @@ pub fn hash(kind: Kind, i: usize, known: &[u32], texts: &Texts, lay: &Layout) ->
         Kind::Word => {
             h = fold(h, lay.word);
             h = fold(h, tok(1) as u64);
+        }
+        Kind::Skip(n) => {
+            for j in 2..=n {
+                h = fold(h, tok(j) as u64);
+            }
+        }
+        Kind::Between => {
+            h = fold(h, tok(1) as u64);
+            h = fold(h, known.get(i + 1).map_or(UNKNOWN - 1, |&t| t) as u64);
         }
     }
     h

@@ -31,7 +31,7 @@ use crate::error::Result;
 pub const UNKNOWN: u32 = u32::MAX;
 
 /// Most hashed context orders.
-const MAX_ORDERS: usize = 12;
+const MAX_ORDERS: usize = 16;
 /// Deepest tree the selectors distinguish (vocabularies up to 2^20).
 const MAX_DEPTH: usize = 20;
 /// LM odds buckets for a selector.
@@ -69,30 +69,43 @@ pub struct Params {
     pub apm_share: f32,
 }
 
-impl Default for Params {
-    fn default() -> Self {
+impl Params {
+    /// The settings for a reveal plan of `rounds` rounds: later rounds code tokens whose left
+    /// neighbour is not revealed yet and whose right one may be, so they get the contexts for
+    /// that (which a one-round plan would only pay for).
+    pub fn for_plan(rounds: usize) -> Self {
         use Kind::*;
+        let mut contexts = vec![
+            Tokens(0),
+            Tokens(1),
+            Tokens(2),
+            Tokens(3),
+            Tokens(4),
+            Tokens(6),
+            Column,
+            Above,
+            AboveLeft,
+            Word,
+            Bytes(3),
+            Bytes(5),
+        ];
+        if rounds > 1 {
+            contexts.extend([Between, Skip(2), Skip(3), Skip(5)]);
+        }
         Params {
-            contexts: vec![
-                Tokens(0),
-                Tokens(1),
-                Tokens(2),
-                Tokens(3),
-                Tokens(4),
-                Tokens(6),
-                Column,
-                Above,
-                AboveLeft,
-                Word,
-                Bytes(3),
-                Bytes(5),
-            ],
+            contexts,
             slots_per_token: 16,
             mixer_rate: 0.005,
             mixer_boost: 10.0,
             apm_rate: 0.02,
             apm_share: 0.75,
         }
+    }
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params::for_plan(1)
     }
 }
 
@@ -132,6 +145,7 @@ pub struct ContextMix {
     apm_node: Apm,
     // per token
     hashes: [u64; MAX_ORDERS],
+    active: [bool; MAX_ORDERS],
     expect: Option<(u32, u32)>,
     class: usize,
     // per decision
@@ -147,8 +161,8 @@ pub struct ContextMixModel {
 }
 
 impl ContextMixModel {
-    pub fn new(vocab: usize, n: usize, text: &[Vec<u8>]) -> Self {
-        ContextMixModel { lm: LmBits::default(), cm: ContextMix::new(vocab, n, text, Params::default()) }
+    pub fn new(vocab: usize, n: usize, rounds: usize, text: &[Vec<u8>]) -> Self {
+        ContextMixModel { lm: LmBits::default(), cm: ContextMix::new(vocab, n, text, Params::for_plan(rounds)) }
     }
 }
 
@@ -187,6 +201,7 @@ impl ContextMix {
             apm_node: Apm::new(1 << Tree::new(vocab, &[]).bits.min(16), p.apm_rate),
 
             hashes: [0; MAX_ORDERS],
+            active: [false; MAX_ORDERS],
             expect: None,
             class: 0,
             reads: [Read::default(); MAX_ORDERS],
@@ -237,6 +252,7 @@ impl ContextMix {
             contexts::Layout { column: None, above: None, word: 0 }
         };
         for (k, &kind) in self.p.contexts.iter().enumerate() {
+            self.active[k] = kind.active(i, &self.known);
             self.hashes[k] = contexts::hash(kind, i, &self.known, &self.texts, &lay);
         }
         self.class = match i.checked_sub(1).map(|j| self.known[j]) {
@@ -256,6 +272,11 @@ impl ContextMix {
         let mut hit = 0;
         let d = (depth as usize).min(MAX_DEPTH - 1);
         for (k, c) in self.ctx.iter().enumerate() {
+            if !self.active[k] {
+                m.add(0.0);
+                m.add(0.0);
+                continue;
+            }
             let r = c.read(self.hashes[k], node);
             if r.state != 0 && matches!(self.p.contexts[k], Kind::Tokens(n) if n > 0) {
                 hit += 1;
@@ -295,8 +316,10 @@ impl ContextMix {
 
     fn update(&mut self, bit: bool) {
         for (k, c) in self.ctx.iter_mut().enumerate() {
-            c.update(&self.reads[k], bit);
-            self.histories[k].update(bit);
+            if self.active[k] {
+                c.update(&self.reads[k], bit);
+                self.histories[k].update(bit);
+            }
         }
         if let Some(eb) = self.expect_bit {
             self.confidence.update(&self.conf_read, bit == eb);
@@ -309,5 +332,54 @@ impl ContextMix {
     fn end(&mut self, i: usize, tok: u32) {
         self.known[i] = tok;
         self.matcher.learn(i, &self.known);
+        self.complete(i);
+    }
+
+    /// Whether token context `k` at `j` and `j`'s token are all known.
+    fn complete_at(&self, k: usize, j: usize) -> bool {
+        let kind = self.p.contexts[k];
+        let Some((before, after)) = kind.token_span() else { return false };
+        if j < before || j + after >= self.known.len() || self.known[j] == UNKNOWN {
+            return false;
+        }
+        (j - before..=j + after).all(|x| !kind.uses(j, x) || self.known[x] != UNKNOWN)
+    }
+
+    /// `known[e]` was just revealed. Each token context instance is learned once, complete:
+    /// when the last of its tokens and its position's token becomes known, so statistics do
+    /// not depend on the order the plan reveals tokens in. Coding learns it when it is active
+    /// and complete then; otherwise it is learned here.
+    fn complete(&mut self, e: usize) {
+        let n = self.known.len();
+        let lay = contexts::Layout { column: None, above: None, word: 0 };
+        for k in 0..self.p.contexts.len() {
+            let kind = self.p.contexts[k];
+            let Some((before, after)) = kind.token_span() else { continue };
+            // e itself, when its context was complete but not coded with (inactive)
+            if !self.active[k] && self.complete_at(k, e) {
+                let h = contexts::hash(kind, e, &self.known, &self.texts, &lay);
+                self.learn_token(k, h, self.tree.rank(self.known[e]));
+            }
+            for j in e.saturating_sub(after)..=(e + before).min(n - 1) {
+                if j != e && kind.uses(j, e) && self.complete_at(k, j) {
+                    let h = contexts::hash(kind, j, &self.known, &self.texts, &lay);
+                    self.learn_token(k, h, self.tree.rank(self.known[j]));
+                }
+            }
+        }
+    }
+
+    /// Context `k` with hash `h` learns every decision of the token of rank `rank`.
+    fn learn_token(&mut self, k: usize, h: u64, rank: u32) {
+        let mut node = 1u32;
+        for d in 0..self.tree.bits {
+            let (_, mid, hi) = self.tree.split(node, d);
+            let bit = (rank >> (self.tree.bits - 1 - d)) & 1 == 1;
+            if mid < hi {
+                let r = self.ctx[k].read(h, node);
+                self.ctx[k].update(&r, bit);
+            }
+            node = 2 * node + bit as u32;
+        }
     }
 }

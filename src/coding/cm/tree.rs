@@ -70,7 +70,11 @@ pub const CLIP: f32 = 11.5;
 impl LmBits {
     pub fn load(&mut self, lp: &[f32], tree: &Tree) {
         self.p.clear();
-        self.p.extend(tree.id.iter().map(|&i| math::exp(lp[i as usize])));
+        self.p.extend(tree.id.iter().map(|&i| lp[i as usize]));
+        // a separate pass over contiguous values, which vectorises
+        for x in self.p.iter_mut() {
+            *x = math::exp(*x);
+        }
     }
 
     /// ln(P(1-side) / P(0-side)) for the decision splitting `[lo, mid) | [mid, hi)`.
