@@ -178,14 +178,7 @@ impl CudaLm {
         let h32 = self.hidden as i32;
         let mut e = self.alloc::<i32>(rows * self.hidden)?;
         let mut b = self.stream.launch_builder(&self.f.embed);
-        b.arg(d_ids)
-            .arg(d_pos)
-            .arg(&self.word)
-            .arg(&self.word_m)
-            .arg(&self.pos)
-            .arg(&self.pos_m)
-            .arg(&h32)
-            .arg(&mut e);
+        b.arg(d_ids).arg(d_pos).arg(&self.word).arg(&self.word_m).arg(&self.pos).arg(&self.pos_m).arg(&h32).arg(&mut e);
         unsafe { b.launch(Self::rows_cfg(rows, 128)) }.map_err(gpu)?;
         match self.norm_into(&self.emb_ln, &e, rows)? {
             DBuf::I32(x) => Ok(x),
