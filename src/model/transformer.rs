@@ -37,6 +37,22 @@ pub struct Names {
     pub head_bias: Vec<String>,
 }
 
+impl Names {
+    /// The same names with the encoder's prefix `from` (e.g. `bert.`) replaced by `to`:
+    /// architectures that reuse BERT's encoder under another name.
+    pub fn with_prefix(self, from: &str, to: &str) -> Names {
+        let re = |s: String| s.replacen(from, to, 1);
+        Names {
+            word: re(self.word),
+            position: re(self.position),
+            token_type: self.token_type.map(re),
+            emb_norm: re(self.emb_norm),
+            layer: re(self.layer),
+            ..self
+        }
+    }
+}
+
 struct Layer {
     q: Linear,
     k: Linear,
