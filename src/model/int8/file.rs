@@ -184,7 +184,6 @@ impl IntParams {
             inter: i,
             positions: p,
             position_offset: cfg.position_offset,
-            pad: cfg.pad_token_id,
             word: r.i8s("emb.word", &[v, h])?,
             word_m: r.i32s("emb.word.m", &[v], 0, MAX_EMB_MUL - 1)?,
             pos: r.i8s("emb.pos", &[p, h])?,

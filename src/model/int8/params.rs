@@ -104,7 +104,6 @@ pub struct IntParams {
     pub inter: usize,
     pub positions: usize,
     pub position_offset: usize,
-    pub pad: u32,
     /// word embeddings `[vocab, hidden]`, also the output projection (tied)
     pub word: Vec<i8>,
     pub word_m: Vec<i32>,

@@ -216,7 +216,6 @@ pub fn build(m: &FloatModel, st: &Stats, o: &Options) -> Result<IntParams> {
         inter: cfg.intermediate,
         positions: cfg.max_positions,
         position_offset: cfg.position_offset,
-        pad: cfg.pad_token_id,
         word: wq,
         word_m: emb_mul(&ws),
         pos: pq,
