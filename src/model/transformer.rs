@@ -332,11 +332,11 @@ fn key_bias(mask: &Tensor) -> candle_core::Result<Tensor> {
     ((mask.to_dtype(DType::F32)? - 1.0)? * 1e9)?.reshape((b, 1, 1, t))
 }
 
-/// LayerNorm; `train` holds epsilon when training. Inference uses candle's fused kernel, whose numbers are part of the file
-/// format. That kernel records no backward pass, so it would cut the gradient at every
-/// LayerNorm and leave only the output embeddings and bias learning (the bug behind the first
-/// default model, which predicted word frequencies whatever the context): training uses the
-/// same formula from differentiable operations.
+/// LayerNorm; `train` holds epsilon when training. Inference uses candle's fused kernel, whose
+/// numbers are part of the file format. That kernel records no backward pass, so it would cut
+/// the gradient at every LayerNorm and leave only the output embeddings and bias learning (a
+/// model that predicts word frequencies whatever the context): training uses the same formula
+/// from differentiable operations.
 fn layer_norm(n: &LayerNorm, x: &Tensor, train: Option<f64>) -> candle_core::Result<Tensor> {
     let Some(eps) = train else { return n.forward(x) };
     let bias = n.bias().ok_or_else(|| candle_core::Error::Msg("LayerNorm without bias".into()))?;
