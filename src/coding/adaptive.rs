@@ -125,7 +125,7 @@ impl<M: Mixture> AdaptiveModel for WholeToken<M> {
 }
 
 fn misuse() -> Error {
-    Error::Invalid("internal: adaptive model used the other kind of stream".into())
+    Error::Internal("adaptive model used the other kind of stream".into())
 }
 
 /// The encoder's [`TokenIo`]: `tok` is set before each `code` call.
@@ -146,7 +146,7 @@ impl Writer {
         if self.version.binary() {
             return Ok(self.bits.finish());
         }
-        let words = self.range.into_compressed().map_err(|e| Error::Invalid(format!("range coder: {e:?}")))?;
+        let words = self.range.into_compressed().map_err(|e| Error::Internal(format!("range coder: {e:?}")))?;
         Ok(words.iter().flat_map(|w| w.to_le_bytes()).collect())
     }
 }
@@ -161,7 +161,7 @@ impl TokenIo for Writer {
             return Err(misuse());
         }
         let m = cdf_model(freqs, &mut self.cdf)?;
-        self.range.encode_symbol(self.tok as usize, &m).map_err(|e| Error::Invalid(format!("range coder: {e}")))?;
+        self.range.encode_symbol(self.tok as usize, &m).map_err(|e| Error::Internal(format!("range coder: {e}")))?;
         Ok(self.tok)
     }
 

@@ -79,13 +79,13 @@ pub fn cdf_model<'a>(freqs: &[u32], cdf: &'a mut Vec<u32>) -> Result<CdfModel<'a
     cdf.push(0);
     for &f in freqs {
         if f == 0 {
-            return Err(Error::Invalid("internal: zero frequency".into()));
+            return Err(Error::Internal("zero frequency".into()));
         }
-        sum = sum.checked_add(f).ok_or_else(|| Error::Invalid("internal: frequencies overflow".into()))?;
+        sum = sum.checked_add(f).ok_or_else(|| Error::Internal("frequencies overflow".into()))?;
         cdf.push(sum);
     }
     if sum != 1 << PRECISION {
-        return Err(Error::Invalid("internal: frequencies do not sum to 2^24".into()));
+        return Err(Error::Internal("frequencies do not sum to 2^24".into()));
     }
     Ok(CdfModel { cdf })
 }

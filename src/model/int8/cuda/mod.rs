@@ -16,7 +16,7 @@ use crate::model::MaskedLm;
 const SOURCE: &str = include_str!("kernels.cu");
 
 fn gpu(e: impl std::fmt::Display) -> Error {
-    Error::Invalid(format!("CUDA: {e}"))
+    Error::Gpu(format!("CUDA: {e}"))
 }
 
 struct DLinear {
@@ -125,7 +125,7 @@ pub fn compile(arch: &'static str) -> Result<usize> {
 /// cudarc panics when it cannot load a CUDA library: that becomes an error here.
 fn catch<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
-        Err(Error::Invalid("CUDA libraries not found (libcuda, libnvrtc on LD_LIBRARY_PATH)".into()))
+        Err(Error::Gpu("CUDA libraries not found (libcuda, libnvrtc on LD_LIBRARY_PATH)".into()))
     })
 }
 
