@@ -35,7 +35,7 @@ fn dump(model: &str, file: &str, out: &str, rounds: usize) {
         ids: m.tokenizer.ids,
         tokenizer: &m.tokenizer,
         batch: opts.batch,
-        mix: 3,
+        mix: llmzip::coding::MAX_MIX_VERSION,
         cancel: &|| false,
         progress: &|_| {},
         model_nanos: &nanos,
@@ -53,7 +53,7 @@ fn dump(model: &str, file: &str, out: &str, rounds: usize) {
         w.extend_from_slice(&(i as u32).to_le_bytes());
         w.extend_from_slice(&tok.ids[i].to_le_bytes());
         let t = tree.rank(tok.ids[i]);
-        lm.load(lp, tree);
+        lm.load(lp, tree, false);
         let mut node = 1u32;
         for d in 0..tree.bits {
             let (lo, mid, hi) = tree.split(node, d);

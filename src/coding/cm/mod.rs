@@ -67,6 +67,9 @@ pub struct Params {
     pub apm_rate: f32,
     /// the APM's share of the final probability
     pub apm_share: f32,
+    /// adaptive model version 3 as first released: the same contexts at every plan, token
+    /// contexts learned only when coded with, LM probabilities below e^−87 read as 0
+    pub v3: bool,
 }
 
 impl Params {
@@ -99,7 +102,13 @@ impl Params {
             mixer_boost: 10.0,
             apm_rate: 0.02,
             apm_share: 0.75,
+            v3: false,
         }
+    }
+
+    /// The settings of version 3 files (whatever their plan).
+    pub fn v3() -> Self {
+        Params { v3: true, ..Params::for_plan(1) }
     }
 }
 
@@ -154,21 +163,23 @@ pub struct ContextMix {
     expect_bit: Option<bool>,
 }
 
-/// [`ContextMix`] fed with the LM's log-probabilities: adaptive model version 3.
+/// [`ContextMix`] fed with the LM's log-probabilities: adaptive model version 4 (version 3
+/// with `v3`).
 pub struct ContextMixModel {
     lm: LmBits,
     cm: ContextMix,
 }
 
 impl ContextMixModel {
-    pub fn new(vocab: usize, n: usize, rounds: usize, text: &[Vec<u8>]) -> Self {
-        ContextMixModel { lm: LmBits::default(), cm: ContextMix::new(vocab, n, text, Params::for_plan(rounds)) }
+    pub fn new(vocab: usize, n: usize, rounds: usize, text: &[Vec<u8>], v3: bool) -> Self {
+        let p = if v3 { Params::v3() } else { Params::for_plan(rounds) };
+        ContextMixModel { lm: LmBits::default(), cm: ContextMix::new(vocab, n, text, p) }
     }
 }
 
 impl AdaptiveModel for ContextMixModel {
     fn code(&mut self, i: usize, lp: &[f32], io: &mut dyn TokenIo) -> Result<u32> {
-        self.lm.load(lp, &self.cm.tree);
+        self.lm.load(lp, &self.cm.tree, self.cm.p.v3);
         let want = io.known();
         self.cm.code(i, &self.lm, want, |bit, p| io.bit(bit, p))
     }
@@ -332,7 +343,9 @@ impl ContextMix {
     fn end(&mut self, i: usize, tok: u32) {
         self.known[i] = tok;
         self.matcher.learn(i, &self.known);
-        self.complete(i);
+        if !self.p.v3 {
+            self.complete(i);
+        }
     }
 
     /// Whether token context `k` at `j` and `j`'s token are all known.
