@@ -105,6 +105,7 @@ fn replay(args: &[String]) {
             Some(("boost", v)) => p.mixer_boost = v.parse().unwrap(),
             Some(("apm_rate", v)) => p.apm_rate = v.parse().unwrap(),
             Some(("apm", v)) => p.apm_share = v.parse().unwrap(),
+            Some(("match", v)) => p.match_model = v != "0",
             Some((k, _)) => panic!("unknown parameter {k}"),
             None => files.push(a.clone()),
         }

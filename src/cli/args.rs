@@ -413,7 +413,8 @@ pub struct BenchArgs {
     /// Methods to measure (repeatable)
     #[arg(long = "method", value_enum)]
     pub methods: Vec<MethodArg>,
-    /// Arith: adaptive-model versions to measure (repeatable; default: the newest)
+    /// Arith: adaptive-model versions to measure, one row each (repeatable; 0 = the LM alone,
+    /// `--no-mix`; default: what new files use)
     #[arg(long = "mix-version", value_name = "N")]
     pub mix_versions: Vec<u8>,
     /// Include the large default texts (lcet10, plrabn12)

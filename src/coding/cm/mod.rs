@@ -70,6 +70,8 @@ pub struct Params {
     /// adaptive model version 3 as first released: the same contexts at every plan, token
     /// contexts learned only when coded with, LM probabilities below e^−87 read as 0
     pub v3: bool,
+    /// the match model's input (off only to measure its share)
+    pub match_model: bool,
 }
 
 impl Params {
@@ -103,6 +105,7 @@ impl Params {
             apm_rate: 0.02,
             apm_share: 0.75,
             v3: false,
+            match_model: true,
         }
     }
 
@@ -272,6 +275,9 @@ impl ContextMix {
         };
         // the match model's token, as a rank
         self.expect = self.matcher.find(i, &self.known).map(|(t, len)| (self.tree.rank(t), len));
+        if !self.p.match_model {
+            self.expect = None;
+        }
     }
 
     fn predict(&mut self, node: u32, depth: u32, lm: f32) -> P16 {
