@@ -106,6 +106,7 @@ fn replay(args: &[String]) {
             Some(("apm_rate", v)) => p.apm_rate = v.parse().unwrap(),
             Some(("apm", v)) => p.apm_share = v.parse().unwrap(),
             Some(("match", v)) => p.match_model = v != "0",
+            Some(("apm_prev", v)) => p.apm_prev = v != "0",
             Some((k, _)) => panic!("unknown parameter {k}"),
             None => files.push(a.clone()),
         }

@@ -31,11 +31,13 @@ use crate::error::Result;
 pub const UNKNOWN: u32 = u32::MAX;
 
 /// Most hashed context orders.
-const MAX_ORDERS: usize = 16;
+const MAX_ORDERS: usize = 17;
 /// Deepest tree the selectors distinguish (vocabularies up to 2^20).
 const MAX_DEPTH: usize = 20;
 /// LM odds buckets for a selector.
 const LM_BUCKETS: usize = 12;
+/// Contexts of the APM by previous token and node.
+const APM_PREV: usize = 1 << 16;
 /// Kinds of previous token for a selector ([`class_of`]).
 const CLASSES: usize = 7;
 
@@ -72,6 +74,8 @@ pub struct Params {
     pub v3: bool,
     /// the match model's input (off only to measure its share)
     pub match_model: bool,
+    /// a third APM by the previous token and the decision's node
+    pub apm_prev: bool,
 }
 
 impl Params {
@@ -87,6 +91,7 @@ impl Params {
             Tokens(3),
             Tokens(4),
             Tokens(6),
+            Tokens(8),
             Column,
             Above,
             AboveLeft,
@@ -100,18 +105,21 @@ impl Params {
         Params {
             contexts,
             slots_per_token: 16,
-            mixer_rate: 0.005,
+            mixer_rate: 0.0035,
             mixer_boost: 10.0,
             apm_rate: 0.02,
             apm_share: 0.75,
             v3: false,
             match_model: true,
+            apm_prev: true,
         }
     }
 
     /// The settings of version 3 files (whatever their plan).
     pub fn v3() -> Self {
-        Params { v3: true, ..Params::for_plan(1) }
+        let mut p = Params { v3: true, apm_prev: false, mixer_rate: 0.005, ..Params::for_plan(1) };
+        p.contexts.retain(|&k| k != Kind::Tokens(8));
+        p
     }
 }
 
@@ -155,6 +163,9 @@ pub struct ContextMix {
     apm: Apm,
     /// refines by the decision's node (what tokens spelt like this turned out to be)
     apm_node: Apm,
+    /// refines by the previous token and the node
+    apm_prev: Apm,
+    prev_hash: u64,
     // per token
     hashes: [u64; MAX_ORDERS],
     active: [bool; MAX_ORDERS],
@@ -213,6 +224,8 @@ impl ContextMix {
             ),
             apm: Apm::new(MAX_DEPTH * 4, p.apm_rate),
             apm_node: Apm::new(1 << Tree::new(vocab, &[]).bits.min(16), p.apm_rate),
+            apm_prev: Apm::new(if p.apm_prev { APM_PREV } else { 1 }, p.apm_rate),
+            prev_hash: 0,
 
             hashes: [0; MAX_ORDERS],
             active: [false; MAX_ORDERS],
@@ -269,6 +282,7 @@ impl ContextMix {
             self.active[k] = kind.active(i, &self.known);
             self.hashes[k] = contexts::hash(kind, i, &self.known, &self.texts, &lay);
         }
+        self.prev_hash = i.checked_sub(1).map_or(UNKNOWN - 1, |j| self.known[j]) as u64;
         self.class = match i.checked_sub(1).map(|j| self.known[j]) {
             Some(t) if t != UNKNOWN => class_of(self.texts.of(t)),
             _ => 0,
@@ -327,7 +341,13 @@ impl ContextMix {
         let pm = m.mix(&sel, d);
         let pa = self.apm.refine(pm, d * 4 + mstate);
         let pn = self.apm_node.refine(pm, node as usize & 0xFFFF);
-        let p = pm + ((pa + pn) * 0.5 - pm) * self.p.apm_share;
+        let p = if self.p.apm_prev {
+            let c = counters::slot_of(self.prev_hash, node) as usize & (APM_PREV - 1);
+            let pp = self.apm_prev.refine(pm, c);
+            pm + ((pa + pn + pp) * (1.0 / 3.0) - pm) * self.p.apm_share
+        } else {
+            pm + ((pa + pn) * 0.5 - pm) * self.p.apm_share
+        };
         ((p * 65536.0) as u32).clamp(1, 65535)
     }
 
@@ -344,6 +364,9 @@ impl ContextMix {
         self.mixer.update(bit);
         self.apm.update(bit);
         self.apm_node.update(bit);
+        if self.p.apm_prev {
+            self.apm_prev.update(bit);
+        }
     }
 
     fn end(&mut self, i: usize, tok: u32) {
