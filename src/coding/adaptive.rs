@@ -49,7 +49,7 @@ pub enum Version {
 
 impl Version {
     /// What new files are written with.
-    pub const CURRENT: Version = Version::Ngram;
+    pub const CURRENT: Version = Version::ContextMix;
 
     pub fn from_u8(v: u8) -> Result<Self> {
         Ok(match v {

@@ -36,8 +36,6 @@ const MAX_ORDERS: usize = 17;
 const MAX_DEPTH: usize = 20;
 /// LM odds buckets for a selector.
 const LM_BUCKETS: usize = 12;
-/// Contexts of the APM by previous token and node.
-const APM_PREV: usize = 1 << 16;
 /// Kinds of previous token for a selector ([`class_of`]).
 const CLASSES: usize = 7;
 
@@ -224,7 +222,7 @@ impl ContextMix {
             ),
             apm: Apm::new(MAX_DEPTH * 4, p.apm_rate),
             apm_node: Apm::new(1 << Tree::new(vocab, &[]).bits.min(16), p.apm_rate),
-            apm_prev: Apm::new(if p.apm_prev { APM_PREV } else { 1 }, p.apm_rate),
+            apm_prev: Apm::new(if p.apm_prev { 1 << table_bits(n, 16, 8, 16) } else { 1 }, p.apm_rate),
             prev_hash: 0,
 
             hashes: [0; MAX_ORDERS],
@@ -342,7 +340,7 @@ impl ContextMix {
         let pa = self.apm.refine(pm, d * 4 + mstate);
         let pn = self.apm_node.refine(pm, node as usize & 0xFFFF);
         let p = if self.p.apm_prev {
-            let c = counters::slot_of(self.prev_hash, node) as usize & (APM_PREV - 1);
+            let c = counters::slot_of(self.prev_hash, node) as usize & (self.apm_prev.contexts() - 1);
             let pp = self.apm_prev.refine(pm, c);
             pm + ((pa + pn + pp) * (1.0 / 3.0) - pm) * self.p.apm_share
         } else {
