@@ -144,7 +144,7 @@ fn options(a: &CompressArgs) -> Options {
         mask_rate: a.mask_rate,
         block_size: a.block_size,
         mix: level.mix && !a.no_mix,
-        mix_version: a.mix_version.unwrap_or(llmzip::coding::MIX_VERSION),
+        mix_version: a.mix_version.unwrap_or(level.mix_version),
         jobs: 1,
     }
 }

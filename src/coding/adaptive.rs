@@ -21,20 +21,24 @@ pub enum Version {
     BigramCache = 1,
     /// 2: order-0…3 token n-grams (Witten-Bell), LM share from a grid per context class
     Ngram = 2,
-    /// 3: context mixing of the LM with hashed contexts and a match model, bit by bit
-    ContextMix = 3,
+    /// 3: context mixing of the LM with hashed contexts and a match model, bit by bit, as
+    /// first released (`cm::Params::v3`)
+    ContextMixV3 = 3,
+    /// 4: version 3 with contexts for multi-round plans, token contexts learned once complete
+    ContextMix = 4,
 }
 
 impl Version {
     /// What new files are written with.
-    pub const CURRENT: Version = Version::Ngram;
+    pub const CURRENT: Version = Version::ContextMix;
 
     pub fn from_u8(v: u8) -> Result<Self> {
         Ok(match v {
             0 => Version::LmOnly,
             1 => Version::BigramCache,
             2 => Version::Ngram,
-            3 => Version::ContextMix,
+            3 => Version::ContextMixV3,
+            4 => Version::ContextMix,
             _ => return Err(Error::corrupt("unknown adaptive-model version")),
         })
     }
@@ -53,14 +57,15 @@ impl Version {
             Version::LmOnly => Box::new(LmOnly { freqs: Vec::new() }),
             Version::BigramCache => Box::new(WholeToken::new(BigramCache::new(vocab, n))),
             Version::Ngram => Box::new(WholeToken::new(NgramModel::new(vocab, n))),
-            Version::ContextMix => Box::new(ContextMixModel::new(vocab, n, rounds, &text())),
+            Version::ContextMixV3 => Box::new(ContextMixModel::new(vocab, n, rounds, &text(), true)),
+            Version::ContextMix => Box::new(ContextMixModel::new(vocab, n, rounds, &text(), false)),
         }
     }
 
     /// Decisions are bits in a binary arithmetic coder's bytes; otherwise whole tokens in
     /// constriction's range-coder words.
     fn binary(self) -> bool {
-        self == Version::ContextMix
+        matches!(self, Version::ContextMixV3 | Version::ContextMix)
     }
 }
 
