@@ -248,7 +248,8 @@ fn default_model_needs_no_flag_and_no_network() {
     llmzip(p).args(["compress", "notes.txt"]).assert().success();
     let out = llmzip(p).args(["info", "--json", "notes.txt.llmz"]).assert().success().get_output().stdout.clone();
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
-    assert_eq!(v["members"][0]["model"], "llmzip-default");
+    // the default level's model, built into the binary
+    assert_eq!(v["members"][0]["model"], "llmzip-medium-1");
     fs::remove_file(p.join("notes.txt")).unwrap();
     llmzip(p).args(["decompress", "notes.txt.llmz"]).assert().success();
     assert_eq!(fs::read_to_string(p.join("notes.txt")).unwrap(), TEXT);
@@ -298,12 +299,17 @@ fn framing_costs_few_bytes() {
     let p = d.path();
     fs::write(p.join("empty"), b"").unwrap();
     fs::write(p.join("one"), b"a").unwrap();
-    llmzip(p).args(["compress", "empty", "one"]).assert().success();
+    // the first built-in model goes unnamed in the header: the bare framing
+    llmzip(p).args(["compress", "--model", "llmzip-default", "empty", "one"]).assert().success();
     let empty = fs::metadata(p.join("empty.llmz")).unwrap().len();
     let one = fs::metadata(p.join("one.llmz")).unwrap().len();
     // header + end record; header + one block of one token + end record
     assert!(empty <= 52, "empty input: {empty} bytes");
     assert!(one <= empty + 20, "one byte: {one} bytes");
+    // the default level names its model: the name and its length byte on top
+    llmzip(p).args(["compress", "-c", "empty"]).assert().success().stdout(predicate::function(|z: &[u8]| {
+        z.len() as u64 <= empty + "llmzip-medium-1".len() as u64 + 2
+    }));
     let m = model("tiny-roberta");
     llmzip(p).args(["compress", "-f", "empty", "--model", &m]).assert().success();
     let named = fs::metadata(p.join("empty.llmz")).unwrap().len();

@@ -73,8 +73,9 @@ impl BenchArgs {
 pub fn run(g: &Global, a: BenchArgs) -> anyhow::Result<()> {
     use llmzip::bench;
     let files = a.texts()?;
-    let model_names =
-        if a.models.is_empty() { vec![llmzip::model::DEFAULT_MODEL.to_string()] } else { a.models.clone() };
+    // what `llmzip compress` writes when given no level: the default level's model and settings
+    let level = super::levels::get(super::levels::DEFAULT);
+    let model_names = if a.models.is_empty() { vec![level.model.to_string()] } else { a.models.clone() };
     if a.paper {
         return paper(g, &a, &files, &model_names[0]);
     }
@@ -87,7 +88,7 @@ pub fn run(g: &Global, a: BenchArgs) -> anyhow::Result<()> {
         for mname in &model_names {
             let m = models.get(mname)?;
             for method in &methods {
-                let o = bench::method_options((*method).into());
+                let o = level.options((*method).into());
                 // arith: one row per adaptive-model version asked for, 0 = the LM alone
                 let versions = if a.mix_versions.is_empty() || o.method != Method::Arith {
                     vec![None]

@@ -69,6 +69,13 @@ pub fn get(n: u8) -> Level {
     Level { mix_version: MIX_VERSIONS[k], ..LEVELS[k] }
 }
 
+impl Level {
+    /// The library's settings for this level, coding with `method`.
+    pub fn options(self, method: Method) -> llmzip::Options {
+        llmzip::Options { method, plan: self.plan, mix: self.mix, mix_version: self.mix_version, ..Default::default() }
+    }
+}
+
 /// The levels that use `model`, as "1-4, 7" (empty when none does).
 pub fn using(model: &str) -> String {
     let ns: Vec<u8> = (1..=9).filter(|&n| get(n).model == model).collect();
