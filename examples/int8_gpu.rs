@@ -21,6 +21,16 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// The float version of the model in `dir` (model.safetensors) on GPU 0 through candle, to time
+/// the same calls; `None` where the directory has no float weights.
+#[cfg(feature = "cuda")]
+fn float_gpu(dir: &str) -> Option<Box<dyn MaskedLm>> {
+    let w = std::fs::read(format!("{dir}/model.safetensors")).ok()?;
+    let c = std::fs::read(format!("{dir}/config.json")).unwrap();
+    let lm = llmzip::model::candle::CandleLm::load(dir, &c, &[&w], llmzip::model::DeviceSpec::Cuda(0)).unwrap();
+    Some(Box::new(lm))
+}
+
 fn main() {
     let a: Vec<String> = std::env::args().collect();
     if a.get(1).map(String::as_str) == Some("compile") {
@@ -90,43 +100,57 @@ fn main() {
             }
         );
     }
+    #[cfg(feature = "cuda")]
+    let float = float_gpu(dir);
     for (plan, steps) in &calls {
-        let (mut same, mut total) = (0usize, 0usize);
+        let (mut same, mut same_simple, mut total) = (0usize, 0usize, 0usize);
         for st in steps {
-            let (c, g) = (cpu.log_probs(&st.seqs, &st.sel).unwrap(), gpu.log_probs(&st.seqs, &st.sel).unwrap());
+            let c = cpu.log_probs(&st.seqs, &st.sel).unwrap();
+            gpu.use_simple_gemm(true);
+            let s = gpu.log_probs(&st.seqs, &st.sel).unwrap();
+            gpu.use_simple_gemm(false);
+            let g = gpu.log_probs(&st.seqs, &st.sel).unwrap();
             total += c.len();
             same += c.iter().zip(&g).filter(|(x, y)| x.to_bits() == y.to_bits()).count();
+            same_simple += c.iter().zip(&s).filter(|(x, y)| x.to_bits() == y.to_bits()).count();
         }
         println!(
-            "W{} C{} R{}: {} calls, {same} of {total} log-probabilities bit-identical",
+            "W{} C{} R{}: {} calls, {same} of {total} log-probabilities bit-identical (dp4a), {same_simple} (simple kernels)",
             plan.window,
             plan.context,
             plan.rounds,
             steps.len()
         );
-        let (mut tc, mut tg) = (Vec::new(), Vec::new());
+        // engines alternate within each repetition: CPU, GPU simple, GPU dp4a, GPU float
+        let mut t: Vec<Vec<f64>> = vec![Vec::new(); 4];
+        let time = |lm: &dyn MaskedLm| {
+            let s = Instant::now();
+            for st in steps {
+                std::hint::black_box(lm.log_probs(&st.seqs, &st.sel).unwrap());
+            }
+            s.elapsed().as_secs_f64()
+        };
         for _ in 0..reps {
-            let t = Instant::now();
-            for st in steps {
-                std::hint::black_box(cpu.log_probs(&st.seqs, &st.sel).unwrap());
+            t[0].push(time(&cpu));
+            gpu.use_simple_gemm(true);
+            t[1].push(time(&gpu));
+            gpu.use_simple_gemm(false);
+            t[2].push(time(&gpu));
+            #[cfg(feature = "cuda")]
+            if let Some(f) = &float {
+                t[3].push(time(f.as_ref()));
             }
-            tc.push(t.elapsed().as_secs_f64());
-            let t = Instant::now();
-            for st in steps {
-                std::hint::black_box(gpu.log_probs(&st.seqs, &st.sel).unwrap());
-            }
-            tg.push(t.elapsed().as_secs_f64());
         }
         let pred: usize = steps.iter().map(|s| s.sel.len()).sum();
-        let (mc, mg) = (median(tc), median(tg));
-        println!(
-            "  forward: CPU {:.3} s ({:.0} tokens/s), GPU {:.3} s ({:.0} tokens/s), {} threads",
-            mc,
-            pred as f64 / mc,
-            mg,
-            pred as f64 / mg,
-            rayon::current_num_threads()
-        );
+        let rows: usize = steps.iter().map(|s| s.seqs.iter().map(Vec::len).sum::<usize>()).sum();
+        println!("  {} predicted tokens, {} rows through the layers", pred, rows);
+        for (name, v) in ["CPU int8", "GPU int8 simple", "GPU int8 dp4a", "GPU float (candle)"].iter().zip(t) {
+            if !v.is_empty() {
+                let m = median(v);
+                println!("  forward {name}: {m:.3} s ({:.0} tokens/s)", pred as f64 / m);
+            }
+        }
+        println!("  CPU threads: {}", rayon::current_num_threads());
     }
     // whole files: compress with each engine, decode the GPU's on the CPU
     let mut gmodel = load();
