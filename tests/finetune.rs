@@ -240,3 +240,21 @@ fn pre_layer_norm_checkpoint_continues_with_the_any_order_objective() {
     let after = compressed_size(&Model::load(out.to_str().unwrap(), &Device::Cpu).unwrap(), text.as_bytes());
     assert!(after < before, "fine-tuned {after} bytes, base {before} bytes");
 }
+
+/// A corpus whose only file is also the validation text cannot train (the held-out text never
+/// trains); the error says that instead of calling the corpus empty.
+#[test]
+fn a_corpus_that_is_only_the_validation_text_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("notes.txt");
+    std::fs::write(&file, CORPUS.repeat(10)).unwrap();
+    let base = common::fixture("tiny-roberta");
+    let mut o = opts(&file, &tmp.path().join("out"), Some(base.to_str().unwrap()), 2);
+    o.valid = Some(file.clone());
+    let cb = Callbacks { on_step: &|_, _, _| {}, on_eval: &|_| {}, cancel: &|| false, warn: &|_| {} };
+    let e = train::run(&o, &Device::Cpu, &cb).unwrap_err().to_string();
+    assert!(e.contains("only file is the validation text"), "{e}");
+    o.valid = None;
+    let (r, losses, _) = run(&o);
+    assert_eq!((r.steps, losses.len()), (2, 2), "the same file trains without --valid");
+}

@@ -284,9 +284,18 @@ pub fn run(o: &TrainOptions, device: &DeviceSpec, cb: &Callbacks) -> Result<Trai
             report.skipped_files.join(", ")
         ));
     }
+    let found = files.len();
     let valid = eval::valid_text(o, &mut files)?;
     if files.is_empty() {
-        return Err(Error::Invalid(format!("no text files in {}", o.corpus.display())));
+        // Training on the held-out text would make its validation figures meaningless, so
+        // the validation file never trains; say so rather than claim the corpus is empty.
+        return Err(Error::Invalid(match found {
+            0 => format!("no text files in {}", o.corpus.display()),
+            _ => format!(
+                "no text left to train on in {}: its only file is the validation text (give --valid another file)",
+                o.corpus.display()
+            ),
+        }));
     }
     let (setup, state) = setup::start(o, &files, dev)?;
     if let Some(st) = &state {
