@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 
 use super::adaptive::{AdaptiveModel, TokenIo};
-use super::quantize::{exp, frequencies_from_probs};
+use super::quantize::frequencies_from_probs;
 use crate::error::Result;
 
 const ORDERS: usize = 3;
@@ -134,7 +134,7 @@ impl NgramModel {
         let class = self.class(&ctxs);
         let beta = self.beta(class);
         if beta == 0.0 {
-            p.extend(lp.iter().map(|&x| if x.is_finite() { exp(x) } else { 0.0 }));
+            p.extend(lp.iter().map(|&x| if x.is_finite() { x.exp() } else { 0.0 }));
             self.probs = p;
             return;
         }
@@ -149,7 +149,7 @@ impl NgramModel {
         p.extend(
             lp.iter()
                 .zip(&self.uni)
-                .map(|(&x, &c)| (if x.is_finite() { exp(x) * wm } else { 0.0 }) + c as f32 * scale0),
+                .map(|(&x, &c)| (if x.is_finite() { x.exp() * wm } else { 0.0 }) + c as f32 * scale0),
         );
         for (n, c) in ctxs.iter().enumerate() {
             let mut s = beta * w[n].1;

@@ -17,19 +17,7 @@ pub type Categorical = DefaultContiguousCategoricalEntropyModel;
 
 /// Integer frequencies summing to exactly 2^PRECISION, from natural-log probabilities.
 pub fn frequencies(log_probs: &[f32], out: &mut Vec<u32>) -> Result<()> {
-    quantise(log_probs.iter().map(|&lp| exp(lp)), log_probs.len(), out)
-}
-
-/// `x.exp()`, answered without the library call where that returns 0 (x < ln 2^-150 ≈ -103.97,
-/// where e^x rounds to zero): the library's underflow path costs several normal calls, and
-/// the integer engine's log-probabilities reach -177.
-#[inline]
-pub fn exp(x: f32) -> f32 {
-    if x < -104.0 {
-        0.0
-    } else {
-        x.exp()
-    }
+    quantise(log_probs.iter().map(|&lp| lp.exp()), log_probs.len(), out)
 }
 
 /// The same from probabilities (mixed distributions).
@@ -141,21 +129,6 @@ pub fn argmax(log_probs: &[f32]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The shortcut returns the library's value for every f32 from -120 to -90 (around the
-    /// underflow threshold), and for infinities and NaN.
-    #[test]
-    fn exp_shortcut_is_the_library_exp() {
-        let (lo, hi) = ((-90.0f32).to_bits(), (-120.0f32).to_bits());
-        for b in lo..=hi {
-            let x = f32::from_bits(b);
-            assert_eq!(exp(x).to_bits(), x.exp().to_bits(), "{x}");
-        }
-        for x in [f32::NEG_INFINITY, f32::INFINITY, -104.0, 0.0, -1.5] {
-            assert_eq!(exp(x).to_bits(), x.exp().to_bits(), "{x}");
-        }
-        assert!(exp(f32::NAN).is_nan());
-    }
 
     #[test]
     fn sums_to_total_and_all_nonzero() {
