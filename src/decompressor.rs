@@ -12,6 +12,9 @@ use crate::container::{self, payload, Block, Header, MemberReader, Record};
 use crate::error::{Error, Result};
 use crate::model::{hex, Model};
 
+/// Nanoseconds this process spent in model calls while decoding (all blocks summed; for `-v`).
+pub static MODEL_NANOS: AtomicU64 = AtomicU64::new(0);
+
 /// A model by name, for files that name theirs.
 pub type Loader<'m> = dyn Fn(&str) -> Result<Arc<Model>> + 'm;
 
@@ -118,6 +121,7 @@ impl<'m> MemberDecoder<'m> {
             Method::Arith => coding::arith::decode(&ctx, parts.coded, n)?,
             Method::Mask => coding::mask::decode(&ctx, parts.coded, n)?,
         };
+        MODEL_NANOS.fetch_add(nanos.load(std::sync::atomic::Ordering::Relaxed), std::sync::atomic::Ordering::Relaxed);
         let data = self.model.tokenizer.decode(&ids, &parts.residual)?;
         if data.len() != b.orig_len as usize || crc32fast::hash(&data) != b.crc {
             return Err(Error::Checksum(format!(

@@ -33,7 +33,11 @@ pub fn run(g: &Global, a: DecompressArgs) -> anyhow::Result<()> {
             decode_stream(&models, input, out, &a.io.model, hooks)
                 .with_context(|| format!("decompressing {}", f.display()))
         })?;
-        say(g, format_args!("{}: {} bytes, {:.1} KB/s", f.display(), n, n as f64 / 1000.0 / secs.max(1e-9)));
+        let model = llmzip::decompressor::MODEL_NANOS.swap(0, std::sync::atomic::Ordering::Relaxed) as f64 / 1e9;
+        say(
+            g,
+            format_args!("{}: {} bytes, {:.1} KB/s (model {model:.2} s)", f.display(), n, n as f64 / 1000.0 / secs.max(1e-9)),
+        );
         if a.io.rm && !is_stdio(f) {
             std::fs::remove_file(f).with_context(|| format!("removing {}", f.display()))?;
         }

@@ -30,19 +30,13 @@ fn quantise(probs: impl Iterator<Item = f32>, v: usize, out: &mut Vec<u32>) -> R
     let total = 1u64 << PRECISION;
     let budget = (total as u32 - v as u32) as f32;
     out.clear();
-    out.reserve(v);
-    let mut sum: u64 = 0;
-    let mut best = 0usize;
-    for (i, p) in probs.enumerate() {
-        // NaN or infinities from a broken model would make the table invalid: treat as p = 0.
-        let p = if p.is_finite() { p.clamp(0.0, 1.0) } else { 0.0 };
-        let f = 1 + (p * budget) as u32;
-        sum += f as u64;
-        out.push(f);
-        if f > out[best] {
-            best = i;
-        }
-    }
+    // NaN or infinities from a broken model would make the table invalid: treat as p = 0.
+    out.extend(probs.map(|p| 1 + (if p.is_finite() { p.clamp(0.0, 1.0) } else { 0.0 } * budget) as u32));
+    // the sum and the first largest entry in separate passes, which vectorise (integers:
+    // the same results as one pass in order)
+    let sum: u64 = out.iter().map(|&f| f as u64).sum();
+    let top = out.iter().copied().max().unwrap_or(0);
+    let best = out.iter().position(|&f| f == top).unwrap_or(0);
     if sum <= total {
         out[best] += (total - sum) as u32;
     } else {

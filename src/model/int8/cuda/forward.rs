@@ -1,6 +1,6 @@
 //! The forward pass on the GPU: the CPU engine's steps (forward.rs) as kernel launches.
 
-use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaFunction, CudaSlice, LaunchConfig, PushKernelArg};
 
 use super::{gpu, kind, CudaLm, DBuf, DGelu, DLayer, DNorm};
 use crate::error::{Error, Result};
@@ -44,11 +44,7 @@ impl CudaLm {
         if rows == 0 {
             return Ok(());
         }
-        let f = match a {
-            DBuf::I8(_) => &self.f.gemm_i8,
-            DBuf::I16(_) => &self.f.gemm_i16,
-            DBuf::I32(_) => return Err(Error::Internal("32-bit activations feed no product".into())),
-        };
+        let (f, cfg) = self.gemm_kernel(a, n, rows)?;
         let (m_, n_, k_) = (rows as i32, n as i32, k as i32);
         let (mode, kd, lim, ghalf, glin_m, glin_shift) = match &ep {
             Epilogue::Raw(_) => (0i32, 2i32, 0i64, 0i32, 0i32, 0i32),
@@ -82,13 +78,32 @@ impl CudaLm {
             },
         };
         b.arg(table).arg(&ghalf).arg(&glin_m).arg(&glin_shift);
+        unsafe { b.launch(cfg) }.map_err(gpu)?;
+        Ok(())
+    }
+
+    /// The product kernel for `a`'s type and its launch: dp4a with 64 × 64 tiles where they
+    /// give every multiprocessor a block, else 32 × 32; or the simple kernel.
+    fn gemm_kernel(&self, a: &DBuf, n: usize, rows: usize) -> Result<(&CudaFunction, LaunchConfig)> {
+        let wide = match a {
+            DBuf::I8(_) => false,
+            DBuf::I16(_) => true,
+            DBuf::I32(_) => return Err(Error::Internal("32-bit activations feed no product".into())),
+        };
+        let f = &self.f;
+        let (kernel, tile) = if self.simple_gemm.load(std::sync::atomic::Ordering::Relaxed) {
+            (if wide { &f.gemm_i16 } else { &f.gemm_i8 }, 16)
+        } else if n.div_ceil(64) * rows.div_ceil(64) >= self.sms {
+            (if wide { &f.gemm4_i16 } else { &f.gemm4_i8 }, 64)
+        } else {
+            (if wide { &f.gemm2_i16 } else { &f.gemm2_i8 }, 32)
+        };
         let cfg = LaunchConfig {
-            grid_dim: (n.div_ceil(16) as u32, rows.div_ceil(16) as u32, 1),
+            grid_dim: (n.div_ceil(tile) as u32, rows.div_ceil(tile) as u32, 1),
             block_dim: (16, 16, 1),
             shared_mem_bytes: 0,
         };
-        unsafe { b.launch(cfg) }.map_err(gpu)?;
-        Ok(())
+        Ok((kernel, cfg))
     }
 
     fn norm_into(&self, n: &DNorm, x: &CudaSlice<i32>, rows: usize) -> Result<DBuf> {

@@ -98,13 +98,30 @@ extern "C" __global__ void layer_norm(const int* x, int H, const int* g, const i
 // GEMM out[i][j] = Σ_t A[i][t]·W[j][t] with an epilogue:
 // mode 0: raw i32; 1: requant, clamp, store `kind`; 2: requant, clamp ±2^30, add to the
 // residual x (int) and clamp; 3: requant, clamp ±2^30, GELU table, clamp, store `kind`.
+#define GEMM_ARGS const i8 *W, int M, int N, int K, int mode, const int *m, const i64 *b, int shift, int kind, \
+                  i64 lim, void *out, const i16 *gtab, int ghalf, int glin_m, int glin_shift
+#define GEMM_PASS W, M, N, K, mode, m, b, shift, kind, lim, out, gtab, ghalf, glin_m, glin_shift
+#define EPI_ARGS int mode, const int *m, const i64 *b, int shift, int kind, i64 lim, void *out, const i16 *gtab, \
+                 int ghalf, int glin_m, int glin_shift
+#define EPI_PASS mode, m, b, shift, kind, lim, out, gtab, ghalf, glin_m, glin_shift
+
+__device__ __forceinline__ void epilogue(int i, int j, int N, int acc, EPI_ARGS) {
+    i64 idx = (i64)i * N + j;
+    if (mode == 0) { ((int*)out)[idx] = acc; return; }
+    i64 y = requant(acc, m[j], b[j], shift);
+    if (mode == 1) { store(out, idx, kind, clampl(y, lim)); return; }
+    y = clampl(y, 1ll << 30);
+    if (mode == 2) { int* x = (int*)out; x[idx] = (int)clampl((i64)x[idx] + y, 1ll << 30); return; }
+    i64 gv = y < -ghalf ? (i64)gtab[0] : (y > ghalf ? rshift(y * glin_m, glin_shift) : (i64)gtab[y + ghalf]);
+    store(out, idx, kind, clampl(gv, lim));
+}
+
+// The simple kernel: one thread per output, operands widened to int in shared memory.
 #define TILE 16
 #define KT 64
 
 template <typename TA>
-__device__ void gemm_body(const TA* A, const i8* W, int M, int N, int K, int mode, const int* m, const i64* b,
-                          int shift, int kind, i64 lim, void* out, const i16* gtab, int ghalf, int glin_m,
-                          int glin_shift) {
+__device__ void gemm_body(const TA* A, GEMM_ARGS) {
     __shared__ int as[TILE][KT];
     __shared__ int ws[TILE][KT];
     int tx = threadIdx.x, ty = threadIdx.y;
@@ -121,22 +138,136 @@ __device__ void gemm_body(const TA* A, const i8* W, int M, int N, int K, int mod
         __syncthreads();
     }
     if (i >= M || j >= N) return;
-    i64 idx = (i64)i * N + j;
-    if (mode == 0) { ((int*)out)[idx] = acc; return; }
-    i64 y = requant(acc, m[j], b[j], shift);
-    if (mode == 1) { store(out, idx, kind, clampl(y, lim)); return; }
-    y = clampl(y, 1ll << 30);
-    if (mode == 2) { int* x = (int*)out; x[idx] = (int)clampl((i64)x[idx] + y, 1ll << 30); return; }
-    i64 gv = y < -ghalf ? (i64)gtab[0] : (y > ghalf ? rshift(y * glin_m, glin_shift) : (i64)gtab[y + ghalf]);
-    store(out, idx, kind, clampl(gv, lim));
+    epilogue(i, j, N, acc, EPI_PASS);
 }
-
-#define GEMM_ARGS const i8 *W, int M, int N, int K, int mode, const int *m, const i64 *b, int shift, int kind, \
-                  i64 lim, void *out, const i16 *gtab, int ghalf, int glin_m, int glin_shift
-#define GEMM_PASS W, M, N, K, mode, m, b, shift, kind, lim, out, gtab, ghalf, glin_m, glin_shift
 
 extern "C" __global__ void gemm_i8(const i8* A, GEMM_ARGS) { gemm_body<i8>(A, GEMM_PASS); }
 extern "C" __global__ void gemm_i16(const i16* A, GEMM_ARGS) { gemm_body<i16>(A, GEMM_PASS); }
+
+// The dp4a kernels: four byte products summed into an int32 per instruction, 16 × 16 threads
+// each computing R × R outputs of a 16R × 16R tile. dp4a adds modulo 2^32 like the CPU's
+// wrapping sums, so the accumulators are the same integers. int16 operands are split into a
+// signed high byte and an unsigned low byte: a·w = 256·hi·w + lo·w, two dp4a per word.
+
+__device__ __forceinline__ int dp4a_ss(int a, int b, int c) {
+    int d;
+    asm("dp4a.s32.s32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+    return d;
+}
+
+__device__ __forceinline__ int dp4a_us(int a, int b, int c) {
+    int d;
+    asm("dp4a.u32.s32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+    return d;
+}
+
+// Four consecutive int8 values of row `r` from column `k` as one word (zeros past the edges).
+__device__ __forceinline__ int word_i8(const i8* A, int r, int k, int rows, int K) {
+    if (r >= rows) return 0;
+    const i8* p = A + (i64)r * K + k;
+    if ((K & 3) == 0 && k + 3 < K) return *(const int*)p;
+    unsigned w = 0;
+    for (int e = 0; e < 4; e++)
+        if (k + e < K) w |= (unsigned)(unsigned char)p[e] << (8 * e);
+    return (int)w;
+}
+
+// Four consecutive int16 values as their low bytes (`lo`) and high bytes (`hi`).
+__device__ __forceinline__ void words_i16(const i16* A, int r, int k, int rows, int K, int& lo, int& hi) {
+    unsigned x = 0, y = 0;
+    if (r < rows) {
+        const i16* p = A + (i64)r * K + k;
+        if ((K & 3) == 0 && k + 3 < K) {
+            int2 v = *(const int2*)p;
+            x = (unsigned)v.x;
+            y = (unsigned)v.y;
+        } else {
+            unsigned s[4] = {0, 0, 0, 0};
+            for (int e = 0; e < 4; e++)
+                if (k + e < K) s[e] = (unsigned)(unsigned short)p[e];
+            x = s[0] | (s[1] << 16);
+            y = s[2] | (s[3] << 16);
+        }
+    }
+    lo = (int)__byte_perm(x, y, 0x6420);
+    hi = (int)__byte_perm(x, y, 0x7531);
+}
+
+#define KW 16  // words (64 bytes) of the inner dimension per step
+
+template <int R, bool WIDE>
+__device__ void gemm_dp4a_body(const void* A, GEMM_ARGS) {
+    const int BM = 16 * R;
+    __shared__ int as[KW][BM + 1];
+    __shared__ int ah[WIDE ? KW : 1][WIDE ? BM + 1 : 1];
+    __shared__ int ws[KW][BM + 1];
+    int tx = threadIdx.x, ty = threadIdx.y, l = ty * 16 + tx;
+    int r0 = blockIdx.y * BM, c0 = blockIdx.x * BM;
+    int acc[R][R], acch[R][R];
+#pragma unroll
+    for (int a = 0; a < R; a++)
+#pragma unroll
+        for (int c = 0; c < R; c++) acc[a][c] = acch[a][c] = 0;
+    for (int t0 = 0; t0 < K; t0 += 4 * KW) {
+        for (int e = l; e < BM * KW; e += 256) {
+            int row = e / KW, kw = e % KW;
+            if (WIDE) {
+                int lo, hi;
+                words_i16((const i16*)A, r0 + row, t0 + 4 * kw, M, K, lo, hi);
+                as[kw][row] = lo;
+                ah[kw][row] = hi;
+            } else {
+                as[kw][row] = word_i8((const i8*)A, r0 + row, t0 + 4 * kw, M, K);
+            }
+            ws[kw][row] = word_i8(W, c0 + row, t0 + 4 * kw, N, K);
+        }
+        __syncthreads();
+#pragma unroll 4
+        for (int kw = 0; kw < KW; kw++) {
+            int wv[R];
+#pragma unroll
+            for (int c = 0; c < R; c++) wv[c] = ws[kw][tx + 16 * c];
+#pragma unroll
+            for (int a = 0; a < R; a++) {
+                int av = as[kw][ty + 16 * a];
+                int hv = WIDE ? ah[kw][ty + 16 * a] : 0;
+#pragma unroll
+                for (int c = 0; c < R; c++) {
+                    if (WIDE) {
+                        acc[a][c] = dp4a_us(av, wv[c], acc[a][c]);
+                        acch[a][c] = dp4a_ss(hv, wv[c], acch[a][c]);
+                    } else {
+                        acc[a][c] = dp4a_ss(av, wv[c], acc[a][c]);
+                    }
+                }
+            }
+        }
+        __syncthreads();
+    }
+#pragma unroll
+    for (int a = 0; a < R; a++)
+#pragma unroll
+        for (int c = 0; c < R; c++) {
+            int i = r0 + ty + 16 * a, j = c0 + tx + 16 * c;
+            if (i < M && j < N) {
+                int s = (int)((unsigned)acc[a][c] + ((unsigned)acch[a][c] << 8));
+                epilogue(i, j, N, s, EPI_PASS);
+            }
+        }
+}
+
+extern "C" __global__ void __launch_bounds__(256) gemm4_i8(const i8* A, GEMM_ARGS) {
+    gemm_dp4a_body<4, false>(A, GEMM_PASS);
+}
+extern "C" __global__ void __launch_bounds__(256) gemm4_i16(const i16* A, GEMM_ARGS) {
+    gemm_dp4a_body<4, true>(A, GEMM_PASS);
+}
+extern "C" __global__ void __launch_bounds__(256) gemm2_i8(const i8* A, GEMM_ARGS) {
+    gemm_dp4a_body<2, false>(A, GEMM_PASS);
+}
+extern "C" __global__ void __launch_bounds__(256) gemm2_i16(const i16* A, GEMM_ARGS) {
+    gemm_dp4a_body<2, true>(A, GEMM_PASS);
+}
 
 // One block per (query, head): scores against every key of the query's sequence, integer
 // softmax (units 2^-14), and the context of the head's columns (int8).

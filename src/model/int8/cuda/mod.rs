@@ -102,6 +102,10 @@ pub struct CudaLm {
     log2: CudaSlice<u32>,
     /// stands in for unused pointer arguments
     dummy: CudaSlice<i16>,
+    /// the GPU's multiprocessors (tile sizes are chosen to give each some blocks)
+    sms: usize,
+    /// products on the simple one-thread-per-output kernels instead of dp4a (for timing)
+    simple_gemm: std::sync::atomic::AtomicBool,
 }
 
 struct Funcs {
@@ -109,6 +113,10 @@ struct Funcs {
     layer_norm: CudaFunction,
     gemm_i8: CudaFunction,
     gemm_i16: CudaFunction,
+    gemm4_i8: CudaFunction,
+    gemm4_i16: CudaFunction,
+    gemm2_i8: CudaFunction,
+    gemm2_i16: CudaFunction,
     attention: CudaFunction,
     gather: CudaFunction,
     log_softmax: CudaFunction,
@@ -124,7 +132,12 @@ pub fn compile(arch: &'static str) -> Result<usize> {
 
 /// cudarc panics when it cannot load a CUDA library: that becomes an error here.
 fn catch<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+    // the panic is the error below: its message would be a second, noisier report
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    std::panic::set_hook(hook);
+    r.unwrap_or_else(|_| {
         Err(Error::Gpu("CUDA libraries not found (libcuda, libnvrtc on LD_LIBRARY_PATH)".into()))
     })
 }
@@ -144,6 +157,10 @@ impl Funcs {
             layer_norm: func("layer_norm")?,
             gemm_i8: func("gemm_i8")?,
             gemm_i16: func("gemm_i16")?,
+            gemm4_i8: func("gemm4_i8")?,
+            gemm4_i16: func("gemm4_i16")?,
+            gemm2_i8: func("gemm2_i8")?,
+            gemm2_i16: func("gemm2_i16")?,
             attention: func("attention")?,
             gather: func("gather_rows")?,
             log_softmax: func("log_softmax")?,
@@ -215,6 +232,9 @@ impl CudaLm {
         let up = Upload(&stream);
         let layers = p.layers.iter().map(|l| up.layer(l)).collect::<Result<Vec<_>>>()?;
         let dec: &Requant = &p.decoder;
+        let sms = ctx
+            .attribute(cudarc::driver::sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
+            .map_err(gpu)?;
         Ok(CudaLm {
             f,
             hidden: p.hidden,
@@ -241,8 +261,16 @@ impl CudaLm {
             exp2: up.slice(&p.exp2)?,
             log2: up.slice(&p.log2)?,
             dummy: stream.alloc_zeros::<i16>(1).map_err(gpu)?,
+            sms: sms.max(1) as usize,
+            simple_gemm: false.into(),
             stream,
         })
+    }
+
+    /// Runs the products on the first, simple kernels (`true`) or the dp4a ones (the
+    /// default); both compute the same integers.
+    pub fn use_simple_gemm(&self, on: bool) {
+        self.simple_gemm.store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn rows_cfg(rows: usize, threads: u32) -> LaunchConfig {
