@@ -1,4 +1,4 @@
-//! The seed paper's experiments ("LLMs as Compression Models", #5): random masking at a fixed
+//! The seed paper's experiments ("LLMs as Compression Models"): random masking at a fixed
 //! rate, the masked text stored gzip-wrapped, and reconstruction by letting the model infill
 //! every mask (lossy); reported as the paper's notebook does, per line. Beside it llmzip's
 //! lossless methods at the same caps, and accuracy against fine-tuning epochs.

@@ -4,11 +4,49 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use clap::Args;
 
-use super::args::{BenchArgs, Global, MethodArg};
+use super::args::{Global, MethodArg};
 use super::{say, Models};
 use llmzip::coding::Method;
 use llmzip::{Error, Options};
+
+#[derive(Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// Files (default: the smaller texts of ../shared/bench, all of them with --all)
+    pub files: Vec<PathBuf>,
+    /// Models to measure (repeatable; default: the built-in model)
+    #[arg(short, long = "model")]
+    pub models: Vec<String>,
+    /// Methods to measure (repeatable)
+    #[arg(long = "method", value_enum)]
+    pub methods: Vec<MethodArg>,
+    /// Arith: adaptive-model versions to measure, one row each (repeatable; 0 = the LM alone,
+    /// `--no-mix`; default: what new files use)
+    #[arg(long = "mix-version", value_name = "N")]
+    pub mix_versions: Vec<u8>,
+    /// Include the large default texts (lcet10, plrabn12)
+    #[arg(long)]
+    pub all: bool,
+    /// Skip the other compressors (gzip, bzip2, xz, zstd; 7z PPMd and zpaq when installed)
+    #[arg(long)]
+    pub no_baselines: bool,
+    /// Machine-readable output
+    #[arg(long)]
+    pub json: bool,
+    /// Draw a PNG chart: bits per byte per file and compressor (with --paper: reconstruction
+    /// accuracy against fine-tuning epochs)
+    #[arg(long, value_name = "PNG")]
+    pub plot: Option<PathBuf>,
+    /// The seed paper's experiments instead (heavy): lossy random masking at 15% and 50% next
+    /// to llmzip's lossless methods, and accuracy against fine-tuning epochs (default files:
+    /// sample.txt, largesample.txt, othello.txt)
+    #[arg(long)]
+    pub paper: bool,
+    /// --paper: fine-tuning epochs to measure (files under 64 KB only)
+    #[arg(long, value_delimiter = ',', default_value = "0,1,2,5,10,20,50,100")]
+    pub epochs: Vec<usize>,
+}
 
 pub fn run(g: &Global, a: BenchArgs) -> anyhow::Result<()> {
     use llmzip::bench;
