@@ -321,7 +321,7 @@ fn framing_costs_few_bytes() {
 /// Files of every older adaptive-model version (header field `mix`) still decode byte for
 /// byte: fixtures written by the binary of the time (v0 `--no-mix`, v1 caches, v2 n-grams at
 /// one and two rounds; v3 context mixing by commit 144b581 at levels 5, 6 and 8, the plans of
-/// one, two and three rounds; v4 at levels 5 and 6 by the commit that made it the default), and
+/// one, two and three rounds; v4 with llmzip-default W32 C8 R1 and llmzip-small-1 W32 C32 R2), and
 /// `info` names the version each was made with.
 #[test]
 fn older_adaptive_model_versions_still_decode() {
