@@ -19,6 +19,8 @@ fn opts(method: Method) -> Options {
         plan: RevealPlan { window: 16, context: 4, rounds: 3, shape: Shape::Uniform, lanes: Lanes::AtMost(4) },
         batch: 4,
         mask_rate: 0.5,
+        select: Default::default(),
+        pos_classes: llmzip::text::pos::PAPER_CLASSES.to_vec(),
         block_size: 300,
         mix: true,
         mix_version: llmzip::coding::MIX_VERSION,

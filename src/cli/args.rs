@@ -3,8 +3,10 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use llmzip::coding::select::Select;
 use llmzip::coding::Method;
 use llmzip::schedule::Shape;
+use llmzip::text::pos::UPOS;
 
 #[derive(Parser, Debug)]
 #[command(name = "llmzip", version, about = "Lossless text compression with masked language models", long_about = None)]
@@ -108,6 +110,35 @@ impl From<MethodArg> for Method {
     }
 }
 
+/// Mask method: which tokens to mask (the seed paper's strategies).
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SelectArg {
+    /// the verified tokens the model is surest of
+    Confidence,
+    /// tokens drawn at random (seeded), masked where verified
+    Random,
+    /// tokens of the --pos-classes parts of speech, drawn at random, masked where verified
+    Pos,
+}
+
+impl From<SelectArg> for Select {
+    fn from(s: SelectArg) -> Select {
+        match s {
+            SelectArg::Confidence => Select::Confidence,
+            SelectArg::Random => Select::Random,
+            SelectArg::Pos => Select::Pos,
+        }
+    }
+}
+
+/// One universal part-of-speech tag (NOUN, VERB, ADJ, PROPN, …).
+pub fn parse_upos(s: &str) -> Result<UPOS, String> {
+    match llmzip::text::pos::parse_classes(s).as_deref() {
+        Some([u]) => Ok(*u),
+        _ => Err(format!("'{s}' is not a universal part-of-speech tag (NOUN, VERB, ADJ, ADV, PROPN, …)")),
+    }
+}
+
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ShapeArg {
     Uniform,
@@ -135,6 +166,13 @@ pub struct CompressArgs {
     /// Mask method: largest fraction of each window's tokens that may be masked
     #[arg(long, default_value_t = 0.5)]
     pub mask_rate: f32,
+    /// Mask method: which tokens become candidates (a candidate is masked only if the
+    /// decoder's infill reproduces it, so every choice is lossless)
+    #[arg(long, value_enum, default_value_t = SelectArg::Confidence)]
+    pub select: SelectArg,
+    /// --select pos: the universal part-of-speech tags that may be masked
+    #[arg(long, value_delimiter = ',', value_parser = parse_upos, default_value = "NOUN,VERB,ADJ")]
+    pub pos_classes: Vec<UPOS>,
     /// Tokens per window (default: the level's)
     #[arg(long)]
     pub window: Option<usize>,
@@ -437,4 +475,10 @@ pub struct BenchArgs {
     /// --paper: fine-tuning epochs to measure (files under 64 KB only)
     #[arg(long, value_delimiter = ',', default_value = "0,1,2,5,10,20,50,100")]
     pub epochs: Vec<usize>,
+    /// --paper: selection strategies to measure (repeatable; default: all three)
+    #[arg(long = "select", value_enum)]
+    pub selects: Vec<SelectArg>,
+    /// --paper: the parts of speech `pos` masks
+    #[arg(long, value_delimiter = ',', value_parser = parse_upos, default_value = "NOUN,VERB,ADJ")]
+    pub pos_classes: Vec<UPOS>,
 }

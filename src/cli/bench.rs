@@ -7,6 +7,7 @@ use anyhow::Context;
 
 use super::args::{BenchArgs, Global, MethodArg};
 use super::{say, Models};
+use llmzip::coding::select::Select;
 use llmzip::coding::Method;
 use llmzip::{Error, Options};
 
@@ -69,11 +70,14 @@ pub fn run(g: &Global, a: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `bench --paper`: the seed paper's experiments.
+/// `bench --paper`: the seed paper's experiments, for each selection strategy.
 fn paper(g: &Global, a: &BenchArgs, files: &[PathBuf], model_name: &str) -> anyhow::Result<()> {
     use llmzip::bench::{self, paper};
     let models = Models::new(g)?;
     let base = models.get(model_name)?;
+    let selects: Vec<Select> =
+        if a.selects.is_empty() { Select::ALL.to_vec() } else { a.selects.iter().map(|&s| s.into()).collect() };
+    let how = |select| paper::How { select, classes: a.pos_classes.clone(), seed: 0 };
     let mut sizes = Vec::new();
     let mut curve = Vec::new();
     for f in files {
@@ -81,34 +85,61 @@ fn paper(g: &Global, a: &BenchArgs, files: &[PathBuf], model_name: &str) -> anyh
         let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let arith = bench::measure_llmzip(&name, &data, &base, &bench::method_options(Method::Arith))?;
         for rate in [0.15, 0.5] {
-            let l = paper::lossy(&base, &name, &data, rate, 0, 0)?;
-            let o = Options { mask_rate: rate as f32, ..bench::method_options(Method::Mask) };
-            let m = bench::measure_llmzip(&name, &data, &base, &o)?;
-            say(
-                g,
-                format_args!(
-                    "{name} {:.0}%: lossy {} bytes, {:.1}% lines",
-                    rate * 100.0,
-                    l.stored_bytes,
-                    l.lines_exact
-                ),
-            );
-            sizes.push((l, m.bytes_out as usize, arith.bytes_out as usize));
+            for &select in &selects {
+                let lossy = paper::lossy(&base, &name, &data, rate, &how(select), 0)?;
+                let o = Options {
+                    mask_rate: rate as f32,
+                    select,
+                    pos_classes: a.pos_classes.clone(),
+                    ..bench::method_options(Method::Mask)
+                };
+                let m = bench::measure_llmzip(&name, &data, &base, &o)?;
+                say(
+                    g,
+                    format_args!(
+                        "{name} {:.0}% {}: lossy {} bytes, {:.1}% tokens, {:.1}% lines; lossless mask {} bytes",
+                        rate * 100.0,
+                        select.name(),
+                        lossy.stored_bytes,
+                        lossy.token_accuracy,
+                        lossy.lines_exact,
+                        m.bytes_out
+                    ),
+                );
+                sizes.push(paper::SizeRow {
+                    lossy,
+                    mask_bytes: m.bytes_out as usize,
+                    arith_bytes: arith.bytes_out as usize,
+                });
+            }
         }
         if data.len() < 64 << 10 {
             let tmp = tempfile::tempdir()?;
             for &e in &a.epochs {
                 let tuned;
+                let t = std::time::Instant::now();
                 let m = if e == 0 {
                     &base
                 } else {
                     tuned = paper::finetuned(&base, f, e, &tmp.path().join(format!("e{e}")), &models.device)?;
                     &tuned
                 };
+                let secs = if e == 0 { 0.0 } else { t.elapsed().as_secs_f64() };
                 for rate in [0.15, 0.5] {
-                    let l = paper::lossy(m, &name, &data, rate, 0, e)?;
-                    say(g, format_args!("{name} {e} epochs {:.0}%: {:.1}% tokens", rate * 100.0, l.token_accuracy));
-                    curve.push(l);
+                    for &select in &selects {
+                        let mut l = paper::lossy(m, &name, &data, rate, &how(select), e)?;
+                        l.finetune_seconds = secs;
+                        say(
+                            g,
+                            format_args!(
+                                "{name} {e} epochs ({secs:.1} s) {:.0}% {}: {:.1}% tokens",
+                                rate * 100.0,
+                                select.name(),
+                                l.token_accuracy
+                            ),
+                        );
+                        curve.push(l);
+                    }
                 }
             }
         }
@@ -116,7 +147,9 @@ fn paper(g: &Global, a: &BenchArgs, files: &[PathBuf], model_name: &str) -> anyh
     if a.json {
         let sizes: Vec<_> = sizes
             .iter()
-            .map(|(l, m, ar)| serde_json::json!({"lossy": l, "llmzip_mask_bytes": m, "llmzip_arith_bytes": ar}))
+            .map(|r| {
+                serde_json::json!({"lossy": r.lossy, "llmzip_mask_bytes": r.mask_bytes, "llmzip_arith_bytes": r.arith_bytes})
+            })
             .collect();
         println!("{}", serde_json::to_string_pretty(&serde_json::json!({"sizes": sizes, "epochs": curve}))?);
     } else {
@@ -125,7 +158,7 @@ fn paper(g: &Global, a: &BenchArgs, files: &[PathBuf], model_name: &str) -> anyh
     if let Some(p) = &a.plot {
         let mut series: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
         for l in &curve {
-            let key = format!("{} {:.0}% masked", l.file, l.mask_rate * 100.0);
+            let key = format!("{} {:.0}% {}", l.file, l.mask_rate * 100.0, l.select);
             let point = (l.epochs as f64, l.token_accuracy);
             match series.iter_mut().find(|s| s.0 == key) {
                 Some(s) => s.1.push(point),

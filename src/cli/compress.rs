@@ -51,6 +51,8 @@ fn options(a: &CompressArgs) -> Options {
         },
         batch: a.batch,
         mask_rate: a.mask_rate,
+        select: a.select.into(),
+        pos_classes: a.pos_classes.clone(),
         block_size: a.block_size,
         mix: level.mix && !a.no_mix,
             mix_version: a.mix_version.unwrap_or(llmzip::coding::MIX_VERSION),

@@ -11,6 +11,7 @@ pub mod cm;
 pub mod mask;
 pub mod ngram;
 pub mod quantize;
+pub mod select;
 
 /// The adaptive token model new files use (header field `mix`).
 pub const MIX_VERSION: u8 = adaptive::Version::CURRENT as u8;
