@@ -72,47 +72,17 @@ pub fn run(g: &Global, a: BenchArgs) -> anyhow::Result<()> {
 
 /// `bench --paper`: the seed paper's experiments, for each selection strategy.
 fn paper(g: &Global, a: &BenchArgs, files: &[PathBuf], model_name: &str) -> anyhow::Result<()> {
-    use llmzip::bench::{self, paper};
+    use llmzip::bench::paper;
     let models = Models::new(g)?;
     let base = models.get(model_name)?;
     let selects: Vec<Select> =
         if a.selects.is_empty() { Select::ALL.to_vec() } else { a.selects.iter().map(|&s| s.into()).collect() };
-    let how = |select| paper::How { select, classes: a.pos_classes.clone(), seed: 0 };
     let mut sizes = Vec::new();
     let mut curve = Vec::new();
     for f in files {
         let data = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
         let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let arith = bench::measure_llmzip(&name, &data, &base, &bench::method_options(Method::Arith))?;
-        for rate in [0.15, 0.5] {
-            for &select in &selects {
-                let lossy = paper::lossy(&base, &name, &data, rate, &how(select), 0)?;
-                let o = Options {
-                    mask_rate: rate as f32,
-                    select,
-                    pos_classes: a.pos_classes.clone(),
-                    ..bench::method_options(Method::Mask)
-                };
-                let m = bench::measure_llmzip(&name, &data, &base, &o)?;
-                say(
-                    g,
-                    format_args!(
-                        "{name} {:.0}% {}: lossy {} bytes, {:.1}% tokens, {:.1}% lines; lossless mask {} bytes",
-                        rate * 100.0,
-                        select.name(),
-                        lossy.stored_bytes,
-                        lossy.token_accuracy,
-                        lossy.lines_exact,
-                        m.bytes_out
-                    ),
-                );
-                sizes.push(paper::SizeRow {
-                    lossy,
-                    mask_bytes: m.bytes_out as usize,
-                    arith_bytes: arith.bytes_out as usize,
-                });
-            }
-        }
+        sizes.extend(paper_sizes(g, a, &base, &name, &data, &selects)?);
         if data.len() < 64 << 10 {
             let tmp = tempfile::tempdir()?;
             for &e in &a.epochs {
@@ -127,23 +97,74 @@ fn paper(g: &Global, a: &BenchArgs, files: &[PathBuf], model_name: &str) -> anyh
                 let secs = if e == 0 { 0.0 } else { t.elapsed().as_secs_f64() };
                 for rate in [0.15, 0.5] {
                     for &select in &selects {
-                        let mut l = paper::lossy(m, &name, &data, rate, &how(select), e)?;
+                        let mut l = paper::lossy(m, &name, &data, rate, &how(a, select), e)?;
                         l.finetune_seconds = secs;
-                        say(
-                            g,
-                            format_args!(
-                                "{name} {e} epochs ({secs:.1} s) {:.0}% {}: {:.1}% tokens",
-                                rate * 100.0,
-                                select.name(),
-                                l.token_accuracy
-                            ),
-                        );
+                        let (r, s, acc) = (rate * 100.0, select.name(), l.token_accuracy);
+                        say(g, format_args!("{name} {e} epochs ({secs:.1} s) {r:.0}% {s}: {acc:.1}% tokens"));
                         curve.push(l);
                     }
                 }
             }
         }
     }
+    paper_report(g, a, &sizes, &curve)
+}
+
+fn how(a: &BenchArgs, select: Select) -> llmzip::bench::paper::How {
+    llmzip::bench::paper::How { select, classes: a.pos_classes.clone(), seed: 0 }
+}
+
+/// The lossy rows of one text at 15% and 50%, with llmzip's lossless sizes beside them.
+fn paper_sizes(
+    g: &Global,
+    a: &BenchArgs,
+    base: &llmzip::Model,
+    name: &str,
+    data: &[u8],
+    selects: &[Select],
+) -> anyhow::Result<Vec<llmzip::bench::paper::SizeRow>> {
+    use llmzip::bench::{self, paper};
+    let arith = bench::measure_llmzip(name, data, base, &bench::method_options(Method::Arith))?;
+    let mut rows = Vec::new();
+    for rate in [0.15, 0.5] {
+        for &select in selects {
+            let lossy = paper::lossy(base, name, data, rate, &how(a, select), 0)?;
+            let o = Options {
+                mask_rate: rate as f32,
+                select,
+                pos_classes: a.pos_classes.clone(),
+                ..bench::method_options(Method::Mask)
+            };
+            let m = bench::measure_llmzip(name, data, base, &o)?;
+            say(
+                g,
+                format_args!(
+                    "{name} {:.0}% {}: lossy {} bytes, {:.1}% tokens, {:.1}% lines; lossless mask {} bytes",
+                    rate * 100.0,
+                    select.name(),
+                    lossy.stored_bytes,
+                    lossy.token_accuracy,
+                    lossy.lines_exact,
+                    m.bytes_out
+                ),
+            );
+            rows.push(paper::SizeRow {
+                lossy,
+                mask_bytes: m.bytes_out as usize,
+                arith_bytes: arith.bytes_out as usize,
+            });
+        }
+    }
+    Ok(rows)
+}
+
+fn paper_report(
+    g: &Global,
+    a: &BenchArgs,
+    sizes: &[llmzip::bench::paper::SizeRow],
+    curve: &[llmzip::bench::paper::Lossy],
+) -> anyhow::Result<()> {
+    use llmzip::bench::{self, paper};
     if a.json {
         let sizes: Vec<_> = sizes
             .iter()
@@ -153,11 +174,11 @@ fn paper(g: &Global, a: &BenchArgs, files: &[PathBuf], model_name: &str) -> anyh
             .collect();
         println!("{}", serde_json::to_string_pretty(&serde_json::json!({"sizes": sizes, "epochs": curve}))?);
     } else {
-        print!("{}\n{}", paper::markdown_sizes(&sizes), paper::markdown_epochs(&curve));
+        print!("{}\n{}", paper::markdown_sizes(sizes), paper::markdown_epochs(curve));
     }
     if let Some(p) = &a.plot {
         let mut series: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
-        for l in &curve {
+        for l in curve {
             let key = format!("{} {:.0}% {}", l.file, l.mask_rate * 100.0, l.select);
             let point = (l.epochs as f64, l.token_accuracy);
             match series.iter_mut().find(|s| s.0 == key) {
