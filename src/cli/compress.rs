@@ -69,12 +69,13 @@ fn model_name(a: &CompressArgs) -> String {
 /// The `-v` line for one file.
 fn summary(f: &Path, s: &Stats, secs: f64) -> String {
     format!(
-        "{}: {} -> {} bytes, {:.3} bits/byte, {} tokens ({} literal, residual {} bytes), {:.1} KB/s (tokenizer {:.2} s, model {:.2} s)",
+        "{}: {} -> {} bytes, {:.3} bits/byte, {} tokens ({}{} literal, residual {} bytes), {:.1} KB/s (tokenizer {:.2} s, model {:.2} s)",
         f.display(),
         s.bytes_in,
         s.bytes_out,
         s.bytes_out as f64 * 8.0 / s.bytes_in.max(1) as f64,
         s.tokens,
+        if s.masked > 0 { format!("{} masked, ", s.masked) } else { String::new() },
         s.exceptions,
         s.residual_bytes,
         s.bytes_in as f64 / 1000.0 / secs.max(1e-9),
