@@ -1,7 +1,8 @@
-//! The seed paper's experiments ("LLMs as Compression Models", #5): random masking at a fixed
-//! rate, the masked text stored gzip-wrapped, and reconstruction by letting the model infill
-//! every mask (lossy); reported as the paper's notebook does, per line. Beside it llmzip's
-//! lossless methods at the same caps, and accuracy against fine-tuning epochs.
+//! The seed paper's experiments ("LLMs as Compression Models"): masking at a fixed rate, the
+//! tokens chosen at random, by part of speech or by the model's confidence; the masked text
+//! stored gzip-wrapped, and reconstruction by letting the model infill every mask (lossy);
+//! reported as the paper's notebook does, per line. Beside it llmzip's lossless methods at the
+//! same caps, and accuracy against fine-tuning epochs.
 
 use std::io::Write;
 use std::path::Path;

@@ -467,7 +467,7 @@ pub struct BenchArgs {
     /// accuracy against fine-tuning epochs)
     #[arg(long, value_name = "PNG")]
     pub plot: Option<PathBuf>,
-    /// The seed paper's experiments instead (heavy): lossy random masking at 15% and 50% next
+    /// The seed paper's experiments instead (heavy): lossy masking at 15% and 50% (per --select) next
     /// to llmzip's lossless methods, and accuracy against fine-tuning epochs (default files:
     /// sample.txt, largesample.txt, othello.txt)
     #[arg(long)]
