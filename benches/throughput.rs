@@ -1,13 +1,13 @@
 //! Throughput of the pieces, on the built-in model (`cargo bench`):
 //! model forward tokens/s at the default plan's sequence shape, the forward pass's GFLOP/s
 //! next to a plain f32 matmul of the same machine (how far from the limit we are), range
-//! coder symbols/s and tokenizer MB/s.
+//! coder tokens/s (what `--method arith` runs per token) and tokenizer MB/s.
 
 use std::time::Duration;
 
 use candle_core::{Device, Tensor};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use llmzip::coding::quantize::{frequencies, model};
+use llmzip::coding::adaptive::{Version, Writer};
 use llmzip::model::DEFAULT_MODEL;
 use llmzip::Model;
 
@@ -50,16 +50,18 @@ fn benches(c: &mut Criterion) {
     };
     let mut g = c.benchmark_group("coder");
     g.throughput(Throughput::Elements(1000));
-    g.bench_function("range-code 1000 symbols (quantise + encode)", |b| {
-        let mut f = Vec::new();
+    // what `--method arith` runs per token: the adaptive model of new files, its frequencies,
+    // the range coder
+    g.bench_function("code 1000 tokens (current adaptive model + range coder)", |b| {
         b.iter(|| {
-            use constriction::stream::Encode;
-            let mut enc = constriction::stream::queue::DefaultRangeEncoder::new();
-            for s in 0..1000 {
-                frequencies(&lp, &mut f).unwrap();
-                enc.encode_symbol(s % v, model(&f).unwrap()).unwrap();
+            let version = Version::CURRENT;
+            let mut model = version.model(v, 1000, 1, || m.tokenizer.token_bytes());
+            let mut w = Writer::new(version);
+            for i in 0..1000 {
+                w.tok = ((i * 7919) % v) as u32;
+                model.code(i, &lp, &mut w).unwrap();
             }
-            enc.into_compressed().unwrap()
+            w.finish().unwrap()
         })
     });
     g.finish();

@@ -35,7 +35,7 @@ fn dump(model: &str, file: &str, out: &str, rounds: usize) {
         ids: m.tokenizer.ids,
         tokenizer: &m.tokenizer,
         batch: opts.batch,
-        mix: 3,
+        mix: llmzip::coding::MAX_MIX_VERSION,
         cancel: &|| false,
         progress: &|_| {},
         model_nanos: &nanos,
@@ -53,7 +53,7 @@ fn dump(model: &str, file: &str, out: &str, rounds: usize) {
         w.extend_from_slice(&(i as u32).to_le_bytes());
         w.extend_from_slice(&tok.ids[i].to_le_bytes());
         let t = tree.rank(tok.ids[i]);
-        lm.load(lp, tree);
+        lm.load(lp, tree, false);
         let mut node = 1u32;
         for d in 0..tree.bits {
             let (lo, mid, hi) = tree.split(node, d);
@@ -105,6 +105,8 @@ fn replay(args: &[String]) {
             Some(("boost", v)) => p.mixer_boost = v.parse().unwrap(),
             Some(("apm_rate", v)) => p.apm_rate = v.parse().unwrap(),
             Some(("apm", v)) => p.apm_share = v.parse().unwrap(),
+            Some(("match", v)) => p.match_model = v != "0",
+            Some(("apm_prev", v)) => p.apm_prev = v != "0",
             Some((k, _)) => panic!("unknown parameter {k}"),
             None => files.push(a.clone()),
         }
@@ -128,6 +130,7 @@ fn replay(args: &[String]) {
         let bits = bits as usize;
         let t0 = std::time::Instant::now();
         let mut cost = 0.0f64;
+        let mut lm_cost = 0.0f64;
         // cost of tokens coded without their left neighbour known (later rounds' gaps)
         let (mut blind, mut blind_n) = (0.0f64, 0usize);
         let mut seen = vec![false; n];
@@ -136,6 +139,18 @@ fn replay(args: &[String]) {
             let (i, tok) = (u(off) as usize, u(off + 1));
             let odds: Vec<f32> = (0..bits).map(|d| f32::from_bits(u(off + 2 + d))).collect();
             off += 2 + bits;
+            // the LM alone: each coded decision at the LM's own odds
+            let (tree, rank) = (cm.tree(), cm.tree().rank(tok));
+            let mut node = 1u32;
+            for d in 0..tree.bits {
+                let (_, mid, hi) = tree.split(node, d);
+                let b = (rank >> (tree.bits - 1 - d)) & 1;
+                if mid < hi {
+                    let x = if b == 1 { odds[d as usize] } else { -odds[d as usize] } as f64;
+                    lm_cost += (1.0 + (-x).exp()).log2();
+                }
+                node = 2 * node + b;
+            }
             let before = cost;
             cm.code(i, &Recorded(&odds), Some(tok), |bit, p1| {
                 let b = bit.unwrap();
@@ -151,9 +166,10 @@ fn replay(args: &[String]) {
             seen[i] = true;
         }
         println!(
-            "{:28} {:.4} bits/byte  ({:.0} tokens/s; {} tokens without their left neighbour: {:.1}% of the bits)",
+            "{:28} {:.4} bits/byte  (LM alone {:.4}; {:.0} tokens/s; {} tokens without their left neighbour: {:.1}% of the bits)",
             f.rsplit('/').next().unwrap(),
             cost / bytes as f64,
+            lm_cost / bytes as f64,
             n as f64 / t0.elapsed().as_secs_f64(),
             blind_n,
             100.0 * blind / cost

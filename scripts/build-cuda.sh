@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds llmzip with --features cuda on a machine with no GPU and no CUDA toolkit (#7), for
+# Builds llmzip with --features cuda on a machine with no GPU and no CUDA toolkit, for
 # a GPU machine with a CUDA 13.0 driver and CUDA 13 libraries (cuBLAS, cuRAND, cudart), as
 # the lent H100/H200 machines have. Everything comes from PyPI wheels; nothing is installed
 # system-wide. Output: target-cuda/release/llmzip (stripped copy: target-cuda/llmzip).

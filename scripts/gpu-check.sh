@@ -1,7 +1,8 @@
 #!/bin/bash
 # Run on the GPU machine from the repository root with carry/ holding the CUDA binary
 # (target-cuda/llmzip), bench/ (../shared/bench texts) and alice29.cpu.llmz (made on a CPU).
-# #7, session 3: the current tree (container v2, overlapped compression, heap buffers) on the GPU.
+# Checks the tree on a GPU: round trips and speed with one and many blocks, GPU utilisation,
+# and that files cross between GPU, this CPU and another machine's CPU as they should.
 set -u
 for n in libcurand.so.10 libcublas.so.13 libcudart.so.13; do
   export LD_LIBRARY_PATH=$(dirname $(find / -name "$n*" 2>/dev/null | head -1)):${LD_LIBRARY_PATH:-}

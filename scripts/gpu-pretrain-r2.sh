@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# How data/llmzip-r2 was trained (#7), stage by stage, on one H100 (device machine) with the
+# How data/llmzip-r2 was trained, stage by stage, on one H100 (device machine) with the
 # CUDA build of llmzip (scripts/build-cuda.sh, binary of commit f4a15f3's trainer: gradients
 # through LayerNorm and softmax). Each stage ran as its own device call, sometimes beside other
 # runs on the same GPU; stages 1-3 stopped at their --max-seconds (the step counts reached are

@@ -32,6 +32,9 @@ pub enum Error {
     Model { name: String, reason: String },
     #[error("model computation failed: {0}")]
     Candle(#[from] candle_core::Error),
+    /// The GPU or its libraries failed (the integer engine's own CUDA path).
+    #[error("GPU: {0}")]
+    Gpu(String),
     #[error("tokenizer error: {0}")]
     Tokenizer(String),
     #[error("invalid argument: {0}")]

@@ -320,13 +320,14 @@ fn framing_costs_few_bytes() {
 
 /// Files of every older adaptive-model version (header field `mix`) still decode byte for
 /// byte: fixtures written by the binary of the time (v0 `--no-mix`, v1 caches, v2 n-grams at
-/// one and two rounds), and `info` names the version each was made with.
+/// one and two rounds; v3 context mixing by commit 144b581 at levels 5, 6 and 8, the plans of
+/// one, two and three rounds), and `info` names the version each was made with.
 #[test]
 fn older_adaptive_model_versions_still_decode() {
     let d = tempfile::tempdir().unwrap();
     let dir = common::fixture("mix");
     let text = fs::read(dir.join("text.txt")).unwrap();
-    for (name, version) in [("v0", 0), ("v1", 1), ("v2", 2), ("v2-rounds2", 2)] {
+    for (name, version) in [("v0", 0), ("v1", 1), ("v2", 2), ("v2-rounds2", 2), ("v3", 3), ("v3-rounds2", 3), ("v3-rounds3", 3)] {
         let f = dir.join(format!("{name}.llmz"));
         let out = llmzip(d.path()).arg("decompress").arg("-c").arg(&f).assert().success().get_output().stdout.clone();
         assert_eq!(out, text, "{name}");

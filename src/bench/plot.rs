@@ -1,4 +1,4 @@
-//! PNG charts for `llmzip bench --plot` (#5), drawn with plotters. Text needs a TrueType font:
+//! PNG charts for `llmzip bench --plot`, drawn with plotters. Text needs a TrueType font:
 //! `LLMZIP_FONT`, else a few usual system paths; none found is an error with a hint.
 
 use plotters::prelude::*;

@@ -4,12 +4,56 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use clap::Args;
 
-use super::args::{BenchArgs, Global, MethodArg};
+use super::args::{parse_upos, Global, MethodArg, SelectArg};
 use super::{say, Models};
 use llmzip::coding::select::Select;
 use llmzip::coding::Method;
 use llmzip::{Error, Options};
+
+#[derive(Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// Files (default: the smaller texts of ../shared/bench, all of them with --all)
+    pub files: Vec<PathBuf>,
+    /// Models to measure (repeatable; default: the built-in model)
+    #[arg(short, long = "model")]
+    pub models: Vec<String>,
+    /// Methods to measure (repeatable)
+    #[arg(long = "method", value_enum)]
+    pub methods: Vec<MethodArg>,
+    /// Arith: adaptive-model versions to measure, one row each (repeatable; 0 = the LM alone,
+    /// `--no-mix`; default: what new files use)
+    #[arg(long = "mix-version", value_name = "N")]
+    pub mix_versions: Vec<u8>,
+    /// Include the large default texts (lcet10, plrabn12)
+    #[arg(long)]
+    pub all: bool,
+    /// Skip the other compressors (gzip, bzip2, xz, zstd; 7z PPMd and zpaq when installed)
+    #[arg(long)]
+    pub no_baselines: bool,
+    /// Machine-readable output
+    #[arg(long)]
+    pub json: bool,
+    /// Draw a PNG chart: bits per byte per file and compressor (with --paper: reconstruction
+    /// accuracy against fine-tuning epochs)
+    #[arg(long, value_name = "PNG")]
+    pub plot: Option<PathBuf>,
+    /// The seed paper's experiments instead (heavy): lossy masking at 15% and 50% (per --select) next
+    /// to llmzip's lossless methods, and accuracy against fine-tuning epochs (default files:
+    /// sample.txt, largesample.txt, othello.txt)
+    #[arg(long)]
+    pub paper: bool,
+    /// --paper: fine-tuning epochs to measure (files under 64 KB only)
+    #[arg(long, value_delimiter = ',', default_value = "0,1,2,5,10,20,50,100")]
+    pub epochs: Vec<usize>,
+    /// --paper: selection strategies to measure (repeatable; default: all three)
+    #[arg(long = "select", value_enum)]
+    pub selects: Vec<SelectArg>,
+    /// --paper: the parts of speech `pos` masks
+    #[arg(long, value_delimiter = ',', value_parser = parse_upos, default_value = "NOUN,VERB,ADJ")]
+    pub pos_classes: Vec<llmzip::text::pos::UPOS>,
+}
 
 pub fn run(g: &Global, a: BenchArgs) -> anyhow::Result<()> {
     use llmzip::bench;
@@ -45,15 +89,42 @@ pub fn run(g: &Global, a: BenchArgs) -> anyhow::Result<()> {
             let m = models.get(mname)?;
             for method in &methods {
                 let o = bench::method_options((*method).into());
-                let r = bench::measure_llmzip(&name, &data, &m, &o)?;
-                say(g, format_args!("{} {}: {:.3} bits/byte", r.file, r.compressor, r.bits_per_byte));
-                rows.push(r);
+                // arith: one row per adaptive-model version asked for, 0 = the LM alone
+                let versions = if a.mix_versions.is_empty() || o.method != Method::Arith {
+                    vec![None]
+                } else {
+                    a.mix_versions.iter().map(|&v| Some(v)).collect()
+                };
+                for v in versions {
+                    let o = match v {
+                        Some(0) => Options { mix: false, ..o.clone() },
+                        Some(v) => Options { mix_version: v, ..o.clone() },
+                        None => o.clone(),
+                    };
+                    let mut r = bench::measure_llmzip(&name, &data, &m, &o)?;
+                    match v {
+                        Some(0) => r.compressor.push_str(" --no-mix"),
+                        Some(v) => r.compressor.push_str(&format!(" mix v{v}")),
+                        None => {}
+                    }
+                    say(g, format_args!("{} {}: {:.3} bits/byte", r.file, r.compressor, r.bits_per_byte));
+                    rows.push(r);
+                }
             }
         }
         if !a.no_baselines {
             for (tool, level) in bench::TOOLS {
                 if let Some(r) = bench::measure_tool(&name, &data, tool, level) {
                     rows.push(r?);
+                }
+            }
+            for arc in &bench::ARCHIVERS {
+                match bench::measure_archiver(&name, &data, arc) {
+                    Some(r) => rows.push(r?),
+                    None if !g.quiet => {
+                        eprintln!("note: {} skipped: not installed (apt-get install {})", arc.name, arc.package)
+                    }
+                    None => {}
                 }
             }
         }

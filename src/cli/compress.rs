@@ -4,12 +4,110 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use clap::Args;
 
-use super::args::{CompressArgs, Global};
+use super::args::{parse_upos, Global, MethodArg, OutputArgs, SelectArg, ShapeArg};
 use super::io::{open_input, Dest};
 use super::{check_output_args, decode_stream, dest_for, inputs, levels, quiet_hooks, say, through, Models};
 use llmzip::schedule::{Lanes, RevealPlan};
 use llmzip::{Compressor, Options, Stats};
+
+#[derive(Args, Debug, Clone)]
+pub struct CompressArgs {
+    #[command(flatten)]
+    pub io: OutputArgs,
+    #[command(flatten)]
+    pub level: LevelArgs,
+    /// Method (default: the level's)
+    #[arg(long, value_enum)]
+    pub method: Option<MethodArg>,
+    /// Mask method: largest fraction of each window's tokens that may be masked
+    #[arg(long, default_value_t = 0.5)]
+    pub mask_rate: f32,
+    /// Mask method: which tokens become candidates (a candidate is masked only if the
+    /// decoder's infill reproduces it, so every choice is lossless)
+    #[arg(long, value_enum, default_value_t = SelectArg::Confidence)]
+    pub select: SelectArg,
+    /// --select pos: the universal part-of-speech tags that may be masked
+    #[arg(long, value_delimiter = ',', value_parser = parse_upos, default_value = "NOUN,VERB,ADJ")]
+    pub pos_classes: Vec<llmzip::text::pos::UPOS>,
+    /// Tokens per window (default: the level's)
+    #[arg(long)]
+    pub window: Option<usize>,
+    /// Tokens of context shown before each window (lockstep: on each side; default: the
+    /// level's)
+    #[arg(long)]
+    pub context: Option<usize>,
+    /// Rounds in which a window's tokens are revealed (1: all at once, left context only;
+    /// default: the level's)
+    #[arg(long)]
+    pub rounds: Option<usize>,
+    /// How tokens are shared out between rounds (default: the level's)
+    #[arg(long, value_enum)]
+    pub shape: Option<ShapeArg>,
+    /// Most lanes coded side by side per block (0: all windows in lockstep, context both
+    /// sides; default: the level's)
+    #[arg(long)]
+    pub lanes: Option<usize>,
+    /// Windows per model call
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    /// Arith: code with the masked LM alone, without the adaptive token model
+    #[arg(long)]
+    pub no_mix: bool,
+    /// Arith: adaptive-model version to write (default: the newest; older ones for comparison)
+    #[arg(long, value_name = "N")]
+    pub mix_version: Option<u8>,
+    /// Bytes of input per independently decodable block (larger: more context for the
+    /// adaptive model; smaller: more blocks for --jobs)
+    #[arg(long, default_value_t = 1 << 20)]
+    pub block_size: usize,
+}
+
+/// `--level N`, `-N`, `--fast`, `--best`: at most one of them.
+#[derive(Args, Debug, Clone, Default)]
+#[group(id = "level_choice", multiple = false)]
+pub struct LevelArgs {
+    /// Compression level: 1 (fastest) to 9 (smallest), also written -1 … -9 [default: 5].
+    /// `llmzip models` shows which model each level uses; explicit options override it
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=9))]
+    pub level: Option<u8>,
+    /// The fastest level (-1)
+    #[arg(long)]
+    pub fast: bool,
+    /// The smallest level (-9)
+    #[arg(long)]
+    pub best: bool,
+    #[arg(short = '1', hide = true)]
+    pub l1: bool,
+    #[arg(short = '2', hide = true)]
+    pub l2: bool,
+    #[arg(short = '3', hide = true)]
+    pub l3: bool,
+    #[arg(short = '4', hide = true)]
+    pub l4: bool,
+    #[arg(short = '5', hide = true)]
+    pub l5: bool,
+    #[arg(short = '6', hide = true)]
+    pub l6: bool,
+    #[arg(short = '7', hide = true)]
+    pub l7: bool,
+    #[arg(short = '8', hide = true)]
+    pub l8: bool,
+    #[arg(short = '9', hide = true)]
+    pub l9: bool,
+}
+
+impl LevelArgs {
+    /// The level asked for, if any.
+    pub fn chosen(&self) -> Option<u8> {
+        let flags = [self.l1, self.l2, self.l3, self.l4, self.l5, self.l6, self.l7, self.l8, self.l9];
+        self.level
+            .or(self.fast.then_some(1))
+            .or(self.best.then_some(9))
+            .or_else(|| flags.iter().position(|&f| f).map(|i| i as u8 + 1))
+    }
+}
 
 pub fn run(g: &Global, a: CompressArgs) -> anyhow::Result<()> {
     let files = inputs(&a.io.files);
@@ -55,7 +153,7 @@ fn options(a: &CompressArgs) -> Options {
         pos_classes: a.pos_classes.clone(),
         block_size: a.block_size,
         mix: level.mix && !a.no_mix,
-            mix_version: a.mix_version.unwrap_or(llmzip::coding::MIX_VERSION),
+        mix_version: a.mix_version.unwrap_or(level.mix_version),
         jobs: 1,
     }
 }

@@ -2,11 +2,18 @@
 //! only after every block's checksum matched.
 
 use anyhow::Context;
+use clap::Args;
 
-use super::args::{DecompressArgs, Global};
+use super::args::{Global, OutputArgs};
 use super::io::is_stdio;
 use super::{check_output_args, decode_stream, dest_for, inputs, say, through, Models, SUFFIX};
 use llmzip::Error;
+
+#[derive(Args, Debug, Clone)]
+pub struct DecompressArgs {
+    #[command(flatten)]
+    pub io: OutputArgs,
+}
 
 pub fn run(g: &Global, a: DecompressArgs) -> anyhow::Result<()> {
     let files = inputs(&a.io.files);

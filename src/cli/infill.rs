@@ -1,10 +1,24 @@
 //! `llmzip infill`: a model's top predictions for each mask in a text.
 
+use clap::Args;
 use serde_json::json;
 
-use super::args::{Global, InfillArgs};
+use super::args::Global;
 use super::{require_model, Models};
 use llmzip::Error;
+
+#[derive(Args, Debug, Clone)]
+pub struct InfillArgs {
+    /// Text with one or more mask tokens ([MASK] or <mask>, as the model spells it)
+    pub text: String,
+    #[arg(short, long, env = "LLMZIP_MODEL")]
+    pub model: Option<String>,
+    /// Predictions per mask
+    #[arg(short = 'k', long, default_value_t = 5)]
+    pub top_k: usize,
+    #[arg(long)]
+    pub json: bool,
+}
 
 pub fn run(g: &Global, a: InfillArgs) -> anyhow::Result<()> {
     let models = Models::new(g)?;

@@ -1,9 +1,21 @@
 //! `llmzip info`: what a .llmz file holds, read without decoding.
 
-use super::args::InfoArgs;
+use std::path::PathBuf;
+
+use clap::Args;
+
 use super::inputs;
 use super::io::open_input;
 use llmzip::container::FileSummary;
+
+#[derive(Args, Debug, Clone)]
+pub struct InfoArgs {
+    /// .llmz files; "-" or none means standard input
+    pub files: Vec<PathBuf>,
+    /// Machine-readable output
+    #[arg(long)]
+    pub json: bool,
+}
 
 pub fn run(a: InfoArgs) -> anyhow::Result<()> {
     let mut all = Vec::new();

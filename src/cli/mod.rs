@@ -1,5 +1,7 @@
-//! The `llmzip` program: parse → run → exit code. One file per command; what they share
-//! (loaded models, where outputs go, cancellation) is here.
+//! The `llmzip` program: parse → run → exit code. The command line is defined once, with clap
+//! derive ([`Cli`]; man page and completions come from it too). One file per command, with
+//! its flags and its run; what they share (loaded models, where outputs go, cancellation) is
+//! here, the shared flags in `args.rs`.
 
 pub mod args;
 mod bench;
@@ -21,11 +23,63 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use clap::CommandFactory;
+use clap::{CommandFactory, Parser, Subcommand};
 
-use args::{Cli, Command, Global};
+use args::Global;
+use bench::BenchArgs;
+use compress::CompressArgs;
+use decompress::DecompressArgs;
+use finetune::FinetuneArgs;
+use infill::InfillArgs;
+use info::InfoArgs;
 use io::{is_stdio, Dest};
 use llmzip::{Error, Hooks, Model};
+use models::ModelsArgs;
+use quantize::QuantizeArgs;
+use test::TestArgs;
+
+#[derive(Parser, Debug)]
+#[command(name = "llmzip", version, about = "Lossless text compression with masked language models", long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    #[command(flatten)]
+    pub global: Global,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Compress files (or stdin) into .llmz
+    #[command(visible_alias = "c")]
+    Compress(CompressArgs),
+    /// Decompress .llmz files (or stdin)
+    #[command(visible_aliases = ["d", "x"])]
+    Decompress(DecompressArgs),
+    /// Verify .llmz files by decoding them, writing nothing (like gzip -t)
+    #[command(visible_alias = "t")]
+    Test(TestArgs),
+    /// Show what a .llmz file holds: sizes, ratio, bits per byte, method, model, schedule
+    #[command(visible_alias = "i")]
+    Info(InfoArgs),
+    /// Show a model's top predictions for each mask in a text
+    Infill(InfillArgs),
+    /// Train a model on the corpus you will compress (or from scratch)
+    #[command(visible_alias = "train")]
+    Finetune(FinetuneArgs),
+    /// Measure llmzip against gzip, bzip2, xz and zstd on the same files, in one run
+    Bench(BenchArgs),
+    /// List the built-in and cached models, their size, fingerprint and the levels using them
+    Models(ModelsArgs),
+    /// Write an integer version of a pre-LayerNorm model (bit-exact on every CPU and GPU)
+    Quantize(QuantizeArgs),
+    /// Print shell completions
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff)
+    Man,
+}
 
 pub const SUFFIX: &str = "llmz";
 

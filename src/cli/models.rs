@@ -1,12 +1,19 @@
 //! `llmzip models`: the built-in models and the models in the hf-hub cache, with their size,
 //! fingerprint and the compression levels that use them. Lists only: never downloads.
 
+use clap::Args;
 use serde::Serialize;
 
-use super::args::ModelsArgs;
 use super::levels;
 use llmzip::model::{self, Model};
 use llmzip::{Error, Result};
+
+#[derive(Args, Debug, Clone)]
+pub struct ModelsArgs {
+    /// Machine-readable output
+    #[arg(long)]
+    pub json: bool,
+}
 
 /// One model.
 #[derive(Debug, Serialize)]

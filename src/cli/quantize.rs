@@ -4,12 +4,55 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
+use clap::Args;
 
-use super::args::{Global, QuantizeArgs};
+use super::args::Global;
 use super::say;
 use llmzip::model::int8::make;
 use llmzip::model::int8::params::Act;
 use llmzip::model::int8::quantize::Options;
+
+#[derive(Args, Debug, Clone)]
+pub struct QuantizeArgs {
+    /// Directory of the float model (config.json, model.safetensors, tokenizer.json)
+    pub model: String,
+    /// Text whose activations set the integer scales (not a text you will measure on)
+    #[arg(long, value_name = "FILE")]
+    pub calibrate: PathBuf,
+    /// Directory to write config.json, tokenizer.json and model.int8.safetensors to
+    /// (default: the model's own directory)
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Calibration tokens used at most
+    #[arg(long, default_value_t = 65536)]
+    pub tokens: usize,
+    /// Quantile of each activation's magnitudes mapped to its largest integer (1 = the maximum)
+    #[arg(long, default_value_t = 1.0)]
+    pub clip: f64,
+    /// Bits of the LayerNorm outputs inside layers (8 or 16)
+    #[arg(long, default_value_t = 8, value_parser = bits)]
+    pub ln_bits: u8,
+    /// Bits of the feed-forward GELU outputs (8 or 16)
+    #[arg(long, default_value_t = 8, value_parser = bits)]
+    pub gelu_bits: u8,
+    /// Bits of the final LayerNorm output (8 or 16)
+    #[arg(long, default_value_t = 8, value_parser = bits)]
+    pub final_bits: u8,
+    /// Bits of the head's LayerNorm output, the output projection's input (8 or 16)
+    #[arg(long, default_value_t = 16, value_parser = bits)]
+    pub head_bits: u8,
+    /// Also compare integer and float log-probabilities on this text (bits per token)
+    #[arg(long, value_name = "FILE")]
+    pub check: Option<PathBuf>,
+}
+
+fn bits(s: &str) -> Result<u8, String> {
+    match s {
+        "8" => Ok(8),
+        "16" => Ok(16),
+        _ => Err("8 or 16".into()),
+    }
+}
 
 fn act(bits: u8) -> Act {
     if bits == 16 {

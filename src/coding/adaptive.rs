@@ -9,7 +9,7 @@ use constriction::stream::{Decode, Encode};
 use super::cache::BigramCache;
 use super::cm::{coder, ContextMixModel};
 use super::ngram::NgramModel;
-use super::quantize::{cdf_model, frequencies};
+use super::quantize::{cdf_model, frequencies, frequencies_from_probs};
 use crate::error::{Error, Result};
 
 /// A model that codes one token at a time, in plan order, and learns from it. Encoder and
@@ -40,20 +40,24 @@ pub enum Version {
     BigramCache = 1,
     /// 2: order-0…3 token n-grams (Witten-Bell), LM share from a grid per context class
     Ngram = 2,
-    /// 3: context mixing of the LM with hashed contexts and a match model, bit by bit
-    ContextMix = 3,
+    /// 3: context mixing of the LM with hashed contexts and a match model, bit by bit, as
+    /// first released (`cm::Params::v3`)
+    ContextMixV3 = 3,
+    /// 4: version 3 with contexts for multi-round plans, token contexts learned once complete
+    ContextMix = 4,
 }
 
 impl Version {
     /// What new files are written with.
-    pub const CURRENT: Version = Version::Ngram;
+    pub const CURRENT: Version = Version::ContextMix;
 
     pub fn from_u8(v: u8) -> Result<Self> {
         Ok(match v {
             0 => Version::LmOnly,
             1 => Version::BigramCache,
             2 => Version::Ngram,
-            3 => Version::ContextMix,
+            3 => Version::ContextMixV3,
+            4 => Version::ContextMix,
             _ => return Err(Error::corrupt("unknown adaptive-model version")),
         })
     }
@@ -70,16 +74,17 @@ impl Version {
     ) -> Box<dyn AdaptiveModel> {
         match self {
             Version::LmOnly => Box::new(LmOnly { freqs: Vec::new() }),
-            Version::BigramCache => Box::new(BigramCache::new(vocab, n)),
-            Version::Ngram => Box::new(NgramModel::new(vocab, n)),
-            Version::ContextMix => Box::new(ContextMixModel::new(vocab, n, rounds, &text())),
+            Version::BigramCache => Box::new(WholeToken::new(BigramCache::new(vocab, n))),
+            Version::Ngram => Box::new(WholeToken::new(NgramModel::new(vocab, n))),
+            Version::ContextMixV3 => Box::new(ContextMixModel::new(vocab, n, rounds, &text(), true)),
+            Version::ContextMix => Box::new(ContextMixModel::new(vocab, n, rounds, &text(), false)),
         }
     }
 
     /// Decisions are bits in a binary arithmetic coder's bytes; otherwise whole tokens in
     /// constriction's range-coder words.
     fn binary(self) -> bool {
-        self == Version::ContextMix
+        matches!(self, Version::ContextMixV3 | Version::ContextMix)
     }
 }
 
@@ -94,8 +99,38 @@ impl AdaptiveModel for LmOnly {
     }
 }
 
+/// Versions 1 and 2: the LM's distribution mixed with the model's own statistics of the block
+/// into one distribution over the vocabulary.
+pub trait Mixture: Send {
+    /// The mixed distribution for position `i` (whose LM log-probabilities are `lp`).
+    fn mix(&mut self, i: usize, lp: &[f32]) -> &[f32];
+    /// Learns from the coded token `tok` at position `i`.
+    fn update(&mut self, i: usize, tok: u32, lp: &[f32]);
+}
+
+/// A [`Mixture`] as an adaptive model: the whole token is range-coded with its distribution.
+struct WholeToken<M> {
+    model: M,
+    freqs: Vec<u32>,
+}
+
+impl<M: Mixture> WholeToken<M> {
+    fn new(model: M) -> Self {
+        WholeToken { model, freqs: Vec::new() }
+    }
+}
+
+impl<M: Mixture> AdaptiveModel for WholeToken<M> {
+    fn code(&mut self, i: usize, lp: &[f32], io: &mut dyn TokenIo) -> Result<u32> {
+        frequencies_from_probs(self.model.mix(i, lp), &mut self.freqs)?;
+        let tok = io.token(&self.freqs)?;
+        self.model.update(i, tok, lp);
+        Ok(tok)
+    }
+}
+
 fn misuse() -> Error {
-    Error::Invalid("internal: adaptive model used the other kind of stream".into())
+    Error::Internal("adaptive model used the other kind of stream".into())
 }
 
 /// The encoder's [`TokenIo`]: `tok` is set before each `code` call.
@@ -116,7 +151,7 @@ impl Writer {
         if self.version.binary() {
             return Ok(self.bits.finish());
         }
-        let words = self.range.into_compressed().map_err(|e| Error::Invalid(format!("range coder: {e:?}")))?;
+        let words = self.range.into_compressed().map_err(|e| Error::Internal(format!("range coder: {e:?}")))?;
         Ok(words.iter().flat_map(|w| w.to_le_bytes()).collect())
     }
 }
@@ -131,7 +166,7 @@ impl TokenIo for Writer {
             return Err(misuse());
         }
         let m = cdf_model(freqs, &mut self.cdf)?;
-        self.range.encode_symbol(self.tok as usize, &m).map_err(|e| Error::Invalid(format!("range coder: {e}")))?;
+        self.range.encode_symbol(self.tok as usize, &m).map_err(|e| Error::Internal(format!("range coder: {e}")))?;
         Ok(self.tok)
     }
 

@@ -6,9 +6,7 @@
 
 use std::collections::HashMap;
 
-use super::adaptive::{AdaptiveModel, TokenIo};
-use super::quantize::frequencies_from_probs;
-use crate::error::Result;
+use super::adaptive::Mixture;
 
 /// (unigram, left bigram, right bigram) weights; the masked LM gets the rest.
 const GRID: [(f32, f32, f32); 17] = [
@@ -44,7 +42,6 @@ pub struct BigramCache {
     known: Vec<Option<u32>>,
     loss: [f64; GRID.len()],
     probs: Vec<f32>,
-    freqs: Vec<u32>,
 }
 
 fn add(map: &mut HashMap<u32, Followers>, ctx: u32, tok: u32) {
@@ -64,7 +61,6 @@ impl BigramCache {
             known: vec![None; n],
             loss: [0.0; GRID.len()],
             probs: Vec::with_capacity(v),
-            freqs: Vec::new(),
         }
     }
 
@@ -81,9 +77,11 @@ impl BigramCache {
         let wr = if r { wr } else { 0.0 };
         (1.0 - wu - wl - wr, wu, wl, wr)
     }
+}
 
-    /// The mixed distribution for position `i` (in `self.probs`).
-    fn mix(&mut self, i: usize, lp: &[f32]) {
+impl Mixture for BigramCache {
+    /// The mixed distribution for position `i`.
+    fn mix(&mut self, i: usize, lp: &[f32]) -> &[f32] {
         let best = (0..GRID.len()).min_by(|&a, &b| self.loss[a].total_cmp(&self.loss[b]).then(a.cmp(&b))).unwrap();
         let mut p = std::mem::take(&mut self.probs);
         let (l, r) = self.contexts(i);
@@ -105,6 +103,7 @@ impl BigramCache {
             }
         }
         self.probs = p;
+        &self.probs
     }
 
     /// Learns from the coded token `tok` at position `i` (whose LM log-probs were `lp`).
@@ -133,15 +132,5 @@ impl BigramCache {
             add(&mut self.left, tok, next);
             add(&mut self.right, next, tok);
         }
-    }
-}
-
-impl AdaptiveModel for BigramCache {
-    fn code(&mut self, i: usize, lp: &[f32], io: &mut dyn TokenIo) -> Result<u32> {
-        self.mix(i, lp);
-        frequencies_from_probs(&self.probs, &mut self.freqs)?;
-        let tok = io.token(&self.freqs)?;
-        self.update(i, tok, lp);
-        Ok(tok)
     }
 }

@@ -11,9 +11,7 @@
 
 use std::collections::HashMap;
 
-use super::adaptive::{AdaptiveModel, TokenIo};
-use super::quantize::frequencies_from_probs;
-use crate::error::Result;
+use super::adaptive::Mixture;
 
 const ORDERS: usize = 3;
 /// the n-gram model's share of the mixture
@@ -37,7 +35,6 @@ pub struct NgramModel {
     known: Vec<Option<u32>>,
     loss: [[f64; BETA.len()]; CLASSES],
     pub probs: Vec<f32>,
-    freqs: Vec<u32>,
 }
 
 /// The contexts found for one position: orders 1..=n, shortest first.
@@ -74,7 +71,6 @@ impl NgramModel {
             known: vec![None; n],
             loss: [[0.0; BETA.len()]; CLASSES],
             probs: Vec::with_capacity(v),
-            freqs: Vec::new(),
         }
     }
 
@@ -126,8 +122,24 @@ impl NgramModel {
         w
     }
 
-    /// The mixed distribution for position `i` (in `self.probs`).
-    pub fn mix(&mut self, i: usize, lp: &[f32]) {
+    /// The n-gram estimate of `tok` at position `i`.
+    fn ngram_p(&self, ctxs: &Ctxs, tok: u32) -> f32 {
+        if self.uni_total == 0 {
+            return 0.0;
+        }
+        let mut p = self.uni[tok as usize] as f32 / self.uni_total as f32;
+        for c in ctxs.iter() {
+            let d = c.next.len() as f32;
+            let t = c.total as f32;
+            p = (c.next.get(&tok).copied().unwrap_or(0) as f32 + d * p) / (t + d);
+        }
+        p
+    }
+}
+
+impl Mixture for NgramModel {
+    /// The mixed distribution for position `i`.
+    fn mix(&mut self, i: usize, lp: &[f32]) -> &[f32] {
         let mut p = std::mem::take(&mut self.probs);
         p.clear();
         let ctxs = self.contexts(i);
@@ -136,7 +148,7 @@ impl NgramModel {
         if beta == 0.0 {
             p.extend(lp.iter().map(|&x| if x.is_finite() { x.exp() } else { 0.0 }));
             self.probs = p;
-            return;
+            return &self.probs;
         }
         let w = Self::interpolation(&ctxs);
         let w = &w[..ctxs.n];
@@ -163,24 +175,11 @@ impl NgramModel {
             }
         }
         self.probs = p;
-    }
-
-    /// The n-gram estimate of `tok` at position `i`.
-    fn ngram_p(&self, ctxs: &Ctxs, tok: u32) -> f32 {
-        if self.uni_total == 0 {
-            return 0.0;
-        }
-        let mut p = self.uni[tok as usize] as f32 / self.uni_total as f32;
-        for c in ctxs.iter() {
-            let d = c.next.len() as f32;
-            let t = c.total as f32;
-            p = (c.next.get(&tok).copied().unwrap_or(0) as f32 + d * p) / (t + d);
-        }
-        p
+        &self.probs
     }
 
     /// Learns from the coded token `tok` at position `i` (whose LM log-probs were `lp`).
-    pub fn update(&mut self, i: usize, tok: u32, lp: &[f32]) {
+    fn update(&mut self, i: usize, tok: u32, lp: &[f32]) {
         debug_assert!((tok as usize) < self.v);
         let ctxs = self.contexts(i);
         let class = self.class(&ctxs);
@@ -208,16 +207,6 @@ impl NgramModel {
                 }
             }
         }
-    }
-}
-
-impl AdaptiveModel for NgramModel {
-    fn code(&mut self, i: usize, lp: &[f32], io: &mut dyn TokenIo) -> Result<u32> {
-        self.mix(i, lp);
-        frequencies_from_probs(&self.probs, &mut self.freqs)?;
-        let tok = io.token(&self.freqs)?;
-        self.update(i, tok, lp);
-        Ok(tok)
     }
 }
 

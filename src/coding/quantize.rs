@@ -5,15 +5,13 @@
 use std::borrow::Borrow;
 use std::num::NonZeroU32;
 
-use constriction::stream::model::{DecoderModel, DefaultContiguousCategoricalEntropyModel, EncoderModel, EntropyModel};
+use constriction::stream::model::{DecoderModel, EncoderModel, EntropyModel};
 
 use crate::error::{Error, Result};
 
 pub const PRECISION: u32 = 24;
 /// Largest vocabulary the quantiser accepts (each symbol needs a nonzero share).
 pub const MAX_VOCAB: usize = 1 << 20;
-
-pub type Categorical = DefaultContiguousCategoricalEntropyModel;
 
 /// Integer frequencies summing to exactly 2^PRECISION, from natural-log probabilities.
 pub fn frequencies(log_probs: &[f32], out: &mut Vec<u32>) -> Result<()> {
@@ -81,13 +79,13 @@ pub fn cdf_model<'a>(freqs: &[u32], cdf: &'a mut Vec<u32>) -> Result<CdfModel<'a
     cdf.push(0);
     for &f in freqs {
         if f == 0 {
-            return Err(Error::Invalid("internal: zero frequency".into()));
+            return Err(Error::Internal("zero frequency".into()));
         }
-        sum = sum.checked_add(f).ok_or_else(|| Error::Invalid("internal: frequencies overflow".into()))?;
+        sum = sum.checked_add(f).ok_or_else(|| Error::Internal("frequencies overflow".into()))?;
         cdf.push(sum);
     }
     if sum != 1 << PRECISION {
-        return Err(Error::Invalid("internal: frequencies do not sum to 2^24".into()));
+        return Err(Error::Internal("frequencies do not sum to 2^24".into()));
     }
     Ok(CdfModel { cdf })
 }
@@ -116,11 +114,6 @@ impl DecoderModel<24> for CdfModel<'_> {
     }
 }
 
-pub fn model(freqs: &[u32]) -> Result<Categorical> {
-    Categorical::from_nonzero_fixed_point_probabilities(freqs, false)
-        .map_err(|_| Error::Invalid("internal: frequencies do not sum to 2^24".into()))
-}
-
 /// Index of the largest log-probability (lowest id on ties): the mask method's infill.
 pub fn argmax(log_probs: &[f32]) -> u32 {
     let mut best = 0usize;
@@ -145,7 +138,7 @@ mod tests {
             frequencies(&lps, &mut f).unwrap();
             assert_eq!(f.iter().map(|&x| x as u64).sum::<u64>(), 1 << PRECISION);
             assert!(f.iter().all(|&x| x > 0));
-            model(&f).unwrap();
+            cdf_model(&f, &mut Vec::new()).unwrap();
         }
     }
 }
@@ -153,6 +146,7 @@ mod tests {
 #[cfg(test)]
 mod cdf_tests {
     use super::*;
+    use constriction::stream::model::DefaultContiguousCategoricalEntropyModel as Categorical;
     use constriction::stream::queue::{DefaultRangeDecoder, DefaultRangeEncoder};
     use constriction::stream::{Decode, Encode};
     use rand::{Rng, SeedableRng};
@@ -172,7 +166,7 @@ mod cdf_tests {
             let mut f = Vec::new();
             frequencies(&lp, &mut f).unwrap();
             let s = rng.random_range(0..v);
-            a.encode_symbol(s, model(&f).unwrap()).unwrap();
+            a.encode_symbol(s, Categorical::from_nonzero_fixed_point_probabilities(&f, false).unwrap()).unwrap();
             b.encode_symbol(s, &cdf_model(&f, &mut cdf).unwrap()).unwrap();
             tables.push((f, s));
         }

@@ -5,17 +5,10 @@
 use super::transformer::Names;
 
 pub fn names() -> Names {
-    let r = super::roberta::names();
-    let re = |s: String| s.replacen("roberta.", "roberta_prelayernorm.", 1);
     Names {
-        word: re(r.word),
-        position: re(r.position),
-        token_type: r.token_type.map(re),
-        emb_norm: re(r.emb_norm),
-        layer: re(r.layer),
         attn_norm: "attention.LayerNorm",
         ffn_norm: "intermediate.LayerNorm",
         final_norm: Some("roberta_prelayernorm.LayerNorm".into()),
-        ..r
+        ..super::roberta::names().with_prefix("roberta.", "roberta_prelayernorm.")
     }
 }

@@ -37,6 +37,22 @@ pub struct Names {
     pub head_bias: Vec<String>,
 }
 
+impl Names {
+    /// The same names with the encoder's prefix `from` (e.g. `bert.`) replaced by `to`:
+    /// architectures that reuse BERT's encoder under another name.
+    pub fn with_prefix(self, from: &str, to: &str) -> Names {
+        let re = |s: String| s.replacen(from, to, 1);
+        Names {
+            word: re(self.word),
+            position: re(self.position),
+            token_type: self.token_type.map(re),
+            emb_norm: re(self.emb_norm),
+            layer: re(self.layer),
+            ..self
+        }
+    }
+}
+
 struct Layer {
     q: Linear,
     k: Linear,
@@ -316,11 +332,11 @@ fn key_bias(mask: &Tensor) -> candle_core::Result<Tensor> {
     ((mask.to_dtype(DType::F32)? - 1.0)? * 1e9)?.reshape((b, 1, 1, t))
 }
 
-/// LayerNorm; `train` holds epsilon when training. Inference uses candle's fused kernel, whose numbers are part of the file
-/// format. That kernel records no backward pass, so it would cut the gradient at every
-/// LayerNorm and leave only the output embeddings and bias learning (the bug behind the first
-/// default model, which predicted word frequencies whatever the context): training uses the
-/// same formula from differentiable operations.
+/// LayerNorm; `train` holds epsilon when training. Inference uses candle's fused kernel, whose
+/// numbers are part of the file format. That kernel records no backward pass, so it would cut
+/// the gradient at every LayerNorm and leave only the output embeddings and bias learning (a
+/// model that predicts word frequencies whatever the context): training uses the same formula
+/// from differentiable operations.
 fn layer_norm(n: &LayerNorm, x: &Tensor, train: Option<f64>) -> candle_core::Result<Tensor> {
     let Some(eps) = train else { return n.forward(x) };
     let bias = n.bias().ok_or_else(|| candle_core::Error::Msg("LayerNorm without bias".into()))?;

@@ -64,7 +64,7 @@ pub fn save(out: &Path, s: &Setup, opt: &optim::AdamW, state: &State) -> Result<
     let tmp = ck.join("optimizer.safetensors.tmp");
     candle_core::safetensors::save(&opt.state(), &tmp)?;
     std::fs::rename(&tmp, ck.join("optimizer.safetensors")).map_err(io("saving optimizer"))?;
-    let text = serde_json::to_string(state).map_err(|e| Error::Invalid(format!("state.json: {e}")))?;
+    let text = serde_json::to_string(state).map_err(|e| Error::Internal(format!("state.json: {e}")))?;
     std::fs::write(ck.join("state.json"), text).map_err(io("saving state"))
 }
 

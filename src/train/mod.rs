@@ -325,10 +325,10 @@ mod tests {
     use candle_core::DType;
     use std::path::Path;
 
-    /// Regression: candle's fused LayerNorm and softmax have no backward pass; using them in
-    /// training cut the gradient everywhere but the output embeddings and bias (and never
-    /// reached queries and keys), so trained models only learned word frequencies. Every
-    /// parameter must receive a gradient.
+    /// candle's fused LayerNorm and softmax have no backward pass; used in training they cut
+    /// the gradient everywhere but the output embeddings and bias (queries and keys never
+    /// learn), and a model so trained learns only word frequencies. Every parameter must
+    /// receive a gradient.
     #[test]
     fn every_parameter_gets_a_gradient() {
         for fixture in ["tiny-roberta", "tiny-roberta-prelayernorm"] {

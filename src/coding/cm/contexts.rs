@@ -101,21 +101,7 @@ pub struct Layout {
 }
 
 pub fn layout(i: usize, known: &[u32], texts: &Texts) -> Layout {
-    let mut out = Layout { column: None, above: None, word: 0 };
-    // the current word: bytes back to the first non-alphanumeric
-    let mut word = 0u64;
-    'w: for j in (i.saturating_sub(16)..i).rev() {
-        if known[j] == UNKNOWN {
-            break;
-        }
-        for &b in texts.of(known[j]).iter().rev() {
-            if !b.is_ascii_alphanumeric() && b < 0x80 {
-                break 'w;
-            }
-            word = fold(word, b as u64);
-        }
-    }
-    out.word = word;
+    let mut out = Layout { column: None, above: None, word: word_before(i, known, texts) };
     // back to the end of the previous line: `col` bytes after it
     let mut col = 0u32;
     let mut j = i;
@@ -140,7 +126,38 @@ pub fn layout(i: usize, known: &[u32], texts: &Texts) -> Layout {
         return out;
     };
     out.column = Some(col);
-    // the previous line ends at byte nk of token nj; find where it starts
+    let Some((start_tok, start_off, len)) = line_start(nj, nk, known, texts) else {
+        return out;
+    };
+    if col >= len {
+        out.above = Some(UNKNOWN);
+        return out;
+    }
+    out.above = token_at_column(col, (start_tok, start_off), nj, known, texts);
+    out
+}
+
+/// The hash of the letters and digits just before `i`: bytes back to the first
+/// non-alphanumeric.
+fn word_before(i: usize, known: &[u32], texts: &Texts) -> u64 {
+    let mut word = 0u64;
+    'w: for j in (i.saturating_sub(16)..i).rev() {
+        if known[j] == UNKNOWN {
+            break;
+        }
+        for &b in texts.of(known[j]).iter().rev() {
+            if !b.is_ascii_alphanumeric() && b < 0x80 {
+                break 'w;
+            }
+            word = fold(word, b as u64);
+        }
+    }
+    word
+}
+
+/// Where the line that ends at byte `nk` of token `nj` starts: (token, byte offset in it,
+/// the line's length in bytes). `None` where an unknown token or the walk limit comes first.
+fn line_start(nj: usize, nk: usize, known: &[u32], texts: &Texts) -> Option<(usize, usize, u32)> {
     let mut len = nk as u32; // bytes of the previous line inside token nj, before the newline
     let prev_nl = texts.of(known[nj])[..nk].iter().rposition(|&b| b == b'\n');
     let (mut start_tok, mut start_off) = (nj, prev_nl.map_or(0, |k| k + 1));
@@ -156,7 +173,7 @@ pub fn layout(i: usize, known: &[u32], texts: &Texts) -> Layout {
             }
             k -= 1;
             if known[k] == UNKNOWN || nj - k > MAX_WALK {
-                return out;
+                return None;
             }
             let t = texts.of(known[k]);
             if let Some(p) = t.iter().rposition(|&b| b == b'\n') {
@@ -168,23 +185,24 @@ pub fn layout(i: usize, known: &[u32], texts: &Texts) -> Layout {
             len += t.len() as u32;
         }
     }
-    if col >= len {
-        out.above = Some(UNKNOWN);
-        return out;
-    }
-    // forward from the line start to the token covering column `col`
+    Some((start_tok, start_off, len))
+}
+
+/// The token covering column `col` of the line starting at `start` (token, byte offset),
+/// walking forward no further than token `last`.
+fn token_at_column(col: u32, start: (usize, usize), last: usize, known: &[u32], texts: &Texts) -> Option<u32> {
+    let (start_tok, start_off) = start;
     let mut at = 0u32;
-    for (k, &tok) in known.iter().enumerate().take(nj + 1).skip(start_tok) {
+    for (k, &tok) in known.iter().enumerate().take(last + 1).skip(start_tok) {
         let t = texts.of(tok);
         let from = if k == start_tok { start_off } else { 0 };
         let n = (t.len() - from) as u32;
         if at + n > col {
-            out.above = Some(tok);
-            break;
+            return Some(tok);
         }
         at += n;
     }
-    out
+    None
 }
 
 /// The hash of context `kind` at position `i`.

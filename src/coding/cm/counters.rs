@@ -29,6 +29,12 @@ fn mix(h: u64, node: u32) -> u64 {
     x ^ (x >> 32)
 }
 
+/// The 64-bit mix of a context hash and a node that places a slot.
+#[inline]
+pub fn slot_of(h: u64, node: u32) -> u64 {
+    mix(h, node)
+}
+
 /// The bit history after `bit`: its count grows (up to 15), the other one, above 2, halves.
 #[inline]
 pub fn next_state(s: u8, bit: bool) -> u8 {

@@ -140,6 +140,10 @@ impl Apm {
         Apm { n: vec![0; t.len()], t, idx: 0, frac: 0.0, rate }
     }
 
+    pub fn contexts(&self) -> usize {
+        self.t.len() / APM_STEPS
+    }
+
     pub fn refine(&mut self, p: f32, ctx: usize) -> f32 {
         let s = (stretch(p).clamp(-APM_RANGE, APM_RANGE) + APM_RANGE) * (16.0 / APM_RANGE);
         let j = (s as usize).min(APM_STEPS - 2);

@@ -31,7 +31,7 @@ use crate::error::Result;
 pub const UNKNOWN: u32 = u32::MAX;
 
 /// Most hashed context orders.
-const MAX_ORDERS: usize = 16;
+const MAX_ORDERS: usize = 17;
 /// Deepest tree the selectors distinguish (vocabularies up to 2^20).
 const MAX_DEPTH: usize = 20;
 /// LM odds buckets for a selector.
@@ -67,6 +67,13 @@ pub struct Params {
     pub apm_rate: f32,
     /// the APM's share of the final probability
     pub apm_share: f32,
+    /// adaptive model version 3 as first released: the same contexts at every plan, token
+    /// contexts learned only when coded with, LM probabilities below e^−87 read as 0
+    pub v3: bool,
+    /// the match model's input (off only to measure its share)
+    pub match_model: bool,
+    /// a third APM by the previous token and the decision's node
+    pub apm_prev: bool,
 }
 
 impl Params {
@@ -82,6 +89,7 @@ impl Params {
             Tokens(3),
             Tokens(4),
             Tokens(6),
+            Tokens(8),
             Column,
             Above,
             AboveLeft,
@@ -95,11 +103,21 @@ impl Params {
         Params {
             contexts,
             slots_per_token: 16,
-            mixer_rate: 0.005,
+            mixer_rate: 0.0035,
             mixer_boost: 10.0,
             apm_rate: 0.02,
             apm_share: 0.75,
+            v3: false,
+            match_model: true,
+            apm_prev: true,
         }
+    }
+
+    /// The settings of version 3 files (whatever their plan).
+    pub fn v3() -> Self {
+        let mut p = Params { v3: true, apm_prev: false, mixer_rate: 0.005, ..Params::for_plan(1) };
+        p.contexts.retain(|&k| k != Kind::Tokens(8));
+        p
     }
 }
 
@@ -143,6 +161,9 @@ pub struct ContextMix {
     apm: Apm,
     /// refines by the decision's node (what tokens spelt like this turned out to be)
     apm_node: Apm,
+    /// refines by the previous token and the node
+    apm_prev: Apm,
+    prev_hash: u64,
     // per token
     hashes: [u64; MAX_ORDERS],
     active: [bool; MAX_ORDERS],
@@ -154,21 +175,23 @@ pub struct ContextMix {
     expect_bit: Option<bool>,
 }
 
-/// [`ContextMix`] fed with the LM's log-probabilities: adaptive model version 3.
+/// [`ContextMix`] fed with the LM's log-probabilities: adaptive model version 4 (version 3
+/// with `v3`).
 pub struct ContextMixModel {
     lm: LmBits,
     cm: ContextMix,
 }
 
 impl ContextMixModel {
-    pub fn new(vocab: usize, n: usize, rounds: usize, text: &[Vec<u8>]) -> Self {
-        ContextMixModel { lm: LmBits::default(), cm: ContextMix::new(vocab, n, text, Params::for_plan(rounds)) }
+    pub fn new(vocab: usize, n: usize, rounds: usize, text: &[Vec<u8>], v3: bool) -> Self {
+        let p = if v3 { Params::v3() } else { Params::for_plan(rounds) };
+        ContextMixModel { lm: LmBits::default(), cm: ContextMix::new(vocab, n, text, p) }
     }
 }
 
 impl AdaptiveModel for ContextMixModel {
     fn code(&mut self, i: usize, lp: &[f32], io: &mut dyn TokenIo) -> Result<u32> {
-        self.lm.load(lp, &self.cm.tree);
+        self.lm.load(lp, &self.cm.tree, self.cm.p.v3);
         let want = io.known();
         self.cm.code(i, &self.lm, want, |bit, p| io.bit(bit, p))
     }
@@ -199,6 +222,8 @@ impl ContextMix {
             ),
             apm: Apm::new(MAX_DEPTH * 4, p.apm_rate),
             apm_node: Apm::new(1 << Tree::new(vocab, &[]).bits.min(16), p.apm_rate),
+            apm_prev: Apm::new(if p.apm_prev { 1 << table_bits(n, 16, 8, 16) } else { 1 }, p.apm_rate),
+            prev_hash: 0,
 
             hashes: [0; MAX_ORDERS],
             active: [false; MAX_ORDERS],
@@ -255,12 +280,16 @@ impl ContextMix {
             self.active[k] = kind.active(i, &self.known);
             self.hashes[k] = contexts::hash(kind, i, &self.known, &self.texts, &lay);
         }
+        self.prev_hash = i.checked_sub(1).map_or(UNKNOWN - 1, |j| self.known[j]) as u64;
         self.class = match i.checked_sub(1).map(|j| self.known[j]) {
             Some(t) if t != UNKNOWN => class_of(self.texts.of(t)),
             _ => 0,
         };
         // the match model's token, as a rank
         self.expect = self.matcher.find(i, &self.known).map(|(t, len)| (self.tree.rank(t), len));
+        if !self.p.match_model {
+            self.expect = None;
+        }
     }
 
     fn predict(&mut self, node: u32, depth: u32, lm: f32) -> P16 {
@@ -310,7 +339,13 @@ impl ContextMix {
         let pm = m.mix(&sel, d);
         let pa = self.apm.refine(pm, d * 4 + mstate);
         let pn = self.apm_node.refine(pm, node as usize & 0xFFFF);
-        let p = pm + ((pa + pn) * 0.5 - pm) * self.p.apm_share;
+        let p = if self.p.apm_prev {
+            let c = counters::slot_of(self.prev_hash, node) as usize & (self.apm_prev.contexts() - 1);
+            let pp = self.apm_prev.refine(pm, c);
+            pm + ((pa + pn + pp) * (1.0 / 3.0) - pm) * self.p.apm_share
+        } else {
+            pm + ((pa + pn) * 0.5 - pm) * self.p.apm_share
+        };
         ((p * 65536.0) as u32).clamp(1, 65535)
     }
 
@@ -327,12 +362,17 @@ impl ContextMix {
         self.mixer.update(bit);
         self.apm.update(bit);
         self.apm_node.update(bit);
+        if self.p.apm_prev {
+            self.apm_prev.update(bit);
+        }
     }
 
     fn end(&mut self, i: usize, tok: u32) {
         self.known[i] = tok;
         self.matcher.learn(i, &self.known);
-        self.complete(i);
+        if !self.p.v3 {
+            self.complete(i);
+        }
     }
 
     /// Whether token context `k` at `j` and `j`'s token are all known.

@@ -68,12 +68,21 @@ pub struct LmBits {
 pub const CLIP: f32 = 11.5;
 
 impl LmBits {
-    pub fn load(&mut self, lp: &[f32], tree: &Tree) {
+    /// `v3`: as files of adaptive model version 3 were written, log-probabilities at or below
+    /// −87 (and NaN) count as probability 0 rather than e^−87.
+    pub fn load(&mut self, lp: &[f32], tree: &Tree, v3: bool) {
         self.p.clear();
         self.p.extend(tree.id.iter().map(|&i| lp[i as usize]));
         // a separate pass over contiguous values, which vectorises
         for x in self.p.iter_mut() {
             *x = math::exp(*x);
+        }
+        if v3 {
+            for (x, &i) in self.p.iter_mut().zip(&tree.id) {
+                if !(lp[i as usize] > -87.0) {
+                    *x = 0.0;
+                }
+            }
         }
     }
 
@@ -132,7 +141,7 @@ mod tests {
         // ids 0..4 spelt d, c, b, a: ranks reverse the ids
         let t = Tree::new(4, &[b"d".to_vec(), b"c".to_vec(), b"b".to_vec(), b"a".to_vec()]);
         assert_eq!((t.rank(0), t.id(0)), (3, 3));
-        lm.load(&lp, &t);
+        lm.load(&lp, &t, false);
         let (lo, mid, hi) = t.split(1, 0);
         assert!((lm.stretch(lo, mid, hi) - (0.3f32 / 0.7).ln()).abs() < 1e-5);
     }

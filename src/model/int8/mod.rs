@@ -10,6 +10,7 @@
 pub mod calibrate;
 #[cfg(any(feature = "cuda", feature = "int8-cuda"))]
 pub mod cuda;
+mod file;
 mod forward;
 pub mod gemm;
 pub mod make;

@@ -141,10 +141,38 @@ pub fn log2_table() -> Vec<u32> {
     (0..=n).map(|i| ((1.0 + i as f64 / n as f64).log2() * 2f64.powi(LOGIT_BITS as i32)).round() as u32).collect()
 }
 
+/// Layer `l`: its inputs and outputs in the residual stream's unit `s_res`, its activations in
+/// the units `scale` gives from calibration.
+fn layer(m: &FloatModel, l: usize, s_res: f64, scale: &dyn Fn(&str, Act) -> Result<f64>, o: &Options) -> Result<Layer> {
+    let (cfg, n) = (m.cfg, m.names);
+    let hd = cfg.hidden / cfg.heads;
+    let p = n.layer.replace("{}", &l.to_string());
+    let k = |s: &str| format!("layer.{l}.{s}");
+    let (s_ln1, s_ln2) = (scale(&k("ln1"), o.ln)?, scale(&k("ln2"), o.ln)?);
+    let (sq, sk, sv) = (scale(&k("q"), Act::I8)?, scale(&k("k"), Act::I8)?, scale(&k("v"), Act::I8)?);
+    let s_gin = scale(&k("gelu_in"), Act::I32)? * limit(Act::I32) / o.gelu_half as f64;
+    let s_gout = scale(&k("gelu_out"), o.gelu)?;
+    let score = sq * sk / (hd as f64).sqrt() * std::f64::consts::LOG2_E * (1u32 << EXP_BITS) as f64;
+    let score_shift = shift_for(score);
+    Ok(Layer {
+        ln1: norm(m, &format!("{p}.{}", n.attn_norm), s_res, s_ln1, o.ln)?,
+        q: linear(m, &format!("{p}.{}", n.q), s_ln1, sq)?,
+        k: linear(m, &format!("{p}.{}", n.k), s_ln1, sk)?,
+        v: linear(m, &format!("{p}.{}", n.v), s_ln1, sv)?,
+        score_m: (score * 2f64.powi(score_shift as i32)).round() as i64,
+        score_shift,
+        o: linear(m, &format!("{p}.{}", n.attn_out), sv, s_res)?,
+        ln2: norm(m, &format!("{p}.{}", n.ffn_norm), s_res, s_ln2, o.ln)?,
+        ffn_in: linear(m, &format!("{p}.{}", n.ffn_in), s_ln2, s_gin)?,
+        gelu: gelu(cfg.activation, s_gin, s_gout, o.gelu_half, o.gelu)?,
+        ffn_out: linear(m, &format!("{p}.{}", n.ffn_out), s_gout, s_res)?,
+    })
+}
+
 /// Builds the integer checkpoint of `m` from calibration statistics.
 pub fn build(m: &FloatModel, st: &Stats, o: &Options) -> Result<IntParams> {
     let (cfg, n) = (m.cfg, m.names);
-    let (h, hd) = (cfg.hidden, cfg.hidden / cfg.heads);
+    let h = cfg.hidden;
     let scale =
         |name: &str, t: Act| -> Result<f64> { Ok((st.get(name)?.quantile(o.clip) as f64).max(1e-6) / limit(t)) };
     // residual stream: the calibrated maximum at 2^22, leaving 2^8 of headroom below 2^30
@@ -168,27 +196,7 @@ pub fn build(m: &FloatModel, st: &Stats, o: &Options) -> Result<IntParams> {
     let emb_mul = |s: &[f64]| s.iter().map(|&x| (x * 2f64.powf(fe)).round() as i32).collect::<Vec<_>>();
     let mut layers = Vec::with_capacity(cfg.layers);
     for l in 0..cfg.layers {
-        let p = n.layer.replace("{}", &l.to_string());
-        let k = |s: &str| format!("layer.{l}.{s}");
-        let (s_ln1, s_ln2) = (scale(&k("ln1"), o.ln)?, scale(&k("ln2"), o.ln)?);
-        let (sq, sk, sv) = (scale(&k("q"), Act::I8)?, scale(&k("k"), Act::I8)?, scale(&k("v"), Act::I8)?);
-        let s_gin = scale(&k("gelu_in"), Act::I32)? * limit(Act::I32) / o.gelu_half as f64;
-        let s_gout = scale(&k("gelu_out"), o.gelu)?;
-        let score = sq * sk / (hd as f64).sqrt() * std::f64::consts::LOG2_E * (1u32 << EXP_BITS) as f64;
-        let score_shift = shift_for(score);
-        layers.push(Layer {
-            ln1: norm(m, &format!("{p}.{}", n.attn_norm), s_res, s_ln1, o.ln)?,
-            q: linear(m, &format!("{p}.{}", n.q), s_ln1, sq)?,
-            k: linear(m, &format!("{p}.{}", n.k), s_ln1, sk)?,
-            v: linear(m, &format!("{p}.{}", n.v), s_ln1, sv)?,
-            score_m: (score * 2f64.powi(score_shift as i32)).round() as i64,
-            score_shift,
-            o: linear(m, &format!("{p}.{}", n.attn_out), sv, s_res)?,
-            ln2: norm(m, &format!("{p}.{}", n.ffn_norm), s_res, s_ln2, o.ln)?,
-            ffn_in: linear(m, &format!("{p}.{}", n.ffn_in), s_ln2, s_gin)?,
-            gelu: gelu(cfg.activation, s_gin, s_gout, o.gelu_half, o.gelu)?,
-            ffn_out: linear(m, &format!("{p}.{}", n.ffn_out), s_gout, s_res)?,
-        });
+        layers.push(layer(m, l, s_res, &scale, o)?);
     }
     let s_fin = scale("final.ln", o.final_ln)?;
     let s_hin = scale("head.gelu_in", Act::I32)? * limit(Act::I32) / o.gelu_half as f64;
@@ -208,7 +216,6 @@ pub fn build(m: &FloatModel, st: &Stats, o: &Options) -> Result<IntParams> {
         inter: cfg.intermediate,
         positions: cfg.max_positions,
         position_offset: cfg.position_offset,
-        pad: cfg.pad_token_id,
         word: wq,
         word_m: emb_mul(&ws),
         pos: pq,

@@ -2,7 +2,7 @@
 
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 
-use super::{gpu, kind, CudaLm, DBuf, DGelu, DNorm};
+use super::{gpu, kind, CudaLm, DBuf, DGelu, DLayer, DNorm};
 use crate::error::{Error, Result};
 
 /// What a product's epilogue does with its accumulators.
@@ -115,103 +115,119 @@ impl CudaLm {
     }
 
     fn run(&self, seqs: &[Vec<u32>], sel: &[(usize, usize)], stop: Option<usize>) -> Result<Run> {
-        let (h, v) = (self.hidden, self.vocab);
-        let hd = h / self.heads;
-        let (mut ids, mut posi, mut qrow, mut kstart, mut klen) = (vec![], vec![], vec![], vec![], vec![]);
+        let b = self.batch(seqs, sel)?;
+        let rows = b.ids.len();
+        let st = &self.stream;
+        let up = |x: &[i32]| st.clone_htod(x).map_err(gpu);
+        let d = DBatch { qrow: up(&b.qrow)?, kstart: up(&b.kstart)?, klen: up(&b.klen)?, longest: b.longest };
+        let mut x = self.embed(&up(&b.ids)?, &up(&b.pos)?, rows)?;
+        for (li, l) in self.layers.iter().enumerate() {
+            if stop == Some(li) {
+                return Ok(Run::Residual(st.clone_dtoh(&x).map_err(gpu)?));
+            }
+            self.layer(l, &mut x, rows, &d)?;
+        }
+        if stop.is_some() {
+            return Ok(Run::Residual(st.clone_dtoh(&x).map_err(gpu)?));
+        }
+        Ok(Run::Probs(self.head(&x, &b.picked)?))
+    }
+
+    /// The batch's rows on the host: checked against the model, every sequence's rows one
+    /// after the other, and the rows of the selected positions.
+    fn batch(&self, seqs: &[Vec<u32>], sel: &[(usize, usize)]) -> Result<Batch> {
+        let v = self.vocab;
+        let mut b = Batch {
+            ids: vec![],
+            pos: vec![],
+            qrow: vec![],
+            kstart: vec![],
+            klen: vec![],
+            picked: Vec::with_capacity(sel.len()),
+            longest: seqs.iter().map(|s| s.len()).max().unwrap_or(0),
+        };
         let mut off = Vec::with_capacity(seqs.len());
         for s in seqs {
             if s.len() + self.position_offset > self.positions {
                 return Err(Error::Internal(format!("sequence of {} tokens exceeds the model's positions", s.len())));
             }
-            off.push(ids.len());
-            let start = ids.len() as i32;
+            off.push(b.ids.len());
+            let start = b.ids.len() as i32;
             for (i, &t) in s.iter().enumerate() {
                 if t as usize >= v {
                     return Err(Error::Internal(format!("token id {t} outside the vocabulary")));
                 }
-                qrow.push(ids.len() as i32);
-                ids.push(t as i32);
-                posi.push((self.position_offset + i) as i32);
-                kstart.push(start);
-                klen.push(s.len() as i32);
+                b.qrow.push(b.ids.len() as i32);
+                b.ids.push(t as i32);
+                b.pos.push((self.position_offset + i) as i32);
+                b.kstart.push(start);
+                b.klen.push(s.len() as i32);
             }
         }
-        let mut picked = Vec::with_capacity(sel.len());
         for &(s, p) in sel {
             if s >= seqs.len() || p >= seqs[s].len() {
                 return Err(Error::Internal(format!("selected position ({s}, {p}) is not in the batch")));
             }
-            picked.push((off[s] + p) as i32);
+            b.picked.push((off[s] + p) as i32);
         }
-        let rows = ids.len();
-        let st = &self.stream;
-        let up = |x: &[i32]| st.clone_htod(x).map_err(gpu);
-        let (d_ids, d_pos, d_qrow, d_kstart, d_klen) = (up(&ids)?, up(&posi)?, up(&qrow)?, up(&kstart)?, up(&klen)?);
-        let mut e = self.alloc::<i32>(rows * h)?;
-        let mut b = st.launch_builder(&self.f.embed);
-        let h32 = h as i32;
-        b.arg(&d_ids)
-            .arg(&d_pos)
-            .arg(&self.word)
-            .arg(&self.word_m)
-            .arg(&self.pos)
-            .arg(&self.pos_m)
-            .arg(&h32)
-            .arg(&mut e);
+        Ok(b)
+    }
+
+    /// The residual stream after the embeddings and their LayerNorm.
+    fn embed(&self, d_ids: &CudaSlice<i32>, d_pos: &CudaSlice<i32>, rows: usize) -> Result<CudaSlice<i32>> {
+        let h32 = self.hidden as i32;
+        let mut e = self.alloc::<i32>(rows * self.hidden)?;
+        let mut b = self.stream.launch_builder(&self.f.embed);
+        b.arg(d_ids).arg(d_pos).arg(&self.word).arg(&self.word_m).arg(&self.pos).arg(&self.pos_m).arg(&h32).arg(&mut e);
         unsafe { b.launch(Self::rows_cfg(rows, 128)) }.map_err(gpu)?;
-        let mut x = match self.norm_into(&self.emb_ln, &e, rows)? {
-            DBuf::I32(x) => x,
-            _ => return Err(Error::Internal("embedding LayerNorm must write the residual stream".into())),
+        match self.norm_into(&self.emb_ln, &e, rows)? {
+            DBuf::I32(x) => Ok(x),
+            _ => Err(Error::Internal("embedding LayerNorm must write the residual stream".into())),
+        }
+    }
+
+    /// One encoder layer over every row of the residual stream `x`.
+    fn layer(&self, l: &DLayer, x: &mut CudaSlice<i32>, rows: usize, d: &DBatch) -> Result<()> {
+        let h = self.hidden;
+        let (h32, hd32) = (h as i32, (h / self.heads) as i32);
+        let a = self.norm_into(&l.ln1, x, rows)?;
+        let mut q = DBuf::I8(self.alloc(rows * h)?);
+        let mut k = DBuf::I8(self.alloc(rows * h)?);
+        let mut vv = DBuf::I8(self.alloc(rows * h)?);
+        for (lin, out) in [(&l.q, &mut q), (&l.k, &mut k), (&l.v, &mut vv)] {
+            self.gemm(&a, &lin.w, lin.n, lin.k, rows, Some((&lin.m, &lin.b, lin.shift)), Epilogue::Act(out))?;
+        }
+        let (DBuf::I8(q), DBuf::I8(k), DBuf::I8(vv)) = (&q, &k, &vv) else { unreachable!() };
+        let mut ctx = self.alloc::<i8>(rows * h)?;
+        let mut b = self.stream.launch_builder(&self.f.attention);
+        b.arg(q).arg(k).arg(vv).arg(&h32).arg(&hd32).arg(&d.qrow).arg(&d.kstart).arg(&d.klen);
+        b.arg(&l.score_m).arg(&l.score_shift).arg(&self.exp2).arg(&mut ctx);
+        let cfg = LaunchConfig {
+            grid_dim: (rows as u32, self.heads as u32, 1),
+            block_dim: (128, 1, 1),
+            shared_mem_bytes: (8 * d.longest.max(1)) as u32,
         };
-        for (li, l) in self.layers.iter().enumerate() {
-            if stop == Some(li) {
-                return Ok(Run::Residual(st.clone_dtoh(&x).map_err(gpu)?));
-            }
-            let a = self.norm_into(&l.ln1, &x, rows)?;
-            let mut q = DBuf::I8(self.alloc(rows * h)?);
-            let mut k = DBuf::I8(self.alloc(rows * h)?);
-            let mut vv = DBuf::I8(self.alloc(rows * h)?);
-            for (lin, out) in [(&l.q, &mut q), (&l.k, &mut k), (&l.v, &mut vv)] {
-                self.gemm(&a, &lin.w, lin.n, lin.k, rows, Some((&lin.m, &lin.b, lin.shift)), Epilogue::Act(out))?;
-            }
-            let (DBuf::I8(q), DBuf::I8(k), DBuf::I8(vv)) = (&q, &k, &vv) else { unreachable!() };
-            let mut ctx = self.alloc::<i8>(rows * h)?;
-            let (hd32, mut b) = (hd as i32, st.launch_builder(&self.f.attention));
-            b.arg(q).arg(k).arg(vv).arg(&h32).arg(&hd32).arg(&d_qrow).arg(&d_kstart).arg(&d_klen);
-            b.arg(&l.score_m).arg(&l.score_shift).arg(&self.exp2).arg(&mut ctx);
-            let longest = seqs.iter().map(|s| s.len()).max().unwrap_or(0);
-            let cfg = LaunchConfig {
-                grid_dim: (rows as u32, self.heads as u32, 1),
-                block_dim: (128, 1, 1),
-                shared_mem_bytes: (8 * longest.max(1)) as u32,
-            };
-            unsafe { b.launch(cfg) }.map_err(gpu)?;
-            let ctx = DBuf::I8(ctx);
-            self.gemm(&ctx, &l.o.w, h, h, rows, Some((&l.o.m, &l.o.b, l.o.shift)), Epilogue::Residual(&mut x))?;
-            let a = self.norm_into(&l.ln2, &x, rows)?;
-            let mut g = self.buf(l.gelu.out, rows * self.inter)?;
-            let lim = kind(l.gelu.out).1;
-            let fi = &l.ffn_in;
-            self.gemm(
-                &a,
-                &fi.w,
-                fi.n,
-                fi.k,
-                rows,
-                Some((&fi.m, &fi.b, fi.shift)),
-                Epilogue::Gelu(&l.gelu, &mut g, lim),
-            )?;
-            let fo = &l.ffn_out;
-            self.gemm(&g, &fo.w, fo.n, fo.k, rows, Some((&fo.m, &fo.b, fo.shift)), Epilogue::Residual(&mut x))?;
-        }
-        if stop.is_some() {
-            return Ok(Run::Residual(st.clone_dtoh(&x).map_err(gpu)?));
-        }
+        unsafe { b.launch(cfg) }.map_err(gpu)?;
+        let ctx = DBuf::I8(ctx);
+        self.gemm(&ctx, &l.o.w, h, h, rows, Some((&l.o.m, &l.o.b, l.o.shift)), Epilogue::Residual(x))?;
+        let a = self.norm_into(&l.ln2, x, rows)?;
+        let mut g = self.buf(l.gelu.out, rows * self.inter)?;
+        let lim = kind(l.gelu.out).1;
+        let fi = &l.ffn_in;
+        self.gemm(&a, &fi.w, fi.n, fi.k, rows, Some((&fi.m, &fi.b, fi.shift)), Epilogue::Gelu(&l.gelu, &mut g, lim))?;
+        let fo = &l.ffn_out;
+        self.gemm(&g, &fo.w, fo.n, fo.k, rows, Some((&fo.m, &fo.b, fo.shift)), Epilogue::Residual(x))
+    }
+
+    /// The prediction head at the `picked` rows of `x`: natural-log probabilities.
+    fn head(&self, x: &CudaSlice<i32>, picked: &[i32]) -> Result<Vec<f32>> {
+        let (h, v) = (self.hidden, self.vocab);
+        let (h32, st) = (h as i32, &self.stream);
         let n = picked.len();
-        let d_pick = up(&picked)?;
+        let d_pick = st.clone_htod(picked).map_err(gpu)?;
         let mut xs = self.alloc::<i32>(n * h)?;
         let mut b = st.launch_builder(&self.f.gather);
-        b.arg(&x).arg(&h32).arg(&d_pick).arg(&mut xs);
+        b.arg(x).arg(&h32).arg(&d_pick).arg(&mut xs);
         unsafe { b.launch(Self::rows_cfg(n, 128)) }.map_err(gpu)?;
         let a = self.norm_into(&self.final_ln, &xs, n)?;
         // the head's GELU feeds a LayerNorm: kept in 32-bit storage at the table's 15 bits
@@ -240,8 +256,30 @@ impl CudaLm {
         unsafe { b.launch(Self::rows_cfg(n, 256)) }.map_err(gpu)?;
         let mut o = st.clone_dtoh(&out).map_err(gpu)?;
         o.truncate(n * v);
-        Ok(Run::Probs(o))
+        Ok(o)
     }
+}
+
+/// A batch's rows on the host ([`CudaLm::batch`]).
+struct Batch {
+    ids: Vec<i32>,
+    pos: Vec<i32>,
+    /// each row's own index (the attention's query row)
+    qrow: Vec<i32>,
+    /// the first row and the length of each row's sequence (the keys it attends to)
+    kstart: Vec<i32>,
+    klen: Vec<i32>,
+    /// the rows whose predictions are asked for
+    picked: Vec<i32>,
+    longest: usize,
+}
+
+/// What the attention needs of the batch, on the device.
+struct DBatch {
+    qrow: CudaSlice<i32>,
+    kstart: CudaSlice<i32>,
+    klen: CudaSlice<i32>,
+    longest: usize,
 }
 
 enum Run {

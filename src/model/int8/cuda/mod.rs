@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, LaunchConfig, PushKernelArg};
 
-use super::params::{Act, Gelu, IntParams, Linear, Norm, Requant};
+use super::params::{Act, Gelu, IntParams, Layer, Linear, Norm, Requant};
 use super::NUMERICS;
 use crate::error::{Error, Result};
 use crate::model::MaskedLm;
@@ -16,7 +16,7 @@ use crate::model::MaskedLm;
 const SOURCE: &str = include_str!("kernels.cu");
 
 fn gpu(e: impl std::fmt::Display) -> Error {
-    Error::Invalid(format!("CUDA: {e}"))
+    Error::Gpu(format!("CUDA: {e}"))
 }
 
 struct DLinear {
@@ -125,8 +125,81 @@ pub fn compile(arch: &'static str) -> Result<usize> {
 /// cudarc panics when it cannot load a CUDA library: that becomes an error here.
 fn catch<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
-        Err(Error::Invalid("CUDA libraries not found (libcuda, libnvrtc on LD_LIBRARY_PATH)".into()))
+        Err(Error::Gpu("CUDA libraries not found (libcuda, libnvrtc on LD_LIBRARY_PATH)".into()))
     })
+}
+
+impl Funcs {
+    /// Compiles the kernels for the GPU of `ctx` (no fused multiply-adds: the CPU engine's
+    /// arithmetic) and looks each one up.
+    fn load(ctx: &Arc<CudaContext>) -> Result<Funcs> {
+        let (major, minor) = ctx.compute_capability().map_err(gpu)?;
+        let arch: &'static str = Box::leak(format!("compute_{major}{minor}").into_boxed_str());
+        let opts = cudarc::nvrtc::CompileOptions { arch: Some(arch), fmad: Some(false), ..Default::default() };
+        let ptx = cudarc::nvrtc::compile_ptx_with_opts(SOURCE, opts).map_err(gpu)?;
+        let module = ctx.load_module(ptx).map_err(gpu)?;
+        let func = |n: &str| module.load_function(n).map_err(gpu);
+        Ok(Funcs {
+            embed: func("embed")?,
+            layer_norm: func("layer_norm")?,
+            gemm_i8: func("gemm_i8")?,
+            gemm_i16: func("gemm_i16")?,
+            attention: func("attention")?,
+            gather: func("gather_rows")?,
+            log_softmax: func("log_softmax")?,
+            _module: module.clone(),
+        })
+    }
+}
+
+/// Copies the CPU engine's parameters to the device, piece by piece.
+struct Upload<'a>(&'a Arc<CudaStream>);
+
+impl Upload<'_> {
+    fn slice<T: cudarc::driver::DeviceRepr>(&self, v: &[T]) -> Result<CudaSlice<T>> {
+        self.0.clone_htod(v).map_err(gpu)
+    }
+
+    fn lin(&self, l: &Linear) -> Result<DLinear> {
+        Ok(DLinear {
+            n: l.n,
+            k: l.k,
+            w: self.slice(&l.w)?,
+            m: self.slice(&l.rq.m)?,
+            b: self.slice(&l.rq.b)?,
+            shift: l.rq.shift as i32,
+        })
+    }
+
+    fn norm(&self, n: &Norm) -> Result<DNorm> {
+        Ok(DNorm { g: self.slice(&n.g)?, b: self.slice(&n.b)?, shift: n.shift as i32, eps: n.eps, out: n.out })
+    }
+
+    fn gelu(&self, g: &Gelu) -> Result<DGelu> {
+        Ok(DGelu {
+            table: self.slice(&g.table)?,
+            half: g.half as i32,
+            lin_m: g.lin_m,
+            lin_shift: g.lin_shift as i32,
+            out: g.out,
+        })
+    }
+
+    fn layer(&self, l: &Layer) -> Result<DLayer> {
+        Ok(DLayer {
+            ln1: self.norm(&l.ln1)?,
+            q: self.lin(&l.q)?,
+            k: self.lin(&l.k)?,
+            v: self.lin(&l.v)?,
+            score_m: l.score_m,
+            score_shift: l.score_shift as i32,
+            o: self.lin(&l.o)?,
+            ln2: self.norm(&l.ln2)?,
+            ffn_in: self.lin(&l.ffn_in)?,
+            gelu: self.gelu(&l.gelu)?,
+            ffn_out: self.lin(&l.ffn_out)?,
+        })
+    }
 }
 
 impl CudaLm {
@@ -138,63 +211,9 @@ impl CudaLm {
     fn create(p: &IntParams, ordinal: usize, max_sequence: usize) -> Result<CudaLm> {
         let ctx = CudaContext::new(ordinal).map_err(gpu)?;
         let stream = ctx.default_stream();
-        let (major, minor) = ctx.compute_capability().map_err(gpu)?;
-        let arch: &'static str = Box::leak(format!("compute_{major}{minor}").into_boxed_str());
-        let opts = cudarc::nvrtc::CompileOptions { arch: Some(arch), fmad: Some(false), ..Default::default() };
-        let ptx = cudarc::nvrtc::compile_ptx_with_opts(SOURCE, opts).map_err(gpu)?;
-        let module = ctx.load_module(ptx).map_err(gpu)?;
-        let func = |n: &str| module.load_function(n).map_err(gpu);
-        let f = Funcs {
-            embed: func("embed")?,
-            layer_norm: func("layer_norm")?,
-            gemm_i8: func("gemm_i8")?,
-            gemm_i16: func("gemm_i16")?,
-            attention: func("attention")?,
-            gather: func("gather_rows")?,
-            log_softmax: func("log_softmax")?,
-            _module: module.clone(),
-        };
-        let up8 = |v: &[i8]| stream.clone_htod(v).map_err(gpu);
-        let up32 = |v: &[i32]| stream.clone_htod(v).map_err(gpu);
-        let up64 = |v: &[i64]| stream.clone_htod(v).map_err(gpu);
-        let lin = |l: &Linear| -> Result<DLinear> {
-            Ok(DLinear {
-                n: l.n,
-                k: l.k,
-                w: up8(&l.w)?,
-                m: up32(&l.rq.m)?,
-                b: up64(&l.rq.b)?,
-                shift: l.rq.shift as i32,
-            })
-        };
-        let norm = |n: &Norm| -> Result<DNorm> {
-            Ok(DNorm { g: up32(&n.g)?, b: up64(&n.b)?, shift: n.shift as i32, eps: n.eps, out: n.out })
-        };
-        let gelu = |g: &Gelu| -> Result<DGelu> {
-            Ok(DGelu {
-                table: stream.clone_htod(&g.table).map_err(gpu)?,
-                half: g.half as i32,
-                lin_m: g.lin_m,
-                lin_shift: g.lin_shift as i32,
-                out: g.out,
-            })
-        };
-        let mut layers = Vec::new();
-        for l in &p.layers {
-            layers.push(DLayer {
-                ln1: norm(&l.ln1)?,
-                q: lin(&l.q)?,
-                k: lin(&l.k)?,
-                v: lin(&l.v)?,
-                score_m: l.score_m,
-                score_shift: l.score_shift as i32,
-                o: lin(&l.o)?,
-                ln2: norm(&l.ln2)?,
-                ffn_in: lin(&l.ffn_in)?,
-                gelu: gelu(&l.gelu)?,
-                ffn_out: lin(&l.ffn_out)?,
-            });
-        }
+        let f = Funcs::load(&ctx)?;
+        let up = Upload(&stream);
+        let layers = p.layers.iter().map(|l| up.layer(l)).collect::<Result<Vec<_>>>()?;
         let dec: &Requant = &p.decoder;
         Ok(CudaLm {
             f,
@@ -206,21 +225,21 @@ impl CudaLm {
             position_offset: p.position_offset,
             max_sequence,
             arch: super::architecture(p),
-            word: up8(&p.word)?,
-            word_m: up32(&p.word_m)?,
-            pos: up8(&p.pos)?,
-            pos_m: up32(&p.pos_m)?,
-            emb_ln: norm(&p.emb_ln)?,
+            word: up.slice(&p.word)?,
+            word_m: up.slice(&p.word_m)?,
+            pos: up.slice(&p.pos)?,
+            pos_m: up.slice(&p.pos_m)?,
+            emb_ln: up.norm(&p.emb_ln)?,
             layers,
-            final_ln: norm(&p.final_ln)?,
-            head_dense: lin(&p.head_dense)?,
-            head_gelu: gelu(&p.head_gelu)?,
-            head_ln: norm(&p.head_ln)?,
-            dec_m: up32(&dec.m)?,
-            dec_b: up64(&dec.b)?,
+            final_ln: up.norm(&p.final_ln)?,
+            head_dense: up.lin(&p.head_dense)?,
+            head_gelu: up.gelu(&p.head_gelu)?,
+            head_ln: up.norm(&p.head_ln)?,
+            dec_m: up.slice(&dec.m)?,
+            dec_b: up.slice(&dec.b)?,
             dec_shift: dec.shift as i32,
-            exp2: stream.clone_htod(&p.exp2).map_err(gpu)?,
-            log2: stream.clone_htod(&p.log2).map_err(gpu)?,
+            exp2: up.slice(&p.exp2)?,
+            log2: up.slice(&p.log2)?,
             dummy: stream.alloc_zeros::<i16>(1).map_err(gpu)?,
             stream,
         })
