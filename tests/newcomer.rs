@@ -102,7 +102,9 @@ fn models_lists_built_in_and_cached_models() {
     let (builtin, cached) = (named("llmzip-default"), named("test/tiny-bert"));
     assert!(rows.iter().all(|r| r["source"] == "built-in" || r["name"] == "test/tiny-bert"), "{rows:?}");
     assert_eq!(builtin["source"], "built-in");
-    assert_eq!(builtin["levels"], "1-5");
+    assert_eq!(builtin["levels"], "", "no level writes with the first built-in model any more");
+    assert_eq!(named("llmzip-small-1")["levels"], "1-4");
+    assert_eq!(named("llmzip-medium-1")["levels"], "5-9");
     assert_eq!(builtin["weight_bytes"].as_u64().unwrap(), 7_428_568);
     assert!((1_800_000..1_900_000).contains(&builtin["parameters"].as_u64().unwrap()), "{builtin}");
     assert_eq!(cached["source"], "hf-hub cache");
@@ -122,7 +124,7 @@ fn models_lists_built_in_and_cached_models() {
         .arg("models")
         .assert()
         .success()
-        .stdout(predicate::str::contains("test/tiny-bert").and(predicate::str::contains("1-5")));
+        .stdout(predicate::str::contains("test/tiny-bert").and(predicate::str::contains("5-9")));
 }
 
 /// Whether GNU parallel is installed (`.ci/run` installs it).

@@ -3,11 +3,10 @@
 //! token model; options given explicitly (`--model`, `--window`, `--no-mix`, …) override the
 //! level's choice. This table is the one place to edit when models or mixers change: keep it
 //! ordered from fastest to smallest by measurement (the README's level table), keep every
-//! model in it built in (a level must work on any machine), and keep [`DEFAULT`] at the
-//! settings existing files were written with unless the default is meant to change.
+//! model in it built in (a level must work on any machine). Every file records its model,
+//! plan and adaptive-model version, so changing a level never changes how files decode.
 
 use llmzip::coding::Method;
-use llmzip::model::DEFAULT_MODEL;
 use llmzip::schedule::{Lanes, RevealPlan, Shape};
 
 /// What one level chooses.
@@ -22,16 +21,12 @@ pub struct Level {
     pub mix_version: u8,
 }
 
-const fn level(method: Method, window: usize, context: usize, lanes: usize) -> Level {
-    Level { method, ..plan(DEFAULT_MODEL, window, context, 1, lanes) }
-}
-
-/// A level with a model of its own and a plan of several rounds (arith, adaptive model on).
-const fn plan(model: &'static str, window: usize, context: usize, rounds: usize, lanes: usize) -> Level {
+/// A level of model `model`, plan `window` / `context` / `rounds` (geometric, 32 lanes).
+const fn plan(model: &'static str, method: Method, window: usize, context: usize, rounds: usize) -> Level {
     Level {
         model,
-        method: Method::Arith,
-        plan: RevealPlan { window, context, rounds, shape: Shape::Geometric, lanes: Lanes::AtMost(lanes) },
+        method,
+        plan: RevealPlan { window, context, rounds, shape: Shape::Geometric, lanes: Lanes::AtMost(32) },
         mix: true,
         // filled in by `get` from MIX_VERSIONS
         mix_version: 0,
@@ -39,27 +34,31 @@ const fn plan(model: &'static str, window: usize, context: usize, rounds: usize,
 }
 
 use Method::{Arith, Mask};
+const SMALL: &str = "llmzip-small-1";
+const MEDIUM: &str = "llmzip-medium-1";
 
-/// Levels 1 to 9, fastest first. 1 to 5 use the first built-in model (5 is what files written
-/// without a level have always used); 6 to 9 use the pre-LayerNorm models on their integer
-/// engine, which see more context in more rounds (alice29, integer engine: 2.027, 1.997,
-/// 1.946 and 1.937 bits/byte against 2.083 at level 5; README, "Levels").
+/// Levels 1 to 9, fastest first, each smaller than the one before on alice29.txt (README,
+/// "Levels", measured side by side). All use the pre-LayerNorm models on the integer engine:
+/// the small model with one round is both faster and smaller than the first built-in model
+/// (`llmzip-default`), which stays for the files that name it. More rounds let the model see
+/// both sides of a window, which pays on prose; the one-round levels keep every token's left
+/// neighbours for the adaptive model, which pays on long, repetitive text.
 pub const LEVELS: [Level; 9] = [
-    /* 1 */ level(Mask, 64, 0, 32),
-    /* 2 */ level(Mask, 64, 0, 32),
-    /* 3 */ level(Arith, 64, 0, 32),
-    /* 4 */ level(Arith, 32, 0, 32),
-    /* 5 */ level(Arith, 32, 8, 32),
-    /* 6 */ plan("llmzip-small-1", 32, 32, 2, 32),
-    /* 7 */ plan("llmzip-small-1", 64, 64, 4, 32),
-    /* 8 */ plan("llmzip-medium-1", 32, 32, 3, 32),
-    /* 9 */ plan("llmzip-medium-1", 64, 64, 4, 32),
+    /* 1 */ plan(SMALL, Mask, 64, 0, 1),
+    /* 2 */ plan(SMALL, Arith, 64, 0, 1),
+    /* 3 */ plan(SMALL, Arith, 32, 8, 1),
+    /* 4 */ plan(SMALL, Arith, 32, 32, 2),
+    /* 5 */ plan(MEDIUM, Arith, 32, 32, 2),
+    /* 6 */ plan(MEDIUM, Arith, 32, 32, 3),
+    /* 7 */ plan(MEDIUM, Arith, 64, 64, 4),
+    /* 8 */ plan(MEDIUM, Arith, 64, 64, 8),
+    /* 9 */ plan(MEDIUM, Arith, 64, 128, 8),
 ];
 
 /// The adaptive token model of each level (arith), a column of its own so that it changes
-/// apart from the models and plans: version 4 (context mixing) where it measured smaller than
-/// version 2 (README, "Levels"). Levels 1 and 2 (mask) do not use it.
-pub const MIX_VERSIONS: [u8; 9] = [2, 2, 4, 4, 4, 4, 4, 4, 4];
+/// apart from the models and plans: version 4 (context mixing), smaller than version 2 at
+/// every arith level (README, "Levels"). Level 1 (mask) does not use it.
+pub const MIX_VERSIONS: [u8; 9] = [2, 4, 4, 4, 4, 4, 4, 4, 4];
 
 /// The level used when none is given.
 pub const DEFAULT: u8 = 5;
@@ -90,22 +89,20 @@ pub fn using(model: &str) -> String {
 mod tests {
     use super::*;
 
-    /// The library's defaults are the default level's: files written without a level and
-    /// through the library come out the same.
+    /// The default lets the model see context on both sides of a window (several rounds) and
+    /// mixes it with the adaptive model: what a model that predicts needs.
     #[test]
-    fn the_default_level_is_the_library_default() {
+    fn the_default_level_shows_the_model_context() {
         let d = get(DEFAULT);
-        let o = llmzip::Options::default();
-        assert_eq!(
-            (d.model, d.method, d.plan, d.mix, d.mix_version),
-            (DEFAULT_MODEL, o.method, o.plan, o.mix, o.mix_version)
-        );
+        assert!(d.plan.rounds > 1 && d.plan.context > 0 && d.mix && d.method == Method::Arith, "{d:?}");
+        assert!(llmzip::model::builtin::find(d.model).is_some(), "{} is built in", d.model);
     }
 
     #[test]
     fn levels_are_listed_as_ranges() {
-        assert_eq!(using(DEFAULT_MODEL), "1-5");
-        assert_eq!(using("llmzip-medium-1"), "8-9");
+        assert_eq!(using("llmzip-small-1"), "1-4");
+        assert_eq!(using("llmzip-medium-1"), "5-9");
+        assert_eq!(using(llmzip::model::DEFAULT_MODEL), "");
         assert_eq!(using("no-such-model"), "");
     }
 }
