@@ -55,25 +55,31 @@ pub struct BenchArgs {
     pub pos_classes: Vec<llmzip::text::pos::UPOS>,
 }
 
-pub fn run(g: &Global, a: BenchArgs) -> anyhow::Result<()> {
-    use llmzip::bench;
-    let files: Vec<PathBuf> = if a.files.is_empty() {
+impl BenchArgs {
+    /// The files given, or the default texts of ../shared/bench that are there.
+    fn texts(&self) -> anyhow::Result<Vec<PathBuf>> {
+        if !self.files.is_empty() {
+            return Ok(self.files.clone());
+        }
         let dir = Path::new("../shared/bench");
         let mut names = vec!["alice29.txt", "asyoulik.txt", "sample.txt", "largesample.txt", "othello.txt"];
-        if a.all {
+        if self.all {
             names.extend(["lcet10.txt", "plrabn12.txt"]);
         }
-        if a.paper {
+        if self.paper {
             names = vec!["sample.txt", "largesample.txt", "othello.txt"];
         }
         let v: Vec<PathBuf> = names.iter().map(|n| dir.join(n)).filter(|p| p.exists()).collect();
         if v.is_empty() {
             return Err(Error::Invalid("no files given and ../shared/bench not found".into()).into());
         }
-        v
-    } else {
-        a.files.clone()
-    };
+        Ok(v)
+    }
+}
+
+pub fn run(g: &Global, a: BenchArgs) -> anyhow::Result<()> {
+    use llmzip::bench;
+    let files = a.texts()?;
     let model_names =
         if a.models.is_empty() { vec![llmzip::model::DEFAULT_MODEL.to_string()] } else { a.models.clone() };
     if a.paper {
@@ -113,20 +119,7 @@ pub fn run(g: &Global, a: BenchArgs) -> anyhow::Result<()> {
             }
         }
         if !a.no_baselines {
-            for (tool, level) in bench::TOOLS {
-                if let Some(r) = bench::measure_tool(&name, &data, tool, level) {
-                    rows.push(r?);
-                }
-            }
-            for arc in &bench::ARCHIVERS {
-                match bench::measure_archiver(&name, &data, arc) {
-                    Some(r) => rows.push(r?),
-                    None if !g.quiet => {
-                        eprintln!("note: {} skipped: not installed (apt-get install {})", arc.name, arc.package)
-                    }
-                    None => {}
-                }
-            }
+            baselines(g, &name, &data, &mut rows)?;
         }
     }
     if a.json {
@@ -137,6 +130,26 @@ pub fn run(g: &Global, a: BenchArgs) -> anyhow::Result<()> {
     if let Some(p) = &a.plot {
         bench::plot::bits_per_byte_chart(&rows, p)?;
         say(g, format_args!("chart written to {}", p.display()));
+    }
+    Ok(())
+}
+
+/// The other compressors on one file: the stream tools, and the archivers installed.
+fn baselines(g: &Global, name: &str, data: &[u8], rows: &mut Vec<llmzip::bench::Row>) -> anyhow::Result<()> {
+    use llmzip::bench;
+    for (tool, level) in bench::TOOLS {
+        if let Some(r) = bench::measure_tool(name, data, tool, level) {
+            rows.push(r?);
+        }
+    }
+    for arc in &bench::ARCHIVERS {
+        match bench::measure_archiver(name, data, arc) {
+            Some(r) => rows.push(r?),
+            None if !g.quiet => {
+                eprintln!("note: {} skipped: not installed (apt-get install {})", arc.name, arc.package)
+            }
+            None => {}
+        }
     }
     Ok(())
 }
