@@ -42,18 +42,11 @@ pub fn run(g: &Global, a: InfillArgs) -> anyhow::Result<()> {
         ))
         .into());
     }
-    let sel: Vec<(usize, usize)> = positions.iter().map(|&p| (0, p)).collect();
-    let lp = model.lm.log_probs(&[ids], &sel)?;
-    let v = model.lm.vocab_size();
     let mut masks = Vec::new();
-    for (k, &p) in positions.iter().enumerate() {
-        let row = &lp[k * v..(k + 1) * v];
-        let mut idx: Vec<usize> = (0..v).collect();
-        idx.sort_by(|&x, &y| row[y].total_cmp(&row[x]).then(x.cmp(&y)));
-        let top: Vec<_> = idx
-            .iter()
-            .take(a.top_k.max(1))
-            .map(|&i| json!({"id": i, "token": tok.id_to_token(i as u32).unwrap_or_default(), "logprob": row[i]}))
+    for (&p, top) in positions.iter().zip(model.top_k(ids, &positions, a.top_k.max(1))?) {
+        let top: Vec<_> = top
+            .into_iter()
+            .map(|(i, lp)| json!({"id": i, "token": tok.id_to_token(i).unwrap_or_default(), "logprob": lp}))
             .collect();
         masks.push(json!({"position": p, "top": top}));
     }

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use super::adaptive::Mixture;
+use super::token_model::Mixture;
 
 /// (unigram, left bigram, right bigram) weights; the masked LM gets the rest.
 const GRID: [(f32, f32, f32); 17] = [

@@ -12,6 +12,7 @@ pub mod mask;
 pub mod ngram;
 pub mod quantize;
 pub mod select;
+pub mod token_model;
 
 /// The adaptive token model new files use (header field `mix`).
 pub const MIX_VERSION: u8 = adaptive::Version::CURRENT as u8;

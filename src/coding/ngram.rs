@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 
-use super::adaptive::Mixture;
+use super::token_model::Mixture;
 
 const ORDERS: usize = 3;
 /// the n-gram model's share of the mixture

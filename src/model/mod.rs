@@ -265,6 +265,22 @@ impl Model {
     pub fn numerics(&self) -> &str {
         self.lm.numerics()
     }
+
+    /// The `k` likeliest tokens at each of `positions` of the sequence `ids`, likeliest first
+    /// (lowest id on ties), with their natural-log probabilities (`infill`).
+    pub fn top_k(&self, ids: Vec<u32>, positions: &[usize], k: usize) -> Result<Vec<Vec<(u32, f32)>>> {
+        let sel: Vec<(usize, usize)> = positions.iter().map(|&p| (0, p)).collect();
+        let lp = self.lm.log_probs(&[ids], &sel)?;
+        let v = self.lm.vocab_size();
+        Ok((0..positions.len())
+            .map(|n| {
+                let row = &lp[n * v..(n + 1) * v];
+                let mut idx: Vec<usize> = (0..v).collect();
+                idx.sort_by(|&x, &y| row[y].total_cmp(&row[x]).then(x.cmp(&y)));
+                idx.into_iter().take(k).map(|i| (i as u32, row[i])).collect()
+            })
+            .collect())
+    }
 }
 
 pub fn hex(b: &[u8]) -> String {

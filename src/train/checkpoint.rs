@@ -7,7 +7,6 @@ use candle_core::Device;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::setup::Setup;
 use super::{optim, Eval};
 use crate::error::{Error, Result};
 
@@ -44,23 +43,8 @@ fn io(what: &'static str) -> impl Fn(std::io::Error) -> Error {
     move |e| Error::io(what, e)
 }
 
-/// Writes config, tokenizer and weights; the weights are written then renamed, so an
-/// interrupted save never leaves a torn file.
-pub fn save_model(dir: &Path, s: &Setup) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-    let w = |name: &str, text: &str| {
-        std::fs::write(dir.join(name), text).map_err(|e| Error::io(format!("writing {}", dir.join(name).display()), e))
-    };
-    w("config.json", &s.cfg_json)?;
-    w("tokenizer.json", &s.tokenizer_json)?;
-    let tmp = dir.join("model.safetensors.tmp");
-    s.varmap.save(&tmp)?;
-    std::fs::rename(&tmp, dir.join("model.safetensors")).map_err(io("saving model"))
-}
-
-pub fn save(out: &Path, s: &Setup, opt: &optim::AdamW, state: &State) -> Result<()> {
+pub fn save(out: &Path, opt: &optim::AdamW, state: &State) -> Result<()> {
     let ck = dir(out);
-    save_model(&ck, s)?;
     let tmp = ck.join("optimizer.safetensors.tmp");
     candle_core::safetensors::save(&opt.state(), &tmp)?;
     std::fs::rename(&tmp, ck.join("optimizer.safetensors")).map_err(io("saving optimizer"))?;

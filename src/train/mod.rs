@@ -216,7 +216,9 @@ impl<'a> Trainer<'a> {
             step: self.step,
             tokens_seen: self.tokens_seen,
         };
-        checkpoint::save(&self.o.out, &self.setup, &self.opt, &state)
+        // the model first: a checkpoint with state.json always has its weights
+        self.setup.save(&checkpoint::dir(&self.o.out))?;
+        checkpoint::save(&self.o.out, &self.opt, &state)
     }
 
     fn evaluate(&self, valid: &Option<Vec<u8>>, cb: &Callbacks, report: &mut TrainReport) -> Result<()> {
@@ -311,7 +313,7 @@ pub fn run(o: &TrainOptions, device: &DeviceSpec, cb: &Callbacks) -> Result<Trai
     if report.evals.last().map(|e| e.step) != Some(t.step) {
         t.evaluate(&valid, cb, &mut report)?;
     }
-    checkpoint::save_model(&o.out, &t.setup)?;
+    t.setup.save(&o.out)?;
     report.steps = t.step;
     report.tokens_seen = t.tokens_seen;
     report.seconds = t0.elapsed().as_secs_f64();

@@ -2,6 +2,7 @@
 //! (`--from-scratch`), or an existing model.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 
 use candle_core::{DType, Device, Tensor, Var};
@@ -25,6 +26,23 @@ pub struct Setup {
     pub tok: LosslessTokenizer,
     pub varmap: VarMap,
     pub encoder: Arc<Encoder>,
+}
+
+impl Setup {
+    /// Writes config, tokenizer and weights to `dir`; the weights are written then renamed, so
+    /// an interrupted save never leaves a torn file.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        let w = |name: &str, text: &str| {
+            std::fs::write(dir.join(name), text)
+                .map_err(|e| Error::io(format!("writing {}", dir.join(name).display()), e))
+        };
+        w("config.json", &self.cfg_json)?;
+        w("tokenizer.json", &self.tokenizer_json)?;
+        let tmp = dir.join("model.safetensors.tmp");
+        self.varmap.save(&tmp)?;
+        std::fs::rename(&tmp, dir.join("model.safetensors")).map_err(|e| Error::io("saving model", e))
+    }
 }
 
 fn normal(rng: &mut ChaCha8Rng, n: usize, std: f32) -> Vec<f32> {

@@ -24,7 +24,7 @@ use matcher::Matcher;
 use mixer::{Apm, Mixer};
 use tree::{LmBits, Tree};
 
-use super::adaptive::{AdaptiveModel, TokenIo};
+use super::token_model::{AdaptiveModel, TokenIo};
 use crate::error::Result;
 
 /// A position not revealed yet (no vocabulary reaches this id).
