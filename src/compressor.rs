@@ -4,11 +4,13 @@
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use crate::coding::select::{Pick, Select};
 use crate::coding::{self, Ctx, Method};
 use crate::container::{self, payload, Block, Header};
 use crate::error::{Error, Result};
 use crate::model::{Model, UNNAMED_MODEL};
 use crate::schedule::{Lanes, RevealPlan, Shape};
+use crate::text::pos::{self, UPOS};
 
 /// Compression settings; all of them are recorded in the header.
 #[derive(Debug, Clone)]
@@ -19,6 +21,11 @@ pub struct Options {
     pub batch: usize,
     /// mask method: most tokens masked per window, as a fraction
     pub mask_rate: f32,
+    /// mask method: how masked tokens are chosen; not recorded, since the decoder infills
+    /// whatever the stream marks
+    pub select: Select,
+    /// `Select::Pos`: the parts of speech that may be masked
+    pub pos_classes: Vec<UPOS>,
     /// bytes of input per independently decodable block
     pub block_size: usize,
     /// arith: mix the LM with the adaptive token model
@@ -37,6 +44,8 @@ impl Default for Options {
             plan: RevealPlan { window: 32, context: 8, rounds: 1, shape: Shape::Geometric, lanes: Lanes::AtMost(32) },
             batch: 32,
             mask_rate: 0.5,
+            select: Select::Confidence,
+            pos_classes: pos::PAPER_CLASSES.to_vec(),
             block_size: 1 << 20,
             mix: true,
             mix_version: coding::MIX_VERSION,
@@ -168,7 +177,12 @@ impl<'m> Compressor<'m> {
         let coded = match self.opts.method {
             Method::Arith => coding::arith::encode(&ctx, &tok.ids)?,
             Method::Mask => {
-                let (c, m) = coding::mask::encode(&ctx, &tok.ids, self.opts.mask_rate)?;
+                let tagged = match self.opts.select {
+                    Select::Pos => Some(pos::tagged_tokens(&self.model.tokenizer, data, &self.opts.pos_classes)?),
+                    _ => None,
+                };
+                let pick = Pick { select: self.opts.select, seed: 0, tagged: tagged.as_deref() };
+                let (c, m) = coding::mask::encode(&ctx, &tok.ids, self.opts.mask_rate, &pick)?;
                 stats.masked += m as u64;
                 c
             }

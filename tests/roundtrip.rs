@@ -19,6 +19,8 @@ fn opts(method: Method) -> Options {
         plan: RevealPlan { window: 16, context: 4, rounds: 3, shape: Shape::Uniform, lanes: Lanes::AtMost(4) },
         batch: 4,
         mask_rate: 0.5,
+        select: Default::default(),
+        pos_classes: llmzip::text::pos::PAPER_CLASSES.to_vec(),
         block_size: 300,
         mix: true,
         mix_version: llmzip::coding::MIX_VERSION,
@@ -206,8 +208,9 @@ fn any_options(max_sequence: usize) -> impl Strategy<Value = Options> {
         1usize..=8,
         16usize..=700,
         0.0f32..=1.0,
+        0usize..3,
     )
-        .prop_map(move |(mask, mix, window, context, rounds, uniform, lanes, batch, block_size, mask_rate)| {
+        .prop_map(move |(mask, mix, window, context, rounds, uniform, lanes, batch, block_size, mask_rate, select)| {
             let sides = if lanes == 0 { 2 } else { 1 };
             let window = window.min(max_sequence - 2);
             Options {
@@ -221,6 +224,9 @@ fn any_options(max_sequence: usize) -> impl Strategy<Value = Options> {
                 },
                 batch,
                 mask_rate,
+                // every selection strategy decodes with the one decoder
+                select: llmzip::coding::select::Select::ALL[select],
+                pos_classes: llmzip::text::pos::PAPER_CLASSES.to_vec(),
                 block_size,
                 mix,
                 mix_version: llmzip::coding::MIX_VERSION,

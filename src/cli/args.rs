@@ -4,8 +4,10 @@
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
+use llmzip::coding::select::Select;
 use llmzip::coding::Method;
 use llmzip::schedule::Shape;
+use llmzip::text::pos::UPOS;
 
 #[derive(Args, Debug, Clone)]
 pub struct Global {
@@ -63,6 +65,35 @@ impl From<MethodArg> for Method {
             MethodArg::Arith => Method::Arith,
             MethodArg::Mask => Method::Mask,
         }
+    }
+}
+
+/// Mask method: which tokens to mask (the seed paper's strategies).
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SelectArg {
+    /// the verified tokens the model is surest of
+    Confidence,
+    /// tokens drawn at random (seeded), masked where verified
+    Random,
+    /// tokens of the --pos-classes parts of speech, drawn at random, masked where verified
+    Pos,
+}
+
+impl From<SelectArg> for Select {
+    fn from(s: SelectArg) -> Select {
+        match s {
+            SelectArg::Confidence => Select::Confidence,
+            SelectArg::Random => Select::Random,
+            SelectArg::Pos => Select::Pos,
+        }
+    }
+}
+
+/// One universal part-of-speech tag (NOUN, VERB, ADJ, PROPN, …).
+pub fn parse_upos(s: &str) -> Result<UPOS, String> {
+    match llmzip::text::pos::parse_classes(s).as_deref() {
+        Some([u]) => Ok(*u),
+        _ => Err(format!("'{s}' is not a universal part-of-speech tag (NOUN, VERB, ADJ, ADV, PROPN, …)")),
     }
 }
 

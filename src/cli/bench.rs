@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Args;
 
-use super::args::{Global, MethodArg};
+use super::args::{parse_upos, Global, MethodArg, SelectArg};
 use super::{say, Models};
+use llmzip::coding::select::Select;
 use llmzip::coding::Method;
 use llmzip::{Error, Options};
 
@@ -38,7 +39,7 @@ pub struct BenchArgs {
     /// accuracy against fine-tuning epochs)
     #[arg(long, value_name = "PNG")]
     pub plot: Option<PathBuf>,
-    /// The seed paper's experiments instead (heavy): lossy random masking at 15% and 50% next
+    /// The seed paper's experiments instead (heavy): lossy masking at 15% and 50% (per --select) next
     /// to llmzip's lossless methods, and accuracy against fine-tuning epochs (default files:
     /// sample.txt, largesample.txt, othello.txt)
     #[arg(long)]
@@ -46,6 +47,12 @@ pub struct BenchArgs {
     /// --paper: fine-tuning epochs to measure (files under 64 KB only)
     #[arg(long, value_delimiter = ',', default_value = "0,1,2,5,10,20,50,100")]
     pub epochs: Vec<usize>,
+    /// --paper: selection strategies to measure (repeatable; default: all three)
+    #[arg(long = "select", value_enum)]
+    pub selects: Vec<SelectArg>,
+    /// --paper: the parts of speech `pos` masks
+    #[arg(long, value_delimiter = ',', value_parser = parse_upos, default_value = "NOUN,VERB,ADJ")]
+    pub pos_classes: Vec<llmzip::text::pos::UPOS>,
 }
 
 impl BenchArgs {
@@ -148,63 +155,116 @@ fn baselines(g: &Global, name: &str, data: &[u8], rows: &mut Vec<llmzip::bench::
     Ok(())
 }
 
-/// `bench --paper`: the seed paper's experiments.
+/// `bench --paper`: the seed paper's experiments, for each selection strategy.
 fn paper(g: &Global, a: &BenchArgs, files: &[PathBuf], model_name: &str) -> anyhow::Result<()> {
-    use llmzip::bench::{self, paper};
+    use llmzip::bench::paper;
     let models = Models::new(g)?;
     let base = models.get(model_name)?;
+    let selects: Vec<Select> =
+        if a.selects.is_empty() { Select::ALL.to_vec() } else { a.selects.iter().map(|&s| s.into()).collect() };
     let mut sizes = Vec::new();
     let mut curve = Vec::new();
     for f in files {
         let data = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
         let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let arith = bench::measure_llmzip(&name, &data, &base, &bench::method_options(Method::Arith))?;
-        for rate in [0.15, 0.5] {
-            let l = paper::lossy(&base, &name, &data, rate, 0, 0)?;
-            let o = Options { mask_rate: rate as f32, ..bench::method_options(Method::Mask) };
-            let m = bench::measure_llmzip(&name, &data, &base, &o)?;
-            say(
-                g,
-                format_args!(
-                    "{name} {:.0}%: lossy {} bytes, {:.1}% lines",
-                    rate * 100.0,
-                    l.stored_bytes,
-                    l.lines_exact
-                ),
-            );
-            sizes.push((l, m.bytes_out as usize, arith.bytes_out as usize));
-        }
+        sizes.extend(paper_sizes(g, a, &base, &name, &data, &selects)?);
         if data.len() < 64 << 10 {
             let tmp = tempfile::tempdir()?;
             for &e in &a.epochs {
                 let tuned;
+                let t = std::time::Instant::now();
                 let m = if e == 0 {
                     &base
                 } else {
                     tuned = paper::finetuned(&base, f, e, &tmp.path().join(format!("e{e}")), &models.device)?;
                     &tuned
                 };
+                let secs = if e == 0 { 0.0 } else { t.elapsed().as_secs_f64() };
                 for rate in [0.15, 0.5] {
-                    let l = paper::lossy(m, &name, &data, rate, 0, e)?;
-                    say(g, format_args!("{name} {e} epochs {:.0}%: {:.1}% tokens", rate * 100.0, l.token_accuracy));
-                    curve.push(l);
+                    for &select in &selects {
+                        let mut l = paper::lossy(m, &name, &data, rate, &how(a, select), e)?;
+                        l.finetune_seconds = secs;
+                        let (r, s, acc) = (rate * 100.0, select.name(), l.token_accuracy);
+                        say(g, format_args!("{name} {e} epochs ({secs:.1} s) {r:.0}% {s}: {acc:.1}% tokens"));
+                        curve.push(l);
+                    }
                 }
             }
         }
     }
+    paper_report(g, a, &sizes, &curve)
+}
+
+fn how(a: &BenchArgs, select: Select) -> llmzip::bench::paper::How {
+    llmzip::bench::paper::How { select, classes: a.pos_classes.clone(), seed: 0 }
+}
+
+/// The lossy rows of one text at 15% and 50%, with llmzip's lossless sizes beside them.
+fn paper_sizes(
+    g: &Global,
+    a: &BenchArgs,
+    base: &llmzip::Model,
+    name: &str,
+    data: &[u8],
+    selects: &[Select],
+) -> anyhow::Result<Vec<llmzip::bench::paper::SizeRow>> {
+    use llmzip::bench::{self, paper};
+    let arith = bench::measure_llmzip(name, data, base, &bench::method_options(Method::Arith))?;
+    let mut rows = Vec::new();
+    for rate in [0.15, 0.5] {
+        for &select in selects {
+            let lossy = paper::lossy(base, name, data, rate, &how(a, select), 0)?;
+            let o = Options {
+                mask_rate: rate as f32,
+                select,
+                pos_classes: a.pos_classes.clone(),
+                ..bench::method_options(Method::Mask)
+            };
+            let m = bench::measure_llmzip(name, data, base, &o)?;
+            say(
+                g,
+                format_args!(
+                    "{name} {:.0}% {}: lossy {} bytes, {:.1}% tokens, {:.1}% lines; lossless mask {} bytes",
+                    rate * 100.0,
+                    select.name(),
+                    lossy.stored_bytes,
+                    lossy.token_accuracy,
+                    lossy.lines_exact,
+                    m.bytes_out
+                ),
+            );
+            rows.push(paper::SizeRow {
+                lossy,
+                mask_bytes: m.bytes_out as usize,
+                arith_bytes: arith.bytes_out as usize,
+            });
+        }
+    }
+    Ok(rows)
+}
+
+fn paper_report(
+    g: &Global,
+    a: &BenchArgs,
+    sizes: &[llmzip::bench::paper::SizeRow],
+    curve: &[llmzip::bench::paper::Lossy],
+) -> anyhow::Result<()> {
+    use llmzip::bench::{self, paper};
     if a.json {
         let sizes: Vec<_> = sizes
             .iter()
-            .map(|(l, m, ar)| serde_json::json!({"lossy": l, "llmzip_mask_bytes": m, "llmzip_arith_bytes": ar}))
+            .map(|r| {
+                serde_json::json!({"lossy": r.lossy, "llmzip_mask_bytes": r.mask_bytes, "llmzip_arith_bytes": r.arith_bytes})
+            })
             .collect();
         println!("{}", serde_json::to_string_pretty(&serde_json::json!({"sizes": sizes, "epochs": curve}))?);
     } else {
-        print!("{}\n{}", paper::markdown_sizes(&sizes), paper::markdown_epochs(&curve));
+        print!("{}\n{}", paper::markdown_sizes(sizes), paper::markdown_epochs(curve));
     }
     if let Some(p) = &a.plot {
         let mut series: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
-        for l in &curve {
-            let key = format!("{} {:.0}% masked", l.file, l.mask_rate * 100.0);
+        for l in curve {
+            let key = format!("{} {:.0}% {}", l.file, l.mask_rate * 100.0, l.select);
             let point = (l.epochs as f64, l.token_accuracy);
             match series.iter_mut().find(|s| s.0 == key) {
                 Some(s) => s.1.push(point),

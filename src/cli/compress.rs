@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Args;
 
-use super::args::{Global, MethodArg, OutputArgs, ShapeArg};
+use super::args::{parse_upos, Global, MethodArg, OutputArgs, SelectArg, ShapeArg};
 use super::io::{open_input, Dest};
 use super::{check_output_args, decode_stream, dest_for, inputs, levels, quiet_hooks, say, through, Models};
 use llmzip::schedule::{Lanes, RevealPlan};
@@ -24,6 +24,13 @@ pub struct CompressArgs {
     /// Mask method: largest fraction of each window's tokens that may be masked
     #[arg(long, default_value_t = 0.5)]
     pub mask_rate: f32,
+    /// Mask method: which tokens become candidates (a candidate is masked only if the
+    /// decoder's infill reproduces it, so every choice is lossless)
+    #[arg(long, value_enum, default_value_t = SelectArg::Confidence)]
+    pub select: SelectArg,
+    /// --select pos: the universal part-of-speech tags that may be masked
+    #[arg(long, value_delimiter = ',', value_parser = parse_upos, default_value = "NOUN,VERB,ADJ")]
+    pub pos_classes: Vec<llmzip::text::pos::UPOS>,
     /// Tokens per window (default: the level's)
     #[arg(long)]
     pub window: Option<usize>,
@@ -142,6 +149,8 @@ fn options(a: &CompressArgs) -> Options {
         },
         batch: a.batch,
         mask_rate: a.mask_rate,
+        select: a.select.into(),
+        pos_classes: a.pos_classes.clone(),
         block_size: a.block_size,
         mix: level.mix && !a.no_mix,
         mix_version: a.mix_version.unwrap_or(level.mix_version),
@@ -158,12 +167,13 @@ fn model_name(a: &CompressArgs) -> String {
 /// The `-v` line for one file.
 fn summary(f: &Path, s: &Stats, secs: f64) -> String {
     format!(
-        "{}: {} -> {} bytes, {:.3} bits/byte, {} tokens ({} literal, residual {} bytes), {:.1} KB/s (tokenizer {:.2} s, model {:.2} s)",
+        "{}: {} -> {} bytes, {:.3} bits/byte, {} tokens ({}{} literal, residual {} bytes), {:.1} KB/s (tokenizer {:.2} s, model {:.2} s)",
         f.display(),
         s.bytes_in,
         s.bytes_out,
         s.bytes_out as f64 * 8.0 / s.bytes_in.max(1) as f64,
         s.tokens,
+        if s.masked > 0 { format!("{} masked, ", s.masked) } else { String::new() },
         s.exceptions,
         s.residual_bytes,
         s.bytes_in as f64 / 1000.0 / secs.max(1e-9),

@@ -1,31 +1,31 @@
 //! `--method mask`: the paper's format made lossless. The token stream is stored with masked
 //! positions replaced by the mask id, varint-serialised and gzip-wrapped (flate2). A token is
 //! masked only if the decoder's infill (argmax under the same plan) reproduces it, and at
-//! most `floor(rate * window_len)` tokens per window are masked.
+//! most `floor(rate * window_len)` tokens per window are masked; which ones, the selection
+//! strategy decides (`select`). The decoder infills whatever is marked, so it needs no
+//! strategy: every prediction is made from true tokens (the plan reveals them), never from
+//! infilled guesses.
 
 use std::io::{Read, Write};
 
 use flate2::{read::GzDecoder, write::GzEncoder, Compression};
 
 use super::quantize::argmax;
+use super::select::{self, Pick};
 use super::{drive, Ctx};
 use crate::error::{Error, Result};
 use crate::varint;
 
-pub fn encode(ctx: &Ctx, tokens: &[u32], rate: f32) -> Result<(Vec<u8>, usize)> {
-    let w = ctx.plan.window;
-    let mut masked = vec![false; tokens.len()];
-    let mut per_window = vec![0usize; tokens.len().div_ceil(w)];
+pub fn encode(ctx: &Ctx, tokens: &[u32], rate: f32, pick: &Pick) -> Result<(Vec<u8>, usize)> {
+    // log-probability of each token the infill reproduces; the strategy picks among them
+    let mut score = vec![None; tokens.len()];
     drive(ctx, tokens.len(), |i, lp| {
-        let win = i / w;
-        let len = (tokens.len() - win * w).min(w);
-        let cap = (rate as f64 * len as f64).floor() as usize;
-        if per_window[win] < cap && argmax(lp) == tokens[i] {
-            masked[i] = true;
-            per_window[win] += 1;
+        if argmax(lp) == tokens[i] {
+            score[i] = Some(lp[tokens[i] as usize]);
         }
         Ok(tokens[i])
     })?;
+    let masked = select::choose(pick, &score, ctx.plan.window, rate);
     let mut raw = Vec::with_capacity(tokens.len() * 2);
     for (i, &t) in tokens.iter().enumerate() {
         varint::put(&mut raw, if masked[i] { ctx.ids.mask } else { t } as u64);

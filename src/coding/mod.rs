@@ -11,6 +11,7 @@ pub mod cm;
 pub mod mask;
 pub mod ngram;
 pub mod quantize;
+pub mod select;
 pub mod token_model;
 
 /// The adaptive token model new files use (header field `mix`).

@@ -10,6 +10,8 @@
 //! ("[MASK]", "</s>", ...) are always exceptions and their ids are replaced by a placeholder,
 //! so the model never sees a special token the text did not ask for.
 
+pub mod pos;
+
 use std::collections::HashSet;
 
 use tokenizers::Tokenizer;
