@@ -15,6 +15,7 @@ pub mod counters;
 pub mod math;
 pub mod matcher;
 pub mod mixer;
+pub mod params;
 pub mod tree;
 
 use coder::P16;
@@ -22,6 +23,7 @@ use contexts::{Kind, Texts};
 use counters::{Counters, Read, StateMap};
 use matcher::Matcher;
 use mixer::{Apm, Mixer};
+pub use params::Params;
 use tree::{LmBits, Tree};
 
 use super::token_model::{AdaptiveModel, TokenIo};
@@ -50,80 +52,6 @@ fn class_of(text: &[u8]) -> usize {
         Some(c) if c.is_ascii_digit() => 4,
         Some(c) if c.is_ascii() => 5,
         _ => 6,
-    }
-}
-
-/// The settings of the model. [`Params::default`] is part of the format (version 3); other
-/// values exist for tuning (`examples/cm_tune.rs`).
-#[derive(Debug, Clone)]
-pub struct Params {
-    /// the hashed contexts
-    pub contexts: Vec<Kind>,
-    /// context slots per token of the block, before rounding to a power of two and capping
-    pub slots_per_token: usize,
-    pub mixer_rate: f32,
-    /// how much faster a young weight set learns
-    pub mixer_boost: f32,
-    pub apm_rate: f32,
-    /// the APM's share of the final probability
-    pub apm_share: f32,
-    /// adaptive model version 3 as first released: the same contexts at every plan, token
-    /// contexts learned only when coded with, LM probabilities below e^−87 read as 0
-    pub v3: bool,
-    /// the match model's input (off only to measure its share)
-    pub match_model: bool,
-    /// a third APM by the previous token and the decision's node
-    pub apm_prev: bool,
-}
-
-impl Params {
-    /// The settings for a reveal plan of `rounds` rounds: later rounds code tokens whose left
-    /// neighbour is not revealed yet and whose right one may be, so they get the contexts for
-    /// that (which a one-round plan would only pay for).
-    pub fn for_plan(rounds: usize) -> Self {
-        use Kind::*;
-        let mut contexts = vec![
-            Tokens(0),
-            Tokens(1),
-            Tokens(2),
-            Tokens(3),
-            Tokens(4),
-            Tokens(6),
-            Tokens(8),
-            Column,
-            Above,
-            AboveLeft,
-            Word,
-            Bytes(3),
-            Bytes(5),
-        ];
-        if rounds > 1 {
-            contexts.extend([Between, Skip(2), Skip(3), Skip(5)]);
-        }
-        Params {
-            contexts,
-            slots_per_token: 16,
-            mixer_rate: 0.0035,
-            mixer_boost: 10.0,
-            apm_rate: 0.02,
-            apm_share: 0.75,
-            v3: false,
-            match_model: true,
-            apm_prev: true,
-        }
-    }
-
-    /// The settings of version 3 files (whatever their plan).
-    pub fn v3() -> Self {
-        let mut p = Params { v3: true, apm_prev: false, mixer_rate: 0.005, ..Params::for_plan(1) };
-        p.contexts.retain(|&k| k != Kind::Tokens(8));
-        p
-    }
-}
-
-impl Default for Params {
-    fn default() -> Self {
-        Params::for_plan(1)
     }
 }
 

@@ -1,0 +1,78 @@
+//! The adaptive model's settings: which contexts, how large its tables, how fast it learns.
+//! The values [`Params::for_plan`] and [`Params::v3`] give are part of the format.
+
+use super::contexts::Kind;
+
+/// The settings of the model. [`Params::default`] is part of the format (version 3); other
+/// values exist for tuning (`examples/cm_tune.rs`).
+#[derive(Debug, Clone)]
+pub struct Params {
+    /// the hashed contexts
+    pub contexts: Vec<Kind>,
+    /// context slots per token of the block, before rounding to a power of two and capping
+    pub slots_per_token: usize,
+    pub mixer_rate: f32,
+    /// how much faster a young weight set learns
+    pub mixer_boost: f32,
+    pub apm_rate: f32,
+    /// the APM's share of the final probability
+    pub apm_share: f32,
+    /// adaptive model version 3 as first released: the same contexts at every plan, token
+    /// contexts learned only when coded with, LM probabilities below e^−87 read as 0
+    pub v3: bool,
+    /// the match model's input (off only to measure its share)
+    pub match_model: bool,
+    /// a third APM by the previous token and the decision's node
+    pub apm_prev: bool,
+}
+
+impl Params {
+    /// The settings for a reveal plan of `rounds` rounds: later rounds code tokens whose left
+    /// neighbour is not revealed yet and whose right one may be, so they get the contexts for
+    /// that (which a one-round plan would only pay for).
+    pub fn for_plan(rounds: usize) -> Self {
+        use Kind::*;
+        let mut contexts = vec![
+            Tokens(0),
+            Tokens(1),
+            Tokens(2),
+            Tokens(3),
+            Tokens(4),
+            Tokens(6),
+            Tokens(8),
+            Column,
+            Above,
+            AboveLeft,
+            Word,
+            Bytes(3),
+            Bytes(5),
+        ];
+        if rounds > 1 {
+            contexts.extend([Between, Skip(2), Skip(3), Skip(5)]);
+        }
+        Params {
+            contexts,
+            slots_per_token: 16,
+            mixer_rate: 0.0035,
+            mixer_boost: 10.0,
+            apm_rate: 0.02,
+            apm_share: 0.75,
+            v3: false,
+            match_model: true,
+            apm_prev: true,
+        }
+    }
+
+    /// The settings of version 3 files (whatever their plan).
+    pub fn v3() -> Self {
+        let mut p = Params { v3: true, apm_prev: false, mixer_rate: 0.005, ..Params::for_plan(1) };
+        p.contexts.retain(|&k| k != Kind::Tokens(8));
+        p
+    }
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params::for_plan(1)
+    }
+}
