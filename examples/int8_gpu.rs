@@ -56,10 +56,22 @@ mod gpu {
         if a[1] == "write" {
             // the loader's own choice: LLMZIP_INT8_CUDA=0 puts it on the GPU
             let f = |n: &str| std::fs::read(format!("{dir}/{n}")).unwrap();
-            let m = Model::from_int8(dir, &f("config.json"), &f("tokenizer.json"), &f(FILE), &llmzip::model::DeviceSpec::Cpu)
-                .unwrap();
+            let m = Model::from_int8(
+                dir,
+                &f("config.json"),
+                &f("tokenizer.json"),
+                &f(FILE),
+                &llmzip::model::DeviceSpec::Cpu,
+            )
+            .unwrap();
             let o = Options {
-                plan: RevealPlan { window: 16, context: 8, rounds: 2, shape: Shape::Geometric, lanes: llmzip::schedule::Lanes::AtMost(32) },
+                plan: RevealPlan {
+                    window: 16,
+                    context: 8,
+                    rounds: 2,
+                    shape: Shape::Geometric,
+                    lanes: llmzip::schedule::Lanes::AtMost(32),
+                },
                 ..Options::default()
             };
             let mut z = Vec::new();
@@ -83,7 +95,8 @@ mod gpu {
         // from the files, not through the model registry (keeps the built-in models out of the binary)
         let load = || {
             let f = |n: &str| std::fs::read(format!("{dir}/{n}")).unwrap();
-            Model::from_int8(dir, &f("config.json"), &f("tokenizer.json"), &f(FILE), &llmzip::model::DeviceSpec::Cpu).unwrap()
+            Model::from_int8(dir, &f("config.json"), &f("tokenizer.json"), &f(FILE), &llmzip::model::DeviceSpec::Cpu)
+                .unwrap()
         };
         let model = load();
         let text = std::fs::read(&a[3]).unwrap();
@@ -92,8 +105,20 @@ mod gpu {
         let s = model.tokenizer.ids;
         let mut calls = Vec::new();
         for plan in [
-            RevealPlan { window: 32, context: 8, rounds: 1, shape: Shape::Geometric, lanes: llmzip::schedule::Lanes::AtMost(32) },
-            RevealPlan { window: 32, context: 32, rounds: 2, shape: Shape::Geometric, lanes: llmzip::schedule::Lanes::AtMost(32) },
+            RevealPlan {
+                window: 32,
+                context: 8,
+                rounds: 1,
+                shape: Shape::Geometric,
+                lanes: llmzip::schedule::Lanes::AtMost(32),
+            },
+            RevealPlan {
+                window: 32,
+                context: 32,
+                rounds: 2,
+                shape: Shape::Geometric,
+                lanes: llmzip::schedule::Lanes::AtMost(32),
+            },
         ] {
             let w = Walker::new(&plan, ids.len(), 32);
             let steps: Vec<_> = (0..w.phases()).flat_map(|ph| w.phase(ph, &ids, s.cls, s.sep, s.mask)).collect();
@@ -102,7 +127,8 @@ mod gpu {
         // step by step on the first call
         let first = &calls[0].1[0];
         for l in 0..=cfg.layers {
-            let (c, g) = (cpu.engine.residual_after(&first.seqs, l).unwrap(), gpu.residual_after(&first.seqs, l).unwrap());
+            let (c, g) =
+                (cpu.engine.residual_after(&first.seqs, l).unwrap(), gpu.residual_after(&first.seqs, l).unwrap());
             let bad = c.iter().zip(&g).filter(|(x, y)| x != y).count();
             println!(
                 "residual after {l} layers: {} values, {bad} differ{}",

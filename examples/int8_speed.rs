@@ -19,11 +19,19 @@ fn median(v: &mut [f64]) -> f64 {
 fn main() {
     let a: Vec<String> = std::env::args().collect();
     let arg = |i: usize, d: usize| a.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
-    let (fl, il) = (Model::load(&a[1], &llmzip::model::DeviceSpec::Cpu).unwrap(), Model::load(&a[2], &llmzip::model::DeviceSpec::Cpu).unwrap());
+    let (fl, il) = (
+        Model::load(&a[1], &llmzip::model::DeviceSpec::Cpu).unwrap(),
+        Model::load(&a[2], &llmzip::model::DeviceSpec::Cpu).unwrap(),
+    );
     let text = std::fs::read(&a[3]).unwrap();
     let text = &text[..text.len().min(arg(4, 20) * 1000)];
-    let plan =
-        RevealPlan { window: arg(5, 32), context: arg(6, 8), rounds: arg(7, 1), shape: Shape::Geometric, lanes: llmzip::schedule::Lanes::AtMost(32) };
+    let plan = RevealPlan {
+        window: arg(5, 32),
+        context: arg(6, 8),
+        rounds: arg(7, 1),
+        shape: Shape::Geometric,
+        lanes: llmzip::schedule::Lanes::AtMost(32),
+    };
     let reps = arg(8, 5);
     let ids = fl.tokenizer.encode(text).unwrap().ids;
     let s = fl.tokenizer.ids;

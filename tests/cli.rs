@@ -307,9 +307,11 @@ fn framing_costs_few_bytes() {
     assert!(empty <= 52, "empty input: {empty} bytes");
     assert!(one <= empty + 20, "one byte: {one} bytes");
     // the default level names its model: the name and its length byte on top
-    llmzip(p).args(["compress", "-c", "empty"]).assert().success().stdout(predicate::function(|z: &[u8]| {
-        z.len() as u64 <= empty + "llmzip-medium-1".len() as u64 + 2
-    }));
+    llmzip(p)
+        .args(["compress", "-c", "empty"])
+        .assert()
+        .success()
+        .stdout(predicate::function(|z: &[u8]| z.len() as u64 <= empty + "llmzip-medium-1".len() as u64 + 2));
     let m = model("tiny-roberta");
     llmzip(p).args(["compress", "-f", "empty", "--model", &m]).assert().success();
     let named = fs::metadata(p.join("empty.llmz")).unwrap().len();
@@ -334,7 +336,17 @@ fn older_adaptive_model_versions_still_decode() {
     let d = tempfile::tempdir().unwrap();
     let dir = common::fixture("mix");
     let text = fs::read(dir.join("text.txt")).unwrap();
-    for (name, version) in [("v0", 0), ("v1", 1), ("v2", 2), ("v2-rounds2", 2), ("v3", 3), ("v3-rounds2", 3), ("v3-rounds3", 3), ("v4", 4), ("v4-rounds2", 4)] {
+    for (name, version) in [
+        ("v0", 0),
+        ("v1", 1),
+        ("v2", 2),
+        ("v2-rounds2", 2),
+        ("v3", 3),
+        ("v3-rounds2", 3),
+        ("v3-rounds3", 3),
+        ("v4", 4),
+        ("v4-rounds2", 4),
+    ] {
         let f = dir.join(format!("{name}.llmz"));
         let out = llmzip(d.path()).arg("decompress").arg("-c").arg(&f).assert().success().get_output().stdout.clone();
         assert_eq!(out, text, "{name}");

@@ -30,8 +30,20 @@ fn calls(m: &Model, bytes: usize) -> Vec<(Vec<Vec<u32>>, Vec<(usize, usize)>)> {
     let s = m.tokenizer.ids;
     let mut out = Vec::new();
     for plan in [
-        RevealPlan { window: 32, context: 8, rounds: 1, shape: Shape::Geometric, lanes: llmzip::schedule::Lanes::AtMost(32) },
-        RevealPlan { window: 16, context: 24, rounds: 3, shape: Shape::Uniform, lanes: llmzip::schedule::Lanes::AtMost(5) },
+        RevealPlan {
+            window: 32,
+            context: 8,
+            rounds: 1,
+            shape: Shape::Geometric,
+            lanes: llmzip::schedule::Lanes::AtMost(32),
+        },
+        RevealPlan {
+            window: 16,
+            context: 24,
+            rounds: 3,
+            shape: Shape::Uniform,
+            lanes: llmzip::schedule::Lanes::AtMost(5),
+        },
     ] {
         let w = Walker::new(&plan, ids.len(), 7);
         for ph in 0..w.phases() {
@@ -233,7 +245,13 @@ fn a_file_made_on_the_gpu_is_the_cpu_s_file() {
     llmzip::Decompressor::new(&m, 1).decompress(&gpu[..], &mut back, &llmzip::Hooks::default()).unwrap();
     assert_eq!(back, text);
     let o = llmzip::Options {
-        plan: RevealPlan { window: 16, context: 8, rounds: 2, shape: Shape::Geometric, lanes: llmzip::schedule::Lanes::AtMost(32) },
+        plan: RevealPlan {
+            window: 16,
+            context: 8,
+            rounds: 2,
+            shape: Shape::Geometric,
+            lanes: llmzip::schedule::Lanes::AtMost(32),
+        },
         // the adaptive model the fixture was written with (new files default to a later one)
         mix_version: 2,
         ..llmzip::Options::default()

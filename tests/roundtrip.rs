@@ -210,29 +210,31 @@ fn any_options(max_sequence: usize) -> impl Strategy<Value = Options> {
         0.0f32..=1.0,
         0usize..3,
     )
-        .prop_map(move |(mask, mix, window, context, rounds, uniform, lanes, batch, block_size, mask_rate, select)| {
-            let sides = if lanes == 0 { 2 } else { 1 };
-            let window = window.min(max_sequence - 2);
-            Options {
-                method: if mask { Method::Mask } else { Method::Arith },
-                plan: RevealPlan {
-                    window,
-                    context: context.min((max_sequence - 2 - window) / sides),
-                    rounds: rounds.min(window),
-                    shape: if uniform { Shape::Uniform } else { Shape::Geometric },
-                    lanes: Lanes::from_count(lanes),
-                },
-                batch,
-                mask_rate,
-                // every selection strategy decodes with the one decoder
-                select: llmzip::coding::select::Select::ALL[select],
-                pos_classes: llmzip::text::pos::PAPER_CLASSES.to_vec(),
-                block_size,
-                mix,
-                mix_version: llmzip::coding::MIX_VERSION,
-                jobs: 1,
-            }
-        })
+        .prop_map(
+            move |(mask, mix, window, context, rounds, uniform, lanes, batch, block_size, mask_rate, select)| {
+                let sides = if lanes == 0 { 2 } else { 1 };
+                let window = window.min(max_sequence - 2);
+                Options {
+                    method: if mask { Method::Mask } else { Method::Arith },
+                    plan: RevealPlan {
+                        window,
+                        context: context.min((max_sequence - 2 - window) / sides),
+                        rounds: rounds.min(window),
+                        shape: if uniform { Shape::Uniform } else { Shape::Geometric },
+                        lanes: Lanes::from_count(lanes),
+                    },
+                    batch,
+                    mask_rate,
+                    // every selection strategy decodes with the one decoder
+                    select: llmzip::coding::select::Select::ALL[select],
+                    pos_classes: llmzip::text::pos::PAPER_CLASSES.to_vec(),
+                    block_size,
+                    mix,
+                    mix_version: llmzip::coding::MIX_VERSION,
+                    jobs: 1,
+                }
+            },
+        )
 }
 
 proptest! {

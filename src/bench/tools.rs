@@ -37,7 +37,6 @@ pub fn measure_tool(file: &str, data: &[u8], tool: &str, level: &str) -> Option<
 
 pub const TOOLS: [(&str, &str); 4] = [("gzip", "-9"), ("bzip2", "-9"), ("xz", "-9e"), ("zstd", "-19")];
 
-
 /// An archiver measured through files: `compress` runs in a scratch directory holding the
 /// text as `in` and writes `archive`; `extract` runs in the empty subdirectory `x` and must
 /// recreate `in` there. Archive headers and the stored name count in its size.
@@ -69,13 +68,11 @@ pub const ARCHIVERS: [Archiver; 2] = [
 ];
 
 fn installed(program: &str) -> bool {
-    Command::new(program).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().is_ok_and(
-        |mut c| {
-            let _ = c.kill();
-            let _ = c.wait();
-            true
-        },
-    )
+    Command::new(program).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().is_ok_and(|mut c| {
+        let _ = c.kill();
+        let _ = c.wait();
+        true
+    })
 }
 
 /// `None` when the archiver is not installed.

@@ -36,7 +36,12 @@ pub fn run(g: &Global, a: DecompressArgs) -> anyhow::Result<()> {
         let model = llmzip::decompressor::MODEL_NANOS.swap(0, std::sync::atomic::Ordering::Relaxed) as f64 / 1e9;
         say(
             g,
-            format_args!("{}: {} bytes, {:.1} KB/s (model {model:.2} s)", f.display(), n, n as f64 / 1000.0 / secs.max(1e-9)),
+            format_args!(
+                "{}: {} bytes, {:.1} KB/s (model {model:.2} s)",
+                f.display(),
+                n,
+                n as f64 / 1000.0 / secs.max(1e-9)
+            ),
         );
         if a.io.rm && !is_stdio(f) {
             std::fs::remove_file(f).with_context(|| format!("removing {}", f.display()))?;

@@ -28,7 +28,7 @@ pub static ALL: &[Builtin] = &[
         config: include_bytes!("../../data/default-model/config.json"),
         tokenizer: include_bytes!("../../data/default-model/tokenizer.json"),
         weights: include_bytes!("../../data/default-model/model.safetensors"),
-    int8: None,
+        int8: None,
         about: "data/default-model: post-LN RoBERTa 4L/128H, 8k byte-level BPE (f32)",
     },
     Builtin {
@@ -36,7 +36,7 @@ pub static ALL: &[Builtin] = &[
         config: include_bytes!("../../data/llmzip-small-1/config.json"),
         tokenizer: include_bytes!("../../data/llmzip-small-1/tokenizer.json"),
         weights: include_bytes!("../../data/llmzip-small-1/model.safetensors"),
-    int8: Some(include_bytes!("../../data/llmzip-small-1/model.int8.safetensors")),
+        int8: Some(include_bytes!("../../data/llmzip-small-1/model.int8.safetensors")),
         about: "data/llmzip-small-1: pre-LN RoBERTa 4L/128H, any-order objective, 8k byte-level BPE (f16)",
     },
     Builtin {
@@ -44,7 +44,7 @@ pub static ALL: &[Builtin] = &[
         config: include_bytes!("../../data/llmzip-medium-1/config.json"),
         tokenizer: include_bytes!("../../data/llmzip-medium-1/tokenizer.json"),
         weights: include_bytes!("../../data/llmzip-medium-1/model.safetensors"),
-    int8: Some(include_bytes!("../../data/llmzip-medium-1/model.int8.safetensors")),
+        int8: Some(include_bytes!("../../data/llmzip-medium-1/model.int8.safetensors")),
         about: "data/llmzip-medium-1: pre-LN RoBERTa 4L/256H, any-order objective, 8k byte-level BPE (f16)",
     },
 ];

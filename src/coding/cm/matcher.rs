@@ -52,7 +52,12 @@ impl Matcher {
         if i > 0 && self.ptr[i - 1] != 0 {
             let p = self.ptr[i - 1] as usize;
             let next = p + 1;
-            if known[i - 1] != UNKNOWN && known[p] == known[i - 1] && next < known.len() && next != i && known[next] != UNKNOWN {
+            if known[i - 1] != UNKNOWN
+                && known[p] == known[i - 1]
+                && next < known.len()
+                && next != i
+                && known[next] != UNKNOWN
+            {
                 return Some((next, (self.len[i - 1] as u32 + 1).min(MAX_LEN)));
             }
         }

@@ -131,8 +131,7 @@ const APM_RANGE: f32 = 8.0;
 
 impl Apm {
     pub fn new(contexts: usize, rate: f32) -> Self {
-        let curve: Vec<f32> =
-            (0..APM_STEPS).map(|j| squash((j as f32 - 16.0) * (APM_RANGE / 16.0))).collect();
+        let curve: Vec<f32> = (0..APM_STEPS).map(|j| squash((j as f32 - 16.0) * (APM_RANGE / 16.0))).collect();
         let mut t = Vec::with_capacity(contexts * APM_STEPS);
         for _ in 0..contexts {
             t.extend_from_slice(&curve);

@@ -12,8 +12,8 @@
 pub mod coder;
 pub mod contexts;
 pub mod counters;
-pub mod math;
 pub mod matcher;
+pub mod math;
 pub mod mixer;
 pub mod params;
 pub mod tree;
@@ -198,7 +198,8 @@ impl ContextMix {
     }
 
     fn begin(&mut self, i: usize) {
-        let structured = self.p.contexts.iter().any(|k| matches!(k, Kind::Column | Kind::Above | Kind::AboveLeft | Kind::Word));
+        let structured =
+            self.p.contexts.iter().any(|k| matches!(k, Kind::Column | Kind::Above | Kind::AboveLeft | Kind::Word));
         let lay = if structured {
             contexts::layout(i, &self.known, &self.texts)
         } else {

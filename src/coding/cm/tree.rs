@@ -95,7 +95,6 @@ impl LmBits {
         }
         (math::ln(s1) - math::ln(s0)).clamp(-CLIP, CLIP)
     }
-
 }
 
 /// Sum in a fixed order: eight running sums over the slice, then combined pairwise.

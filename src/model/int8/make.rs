@@ -11,8 +11,8 @@ use super::calibrate::{FloatModel, Stats};
 use super::params::IntParams;
 use super::quantize::{build, Options};
 use crate::error::{Error, Result};
-use crate::model::config::{Arch, ModelConfig};
 use crate::model::candle::{names_for, read_weights};
+use crate::model::config::{Arch, ModelConfig};
 use crate::model::resolve;
 use crate::text::LosslessTokenizer;
 

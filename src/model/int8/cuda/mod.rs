@@ -137,9 +137,7 @@ fn catch<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
     std::panic::set_hook(Box::new(|_| {}));
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
     std::panic::set_hook(hook);
-    r.unwrap_or_else(|_| {
-        Err(Error::Gpu("CUDA libraries not found (libcuda, libnvrtc on LD_LIBRARY_PATH)".into()))
-    })
+    r.unwrap_or_else(|_| Err(Error::Gpu("CUDA libraries not found (libcuda, libnvrtc on LD_LIBRARY_PATH)".into())))
 }
 
 impl Funcs {
