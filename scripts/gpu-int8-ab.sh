@@ -8,10 +8,7 @@ C=${C:-carry/int}
 OUT=${OUT:-/tmp/out}
 W=/tmp/w
 mkdir -p $W $OUT
-for n in libnvrtc.so.13 libcublas.so.13 libcublasLt.so.13 libcurand.so.10 libcudart.so.13; do
-  d=$(find / -name "$n*" -not -path "/proc/*" 2>/dev/null | head -1)
-  [ -n "$d" ] && export LD_LIBRARY_PATH=$(dirname $d):${LD_LIBRARY_PATH:-}
-done
+source "$(dirname "$0")/gpu-libs.sh"
 for b in "$@"; do python3 $C/carry-binary.py unpack $C/$b.xz $W/$b || exit 1; done
 nvidia-smi -L
 cat $C/bench/*.txt > $W/all.txt

@@ -14,10 +14,7 @@ QUICK=${2:-0}
 OUT=${OUT:-/tmp/out}
 W=/tmp/w
 mkdir -p $W $OUT
-for n in libnvrtc.so.13 libcublas.so.13 libcurand.so.10 libcudart.so.13; do
-  d=$(find / -name "$n*" -not -path "/proc/*" 2>/dev/null | head -1)
-  [ -n "$d" ] && export LD_LIBRARY_PATH=$(dirname $d):${LD_LIBRARY_PATH:-}
-done
+source "$(dirname "$0")/gpu-libs.sh"
 python3 $C/carry-binary.py unpack $C/llmzip.xz $W/llmzip || exit 1
 gunzip -c $C/int8_gpu.gz > $W/int8_gpu && chmod +x $W/int8_gpu
 Z=$W/llmzip
