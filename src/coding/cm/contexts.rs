@@ -25,6 +25,9 @@ pub enum Kind {
     Between,
     /// tokens i−2 … i−n, where the previous token is not revealed yet (later rounds' gaps)
     Skip(usize),
+    /// where the previous token is not revealed yet: the distance d to the nearest revealed
+    /// token on the left and the n tokens from there on leftwards
+    Near(usize),
 }
 
 impl Kind {
@@ -32,7 +35,7 @@ impl Kind {
     pub fn active(self, i: usize, known: &[u32]) -> bool {
         match self {
             Kind::Between => known.get(i + 1).is_some_and(|&t| t != UNKNOWN),
-            Kind::Skip(_) => i > 0 && known[i - 1] == UNKNOWN,
+            Kind::Skip(_) | Kind::Near(_) => i > 0 && known[i - 1] == UNKNOWN,
             _ => true,
         }
     }
@@ -86,6 +89,9 @@ impl Texts {
 fn fold(h: u64, x: u64) -> u64 {
     (h ^ x).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(23)
 }
+
+/// How far back [`Kind::Near`] looks for a revealed token.
+const NEAR_MAX: usize = 16;
 
 /// Tokens looked at backwards at most (long lines get no column or above context).
 const MAX_WALK: usize = 400;
@@ -217,6 +223,7 @@ pub fn hash(kind: Kind, i: usize, known: &[u32], texts: &Texts, lay: &Layout) ->
         Kind::Word => 0x500,
         Kind::Between => 0x600,
         Kind::Skip(n) => 0x700 + n as u64,
+        Kind::Near(n) => 0x800 + n as u64,
     };
     let mut h = (base + 1).wrapping_mul(0xD6E8_FEB8_6659_FD93);
     match kind {
@@ -260,6 +267,15 @@ pub fn hash(kind: Kind, i: usize, known: &[u32], texts: &Texts, lay: &Layout) ->
         Kind::Skip(n) => {
             for j in 2..=n {
                 h = fold(h, tok(j) as u64);
+            }
+        }
+        Kind::Near(n) => {
+            let d = (2..=NEAR_MAX).find(|&d| i >= d && known[i - d] != UNKNOWN).unwrap_or(0);
+            h = fold(h, d as u64);
+            if d > 0 {
+                for j in d..d + n {
+                    h = fold(h, tok(j) as u64);
+                }
             }
         }
         Kind::Between => {

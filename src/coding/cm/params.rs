@@ -24,6 +24,16 @@ pub struct Params {
     pub match_model: bool,
     /// a third APM by the previous token and the decision's node
     pub apm_prev: bool,
+    /// a fourth APM by the two previous tokens and the node
+    pub apm_o2: bool,
+    /// a weight-set selector by which token orders have seen the decision (a bit mask)
+    pub sel_mask: bool,
+    /// an input: the LM's odds refined by an APM by the previous token and the node
+    pub lm_apm: bool,
+    /// the match model carries matches across unrevealed tokens
+    pub match_gap: bool,
+    /// highest count of a counter's learning rate 1/(count + 1.5) (≤ 30)
+    pub rate_cap: u32,
 }
 
 impl Params {
@@ -60,6 +70,11 @@ impl Params {
             v3: false,
             match_model: true,
             apm_prev: true,
+            apm_o2: false,
+            sel_mask: false,
+            lm_apm: false,
+            rate_cap: 30,
+            match_gap: false,
         }
     }
 
