@@ -25,9 +25,14 @@ pub enum Kind {
     Between,
     /// tokens i−2 … i−n, where the previous token is not revealed yet (later rounds' gaps)
     Skip(usize),
-    /// where the previous token is not revealed yet: the distance d to the nearest revealed
-    /// token on the left and the n tokens from there on leftwards
+    /// where the previous token is not revealed yet: the n nearest revealed tokens on the
+    /// left and their distances
     Near(usize),
+    /// the previous n tokens' text with ASCII letters lowercased (case-blind n-grams)
+    Lower(usize),
+    /// the l tokens on the left and the r on the right (only where those on the right are
+    /// revealed already)
+    Sides(usize, usize),
 }
 
 impl Kind {
@@ -35,6 +40,7 @@ impl Kind {
     pub fn active(self, i: usize, known: &[u32]) -> bool {
         match self {
             Kind::Between => known.get(i + 1).is_some_and(|&t| t != UNKNOWN),
+            Kind::Sides(_, r) => (1..=r).all(|k| known.get(i + k).is_some_and(|&t| t != UNKNOWN)),
             Kind::Skip(_) | Kind::Near(_) => i > 0 && known[i - 1] == UNKNOWN,
             _ => true,
         }
@@ -46,6 +52,7 @@ impl Kind {
         match self {
             Kind::Tokens(n) | Kind::Skip(n) => Some((n, 0)),
             Kind::Between => Some((1, 1)),
+            Kind::Sides(l, r) => Some((l, r)),
             _ => None,
         }
     }
@@ -56,6 +63,7 @@ impl Kind {
             Kind::Tokens(n) => j < i && i - j <= n,
             Kind::Skip(n) => j + 1 < i && i - j <= n,
             Kind::Between => j + 1 == i || j == i + 1,
+            Kind::Sides(l, r) => (j < i && i - j <= l) || (j > i && j - i <= r),
             _ => false,
         }
     }
@@ -224,6 +232,8 @@ pub fn hash(kind: Kind, i: usize, known: &[u32], texts: &Texts, lay: &Layout) ->
         Kind::Between => 0x600,
         Kind::Skip(n) => 0x700 + n as u64,
         Kind::Near(n) => 0x800 + n as u64,
+        Kind::Lower(n) => 0x900 + n as u64,
+        Kind::Sides(l, r) => 0xA00 + 16 * l as u64 + r as u64,
     };
     let mut h = (base + 1).wrapping_mul(0xD6E8_FEB8_6659_FD93);
     match kind {
@@ -270,12 +280,36 @@ pub fn hash(kind: Kind, i: usize, known: &[u32], texts: &Texts, lay: &Layout) ->
             }
         }
         Kind::Near(n) => {
-            let d = (2..=NEAR_MAX).find(|&d| i >= d && known[i - d] != UNKNOWN).unwrap_or(0);
-            h = fold(h, d as u64);
-            if d > 0 {
-                for j in d..d + n {
-                    h = fold(h, tok(j) as u64);
+            let mut left = n;
+            for d in 2..=NEAR_MAX.min(i) {
+                if left == 0 {
+                    break;
                 }
+                if known[i - d] != UNKNOWN {
+                    h = fold(fold(h, d as u64), known[i - d] as u64);
+                    left -= 1;
+                }
+            }
+        }
+        Kind::Lower(n) => {
+            for j in 1..=n.min(i) {
+                let t = known[i - j];
+                if t == UNKNOWN {
+                    h = fold(h, 0x1_0000);
+                    continue;
+                }
+                for &b in texts.of(t) {
+                    h = fold(h, b.to_ascii_lowercase() as u64);
+                }
+                h = fold(h, 0x1_0001);
+            }
+        }
+        Kind::Sides(l, r) => {
+            for j in 1..=l {
+                h = fold(h, tok(j) as u64);
+            }
+            for k in 1..=r {
+                h = fold(h, known.get(i + k).map_or(UNKNOWN - 1, |&t| t) as u64);
             }
         }
         Kind::Between => {

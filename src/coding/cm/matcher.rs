@@ -15,6 +15,8 @@ pub const MAX_LEN: u32 = 48;
 
 /// How far back a gapped match looks for a revealed token.
 const GAP_MAX: usize = 8;
+/// How far a carried match is moved to find the token it missed.
+const RESYNC: usize = 3;
 
 pub struct Matcher {
     table: Vec<u32>,
@@ -22,6 +24,8 @@ pub struct Matcher {
     /// where the previous token is not revealed yet, carry the match of the nearest revealed
     /// one across the gap (assuming both texts advance alike)
     gap: bool,
+    /// re-align a carried match that went wrong
+    pub resync: bool,
     /// per position: the position whose token it was predicted to repeat (0 = none; position
     /// 0 never follows a context) and the match length then
     ptr: Vec<u32>,
@@ -38,12 +42,13 @@ fn hash(toks: &[u32]) -> u64 {
 
 impl Matcher {
     pub fn new(n: usize, bits: u32) -> Self {
-        Matcher { table: vec![0; 1 << bits], bits, gap: false, ptr: vec![0; n], len: vec![0; n] }
+        Matcher { table: vec![0; 1 << bits], bits, gap: false, resync: false, ptr: vec![0; n], len: vec![0; n] }
     }
 
     /// With matches carried across unrevealed tokens.
-    pub fn with_gaps(mut self, gap: bool) -> Self {
+    pub fn with_gaps(mut self, gap: bool, resync: bool) -> Self {
         self.gap = gap;
+        self.resync = resync;
         self
     }
 
@@ -79,6 +84,8 @@ impl Matcher {
         let p = self.ptr[j] as usize;
         let (q, l) = if p != 0 && known[p] == known[j] {
             (p + d, self.len[j] as u32)
+        } else if let Some(r) = self.resync(p, j, known) {
+            (r + d, MIN_LEN as u32)
         } else if j + 1 >= MIN_LEN && !known[j + 1 - MIN_LEN..=j].contains(&UNKNOWN) {
             let e = self.table[self.slot(&known[j + 1 - MIN_LEN..=j])] as usize;
             if e == 0 || known[e - 1] != known[j] {
@@ -121,6 +128,15 @@ impl Matcher {
             l += 1;
         }
         (l as usize >= MIN_LEN).then_some((p, l))
+    }
+
+    /// A match that predicted `j` wrong, moved to the nearest place within `RESYNC` of `p`
+    /// that has `j`'s token (texts that went apart by a token or two, as log fields do).
+    fn resync(&self, p: usize, j: usize, known: &[u32]) -> Option<usize> {
+        if !self.resync || p == 0 {
+            return None;
+        }
+        (1..=RESYNC).flat_map(|k| [p + k, p.wrapping_sub(k)]).find(|&r| r < j && r > 0 && known[r] == known[j])
     }
 
     /// `known[i]` was just revealed: record every context it completes whose following token

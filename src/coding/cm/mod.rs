@@ -95,8 +95,13 @@ pub struct ContextMix {
     apm_prev: Apm,
     /// refines by the two previous tokens and the node
     apm_o2: Apm,
-    /// the LM's odds refined by the previous token and the node
+    /// refines by the LM's odds for the decision and the depth
     lm_apm: Apm,
+    /// mixes the APMs' outputs
+    apm_layer: mixer::Layer,
+    apm_x: [f32; 6],
+    apm_set: usize,
+    apm_p: f32,
     prev_hash: u64,
     prev2_hash: u64,
     // per token
@@ -138,7 +143,7 @@ impl ContextMix {
         assert!(p.contexts.len() <= MAX_ORDERS);
         let bits = table_bits(n, p.slots_per_token, 12, 22);
         let k = p.contexts.len();
-        let inputs = 3 + 2 * k + p.lm_apm as usize;
+        let inputs = 3 + (2 + p.linear_in as usize) * k;
         let mut sets = vec![MAX_DEPTH * 5, MAX_DEPTH * (MAX_ORDERS + 1), LM_BUCKETS * 3, MAX_DEPTH * CLASSES];
         if p.sel_mask {
             sets.push(MASK_SETS * 5);
@@ -150,12 +155,12 @@ impl ContextMix {
             known: vec![UNKNOWN; n],
             ctx: p.contexts.iter().map(|_| Counters::new(bits).with_cap(p.rate_cap)).collect(),
             histories: p.contexts.iter().map(|_| StateMap::new(MAX_DEPTH)).collect(),
-            matcher: Matcher::new(n, table_bits(n, 2, 10, 22)).with_gaps(p.match_gap),
+            matcher: Matcher::new(n, table_bits(n, 2, 10, 22)).with_gaps(p.match_gap, p.match_resync),
             confidence: Counters::new(12),
             mixer: Mixer::new(
                 inputs,
                 &sets,
-                MAX_DEPTH,
+                MAX_DEPTH * 5,
                 p.mixer_rate,
                 p.mixer_boost,
                 &[1.0],
@@ -164,8 +169,12 @@ impl ContextMix {
             apm_node: Apm::new(1 << Tree::new(vocab, &[]).bits.min(16), p.apm_rate),
             apm_prev: Apm::new(if p.apm_prev { small } else { 1 }, p.apm_rate),
             apm_o2: Apm::new(if p.apm_o2 { small } else { 1 }, p.apm_rate),
-            lm_apm: Apm::new(if p.lm_apm { small } else { 1 }, p.apm_rate),
+            lm_apm: Apm::new(if p.lm_apm { MAX_DEPTH * 24 } else { 1 }, p.apm_rate),
             prev2_hash: 0,
+            apm_layer: mixer::Layer::new(6, MAX_DEPTH, p.apm_mix_rate, 0.0, &[0.25, 0.15, 0.15, 0.15, 0.15, 0.15]),
+            apm_x: [0.0; 6],
+            apm_set: 0,
+            apm_p: 0.5,
             prev_hash: 0,
 
             hashes: [0; MAX_ORDERS],
@@ -252,6 +261,9 @@ impl ContextMix {
             if !self.active[k] {
                 m.add(0.0);
                 m.add(0.0);
+                if self.p.linear_in {
+                    m.add(0.0);
+                }
                 continue;
             }
             let r = c.read(self.hashes[k], node);
@@ -264,6 +276,9 @@ impl ContextMix {
             }
             m.add(r.stretch());
             m.add(self.histories[k].p(d, r.state));
+            if self.p.linear_in {
+                m.add(if r.state == 0 { 0.0 } else { (r.p as f32 - 32768.0) * (1.0 / 16384.0) });
+            }
             self.reads[k] = r;
         }
         // the match model speaks while the path still leads to its token
@@ -286,11 +301,6 @@ impl ContextMix {
         } else {
             m.add(0.0);
         }
-        if self.p.lm_apm {
-            let c = counters::slot_of(self.prev_hash, node) as usize & (self.lm_apm.contexts() - 1);
-            let q = self.lm_apm.refine(math::squash(lm), c);
-            m.add(math::stretch(q));
-        }
         let lmb = (((lm + tree::CLIP) / (2.0 * tree::CLIP) * (LM_BUCKETS as f32 - 0.01)) as usize).min(LM_BUCKETS - 1);
         let sel = [
             d * 5 + mstate,
@@ -299,7 +309,8 @@ impl ContextMix {
             d * CLASSES + self.class,
             (mask & (MASK_SETS - 1)) * 5 + mstate,
         ];
-        let pm = m.mix(&sel[..4 + self.p.sel_mask as usize], d);
+        let fsel = if self.p.final_ms { d * 5 + mstate } else { d };
+        let pm = m.mix(&sel[..4 + self.p.sel_mask as usize], fsel);
         let pa = self.apm.refine(pm, d * 5 + mstate);
         let pn = self.apm_node.refine(pm, node as usize & 0xFFFF);
         let p = if self.p.apm_o2 {
@@ -307,7 +318,26 @@ impl ContextMix {
             let pp = self.apm_prev.refine(pm, c);
             let c = counters::slot_of(self.prev2_hash, node) as usize & (self.apm_o2.contexts() - 1);
             let p2 = self.apm_o2.refine(pm, c);
-            pm + ((pa + pn + pp + p2) * 0.25 - pm) * self.p.apm_share
+            if self.p.lm_apm {
+                let b = (((lm + tree::CLIP) * (24.0 / (2.0 * tree::CLIP))) as usize).min(23);
+                let pl = self.lm_apm.refine(pm, d * 24 + b);
+                let avg = pm + ((pa + pn + pp + p2 + pl) * 0.2 - pm) * self.p.apm_share;
+                if self.p.apm_mix > 0 {
+                    let st = |p: f32| math::stretch(p).clamp(-tree::CLIP, tree::CLIP);
+                    self.apm_x = [st(pm), st(pa), st(pn), st(pp), st(p2), st(pl)];
+                    self.apm_set = d;
+                    self.apm_p = math::squash(self.apm_layer.dot(d, &self.apm_x));
+                    if self.p.apm_mix == 1 {
+                        self.apm_p
+                    } else {
+                        (self.apm_p + avg) * 0.5
+                    }
+                } else {
+                    avg
+                }
+            } else {
+                pm + ((pa + pn + pp + p2) * 0.25 - pm) * self.p.apm_share
+            }
         } else if self.p.apm_prev {
             let c = counters::slot_of(self.prev_hash, node) as usize & (self.apm_prev.contexts() - 1);
             let pp = self.apm_prev.refine(pm, c);
@@ -339,6 +369,10 @@ impl ContextMix {
         }
         if self.p.lm_apm {
             self.lm_apm.update(bit);
+        }
+        if self.p.apm_mix > 0 {
+            let y = if bit { 1.0 } else { 0.0 };
+            self.apm_layer.train(self.apm_set, &self.apm_x, y - self.apm_p);
         }
     }
 

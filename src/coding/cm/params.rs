@@ -28,10 +28,20 @@ pub struct Params {
     pub apm_o2: bool,
     /// a weight-set selector by which token orders have seen the decision (a bit mask)
     pub sel_mask: bool,
-    /// an input: the LM's odds refined by an APM by the previous token and the node
+    /// a fifth APM (with `apm_o2`) by the LM's odds and the depth
     pub lm_apm: bool,
     /// the match model carries matches across unrevealed tokens
     pub match_gap: bool,
+    /// a carried match that missed moves to where the missed token is
+    pub match_resync: bool,
+    /// the final mixer's weights chosen by the match state too, not by depth alone
+    pub final_ms: bool,
+    /// (with `apm_o2` and `lm_apm`) 1: a learned mix of the APMs' outputs instead of their
+    /// average, 2: the mean of both
+    pub apm_mix: u8,
+    pub apm_mix_rate: f32,
+    /// a third input per context: its direct estimate in the probability domain, (p − ½)·4
+    pub linear_in: bool,
     /// highest count of a counter's learning rate 1/(count + 1.5) (≤ 30)
     pub rate_cap: u32,
 }
@@ -75,6 +85,11 @@ impl Params {
             lm_apm: false,
             rate_cap: 30,
             match_gap: false,
+            linear_in: false,
+            apm_mix: 0,
+            apm_mix_rate: 0.002,
+            final_ms: false,
+            match_resync: false,
         }
     }
 
