@@ -91,7 +91,6 @@ fn kind(s: &str) -> Kind {
         _ if s.starts_with('b') => Kind::Bytes(s[1..].parse().unwrap()),
         _ if s.starts_with('s') => Kind::Skip(s[1..].parse().unwrap()),
         _ if s.starts_with('n') => Kind::Near(s[1..].parse().unwrap()),
-        _ if s.starts_with('l') => Kind::Lower(s[1..].parse().unwrap()),
         _ if s.starts_with("x") => {
             let (l, r) = s[1..].split_once('.').unwrap();
             Kind::Sides(l.parse().unwrap(), r.parse().unwrap())
@@ -122,16 +121,11 @@ fn replay(args: &[String]) {
             Some(("apm", v)) => p.apm_share = v.parse().unwrap(),
             Some(("match", v)) => p.match_model = v != "0",
             Some(("apm_prev", v)) => p.apm_prev = v != "0",
-            Some(("apm_o2", v)) => p.apm_o2 = v != "0",
             Some(("sel_mask", v)) => p.sel_mask = v != "0",
-            Some(("lm_apm", v)) => p.lm_apm = v != "0",
-            Some(("lin", v)) => p.linear_in = v != "0",
-            Some(("resync", v)) => p.match_resync = v != "0",
-            Some(("final_ms", v)) => p.final_ms = v != "0",
-            Some(("apm_mix", v)) => p.apm_mix = v.parse().unwrap(),
+            Some(("v5", v)) => p = Params::v5(v.parse().unwrap()),
+            Some(("apm_mix", v)) => p.apm_mix = v != "0",
             Some(("apm_mix_rate", v)) => p.apm_mix_rate = v.parse().unwrap(),
             Some(("gap", v)) => p.match_gap = v != "0",
-            Some(("rate_cap", v)) => p.rate_cap = v.parse().unwrap(),
             Some(("add", v)) => p.contexts.extend(v.split(',').map(kind)),
             Some((k, _)) => panic!("unknown parameter {k}"),
             None => files.push(a.clone()),

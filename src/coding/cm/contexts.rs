@@ -28,8 +28,6 @@ pub enum Kind {
     /// where the previous token is not revealed yet: the n nearest revealed tokens on the
     /// left and their distances
     Near(usize),
-    /// the previous n tokens' text with ASCII letters lowercased (case-blind n-grams)
-    Lower(usize),
     /// the l tokens on the left and the r on the right (only where those on the right are
     /// revealed already)
     Sides(usize, usize),
@@ -232,7 +230,6 @@ pub fn hash(kind: Kind, i: usize, known: &[u32], texts: &Texts, lay: &Layout) ->
         Kind::Between => 0x600,
         Kind::Skip(n) => 0x700 + n as u64,
         Kind::Near(n) => 0x800 + n as u64,
-        Kind::Lower(n) => 0x900 + n as u64,
         Kind::Sides(l, r) => 0xA00 + 16 * l as u64 + r as u64,
     };
     let mut h = (base + 1).wrapping_mul(0xD6E8_FEB8_6659_FD93);
@@ -289,19 +286,6 @@ pub fn hash(kind: Kind, i: usize, known: &[u32], texts: &Texts, lay: &Layout) ->
                     h = fold(fold(h, d as u64), known[i - d] as u64);
                     left -= 1;
                 }
-            }
-        }
-        Kind::Lower(n) => {
-            for j in 1..=n.min(i) {
-                let t = known[i - j];
-                if t == UNKNOWN {
-                    h = fold(h, 0x1_0000);
-                    continue;
-                }
-                for &b in texts.of(t) {
-                    h = fold(h, b.to_ascii_lowercase() as u64);
-                }
-                h = fold(h, 0x1_0001);
             }
         }
         Kind::Sides(l, r) => {

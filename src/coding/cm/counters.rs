@@ -77,20 +77,12 @@ impl Read {
 pub struct Counters {
     t: Vec<u32>,
     mask: u64,
-    /// the count at which the learning rate stops falling
-    cap: u32,
 }
 
 impl Counters {
     /// A table of 2^bits slots.
     pub fn new(bits: u32) -> Self {
-        Counters { t: vec![0; 1 << bits], mask: (1u64 << bits) - 1, cap: 30 }
-    }
-
-    /// The learning rate stops falling at count `cap` (≤ 30).
-    pub fn with_cap(mut self, cap: u32) -> Self {
-        self.cap = cap.min(30);
-        self
+        Counters { t: vec![0; 1 << bits], mask: (1u64 << bits) - 1 }
     }
 
     #[inline]
@@ -109,7 +101,7 @@ impl Counters {
     #[inline]
     pub fn update(&mut self, r: &Read, bit: bool) {
         let p = r.p as i64;
-        let n = (((r.state >> 4) + (r.state & 15)) as u32).min(self.cap);
+        let n = ((r.state >> 4) + (r.state & 15)) as u32;
         let target = if bit { 65535 } else { 0 };
         let p = (p + (((target - p) * rate(n) as i64) >> 16)) as u32;
         // a written slot's history is never 0, so 0 means empty

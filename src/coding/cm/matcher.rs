@@ -24,8 +24,6 @@ pub struct Matcher {
     /// where the previous token is not revealed yet, carry the match of the nearest revealed
     /// one across the gap (assuming both texts advance alike)
     gap: bool,
-    /// re-align a carried match that went wrong
-    pub resync: bool,
     /// per position: the position whose token it was predicted to repeat (0 = none; position
     /// 0 never follows a context) and the match length then
     ptr: Vec<u32>,
@@ -42,13 +40,12 @@ fn hash(toks: &[u32]) -> u64 {
 
 impl Matcher {
     pub fn new(n: usize, bits: u32) -> Self {
-        Matcher { table: vec![0; 1 << bits], bits, gap: false, resync: false, ptr: vec![0; n], len: vec![0; n] }
+        Matcher { table: vec![0; 1 << bits], bits, gap: false, ptr: vec![0; n], len: vec![0; n] }
     }
 
     /// With matches carried across unrevealed tokens.
-    pub fn with_gaps(mut self, gap: bool, resync: bool) -> Self {
+    pub fn with_gaps(mut self, gap: bool) -> Self {
         self.gap = gap;
-        self.resync = resync;
         self
     }
 
@@ -133,7 +130,7 @@ impl Matcher {
     /// A match that predicted `j` wrong, moved to the nearest place within `RESYNC` of `p`
     /// that has `j`'s token (texts that went apart by a token or two, as log fields do).
     fn resync(&self, p: usize, j: usize, known: &[u32]) -> Option<usize> {
-        if !self.resync || p == 0 {
+        if p == 0 {
             return None;
         }
         (1..=RESYNC).flat_map(|k| [p + k, p.wrapping_sub(k)]).find(|&r| r < j && r > 0 && known[r] == known[j])

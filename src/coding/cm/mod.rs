@@ -16,13 +16,15 @@ pub mod matcher;
 pub mod math;
 pub mod mixer;
 pub mod params;
+pub mod sse;
 pub mod tree;
 
 use coder::P16;
 use contexts::{Kind, Texts};
 use counters::{Counters, Read, StateMap};
 use matcher::Matcher;
-use mixer::{Apm, Mixer};
+use mixer::Mixer;
+use sse::Sse;
 pub use params::Params;
 use tree::{LmBits, Tree};
 
@@ -42,6 +44,9 @@ const LM_BUCKETS: usize = 12;
 const CLASSES: usize = 7;
 /// Patterns of token orders (n ≥ 1) a selector tells apart: the first six such contexts.
 const MASK_SETS: usize = 64;
+/// Match states: 0 none, 1 the path left the expected token, 2 length < 8, 3 longer,
+/// 4 carried across a gap.
+const MATCH_STATES: usize = 5;
 
 /// 0 none, 1 a newline in it, 2 starts with a space, 3 letter, 4 digit, 5 other ASCII,
 /// 6 other.
@@ -88,20 +93,7 @@ pub struct ContextMix {
     matcher: Matcher,
     confidence: Counters,
     mixer: Mixer,
-    apm: Apm,
-    /// refines by the decision's node (what tokens spelt like this turned out to be)
-    apm_node: Apm,
-    /// refines by the previous token and the node
-    apm_prev: Apm,
-    /// refines by the two previous tokens and the node
-    apm_o2: Apm,
-    /// refines by the LM's odds for the decision and the depth
-    lm_apm: Apm,
-    /// mixes the APMs' outputs
-    apm_layer: mixer::Layer,
-    apm_x: [f32; 6],
-    apm_set: usize,
-    apm_p: f32,
+    sse: Sse,
     prev_hash: u64,
     prev2_hash: u64,
     // per token
@@ -115,16 +107,15 @@ pub struct ContextMix {
     expect_bit: Option<bool>,
 }
 
-/// [`ContextMix`] fed with the LM's log-probabilities: adaptive model version 4 (version 3
-/// with `v3`).
+/// [`ContextMix`] fed with the LM's log-probabilities: adaptive model version 3, 4 or 5, as
+/// its [`Params`] say.
 pub struct ContextMixModel {
     lm: LmBits,
     cm: ContextMix,
 }
 
 impl ContextMixModel {
-    pub fn new(vocab: usize, n: usize, rounds: usize, text: &[Vec<u8>], v3: bool) -> Self {
-        let p = if v3 { Params::v3() } else { Params::for_plan(rounds) };
+    pub fn new(vocab: usize, n: usize, text: &[Vec<u8>], p: Params) -> Self {
         ContextMixModel { lm: LmBits::default(), cm: ContextMix::new(vocab, n, text, p) }
     }
 }
@@ -143,38 +134,22 @@ impl ContextMix {
         assert!(p.contexts.len() <= MAX_ORDERS);
         let bits = table_bits(n, p.slots_per_token, 12, 22);
         let k = p.contexts.len();
-        let inputs = 3 + (2 + p.linear_in as usize) * k;
-        let mut sets = vec![MAX_DEPTH * 5, MAX_DEPTH * (MAX_ORDERS + 1), LM_BUCKETS * 3, MAX_DEPTH * CLASSES];
+        let inputs = 3 + 2 * k;
+        let mut sets = vec![MAX_DEPTH * MATCH_STATES, MAX_DEPTH * (MAX_ORDERS + 1), LM_BUCKETS * 3, MAX_DEPTH * CLASSES];
         if p.sel_mask {
-            sets.push(MASK_SETS * 5);
+            sets.push(MASK_SETS * MATCH_STATES);
         }
-        let small = 1 << table_bits(n, 16, 8, 16);
         ContextMix {
             tree: Tree::new(vocab, text),
             texts: Texts::new(vocab, text),
             known: vec![UNKNOWN; n],
-            ctx: p.contexts.iter().map(|_| Counters::new(bits).with_cap(p.rate_cap)).collect(),
+            ctx: p.contexts.iter().map(|_| Counters::new(bits)).collect(),
             histories: p.contexts.iter().map(|_| StateMap::new(MAX_DEPTH)).collect(),
-            matcher: Matcher::new(n, table_bits(n, 2, 10, 22)).with_gaps(p.match_gap, p.match_resync),
+            matcher: Matcher::new(n, table_bits(n, 2, 10, 22)).with_gaps(p.match_gap),
             confidence: Counters::new(12),
-            mixer: Mixer::new(
-                inputs,
-                &sets,
-                MAX_DEPTH * 5,
-                p.mixer_rate,
-                p.mixer_boost,
-                &[1.0],
-            ),
-            apm: Apm::new(MAX_DEPTH * 5, p.apm_rate),
-            apm_node: Apm::new(1 << Tree::new(vocab, &[]).bits.min(16), p.apm_rate),
-            apm_prev: Apm::new(if p.apm_prev { small } else { 1 }, p.apm_rate),
-            apm_o2: Apm::new(if p.apm_o2 { small } else { 1 }, p.apm_rate),
-            lm_apm: Apm::new(if p.lm_apm { MAX_DEPTH * 24 } else { 1 }, p.apm_rate),
+            mixer: Mixer::new(inputs, &sets, MAX_DEPTH, p.mixer_rate, p.mixer_boost, &[1.0]),
+            sse: Sse::new(&p, 1 << table_bits(n, 16, 8, 16), Tree::new(vocab, &[]).bits, MAX_DEPTH, MATCH_STATES),
             prev2_hash: 0,
-            apm_layer: mixer::Layer::new(6, MAX_DEPTH, p.apm_mix_rate, 0.0, &[0.25, 0.15, 0.15, 0.15, 0.15, 0.15]),
-            apm_x: [0.0; 6],
-            apm_set: 0,
-            apm_p: 0.5,
             prev_hash: 0,
 
             hashes: [0; MAX_ORDERS],
@@ -261,9 +236,6 @@ impl ContextMix {
             if !self.active[k] {
                 m.add(0.0);
                 m.add(0.0);
-                if self.p.linear_in {
-                    m.add(0.0);
-                }
                 continue;
             }
             let r = c.read(self.hashes[k], node);
@@ -276,9 +248,6 @@ impl ContextMix {
             }
             m.add(r.stretch());
             m.add(self.histories[k].p(d, r.state));
-            if self.p.linear_in {
-                m.add(if r.state == 0 { 0.0 } else { (r.p as f32 - 32768.0) * (1.0 / 16384.0) });
-            }
             self.reads[k] = r;
         }
         // the match model speaks while the path still leads to its token
@@ -293,7 +262,7 @@ impl ContextMix {
                 self.conf_read = self.confidence.read(bucket * 32 + depth as u64, 0);
                 let s = self.conf_read.stretch();
                 m.add(if eb { s } else { -s });
-                mstate = if gap && self.p.match_gap { 4 } else if len < 8 { 2 } else { 3 };
+                mstate = if gap { 4 } else if len < 8 { 2 } else { 3 };
             } else {
                 m.add(0.0);
                 mstate = 1;
@@ -303,48 +272,16 @@ impl ContextMix {
         }
         let lmb = (((lm + tree::CLIP) / (2.0 * tree::CLIP) * (LM_BUCKETS as f32 - 0.01)) as usize).min(LM_BUCKETS - 1);
         let sel = [
-            d * 5 + mstate,
+            d * MATCH_STATES + mstate,
             d * (MAX_ORDERS + 1) + hit,
             lmb * 3 + hit.min(2),
             d * CLASSES + self.class,
-            (mask & (MASK_SETS - 1)) * 5 + mstate,
+            (mask & (MASK_SETS - 1)) * MATCH_STATES + mstate,
         ];
-        let fsel = if self.p.final_ms { d * 5 + mstate } else { d };
-        let pm = m.mix(&sel[..4 + self.p.sel_mask as usize], fsel);
-        let pa = self.apm.refine(pm, d * 5 + mstate);
-        let pn = self.apm_node.refine(pm, node as usize & 0xFFFF);
-        let p = if self.p.apm_o2 {
-            let c = counters::slot_of(self.prev_hash, node) as usize & (self.apm_prev.contexts() - 1);
-            let pp = self.apm_prev.refine(pm, c);
-            let c = counters::slot_of(self.prev2_hash, node) as usize & (self.apm_o2.contexts() - 1);
-            let p2 = self.apm_o2.refine(pm, c);
-            if self.p.lm_apm {
-                let b = (((lm + tree::CLIP) * (24.0 / (2.0 * tree::CLIP))) as usize).min(23);
-                let pl = self.lm_apm.refine(pm, d * 24 + b);
-                let avg = pm + ((pa + pn + pp + p2 + pl) * 0.2 - pm) * self.p.apm_share;
-                if self.p.apm_mix > 0 {
-                    let st = |p: f32| math::stretch(p).clamp(-tree::CLIP, tree::CLIP);
-                    self.apm_x = [st(pm), st(pa), st(pn), st(pp), st(p2), st(pl)];
-                    self.apm_set = d;
-                    self.apm_p = math::squash(self.apm_layer.dot(d, &self.apm_x));
-                    if self.p.apm_mix == 1 {
-                        self.apm_p
-                    } else {
-                        (self.apm_p + avg) * 0.5
-                    }
-                } else {
-                    avg
-                }
-            } else {
-                pm + ((pa + pn + pp + p2) * 0.25 - pm) * self.p.apm_share
-            }
-        } else if self.p.apm_prev {
-            let c = counters::slot_of(self.prev_hash, node) as usize & (self.apm_prev.contexts() - 1);
-            let pp = self.apm_prev.refine(pm, c);
-            pm + ((pa + pn + pp) * (1.0 / 3.0) - pm) * self.p.apm_share
-        } else {
-            pm + ((pa + pn) * 0.5 - pm) * self.p.apm_share
-        };
+        let pm = m.mix(&sel[..4 + self.p.sel_mask as usize], d);
+        let decision =
+            sse::Decision { depth: d, mstate, node, prev: self.prev_hash, prev2: self.prev2_hash, lm };
+        let p = self.sse.refine(pm, &decision);
         ((p * 65536.0) as u32).clamp(1, 65535)
     }
 
@@ -359,21 +296,7 @@ impl ContextMix {
             self.confidence.update(&self.conf_read, bit == eb);
         }
         self.mixer.update(bit);
-        self.apm.update(bit);
-        self.apm_node.update(bit);
-        if self.p.apm_prev {
-            self.apm_prev.update(bit);
-        }
-        if self.p.apm_o2 {
-            self.apm_o2.update(bit);
-        }
-        if self.p.lm_apm {
-            self.lm_apm.update(bit);
-        }
-        if self.p.apm_mix > 0 {
-            let y = if bit { 1.0 } else { 0.0 };
-            self.apm_layer.train(self.apm_set, &self.apm_x, y - self.apm_p);
-        }
+        self.sse.update(bit);
     }
 
     fn end(&mut self, i: usize, tok: u32) {
