@@ -302,7 +302,11 @@ fn a_feed_forward_wider_than_1024_runs_on_the_integer_engine() {
         .failure()
         .stderr(predicate::str::contains("8-bit GELU").and(predicate::str::contains("panicked").not()));
     assert!(!d.path().join("m16").join(FILE).exists());
-    llmzip(d.path()).args(["quantize", "m", "--calibrate", "cal.txt"]).assert().success();
+    llmzip(d.path())
+        .args(["quantize", "m", "--calibrate", "cal.txt", "--check", "t.txt"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("bits/token"));
     let mut files = Vec::new();
     for (threads, isa) in [("1", "scalar"), ("2", "avx2"), ("3", "")] {
         let out = format!("t.{threads}.{isa}.llmz");
