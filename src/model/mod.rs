@@ -5,6 +5,7 @@ pub mod bert;
 pub mod builtin;
 pub mod candle;
 pub mod config;
+pub mod device;
 pub mod distilbert;
 pub mod hub;
 pub mod int8;
@@ -83,7 +84,7 @@ impl std::str::FromStr for DeviceSpec {
         // a build with the integer engine's GPU kernels alone runs integer models there; the
         // float loader refuses the device for other models
         #[cfg(not(feature = "int8-cuda"))]
-        candle::supports(spec)?;
+        candle::supports(spec).map_err(|problem| Error::Device { asked: format!("--device {s}"), problem })?;
         Ok(spec)
     }
 }

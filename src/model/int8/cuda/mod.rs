@@ -131,6 +131,25 @@ pub fn compile(arch: &'static str) -> Result<usize> {
 }
 
 /// cudarc panics when it cannot load a CUDA library: that becomes an error here.
+/// GPU `ordinal`'s context; a GPU that is not there is said so, with the number there are.
+fn open(ordinal: usize) -> Result<Arc<CudaContext>> {
+    use crate::model::device::{missing_gpu, OpenFailure};
+    use cudarc::driver::sys::CUresult;
+    CudaContext::new(ordinal).map_err(|e| {
+        let failure = match e.0 {
+            CUresult::CUDA_ERROR_INVALID_DEVICE => OpenFailure::InvalidDevice,
+            CUresult::CUDA_ERROR_NO_DEVICE => OpenFailure::NoDevice,
+            _ => OpenFailure::Other,
+        };
+        missing_gpu(&format!("--device cuda:{ordinal}"), ordinal, failure, gpu_count(), true).unwrap_or_else(|| gpu(e))
+    })
+}
+
+/// The number of CUDA GPUs, when the driver can be loaded and says.
+pub fn gpu_count() -> Option<usize> {
+    catch(|| CudaContext::device_count().map_err(gpu)).ok().and_then(|n| usize::try_from(n).ok())
+}
+
 fn catch<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
     // the panic is the error below: its message would be a second, noisier report
     let hook = std::panic::take_hook();
@@ -224,7 +243,7 @@ impl CudaLm {
     }
 
     fn create(p: &IntParams, ordinal: usize, max_sequence: usize) -> Result<CudaLm> {
-        let ctx = CudaContext::new(ordinal).map_err(gpu)?;
+        let ctx = open(ordinal)?;
         let stream = ctx.default_stream();
         let f = Funcs::load(&ctx)?;
         let up = Upload(&stream);
