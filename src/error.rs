@@ -81,6 +81,7 @@ impl Error {
                 "pass a local directory with config.json, model.safetensors and tokenizer.json via --model DIR"
             }
             Error::Device { problem, .. } => problem.hint(),
+            Error::Gpu(_) => "use --device cpu: files of integer models decode the same on any device",
             Error::Exists(_) => "use -f/--force to overwrite, or -o to choose another name",
             Error::Internal(_) => "this is a bug in llmzip: please report it with the command that caused it",
             // matched on the kind, which survives tempfile's wrapping of the OS error

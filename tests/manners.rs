@@ -182,7 +182,7 @@ fn an_unusable_device_is_one_line_and_a_hint() {
             assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
             let lines: Vec<&str> = err.lines().collect();
             assert_eq!(lines.len(), 2, "one error line and one hint: {err}");
-            assert!(lines[0].starts_with("llmzip: error: --device cuda:99: "), "{err}");
+            assert!(lines[0].starts_with("llmzip: error: ") && lines[0].contains("--device cuda:99: "), "{err}");
             assert!(lines[1].starts_with("  hint: use --device "), "{err}");
             if integer {
                 assert!(lines[1].contains("--device cpu"), "{err}");

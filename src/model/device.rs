@@ -24,6 +24,9 @@ pub enum Unusable {
     /// No GPU has that number. `count`: the GPUs there are, when the driver could say;
     /// `integer`: the model runs on the integer engine (its files decode on any device).
     NoSuchGpu { count: Option<usize>, integer: bool },
+    /// The CUDA driver library could not be loaded (a machine without a GPU, or its
+    /// directory not on the library path).
+    NoDriver,
 }
 
 impl fmt::Display for Unusable {
@@ -41,6 +44,7 @@ impl fmt::Display for Unusable {
             Unusable::NoSuchGpu { count: Some(n), .. } => {
                 write!(f, "no such GPU: this machine has {n} (cuda:0 to cuda:{})", n - 1)
             }
+            Unusable::NoDriver => f.write_str("the CUDA driver library (libcuda.so.1) could not be loaded"),
         }
     }
 }
@@ -53,6 +57,9 @@ impl Unusable {
             }
             Unusable::NotBuilt { integer_only: true } => {
                 "use --device cpu, or a build with --features cuda for float models on the GPU"
+            }
+            Unusable::NoDriver => {
+                "use --device cpu (files of integer models decode the same on any device), or put the driver's directory on LD_LIBRARY_PATH"
             }
             Unusable::NoSuchGpu { count: Some(0), .. } => {
                 "use --device cpu (files of integer models decode the same on any device)"
@@ -146,6 +153,13 @@ mod tests {
             Error::Device { asked: "--device cuda".into(), problem: Unusable::NotBuilt { integer_only: false } };
         assert_eq!(built.to_string(), "--device cuda: this build has no CUDA support");
         assert!(built.hint().unwrap().contains("--device cpu"));
+    }
+
+    #[test]
+    fn a_missing_driver_is_not_a_missing_gpu() {
+        let e = Error::Device { asked: "--device cuda:0".into(), problem: Unusable::NoDriver };
+        assert_eq!(e.to_string(), "--device cuda:0: the CUDA driver library (libcuda.so.1) could not be loaded");
+        assert!(e.hint().unwrap().contains("LD_LIBRARY_PATH") && e.hint().unwrap().contains("--device cpu"));
     }
 
     #[test]

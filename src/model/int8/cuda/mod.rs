@@ -131,18 +131,24 @@ pub fn compile(arch: &'static str) -> Result<usize> {
 }
 
 /// cudarc panics when it cannot load a CUDA library: that becomes an error here.
-/// GPU `ordinal`'s context; a GPU that is not there is said so, with the number there are.
+/// GPU `ordinal`'s context; a GPU that is not there, or no driver, is said so.
 fn open(ordinal: usize) -> Result<Arc<CudaContext>> {
-    use crate::model::device::{missing_gpu, OpenFailure};
+    use crate::model::device::{missing_gpu, OpenFailure, Unusable};
     use cudarc::driver::sys::CUresult;
-    CudaContext::new(ordinal).map_err(|e| {
-        let failure = match e.0 {
-            CUresult::CUDA_ERROR_INVALID_DEVICE => OpenFailure::InvalidDevice,
-            CUresult::CUDA_ERROR_NO_DEVICE => OpenFailure::NoDevice,
-            _ => OpenFailure::Other,
-        };
-        missing_gpu(&format!("--device cuda:{ordinal}"), ordinal, failure, gpu_count(), true).unwrap_or_else(|| gpu(e))
-    })
+    let asked = format!("--device cuda:{ordinal}");
+    // loading the driver library panics when it is absent
+    match catch(|| Ok(CudaContext::new(ordinal))) {
+        Err(_) => Err(Error::Device { asked, problem: Unusable::NoDriver }),
+        Ok(Ok(ctx)) => Ok(ctx),
+        Ok(Err(e)) => {
+            let failure = match e.0 {
+                CUresult::CUDA_ERROR_INVALID_DEVICE => OpenFailure::InvalidDevice,
+                CUresult::CUDA_ERROR_NO_DEVICE => OpenFailure::NoDevice,
+                _ => OpenFailure::Other,
+            };
+            Err(missing_gpu(&asked, ordinal, failure, gpu_count(), true).unwrap_or_else(|| gpu(e)))
+        }
+    }
 }
 
 /// The number of CUDA GPUs, when the driver can be loaded and says.
