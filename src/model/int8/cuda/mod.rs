@@ -130,7 +130,6 @@ pub fn compile(arch: &'static str) -> Result<usize> {
     catch(|| Ok(cudarc::nvrtc::compile_ptx_with_opts(SOURCE, opts).map_err(gpu)?.to_src().len()))
 }
 
-/// cudarc panics when it cannot load a CUDA library: that becomes an error here.
 /// GPU `ordinal`'s context; a GPU that is not there, or no driver, is said so.
 fn open(ordinal: usize) -> Result<Arc<CudaContext>> {
     use crate::model::device::{missing_gpu, OpenFailure, Unusable};
@@ -156,6 +155,7 @@ pub fn gpu_count() -> Option<usize> {
     catch(|| CudaContext::device_count().map_err(gpu)).ok().and_then(|n| usize::try_from(n).ok())
 }
 
+/// cudarc panics when it cannot load a CUDA library: that becomes an error here.
 fn catch<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
     // the panic is the error below: its message would be a second, noisier report
     let hook = std::panic::take_hook();
