@@ -152,7 +152,8 @@ pub fn resolve(name: &str) -> Result<ModelBytes> {
         return Ok(ModelBytes {
             config: Cow::Borrowed(b.config),
             tokenizer: Cow::Borrowed(b.tokenizer),
-            weights: vec![Cow::Borrowed(b.weights)],
+            // an integer-only built-in model has no float weights at all
+            weights: if b.weights.is_empty() { Vec::new() } else { vec![Cow::Borrowed(b.weights)] },
             int8: b.int8.map(<[u8]>::to_vec),
         });
     }
