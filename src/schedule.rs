@@ -225,8 +225,28 @@ impl<'p> Walker<'p> {
         }
     }
 
+    /// Lanes of the block (0 in lockstep mode).
+    pub fn lane_count(&self) -> usize {
+        self.lanes.len()
+    }
+
     /// The model calls of phase `ph`, in order.
     pub fn phase(&self, ph: usize, known: &[u32], cls: u32, sep: u32, mask: u32) -> Vec<Step> {
+        self.phase_lanes(ph, 0..self.lanes.len(), known, cls, sep, mask)
+    }
+
+    /// The model calls of phase `ph` for the lanes `lanes` only (lanes mode; lockstep ignores
+    /// it). A lane's sequences read only that lane's tokens, so `known` needs to be current
+    /// for those lanes alone; the lanes' targets are in [`Walker::phase`]'s order.
+    pub fn phase_lanes(
+        &self,
+        ph: usize,
+        lanes: std::ops::Range<usize>,
+        known: &[u32],
+        cls: u32,
+        sep: u32,
+        mask: u32,
+    ) -> Vec<Step> {
         let w = self.plan.window;
         let c = self.plan.context;
         let mut steps = Vec::new();
@@ -268,7 +288,7 @@ impl<'p> Walker<'p> {
             }
         } else {
             let (k, r) = (ph / self.plan.rounds, ph % self.plan.rounds);
-            for &(ls, le) in &self.lanes {
+            for &(ls, le) in &self.lanes[lanes] {
                 let s = ls + k * w;
                 if s >= le {
                     continue;

@@ -73,6 +73,9 @@ impl MaskedLm for MockLm {
         }
         Ok(out)
     }
+    fn batch_invariant(&self) -> bool {
+        true
+    }
 }
 
 /// `m`'s tokenizer and identity with [`MockLm`] in place of its network.
