@@ -16,7 +16,7 @@ fn models() -> &'static Vec<Model> {
 fn opts(method: Method) -> Options {
     Options {
         method,
-        plan: RevealPlan { window: 16, context: 4, rounds: 3, shape: Shape::Uniform, lanes: Lanes::AtMost(4) },
+        plan: RevealPlan { window: 16, context: 4, rounds: 3, shape: Shape::Uniform, lanes: Lanes::AtMost(4), settle: None },
         batch: 4,
         mask_rate: 0.5,
         select: Default::default(),
@@ -88,7 +88,7 @@ fn english_text_round_trips_with_several_plans() {
             (32, 64, 4, Shape::Geometric, 32),
         ] {
             let mut o = opts(Method::Arith);
-            o.plan = RevealPlan { window: w, context: c, rounds: r, shape: s, lanes: Lanes::from_count(l) };
+            o.plan = RevealPlan { window: w, context: c, rounds: r, shape: s, lanes: Lanes::from_count(l), settle: None };
             o.block_size = 1 << 20;
             o.mix = l != 3;
             roundtrip(m, &o, &text);
@@ -222,6 +222,7 @@ fn any_options(max_sequence: usize) -> impl Strategy<Value = Options> {
                         rounds: rounds.min(window),
                         shape: if uniform { Shape::Uniform } else { Shape::Geometric },
                         lanes: Lanes::from_count(lanes),
+                        settle: None,
                     },
                     batch,
                     mask_rate,

@@ -26,7 +26,7 @@ const fn plan(model: &'static str, method: Method, window: usize, context: usize
     Level {
         model,
         method,
-        plan: RevealPlan { window, context, rounds, shape: Shape::Geometric, lanes: Lanes::AtMost(32) },
+        plan: RevealPlan { window, context, rounds, shape: Shape::Geometric, lanes: Lanes::AtMost(32), settle: None },
         mix: true,
         // filled in by `get` from MIX_VERSIONS
         mix_version: 0,

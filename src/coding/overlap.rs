@@ -138,7 +138,7 @@ mod tests {
             (7, 2, 7, Shape::Geometric, 64, 4),
             (6, 3, 2, Shape::Uniform, 0, 3),
         ] {
-            let plan = RevealPlan { window: w, context: c, rounds: r, shape, lanes: Lanes::from_count(lanes) };
+            let plan = RevealPlan { window: w, context: c, rounds: r, shape, lanes: Lanes::from_count(lanes), settle: None };
             for n in [0usize, 1, 9, 37, 200, 333] {
                 let tokens: Vec<u32> = (0..n).map(|i| 5 + ((i * 7919) % 13) as u32).collect();
                 let ctx = Ctx {
