@@ -137,8 +137,11 @@ mod tests {
             (4, 0, 1, Shape::Uniform, 2, 5),
             (7, 2, 7, Shape::Geometric, 64, 4),
             (6, 3, 2, Shape::Uniform, 0, 3),
+            (8, 4, 2, Shape::Geometric, 5, 2),
         ] {
-            let plan = RevealPlan { window: w, context: c, rounds: r, shape, lanes: Lanes::from_count(lanes), settle: None };
+            // the last plan settles into sub-windows of 3 tokens after 40
+            let settle = (lanes == 5).then_some(crate::schedule::Settle { after: 40, window: 3 });
+            let plan = RevealPlan { window: w, context: c, rounds: r, shape, lanes: Lanes::from_count(lanes), settle };
             for n in [0usize, 1, 9, 37, 200, 333] {
                 let tokens: Vec<u32> = (0..n).map(|i| 5 + ((i * 7919) % 13) as u32).collect();
                 let ctx = Ctx {
