@@ -255,6 +255,26 @@ fn default_model_needs_no_flag_and_no_network() {
     assert_eq!(fs::read_to_string(p.join("notes.txt")).unwrap(), TEXT);
 }
 
+/// The built-in model shipped as an integer version only compresses and decodes, is listed,
+/// and fine-tuning it says why it cannot (no float weights) instead of failing to read them.
+#[test]
+fn an_integer_only_built_in_model_works_and_refuses_fine_tuning() {
+    let d = setup();
+    let p = d.path();
+    llmzip(p).args(["compress", "--model", "llmzip-large-1", "-o", "n.llmz", "notes.txt"]).assert().success();
+    llmzip(p).args(["decompress", "-c", "n.llmz"]).assert().success().stdout(TEXT);
+    llmzip(p).args(["info", "n.llmz"]).assert().success().stdout(predicates::str::contains("llmzip-int8/1"));
+    llmzip(p).args(["models"]).assert().success().stdout(predicates::str::contains("llmzip-large-1"));
+    fs::create_dir(p.join("corpus")).unwrap();
+    fs::write(p.join("corpus/a.txt"), TEXT.repeat(20)).unwrap();
+    llmzip(p)
+        .args(["finetune", "corpus", "--model", "llmzip-large-1", "--steps", "1", "--out", "ft"])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("integer version").and(predicates::str::contains("panicked").not()));
+    assert!(!p.join("ft").join("model.safetensors").exists());
+}
+
 /// Files written by container version 1 (fixtures in tests/fixtures/v1) still decode byte
 /// for byte, with the built-in model and with a model given by path.
 #[test]

@@ -263,3 +263,61 @@ fn a_file_made_on_the_gpu_is_the_cpu_s_file() {
     llmzip::Compressor::new(&m, o).unwrap().compress(text, &mut cpu, &llmzip::Hooks::default()).unwrap();
     assert!(cpu == gpu, "the CPU engine's file differs from the GPU's");
 }
+
+/// The tiny float model with every feed-forward widened to `inter` (rows tiled, the output
+/// projection scaled to keep the sum's size): a model wider inside than the integer engine's
+/// stack rows.
+fn widened_model(dir: &Path, inter: usize) {
+    use candle_core::{Device, Tensor};
+    fs::create_dir_all(dir).unwrap();
+    let src = common::fixture(FLOAT);
+    fs::copy(src.join("tokenizer.json"), dir.join("tokenizer.json")).unwrap();
+    let mut cfg: serde_json::Value = serde_json::from_slice(&fs::read(src.join("config.json")).unwrap()).unwrap();
+    let old = cfg["intermediate_size"].as_u64().unwrap() as usize;
+    cfg["intermediate_size"] = inter.into();
+    fs::write(dir.join("config.json"), serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
+    let mut t = candle_core::safetensors::load(src.join("model.safetensors"), &Device::Cpu).unwrap();
+    let rows: Vec<u32> = (0..inter).map(|j| (j % old) as u32).collect();
+    let rows = Tensor::new(rows.as_slice(), &Device::Cpu).unwrap();
+    for (name, v) in t.iter_mut() {
+        if name.contains("intermediate.dense") {
+            *v = v.index_select(&rows, 0).unwrap();
+        } else if name.ends_with("output.dense.weight") && !name.contains("attention") {
+            *v = (v.index_select(&rows, 1).unwrap() * (old as f64 / inter as f64)).unwrap();
+        }
+    }
+    candle_core::safetensors::save(&t, dir.join("model.safetensors")).unwrap();
+}
+
+/// Regression: a model whose feed-forward is wider than 1024 (8L×320 with 1280 was the first)
+/// quantises, gives the same file on every kernel and thread count, and decodes; with 16-bit
+/// GELU outputs, whose sums such a width could overflow, `quantize` refuses and writes nothing.
+#[test]
+fn a_feed_forward_wider_than_1024_runs_on_the_integer_engine() {
+    let d = tempfile::tempdir().unwrap();
+    widened_model(&d.path().join("m"), 1100);
+    let text = &sample()[..6000];
+    fs::write(d.path().join("t.txt"), text).unwrap();
+    fs::write(d.path().join("cal.txt"), &sample()[6000..20000]).unwrap();
+    llmzip(d.path())
+        .args(["quantize", "m", "--calibrate", "cal.txt", "--gelu-bits", "16", "--out", "m16"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("8-bit GELU").and(predicate::str::contains("panicked").not()));
+    assert!(!d.path().join("m16").join(FILE).exists());
+    llmzip(d.path())
+        .args(["quantize", "m", "--calibrate", "cal.txt", "--check", "t.txt"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("bits/token"));
+    let mut files = Vec::new();
+    for (threads, isa) in [("1", "scalar"), ("2", "avx2"), ("3", "")] {
+        let out = format!("t.{threads}.{isa}.llmz");
+        let mut c = llmzip(d.path());
+        c.args(["--threads", threads, "compress", "--window", "16", "--context", "16", "--rounds", "2"]);
+        c.args(["--model", "m", "-o", &out, "t.txt"]).env("LLMZIP_ISA", isa).assert().success();
+        files.push(fs::read(d.path().join(&out)).unwrap());
+    }
+    assert!(files.iter().all(|f| *f == files[0]), "kernels or threads changed the file");
+    llmzip(d.path()).args(["decompress", "-c", "t.1.scalar.llmz"]).assert().success().stdout(text.to_vec());
+}

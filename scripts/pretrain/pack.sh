@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# Puts ../shared/corpus's shards into carry/p1 … carry/p4 (ignored by git), each small enough
-# to travel with the working tree to the device machine (64 MiB per call, the tree included).
+# Puts ../shared/corpus's shards into carry/p1 … carry/pN (ignored by git), SHARDS per piece
+# (default 2), each small enough to travel with the working tree to the device machine
+# (64 MiB per call, the tree included: with the built-in models tracked, about 20 MB is free).
+# valid.txt.xz goes with the last piece.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 C=${CORPUS:-../shared/corpus}
-rm -rf carry/p1 carry/p2 carry/p3 carry/p4
-mkdir -p carry/p1 carry/p2 carry/p3 carry/p4
+K=${SHARDS:-2}
+rm -rf carry/p[0-9]*
 i=0
 for f in "$C"/train-*.txt.xz; do
-  cp "$f" "carry/p$((i / 4 + 1))/"
+  p=carry/p$((i / K + 1))
+  mkdir -p "$p"
+  cp "$f" "$p/"
   i=$((i + 1))
 done
-cp "$C/valid.txt.xz" carry/p4/
+cp "$C/valid.txt.xz" "carry/p$(((i - 1) / K + 1))/"
 du -sh carry/p*

@@ -87,9 +87,9 @@ pub fn run(g: &Global, a: QuantizeArgs) -> anyhow::Result<()> {
     if let Some(check) = &a.check {
         let text = std::fs::read(check).with_context(|| format!("reading {}", check.display()))?;
         let c = make::check(&a.model, &p, &text, a.tokens)?;
-        say(
-            g,
-            format_args!(
+        // the answer `--check` asks for: printed unless --quiet, not only with --verbose
+        if !g.quiet {
+            println!(
                 "check on {} masked positions: float {:.4} bits/token, integer {:.4} (+{:.2}%), KL {:.5} bits, |Δ log-prob| mean {:.2e} max {:.3} nats",
                 c.positions,
                 c.float_bits,
@@ -98,8 +98,8 @@ pub fn run(g: &Global, a: QuantizeArgs) -> anyhow::Result<()> {
                 c.kl_bits,
                 c.mean_abs_diff,
                 c.max_abs_diff
-            ),
-        );
+            );
+        }
     }
     Ok(())
 }

@@ -5,6 +5,7 @@ pub mod bert;
 pub mod builtin;
 pub mod candle;
 pub mod config;
+pub mod device;
 pub mod distilbert;
 pub mod hub;
 pub mod int8;
@@ -89,7 +90,7 @@ impl std::str::FromStr for DeviceSpec {
         // a build with the integer engine's GPU kernels alone runs integer models there; the
         // float loader refuses the device for other models
         #[cfg(not(feature = "int8-cuda"))]
-        candle::supports(spec)?;
+        candle::supports(spec).map_err(|problem| Error::Device { asked: format!("--device {s}"), problem })?;
         Ok(spec)
     }
 }
@@ -157,7 +158,8 @@ pub fn resolve(name: &str) -> Result<ModelBytes> {
         return Ok(ModelBytes {
             config: Cow::Borrowed(b.config),
             tokenizer: Cow::Borrowed(b.tokenizer),
-            weights: vec![Cow::Borrowed(b.weights)],
+            // an integer-only built-in model has no float weights at all
+            weights: if b.weights.is_empty() { Vec::new() } else { vec![Cow::Borrowed(b.weights)] },
             int8: b.int8.map(<[u8]>::to_vec),
         });
     }

@@ -8,7 +8,7 @@ use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
 
 use super::params::{
-    Act, Gelu, IntParams, Layer, Linear, Norm, Requant, EXP_BITS, FILE, LOG_BITS, MAX_EMB_MUL, MAX_WIDTH, VERSION,
+    Act, Gelu, IntParams, Layer, Linear, Norm, Requant, EXP_BITS, FILE, LOG_BITS, MAX_EMB_MUL, MAX_INTER_I8, MAX_WIDTH, VERSION,
 };
 use crate::error::{Error, Result};
 use crate::model::config::{Arch, ModelConfig};
@@ -136,8 +136,11 @@ impl IntParams {
         }
         let r = Reader { st: SafeTensors::deserialize(bytes).map_err(|e| bad(e))? };
         let (v, h, i, p) = (cfg.vocab_size, cfg.hidden, cfg.intermediate, cfg.max_positions);
-        if h > MAX_WIDTH || i > MAX_WIDTH || cfg.max_sequence() > MAX_WIDTH {
-            return Err(bad(format!("widths and sequence length above {MAX_WIDTH} are not supported")));
+        if h > MAX_WIDTH || i > MAX_INTER_I8 || cfg.max_sequence() > MAX_WIDTH {
+            return Err(bad(format!(
+                "hidden width and sequence length above {MAX_WIDTH}, or an intermediate width above \
+                 {MAX_INTER_I8}, are not supported"
+            )));
         }
         let mut layers = Vec::with_capacity(cfg.layers);
         for l in 0..cfg.layers {
@@ -159,6 +162,9 @@ impl IntParams {
                 gelu: r.gelu(&p("gelu"))?,
                 ffn_out: r.linear(&p("ffn_out"), h, i)?,
             });
+        }
+        if i > MAX_WIDTH && layers.iter().any(|l| l.gelu.out != Act::I8) {
+            return Err(bad(format!("an intermediate width above {MAX_WIDTH} needs 8-bit GELU outputs")));
         }
         let exp2: Vec<u32> =
             r.i32s("table.exp2", &[1 << EXP_BITS], 0, 1 << 30)?.into_iter().map(|x| x as u32).collect();

@@ -85,6 +85,12 @@ pub fn quantize(name: &str, text: &[u8], max_tokens: usize, o: &Options) -> Resu
 /// integer checkpoint into `out`, replacing an older integer checkpoint there.
 pub fn write(name: &str, p: &IntParams, out: &Path) -> Result<()> {
     let b = resolve(name)?;
+    // read back with the loader's checks first, so that no checkpoint is written that the
+    // engine would refuse to load
+    let bytes = p.to_bytes()?;
+    let cfg_text = std::str::from_utf8(&b.config).map_err(|_| Error::model(name, "config.json is not UTF-8"))?;
+    IntParams::read(&bytes, &ModelConfig::from_json(cfg_text, name)?)
+        .map_err(|e| Error::model(name, format!("the integer engine cannot run this model: {e}")))?;
     std::fs::create_dir_all(out).map_err(|e| Error::io(format!("creating {}", out.display()), e))?;
     let put = |file: &str, bytes: &[u8]| -> Result<()> {
         let path = out.join(file);
@@ -98,7 +104,7 @@ pub fn write(name: &str, p: &IntParams, out: &Path) -> Result<()> {
             put(file, bytes)?;
         }
     }
-    put(super::FILE, &p.to_bytes()?)
+    put(super::FILE, &bytes)
 }
 
 /// How the integer engine's log-probabilities compare with the float model's at the masked

@@ -12,8 +12,12 @@ pub const VERSION: &str = "1";
 pub const EXP_BITS: u32 = 10;
 /// Mantissa bits of the log2 table index: `log2[i] ≈ 2^16 · log2(1 + i/4096)`.
 pub const LOG_BITS: u32 = 12;
-/// Largest hidden or intermediate width (keeps LayerNorm sums and 16-bit products in range).
+/// Largest hidden width and sequence length, and intermediate width when the GELU writes 16
+/// bits (keeps LayerNorm sums and 16-bit products in range).
 pub const MAX_WIDTH: usize = 1024;
+/// Largest intermediate width when the GELU writes 8 bits: 4096 products of two int8 values
+/// (|x| ≤ 127) sum to under 2^26, far inside i32.
+pub const MAX_INTER_I8: usize = 4096;
 /// Embedding row multipliers stay below this, so a sum of two embeddings fits i32.
 pub const MAX_EMB_MUL: i64 = 1 << 23;
 

@@ -11,33 +11,45 @@ use super::params::{Gelu, Requant, MAX_WIDTH};
 
 /// A row of accumulators requantised into an activation type.
 pub fn requant_act<T: ActInt>(isa: Isa, acc: &[i32], rq: &Requant, out: &mut [T]) {
-    let mut t = [0i32; MAX_WIDTH];
-    let t = &mut t[..acc.len()];
-    requant_clamp(isa, acc, rq, T::LIMIT, t);
-    for (o, &v) in out.iter_mut().zip(t.iter()) {
-        *o = T::from_i64(v as i64);
+    with_scratch(acc.len(), |t| {
+        requant_clamp(isa, acc, rq, T::LIMIT, t);
+        for (o, &v) in out.iter_mut().zip(t.iter()) {
+            *o = T::from_i64(v as i64);
+        }
+    })
+}
+
+/// Runs `f` on a zeroed scratch row of `n` entries: on the stack up to `MAX_WIDTH` (every
+/// row but the feed-forward's inner one of wide models), else on the heap. Only where the
+/// row lives differs; the integers written are the same.
+fn with_scratch<R>(n: usize, f: impl FnOnce(&mut [i32]) -> R) -> R {
+    if n <= MAX_WIDTH {
+        let mut t = [0i32; MAX_WIDTH];
+        f(&mut t[..n])
+    } else {
+        f(&mut vec![0i32; n])
     }
 }
 
 /// A row of accumulators requantised and added to the residual stream (clamped to ±2^30).
 pub fn requant_add(isa: Isa, acc: &[i32], rq: &Requant, x: &mut [i32]) {
-    let mut t = [0i32; MAX_WIDTH];
-    let t = &mut t[..acc.len()];
-    requant_clamp(isa, acc, rq, RESIDUAL_MAX, t);
-    for (xv, &y) in x.iter_mut().zip(t.iter()) {
-        *xv = (*xv as i64 + y as i64).clamp(-RESIDUAL_MAX, RESIDUAL_MAX) as i32;
-    }
+    with_scratch(acc.len(), |t| {
+        requant_clamp(isa, acc, rq, RESIDUAL_MAX, t);
+        for (xv, &y) in x.iter_mut().zip(t.iter()) {
+            *xv = (*xv as i64 + y as i64).clamp(-RESIDUAL_MAX, RESIDUAL_MAX) as i32;
+        }
+    })
 }
 
 /// A row of accumulators requantised (clamped to ±2^30) and through the GELU table.
 pub fn requant_gelu<T: ActInt>(isa: Isa, acc: &[i32], rq: &Requant, g: &Gelu, out: &mut [T]) {
-    let mut t = [0i32; MAX_WIDTH];
-    let t = &mut t[..acc.len()];
-    requant_clamp(isa, acc, rq, RESIDUAL_MAX, t);
-    let lim = T::LIMIT;
-    for (o, &u) in out.iter_mut().zip(t.iter()) {
-        *o = T::from_i64(ops::gelu(u as i64, g).clamp(-lim, lim));
-    }
+    with_scratch(acc.len(), |t| {
+        requant_clamp(isa, acc, rq, RESIDUAL_MAX, t);
+        let lim = T::LIMIT;
+        for (o, &u) in out.iter_mut().zip(t.iter()) {
+            *o = T::from_i64(ops::gelu(u as i64, g).clamp(-lim, lim));
+        }
+    })
 }
 
 /// `clamp(requant(acc[j], m[j], b[j], shift), lim)` for every j, on `isa`'s instructions
