@@ -350,7 +350,8 @@ fn framing_costs_few_bytes() {
 /// byte: fixtures written by the binary of the time (v0 `--no-mix`, v1 caches, v2 n-grams at
 /// one and two rounds; v3 context mixing by commit 144b581 at levels 5, 6 and 8, the plans of
 /// one, two and three rounds; v4 and v5 each with llmzip-default W32 C8 R1 and llmzip-small-1
-/// W32 C32 R2), and `info` names the version each was made with.
+/// W32 C32 R2; v4 and v5 with llmzip-medium-1 W32 C32 R2 settling into windows of 8 after 300
+/// tokens), and `info` names the version each was made with.
 #[test]
 fn older_adaptive_model_versions_still_decode() {
     let d = tempfile::tempdir().unwrap();
@@ -366,8 +367,10 @@ fn older_adaptive_model_versions_still_decode() {
         ("v3-rounds3", 3),
         ("v4", 4),
         ("v4-rounds2", 4),
+        ("v4-settle", 4),
         ("v5", 5),
         ("v5-rounds2", 5),
+        ("v5-settle", 5),
     ] {
         let f = dir.join(format!("{name}.llmz"));
         let out = llmzip(d.path()).arg("decompress").arg("-c").arg(&f).assert().success().get_output().stdout.clone();
@@ -375,5 +378,7 @@ fn older_adaptive_model_versions_still_decode() {
         let info = llmzip(d.path()).args(["info", "--json"]).arg(&f).assert().success().get_output().stdout.clone();
         let v: serde_json::Value = serde_json::from_slice(&info).unwrap();
         assert_eq!(v["members"][0]["mix"], version, "{name}: {v}");
+        let settle = if name == "v4-settle" { serde_json::json!([300, 8]) } else { serde_json::Value::Null };
+        assert_eq!(v["members"][0]["settle"], settle, "{name}: {v}");
     }
 }

@@ -7,7 +7,7 @@
 //! plan and adaptive-model version, so changing a level never changes how files decode.
 
 use llmzip::coding::Method;
-use llmzip::schedule::{Lanes, RevealPlan, Shape};
+use llmzip::schedule::{Lanes, RevealPlan, Settle, Shape};
 
 /// What one level chooses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,11 +26,18 @@ const fn plan(model: &'static str, method: Method, window: usize, context: usize
     Level {
         model,
         method,
-        plan: RevealPlan { window, context, rounds, shape: Shape::Geometric, lanes: Lanes::AtMost(32) },
+        plan: RevealPlan { window, context, rounds, shape: Shape::Geometric, lanes: Lanes::AtMost(32), settle: None },
         mix: true,
         // filled in by `get` from MIX_VERSIONS
         mix_version: 0,
     }
+}
+
+/// `level` settling, after `after` tokens of a block, into one-round windows of `window`.
+const fn settled(level: Level, after: usize, window: usize) -> Level {
+    let mut l = level;
+    l.plan.settle = Some(Settle { after, window });
+    l
 }
 
 use Method::{Arith, Mask};
@@ -42,13 +49,16 @@ const MEDIUM: &str = "llmzip-medium-1";
 /// the small model with one round is both faster and smaller than the first built-in model
 /// (`llmzip-default`), which stays for the files that name it. More rounds let the model see
 /// both sides of a window, which pays on prose; the one-round levels keep every token's left
-/// neighbours for the adaptive model, which pays on long, repetitive text.
+/// neighbours for the adaptive model, which pays on long, repetitive text. The default does
+/// both: two rounds while the adaptive model is young, then (after 10,000 tokens) windows of
+/// 8 tokens in one round each, which keep every left neighbour and put the LM's context close
+/// (docs/RESULTS.md, "Session 6").
 pub const LEVELS: [Level; 9] = [
     /* 1 */ plan(SMALL, Mask, 64, 0, 1),
     /* 2 */ plan(SMALL, Arith, 64, 0, 1),
     /* 3 */ plan(SMALL, Arith, 32, 8, 1),
     /* 4 */ plan(SMALL, Arith, 32, 32, 2),
-    /* 5 */ plan(MEDIUM, Arith, 32, 32, 2),
+    /* 5 */ settled(plan(MEDIUM, Arith, 32, 24, 2), 10_000, 8),
     /* 6 */ plan(MEDIUM, Arith, 32, 32, 3),
     /* 7 */ plan(MEDIUM, Arith, 64, 64, 4),
     /* 8 */ plan(MEDIUM, Arith, 64, 64, 8),

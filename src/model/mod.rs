@@ -37,6 +37,12 @@ pub trait MaskedLm: Send + Sync {
     fn numerics(&self) -> &str;
     /// The network's shape, for listings and cost estimates.
     fn architecture(&self) -> Architecture;
+    /// Whether a sequence's log-probabilities are bit-identical whatever other sequences
+    /// share its call. Then a decoder may split a call's batch and overlap the parts with
+    /// coding ([`crate::coding::overlap`]) and still repeat the encoder exactly.
+    fn batch_invariant(&self) -> bool {
+        false
+    }
 }
 
 /// What a backend tells about its network.

@@ -122,4 +122,8 @@ impl MaskedLm for IntLm {
         }
         self.engine.forward(seqs, sel)
     }
+    /// Each row is computed by the same integer code whatever the batch (forward.rs).
+    fn batch_invariant(&self) -> bool {
+        true
+    }
 }
