@@ -71,6 +71,7 @@ mod gpu {
                     rounds: 2,
                     shape: Shape::Geometric,
                     lanes: llmzip::schedule::Lanes::AtMost(32),
+                    settle: None,
                 },
                 ..Options::default()
             };
@@ -111,6 +112,7 @@ mod gpu {
                 rounds: 1,
                 shape: Shape::Geometric,
                 lanes: llmzip::schedule::Lanes::AtMost(32),
+                settle: None,
             },
             RevealPlan {
                 window: 32,
@@ -118,6 +120,7 @@ mod gpu {
                 rounds: 2,
                 shape: Shape::Geometric,
                 lanes: llmzip::schedule::Lanes::AtMost(32),
+                settle: None,
             },
         ] {
             let w = Walker::new(&plan, ids.len(), 32);

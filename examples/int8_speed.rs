@@ -31,6 +31,7 @@ fn main() {
         rounds: arg(7, 1),
         shape: Shape::Geometric,
         lanes: llmzip::schedule::Lanes::AtMost(32),
+        settle: None,
     };
     let reps = arg(8, 5);
     let ids = fl.tokenizer.encode(text).unwrap().ids;

@@ -32,6 +32,9 @@ pub enum Error {
     Model { name: String, reason: String },
     #[error("model computation failed: {0}")]
     Candle(#[from] candle_core::Error),
+    /// `--device` (or `asked`, where else the device came from) cannot be used by this run.
+    #[error("{asked}: {problem}")]
+    Device { asked: String, problem: crate::model::device::Unusable },
     /// The GPU or its libraries failed (the integer engine's own CUDA path).
     #[error("GPU: {0}")]
     Gpu(String),
@@ -77,6 +80,8 @@ impl Error {
             Error::Model { .. } => {
                 "pass a local directory with config.json, model.safetensors and tokenizer.json via --model DIR"
             }
+            Error::Device { problem, .. } => problem.hint(),
+            Error::Gpu(_) => "use --device cpu: files of integer models decode the same on any device",
             Error::Exists(_) => "use -f/--force to overwrite, or -o to choose another name",
             Error::Internal(_) => "this is a bug in llmzip: please report it with the command that caused it",
             // matched on the kind, which survives tempfile's wrapping of the OS error

@@ -48,6 +48,20 @@ pub struct RevealPlan {
     pub rounds: usize,
     pub shape: Shape,
     pub lanes: Lanes,
+    /// lanes mode: how windows are revealed once the block's coding is well under way
+    pub settle: Option<Settle>,
+}
+
+/// The later part of a lanes-mode plan. Once `after` tokens of the block are coded (counted
+/// over all lanes), each window is coded as sub-windows of `window` tokens, one model call
+/// each, left to right, every one seeing the `context` tokens before it. Measured in
+/// docs/RESULTS.md: early in a block the LM carries the ratio and profits from seeing both
+/// sides of a window (rounds); later the adaptive model has learnt the text and wants every
+/// token's left neighbours, and the LM does best with its left context close by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settle {
+    pub after: usize,
+    pub window: usize,
 }
 
 /// How a block's windows are ordered.
@@ -95,6 +109,11 @@ impl RevealPlan {
         }
         if self.lanes.count() > MAX_LANES {
             return Err(Error::Invalid(format!("lanes must be at most {MAX_LANES}")));
+        }
+        if let Some(st) = self.settle {
+            if self.lanes == Lanes::Lockstep || st.window == 0 || st.window > self.window {
+                return Err(Error::Invalid("settling needs lanes and a sub-window of 1..=window tokens".into()));
+            }
         }
         let sides = if self.lanes == Lanes::Lockstep { 2 } else { 1 };
         if self.window + sides * self.context + 2 > max_sequence {
@@ -188,6 +207,10 @@ pub struct Walker<'p> {
     batch: usize,
     /// lanes mode: (start, end) of each lane
     lanes: Vec<(usize, usize)>,
+    /// lanes mode: windows of a lane from this one on are coded in sub-windows ([`Settle`])
+    settled: usize,
+    /// sub-windows per settled window
+    subs: usize,
 }
 
 impl<'p> Walker<'p> {
@@ -204,7 +227,14 @@ impl<'p> Walker<'p> {
                 s += per;
             }
         }
-        Walker { plan, groups: plan.groups(), n, batch: batch.max(1), lanes }
+        // the first window row by whose start `after` tokens are coded
+        let (settled, subs) = match plan.settle {
+            Some(st) if !lanes.is_empty() => {
+                (st.after.div_ceil(lanes.len() * plan.window), plan.window.div_ceil(st.window))
+            }
+            _ => (usize::MAX, 1),
+        };
+        Walker { plan, groups: plan.groups(), n, batch: batch.max(1), lanes, settled, subs }
     }
 
     /// Group of position `i` (its offset within its window).
@@ -213,7 +243,24 @@ impl<'p> Walker<'p> {
             Some(l) => i - l.0,
             None => i,
         };
+        if off / self.plan.window >= self.settled {
+            // a settled window's sub-windows are predicted in one round each
+            return 0;
+        }
         self.groups[off % self.plan.window] as usize
+    }
+
+    /// Lanes mode: the window index within each lane, the round and the sub-window of phase
+    /// `ph` (rounds of the windows before [`Walker::settled`], sub-windows after).
+    fn window_round(&self, ph: usize) -> (usize, usize, usize) {
+        let r = self.plan.rounds;
+        let early = self.settled.saturating_mul(r);
+        if ph < early {
+            (ph / r, ph % r, 0)
+        } else {
+            let late = ph - early;
+            (self.settled + late / self.subs, 0, late % self.subs)
+        }
     }
 
     pub fn phases(&self) -> usize {
@@ -221,12 +268,33 @@ impl<'p> Walker<'p> {
             self.plan.rounds
         } else {
             let longest = self.lanes.iter().map(|l| (l.1 - l.0).div_ceil(self.plan.window)).max().unwrap_or(0);
-            longest * self.plan.rounds
+            let early = longest.min(self.settled);
+            early * self.plan.rounds + (longest - early) * self.subs
         }
+    }
+
+    /// Lanes of the block (0 in lockstep mode).
+    pub fn lane_count(&self) -> usize {
+        self.lanes.len()
     }
 
     /// The model calls of phase `ph`, in order.
     pub fn phase(&self, ph: usize, known: &[u32], cls: u32, sep: u32, mask: u32) -> Vec<Step> {
+        self.phase_lanes(ph, 0..self.lanes.len(), known, cls, sep, mask)
+    }
+
+    /// The model calls of phase `ph` for the lanes `lanes` only (lanes mode; lockstep ignores
+    /// it). A lane's sequences read only that lane's tokens, so `known` needs to be current
+    /// for those lanes alone; the lanes' targets are in [`Walker::phase`]'s order.
+    pub fn phase_lanes(
+        &self,
+        ph: usize,
+        lanes: std::ops::Range<usize>,
+        known: &[u32],
+        cls: u32,
+        sep: u32,
+        mask: u32,
+    ) -> Vec<Step> {
         let w = self.plan.window;
         let c = self.plan.context;
         let mut steps = Vec::new();
@@ -267,13 +335,18 @@ impl<'p> Walker<'p> {
                 push(&mut cur, &mut steps, s.saturating_sub(c), (e + c).min(self.n), s, e, r, &vis);
             }
         } else {
-            let (k, r) = (ph / self.plan.rounds, ph % self.plan.rounds);
-            for &(ls, le) in &self.lanes {
-                let s = ls + k * w;
+            let (k, r, sub) = self.window_round(ph);
+            // a settled window's sub-window, else the whole window
+            let (off, len) = match self.plan.settle {
+                Some(st) if k >= self.settled => (sub * st.window, st.window.min(w - sub * st.window)),
+                _ => (0, w),
+            };
+            for &(ls, le) in &self.lanes[lanes] {
+                let s = ls + k * w + off;
                 if s >= le {
                     continue;
                 }
-                let e = (s + w).min(le);
+                let e = (s + len).min(le);
                 let vis = |i: usize| lane_role((i >= s).then(|| self.group(i)), r) == Role::Visible;
                 push(&mut cur, &mut steps, s.saturating_sub(c).max(ls), e, s, e, r, &vis);
             }
@@ -286,55 +359,4 @@ impl<'p> Walker<'p> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_position_predicted_once_and_only_earlier_groups_visible() {
-        for (w, c, r, shape, lanes) in [
-            (16, 0, 1, Shape::Uniform, 0),
-            (16, 4, 4, Shape::Geometric, 0),
-            (10, 3, 3, Shape::Uniform, 0),
-            (7, 2, 7, Shape::Geometric, 0),
-            (16, 4, 1, Shape::Uniform, 3),
-            (10, 5, 3, Shape::Geometric, 2),
-            (8, 8, 2, Shape::Uniform, 64),
-        ] {
-            let plan = RevealPlan { window: w, context: c, rounds: r, shape, lanes: Lanes::from_count(lanes) };
-            for n in [0usize, 1, 5, 16, 33, 100] {
-                let walker = Walker::new(&plan, n, 3);
-                let known: Vec<u32> = (0..n as u32).map(|i| i + 10).collect();
-                let mut seen = vec![0; n];
-                for ph in 0..walker.phases() {
-                    let steps = walker.phase(ph, &known, 1, 2, 3);
-                    for st in &steps {
-                        for seq in &st.seqs {
-                            for &tok in &seq[1..seq.len() - 1] {
-                                if tok != 3 {
-                                    assert_eq!(seen[(tok - 10) as usize], 1, "{plan:?}: shown before predicted");
-                                }
-                            }
-                        }
-                    }
-                    for st in &steps {
-                        for (k, &(si, p)) in st.sel.iter().enumerate() {
-                            let t = st.targets[k];
-                            seen[t] += 1;
-                            assert_eq!(st.seqs[si][p], 3, "predicted position must be masked");
-                        }
-                    }
-                }
-                assert!(seen.iter().all(|&s| s == 1), "{plan:?} n={n}");
-            }
-        }
-    }
-
-    #[test]
-    fn groups_are_nonempty_and_geometric_grows() {
-        let plan = RevealPlan { window: 128, context: 0, rounds: 4, shape: Shape::Geometric, lanes: Lanes::Lockstep };
-        let g = plan.groups();
-        let counts: Vec<usize> = (0..4).map(|r| g.iter().filter(|&&x| x as usize == r).count()).collect();
-        assert!(counts.windows(2).all(|p| p[0] < p[1]), "{counts:?}");
-        assert_eq!(counts.iter().sum::<usize>(), 128);
-    }
-}
+mod tests;

@@ -127,6 +127,17 @@ fn bench_paper_reports_lossy_and_lossless_rows() {
             .clone();
         assert_eq!(row["llmzip_mask_bytes"].as_u64().unwrap(), z.len() as u64);
     }
+    // arith as `compress` writes it (default level), and at the mask column's plan
+    let size = |args: &[&str]| {
+        let out = llmzip(p).args(["compress", "-c", "notes.txt", "--model", &m]).args(args).assert().success();
+        out.get_output().stdout.len() as u64
+    };
+    let level = size(&[]);
+    let mask_plan = size(&["--window", "32", "--context", "8", "--rounds", "1"]);
+    for row in sizes {
+        assert_eq!(row["llmzip_arith_level_bytes"].as_u64().unwrap(), level);
+        assert_eq!(row["llmzip_arith_bytes"].as_u64().unwrap(), mask_plan);
+    }
     let epochs: Vec<u64> = v["epochs"].as_array().unwrap().iter().map(|l| l["epochs"].as_u64().unwrap()).collect();
     assert_eq!(epochs, [[0; 6], [1; 6]].concat());
     if have_font() {

@@ -255,6 +255,26 @@ fn default_model_needs_no_flag_and_no_network() {
     assert_eq!(fs::read_to_string(p.join("notes.txt")).unwrap(), TEXT);
 }
 
+/// The built-in model shipped as an integer version only compresses and decodes, is listed,
+/// and fine-tuning it says why it cannot (no float weights) instead of failing to read them.
+#[test]
+fn an_integer_only_built_in_model_works_and_refuses_fine_tuning() {
+    let d = setup();
+    let p = d.path();
+    llmzip(p).args(["compress", "--model", "llmzip-large-1", "-o", "n.llmz", "notes.txt"]).assert().success();
+    llmzip(p).args(["decompress", "-c", "n.llmz"]).assert().success().stdout(TEXT);
+    llmzip(p).args(["info", "n.llmz"]).assert().success().stdout(predicates::str::contains("llmzip-int8/1"));
+    llmzip(p).args(["models"]).assert().success().stdout(predicates::str::contains("llmzip-large-1"));
+    fs::create_dir(p.join("corpus")).unwrap();
+    fs::write(p.join("corpus/a.txt"), TEXT.repeat(20)).unwrap();
+    llmzip(p)
+        .args(["finetune", "corpus", "--model", "llmzip-large-1", "--steps", "1", "--out", "ft"])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("integer version").and(predicates::str::contains("panicked").not()));
+    assert!(!p.join("ft").join("model.safetensors").exists());
+}
+
 /// Files written by container version 1 (fixtures in tests/fixtures/v1) still decode byte
 /// for byte, with the built-in model and with a model given by path.
 #[test]
@@ -330,7 +350,8 @@ fn framing_costs_few_bytes() {
 /// byte: fixtures written by the binary of the time (v0 `--no-mix`, v1 caches, v2 n-grams at
 /// one and two rounds; v3 context mixing by commit 144b581 at levels 5, 6 and 8, the plans of
 /// one, two and three rounds; v4 and v5 each with llmzip-default W32 C8 R1 and llmzip-small-1
-/// W32 C32 R2), and `info` names the version each was made with.
+/// W32 C32 R2; v4 and v5 with llmzip-medium-1 W32 C32 R2 settling into windows of 8 after 300
+/// tokens), and `info` names the version each was made with.
 #[test]
 fn older_adaptive_model_versions_still_decode() {
     let d = tempfile::tempdir().unwrap();
@@ -346,8 +367,10 @@ fn older_adaptive_model_versions_still_decode() {
         ("v3-rounds3", 3),
         ("v4", 4),
         ("v4-rounds2", 4),
+        ("v4-settle", 4),
         ("v5", 5),
         ("v5-rounds2", 5),
+        ("v5-settle", 5),
     ] {
         let f = dir.join(format!("{name}.llmz"));
         let out = llmzip(d.path()).arg("decompress").arg("-c").arg(&f).assert().success().get_output().stdout.clone();
@@ -355,5 +378,7 @@ fn older_adaptive_model_versions_still_decode() {
         let info = llmzip(d.path()).args(["info", "--json"]).arg(&f).assert().success().get_output().stdout.clone();
         let v: serde_json::Value = serde_json::from_slice(&info).unwrap();
         assert_eq!(v["members"][0]["mix"], version, "{name}: {v}");
+        let settle = if name == "v4-settle" { serde_json::json!([300, 8]) } else { serde_json::Value::Null };
+        assert_eq!(v["members"][0]["settle"], settle, "{name}: {v}");
     }
 }

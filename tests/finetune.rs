@@ -37,7 +37,7 @@ fn opts(dir: &Path, out: &Path, model: Option<&str>, steps: usize) -> TrainOptio
         seq_len: 34,
         mask_prob: 0.15,
         objective: Some(Objective::Random),
-        plan: RevealPlan { window: 16, context: 8, rounds: 2, shape: Shape::Geometric, lanes: Lanes::AtMost(1) },
+        plan: RevealPlan { window: 16, context: 8, rounds: 2, shape: Shape::Geometric, lanes: Lanes::AtMost(1), settle: None },
         seed: 3,
         resume: false,
         dropout: 0.1,
@@ -66,7 +66,7 @@ fn run(o: &TrainOptions) -> (train::TrainReport, Vec<f32>, Vec<String>) {
 /// validation does.
 fn compressed_size(model: &Model, text: &[u8]) -> usize {
     let plan =
-        RevealPlan { window: 16, context: 8, rounds: 2, shape: Shape::Geometric, lanes: Options::default().plan.lanes };
+        RevealPlan { window: 16, context: 8, rounds: 2, shape: Shape::Geometric, lanes: Options::default().plan.lanes, settle: None };
     let c = Compressor::new(model, Options { plan, block_size: 1 << 20, ..Options::default() }).unwrap();
     let mut z = Vec::new();
     c.compress(text, &mut z, &Hooks::default()).unwrap();

@@ -36,6 +36,7 @@ fn calls(m: &Model, bytes: usize) -> Vec<(Vec<Vec<u32>>, Vec<(usize, usize)>)> {
             rounds: 1,
             shape: Shape::Geometric,
             lanes: llmzip::schedule::Lanes::AtMost(32),
+            settle: None,
         },
         RevealPlan {
             window: 16,
@@ -43,6 +44,7 @@ fn calls(m: &Model, bytes: usize) -> Vec<(Vec<Vec<u32>>, Vec<(usize, usize)>)> {
             rounds: 3,
             shape: Shape::Uniform,
             lanes: llmzip::schedule::Lanes::AtMost(5),
+            settle: None,
         },
     ] {
         let w = Walker::new(&plan, ids.len(), 7);
@@ -251,6 +253,7 @@ fn a_file_made_on_the_gpu_is_the_cpu_s_file() {
             rounds: 2,
             shape: Shape::Geometric,
             lanes: llmzip::schedule::Lanes::AtMost(32),
+            settle: None,
         },
         // the adaptive model the fixture was written with (new files default to a later one)
         mix_version: 2,

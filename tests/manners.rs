@@ -160,3 +160,36 @@ fn mode_and_mtime_are_kept() {
     run("022", &["compress", "-o", "stdin2.llmz", "--model", &model("tiny-roberta")]);
     assert_eq!(mode_of(&p.join("stdin2.llmz")), 0o644);
 }
+
+/// A device this run cannot use (no CUDA in the build, or no such GPU) is one line naming it,
+/// and a hint; nothing is written. Integer models' hint offers the CPU, whose files are the
+/// same. The ordinal is one no machine has, so a GPU build on a GPU machine fails the same way.
+#[test]
+fn an_unusable_device_is_one_line_and_a_hint() {
+    let d = setup();
+    let p = d.path();
+    let bin = assert_cmd::cargo::cargo_bin("llmzip");
+    for (m, integer) in [(model("tiny-roberta-prelayernorm-int8"), true), (model("tiny-roberta"), false)] {
+        llmzip(p).args(["compress", "-f", "-o", "n.llmz", "notes.txt", "--model", &m]).assert().success();
+        let before = names_in(p);
+        for args in [
+            &["--device", "cuda:99", "decompress", "n.llmz", "-o", "back.txt", "--model", &m][..],
+            &["--device", "cuda:99", "compress", "notes.txt", "-o", "again.llmz", "--model", &m],
+        ] {
+            let out =
+                std::process::Command::new(&bin).current_dir(p).env("HF_HUB_OFFLINE", "1").args(args).output().unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+            let lines: Vec<&str> = err.lines().collect();
+            assert_eq!(lines.len(), 2, "one error line and one hint: {err}");
+            assert!(lines[0].starts_with("llmzip: error: ") && lines[0].contains("--device cuda:99: "), "{err}");
+            assert!(lines[1].starts_with("  hint: use --device "), "{err}");
+            if integer {
+                assert!(lines[1].contains("--device cpu"), "{err}");
+            }
+            assert!(!err.contains("DriverError"), "{err}");
+            assert!(out.stdout.is_empty());
+            assert_eq!(names_in(p), before, "{args:?} left output behind");
+        }
+    }
+}

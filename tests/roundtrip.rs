@@ -3,7 +3,7 @@
 mod common;
 
 use llmzip::coding::Method;
-use llmzip::schedule::{Lanes, RevealPlan, Shape};
+use llmzip::schedule::{Lanes, RevealPlan, Settle, Shape};
 use llmzip::{Compressor, Decompressor, Hooks, Model, Options};
 use proptest::prelude::*;
 use std::sync::OnceLock;
@@ -16,7 +16,7 @@ fn models() -> &'static Vec<Model> {
 fn opts(method: Method) -> Options {
     Options {
         method,
-        plan: RevealPlan { window: 16, context: 4, rounds: 3, shape: Shape::Uniform, lanes: Lanes::AtMost(4) },
+        plan: RevealPlan { window: 16, context: 4, rounds: 3, shape: Shape::Uniform, lanes: Lanes::AtMost(4), settle: None },
         batch: 4,
         mask_rate: 0.5,
         select: Default::default(),
@@ -88,7 +88,7 @@ fn english_text_round_trips_with_several_plans() {
             (32, 64, 4, Shape::Geometric, 32),
         ] {
             let mut o = opts(Method::Arith);
-            o.plan = RevealPlan { window: w, context: c, rounds: r, shape: s, lanes: Lanes::from_count(l) };
+            o.plan = RevealPlan { window: w, context: c, rounds: r, shape: s, lanes: Lanes::from_count(l), settle: None };
             o.block_size = 1 << 20;
             o.mix = l != 3;
             roundtrip(m, &o, &text);
@@ -195,7 +195,7 @@ fn any_input() -> impl Strategy<Value = Vec<u8>> {
 }
 
 /// Settings of every kind: both methods, with and without the adaptive model, any plan that
-/// fits the model, 1 to 8 windows per call, blocks small enough that inputs span several.
+/// fits the model (settled parts included), 1 to 8 windows per call, blocks small enough that inputs span several.
 fn any_options(max_sequence: usize) -> impl Strategy<Value = Options> {
     (
         any::<bool>(),
@@ -209,9 +209,10 @@ fn any_options(max_sequence: usize) -> impl Strategy<Value = Options> {
         16usize..=700,
         0.0f32..=1.0,
         0usize..3,
+        (any::<bool>(), 0usize..300, 1usize..=64),
     )
         .prop_map(
-            move |(mask, mix, window, context, rounds, uniform, lanes, batch, block_size, mask_rate, select)| {
+            move |(mask, mix, window, context, rounds, uniform, lanes, batch, block_size, mask_rate, select, settle)| {
                 let sides = if lanes == 0 { 2 } else { 1 };
                 let window = window.min(max_sequence - 2);
                 Options {
@@ -222,6 +223,9 @@ fn any_options(max_sequence: usize) -> impl Strategy<Value = Options> {
                         rounds: rounds.min(window),
                         shape: if uniform { Shape::Uniform } else { Shape::Geometric },
                         lanes: Lanes::from_count(lanes),
+                        // lanes may settle into sub-windows after some tokens
+                        settle: (settle.0 && lanes > 0)
+                            .then_some(Settle { after: settle.1, window: settle.2.min(window) }),
                     },
                     batch,
                     mask_rate,

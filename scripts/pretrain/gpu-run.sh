@@ -35,7 +35,8 @@ train)
   n=$(ls "$W"/corpus/*.xz | wc -l)
   for _ in $(seq 1 120); do
     done_=$(ls "$W"/tok/staging/*.u16 2>/dev/null | wc -l)
-    [ "$done_" -ge "$n" ] && ! pgrep -f tokenize_corpus.py >/dev/null && break
+    # tokenize_corpus.py renames each .u16 into place when it is complete
+    [ "$done_" -ge "$n" ] && break
     sleep 2
   done
   cat "$W"/tok/*.log

@@ -42,7 +42,10 @@ def main():
             for enc in tok.encode_batch(docs[i : i + 256], add_special_tokens=False):
                 ids.append(np.asarray(enc.ids, dtype=np.uint16))
         arr = np.concatenate(ids) if ids else np.zeros(0, dtype=np.uint16)
-        arr.astype("<u2").tofile(os.path.join(out_dir, name + ".u16"))
+        # written under a temporary name, so a finished .u16 is always a whole one
+        final = os.path.join(out_dir, name + ".u16")
+        arr.astype("<u2").tofile(final + ".tmp")
+        os.replace(final + ".tmp", final)
         nbytes = sum(len(d.encode("utf-8")) for d in docs)
         print(f"{name}: {len(docs)} docs, {nbytes} bytes, {arr.size} tokens "
               f"({nbytes / max(arr.size, 1):.3f} bytes/token), {time.time() - t0:.1f}s", flush=True)

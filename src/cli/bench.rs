@@ -209,7 +209,17 @@ fn paper_sizes(
     selects: &[Select],
 ) -> anyhow::Result<Vec<llmzip::bench::paper::SizeRow>> {
     use llmzip::bench::{self, paper};
+    // arith at the mask column's plan, and as `llmzip compress` writes it with this model
     let arith = bench::measure_llmzip(name, data, base, &bench::method_options(Method::Arith))?;
+    let level = super::levels::get(super::levels::DEFAULT).options(Method::Arith);
+    let arith_level = bench::measure_llmzip(name, data, base, &level)?;
+    say(
+        g,
+        format_args!(
+            "{name} arith: {} bytes (W32 C8 R1), {} bytes (default level)",
+            arith.bytes_out, arith_level.bytes_out
+        ),
+    );
     let mut rows = Vec::new();
     for rate in [0.15, 0.5] {
         for &select in selects {
@@ -237,6 +247,7 @@ fn paper_sizes(
                 lossy,
                 mask_bytes: m.bytes_out as usize,
                 arith_bytes: arith.bytes_out as usize,
+                arith_level_bytes: arith_level.bytes_out as usize,
             });
         }
     }
@@ -254,7 +265,8 @@ fn paper_report(
         let sizes: Vec<_> = sizes
             .iter()
             .map(|r| {
-                serde_json::json!({"lossy": r.lossy, "llmzip_mask_bytes": r.mask_bytes, "llmzip_arith_bytes": r.arith_bytes})
+                serde_json::json!({"lossy": r.lossy, "llmzip_mask_bytes": r.mask_bytes, "llmzip_arith_bytes": r.arith_bytes,
+                    "llmzip_arith_level_bytes": r.arith_level_bytes})
             })
             .collect();
         println!("{}", serde_json::to_string_pretty(&serde_json::json!({"sizes": sizes, "epochs": curve}))?);

@@ -9,7 +9,7 @@ use clap::Args;
 use super::args::{parse_upos, Global, MethodArg, OutputArgs, SelectArg, ShapeArg};
 use super::io::{open_input, Dest};
 use super::{check_output_args, decode_stream, dest_for, inputs, levels, quiet_hooks, say, through, Models};
-use llmzip::schedule::{Lanes, RevealPlan};
+use llmzip::schedule::{Lanes, RevealPlan, Settle};
 use llmzip::{Compressor, Options, Stats};
 
 #[derive(Args, Debug, Clone)]
@@ -49,6 +49,11 @@ pub struct CompressArgs {
     /// sides; default: the level's)
     #[arg(long)]
     pub lanes: Option<usize>,
+    /// Lanes: after AFTER tokens of a block, code each window as sub-windows of WINDOW tokens
+    /// in one round each, as AFTER,WINDOW; `none` keeps the rounds throughout (default: the
+    /// level's)
+    #[arg(long, value_name = "AFTER,WINDOW", value_parser = parse_settle)]
+    pub settle: Option<SettleArg>,
     /// Windows per model call
     #[arg(long, default_value_t = 32)]
     pub batch: usize,
@@ -138,6 +143,7 @@ pub fn run(g: &Global, a: CompressArgs) -> anyhow::Result<()> {
 /// The settings: the level's, with whatever was given explicitly instead.
 fn options(a: &CompressArgs) -> Options {
     let level = levels::get(a.level.chosen().unwrap_or(levels::DEFAULT));
+    let lanes = a.lanes.map(Lanes::from_count).unwrap_or(level.plan.lanes);
     Options {
         method: a.method.map_or(level.method, Into::into),
         plan: RevealPlan {
@@ -145,7 +151,9 @@ fn options(a: &CompressArgs) -> Options {
             context: a.context.unwrap_or(level.plan.context),
             rounds: a.rounds.unwrap_or(level.plan.rounds),
             shape: a.shape.map_or(level.plan.shape, Into::into),
-            lanes: a.lanes.map(Lanes::from_count).unwrap_or(level.plan.lanes),
+            lanes,
+            // a level's settled part needs lanes: none with lockstep windows
+            settle: a.settle.map_or(if lanes == Lanes::Lockstep { None } else { level.plan.settle }, |s| s.0),
         },
         batch: a.batch,
         mask_rate: a.mask_rate,
@@ -192,4 +200,18 @@ fn verify_against(models: &Models, compressed: &Path, original: &Path, model: &O
         anyhow::bail!("verification of {} failed; {} was kept", compressed.display(), original.display());
     }
     Ok(())
+}
+
+/// `--settle`'s value: `none` or AFTER,WINDOW.
+#[derive(Debug, Clone, Copy)]
+pub struct SettleArg(Option<Settle>);
+
+fn parse_settle(s: &str) -> Result<SettleArg, String> {
+    if s == "none" {
+        return Ok(SettleArg(None));
+    }
+    let bad = || format!("'{s}': expected AFTER,WINDOW (tokens, e.g. 30000,8) or none");
+    let (after, window) = s.split_once(',').ok_or_else(bad)?;
+    let (after, window) = (after.trim().parse().map_err(|_| bad())?, window.trim().parse().map_err(|_| bad())?);
+    Ok(SettleArg(Some(Settle { after, window })))
 }

@@ -154,6 +154,7 @@ impl FinetuneArgs {
                 rounds: a.rounds,
                 shape: Shape::Geometric,
                 lanes: Lanes::AtMost(1),
+                settle: None,
             },
             seed: a.seed,
             resume: a.resume,

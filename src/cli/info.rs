@@ -44,8 +44,12 @@ fn print(s: &FileSummary) {
     for m in &s.members {
         let mix =
             if m.method == "arith" && m.mix > 0 { format!(" + adaptive model v{}", m.mix) } else { String::new() };
+        let settle = match m.settle {
+            Some((after, w)) => format!(", then windows of {w} after {after} tokens"),
+            None => String::new(),
+        };
         println!(
-            "  method {}{mix}  model {} ({})  numerics {}\n  schedule: window {} context {} rounds {} {} lanes {}  batch {}  blocks {}",
+            "  method {}{mix}  model {} ({})  numerics {}\n  schedule: window {} context {} rounds {} {} lanes {}{settle}  batch {}  blocks {}",
             m.method,
             m.model,
             &m.fingerprint[..16],

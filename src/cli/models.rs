@@ -36,7 +36,9 @@ pub fn run(a: ModelsArgs) -> anyhow::Result<()> {
     std::env::set_var("HF_HUB_OFFLINE", "1");
     let mut rows = Vec::new();
     for b in model::builtin::ALL {
-        rows.push(describe(b.name, "built-in", &[b.weights])?);
+        // an integer-only model counts the entries of its int8 matrices
+        let w = if b.weights.is_empty() { b.int8.unwrap_or_default() } else { b.weights };
+        rows.push(describe(b.name, "built-in", &[w])?);
     }
     for id in cached() {
         match cached_weights(&id)
@@ -102,14 +104,14 @@ fn describe(name: &str, source: &'static str, weights: &[&[u8]]) -> Result<Row> 
 }
 
 /// Floating-point parameters stored in a safetensors file (integer buffers are not
-/// parameters), from its header alone.
+/// parameters), or in an integer checkpoint its int8 matrix entries, from the header alone.
 fn parameters(safetensors: &[u8]) -> Result<u64> {
-    use safetensors::Dtype::{BF16, F16, F32, F64};
+    use safetensors::Dtype::{BF16, F16, F32, F64, I8};
     let (_, meta) = safetensors::SafeTensors::read_metadata(safetensors).map_err(|e| Error::model("weights", e))?;
     Ok(meta
         .tensors()
         .values()
-        .filter(|t| matches!(t.dtype, F16 | BF16 | F32 | F64))
+        .filter(|t| matches!(t.dtype, F16 | BF16 | F32 | F64 | I8))
         .map(|t| t.shape.iter().product::<usize>() as u64)
         .sum())
 }

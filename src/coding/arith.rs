@@ -2,7 +2,7 @@
 //! model ([`adaptive`](super::adaptive), header field `mix`) refines it.
 
 use super::adaptive::{Reader, Version, Writer};
-use super::{drive, drive_known, Ctx};
+use super::{drive_known, overlap, Ctx};
 use crate::error::Result;
 
 pub fn encode(ctx: &Ctx, tokens: &[u32]) -> Result<Vec<u8>> {
@@ -21,5 +21,5 @@ pub fn decode(ctx: &Ctx, payload: &[u8], n: usize) -> Result<Vec<u32>> {
     let version = Version::from_u8(ctx.mix)?;
     let mut model = version.model(ctx.lm.vocab_size(), n, ctx.plan.rounds, || ctx.tokenizer.token_bytes());
     let mut io = Reader::new(version, payload)?;
-    drive(ctx, n, |i, lp| model.code(i, lp, &mut io))
+    overlap::drive(ctx, n, |i, lp| model.code(i, lp, &mut io))
 }

@@ -10,6 +10,7 @@ pub mod cache;
 pub mod cm;
 pub mod mask;
 pub mod ngram;
+pub mod overlap;
 pub mod quantize;
 pub mod select;
 pub mod token_model;

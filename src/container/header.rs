@@ -6,13 +6,15 @@ use std::io::Read;
 use super::{io, read_exact, read_varint, FINGERPRINT_V2, KNOWN_NUMERICS, MAGIC, VERSION};
 use crate::coding::Method;
 use crate::error::{Error, Result};
-use crate::schedule::{Lanes, RevealPlan, Shape, MAX_ROUNDS, MAX_WINDOW};
+use crate::schedule::{Lanes, RevealPlan, Settle, Shape, MAX_ROUNDS, MAX_WINDOW};
 use crate::varint;
 
 /// Largest header body accepted by the reader.
 const MAX_BODY: usize = 3 * MAX_NAME;
 const MAX_NAME: usize = 4096;
 const MAX_BATCH: usize = 1 << 16;
+/// Set in the shape byte when the plan has a settled part.
+const SETTLE_FLAG: u8 = 0x80;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Header {
@@ -44,7 +46,15 @@ impl Header {
         varint::put(&mut body, self.plan.window as u64);
         varint::put(&mut body, self.plan.context as u64);
         body.push(self.plan.rounds as u8);
-        body.push(self.plan.shape as u8);
+        // bit 7 of the shape byte: a settled part follows ([`Settle`])
+        match self.plan.settle {
+            None => body.push(self.plan.shape as u8),
+            Some(st) => {
+                body.push(self.plan.shape as u8 | SETTLE_FLAG);
+                varint::put(&mut body, st.after as u64);
+                varint::put(&mut body, st.window as u64);
+            }
+        }
         varint::put(&mut body, self.batch as u64);
         body.push(self.precision);
         varint::put(&mut body, self.block_size as u64);
@@ -139,7 +149,13 @@ impl Header {
         let window = small(&mut r)?;
         let context = small(&mut r)?;
         let rounds = byte(&mut r)? as usize;
-        let shape = Shape::from_u8(byte(&mut r)?).ok_or_else(bad)?;
+        let shape_byte = byte(&mut r)?;
+        let shape = Shape::from_u8(shape_byte & !SETTLE_FLAG).ok_or_else(bad)?;
+        let settle = if shape_byte & SETTLE_FLAG != 0 {
+            Some(Settle { after: small(&mut r)?, window: small(&mut r)? })
+        } else {
+            None
+        };
         let batch = small(&mut r)? as u32;
         let precision = byte(&mut r)?;
         let block_size = small(&mut r)? as u32;
@@ -171,7 +187,7 @@ impl Header {
         Ok(Header {
             version: 2,
             method,
-            plan: RevealPlan { window, context, rounds, shape, lanes: Lanes::from_count(lanes) },
+            plan: RevealPlan { window, context, rounds, shape, lanes: Lanes::from_count(lanes), settle },
             batch,
             mix,
             precision,
@@ -197,6 +213,7 @@ impl Header {
             || self.batch as usize > MAX_BATCH
             || self.precision != crate::coding::quantize::PRECISION as u8
             || self.mix > crate::coding::MAX_MIX_VERSION
+            || p.settle.is_some_and(|st| st.window == 0 || st.window > p.window || p.lanes == Lanes::Lockstep)
         {
             return Err(Error::corrupt("malformed header"));
         }
@@ -241,7 +258,7 @@ impl Header {
         Ok(Header {
             version: 1,
             method,
-            plan: RevealPlan { window, context, rounds, shape, lanes: Lanes::from_count(lanes) },
+            plan: RevealPlan { window, context, rounds, shape, lanes: Lanes::from_count(lanes), settle: None },
             batch,
             mix,
             precision,

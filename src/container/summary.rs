@@ -33,6 +33,8 @@ pub struct MemberSummary {
     pub rounds: usize,
     pub shape: &'static str,
     pub lanes: usize,
+    /// the settled part: (after tokens, sub-window), if any
+    pub settle: Option<(usize, usize)>,
     pub batch: u32,
     /// adaptive token model version (arith; 0: none)
     pub mix: u8,
@@ -77,6 +79,7 @@ impl MemberSummary {
             rounds: h.plan.rounds,
             shape: h.plan.shape.name(),
             lanes: h.plan.lanes.count(),
+            settle: h.plan.settle.map(|st| (st.after, st.window)),
             batch: h.batch,
             mix: h.mix,
             mask_rate: h.mask_rate,

@@ -47,6 +47,16 @@ pub static ALL: &[Builtin] = &[
         int8: Some(include_bytes!("../../data/llmzip-medium-1/model.int8.safetensors")),
         about: "data/llmzip-medium-1: pre-LN RoBERTa 4L/256H, any-order objective, 8k byte-level BPE (f16)",
     },
+    Builtin {
+        name: "llmzip-large-1",
+        config: include_bytes!("../../data/llmzip-large-1/config.json"),
+        tokenizer: include_bytes!("../../data/llmzip-large-1/tokenizer.json"),
+        // integer version only: its float weights (50 MB) would not fit the GPU machine's
+        // working tree beside the repository
+        weights: &[],
+        int8: Some(include_bytes!("../../data/llmzip-large-1/model.int8.safetensors")),
+        about: "data/llmzip-large-1: pre-LN RoBERTa 8L/320H, any-order objective, 8k byte-level BPE (integer only)",
+    },
 ];
 
 /// The built-in model called `name`.

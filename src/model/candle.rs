@@ -9,6 +9,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
 use super::config::{Arch, ModelConfig};
+use super::device::Unusable;
 use super::transformer::{Encoder, Names};
 use super::{bert, distilbert, roberta, roberta_prelayernorm, Architecture, DeviceSpec, MaskedLm};
 use crate::error::{Error, Result};
@@ -23,24 +24,45 @@ pub fn names_for(arch: Arch) -> Names {
     }
 }
 
-/// Whether this build can compute on `spec`.
-pub fn supports(spec: DeviceSpec) -> Result<()> {
+/// Whether this build can compute float models on `spec`.
+pub fn supports(spec: DeviceSpec) -> std::result::Result<(), Unusable> {
     match spec {
         DeviceSpec::Cpu => Ok(()),
         DeviceSpec::Cuda(_) if candle_core::utils::cuda_is_available() => Ok(()),
-        DeviceSpec::Cuda(_) => {
-            Err(Error::Invalid("this build has no CUDA support (rebuild with --features cuda)".into()))
-        }
+        DeviceSpec::Cuda(_) => Err(Unusable::NotBuilt { integer_only: cfg!(feature = "int8-cuda") }),
     }
 }
 
 /// candle's device for `spec`.
 pub fn device(spec: DeviceSpec) -> Result<Device> {
-    supports(spec)?;
+    supports(spec).map_err(|problem| Error::Device { asked: format!("--device {spec}"), problem })?;
     match spec {
         DeviceSpec::Cpu => Ok(Device::Cpu),
-        DeviceSpec::Cuda(n) => Device::new_cuda(n).map_err(Error::from),
+        DeviceSpec::Cuda(n) => Device::new_cuda(n).map_err(|e| cuda_failed(e, n)),
     }
+}
+
+/// A GPU that is not there is said so, with the number there are; other failures are
+/// candle's (its CUDA errors carry the driver's code only in their text).
+fn cuda_failed(e: candle_core::Error, n: usize) -> Error {
+    #[cfg(feature = "cuda")]
+    {
+        use super::device::{missing_gpu, OpenFailure};
+        let text = e.to_string();
+        let failure = if text.contains("CUDA_ERROR_INVALID_DEVICE") {
+            OpenFailure::InvalidDevice
+        } else if text.contains("CUDA_ERROR_NO_DEVICE") {
+            OpenFailure::NoDevice
+        } else {
+            OpenFailure::Other
+        };
+        if let Some(err) = missing_gpu(&format!("--device cuda:{n}"), n, failure, super::int8::cuda::gpu_count(), false)
+        {
+            return err;
+        }
+    }
+    let _ = n;
+    Error::from(e)
 }
 
 /// Which computation backend decodes a file: part of the header, because float results differ

@@ -5,6 +5,7 @@ pub mod bert;
 pub mod builtin;
 pub mod candle;
 pub mod config;
+pub mod device;
 pub mod distilbert;
 pub mod hub;
 pub mod int8;
@@ -36,6 +37,12 @@ pub trait MaskedLm: Send + Sync {
     fn numerics(&self) -> &str;
     /// The network's shape, for listings and cost estimates.
     fn architecture(&self) -> Architecture;
+    /// Whether a sequence's log-probabilities are bit-identical whatever other sequences
+    /// share its call. Then a decoder may split a call's batch and overlap the parts with
+    /// coding ([`crate::coding::overlap`]) and still repeat the encoder exactly.
+    fn batch_invariant(&self) -> bool {
+        false
+    }
 }
 
 /// What a backend tells about its network.
@@ -83,7 +90,7 @@ impl std::str::FromStr for DeviceSpec {
         // a build with the integer engine's GPU kernels alone runs integer models there; the
         // float loader refuses the device for other models
         #[cfg(not(feature = "int8-cuda"))]
-        candle::supports(spec)?;
+        candle::supports(spec).map_err(|problem| Error::Device { asked: format!("--device {s}"), problem })?;
         Ok(spec)
     }
 }
@@ -151,7 +158,8 @@ pub fn resolve(name: &str) -> Result<ModelBytes> {
         return Ok(ModelBytes {
             config: Cow::Borrowed(b.config),
             tokenizer: Cow::Borrowed(b.tokenizer),
-            weights: vec![Cow::Borrowed(b.weights)],
+            // an integer-only built-in model has no float weights at all
+            weights: if b.weights.is_empty() { Vec::new() } else { vec![Cow::Borrowed(b.weights)] },
             int8: b.int8.map(<[u8]>::to_vec),
         });
     }

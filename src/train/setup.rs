@@ -105,6 +105,13 @@ pub fn start(o: &TrainOptions, files: &[std::path::PathBuf], dev: &Device) -> Re
     }
     let name = o.model.as_deref().ok_or_else(|| Error::Invalid("give --model M or --from-scratch".into()))?;
     let b = crate::model::resolve(name)?;
+    if b.weights.is_empty() {
+        return Err(Error::model(
+            name,
+            "it holds only an integer version (model.int8.safetensors); fine-tuning needs its float \
+             weights (model.safetensors): fine-tune the float checkpoint it was quantised from",
+        ));
+    }
     let weights = read_weights(&b.weight_slices(), dev)?;
     let cfg = String::from_utf8_lossy(&b.config).into_owned();
     let tj = String::from_utf8_lossy(&b.tokenizer).into_owned();

@@ -89,7 +89,14 @@ pub fn load_lm(bytes: &[u8], cfg: &ModelConfig, device: &crate::model::DeviceSpe
         };
         if let Some(o) = ordinal {
             let p = IntParams::read(bytes, cfg)?;
-            return Ok(Box::new(cuda::CudaLm::new(&p, o, cfg.max_sequence())?));
+            return match cuda::CudaLm::new(&p, o, cfg.max_sequence()) {
+                Ok(lm) => Ok(Box::new(lm)),
+                // the GPU was named by the environment, not by --device
+                Err(crate::Error::Device { problem, .. }) if !device.is_gpu() => {
+                    Err(crate::Error::Device { asked: format!("LLMZIP_INT8_CUDA={o}"), problem })
+                }
+                Err(e) => Err(e),
+            };
         }
     }
     let _ = device;
@@ -114,5 +121,9 @@ impl MaskedLm for IntLm {
             return Ok(Vec::new());
         }
         self.engine.forward(seqs, sel)
+    }
+    /// Each row is computed by the same integer code whatever the batch (forward.rs).
+    fn batch_invariant(&self) -> bool {
+        true
     }
 }

@@ -130,6 +130,31 @@ pub fn compile(arch: &'static str) -> Result<usize> {
     catch(|| Ok(cudarc::nvrtc::compile_ptx_with_opts(SOURCE, opts).map_err(gpu)?.to_src().len()))
 }
 
+/// GPU `ordinal`'s context; a GPU that is not there, or no driver, is said so.
+fn open(ordinal: usize) -> Result<Arc<CudaContext>> {
+    use crate::model::device::{missing_gpu, OpenFailure, Unusable};
+    use cudarc::driver::sys::CUresult;
+    let asked = format!("--device cuda:{ordinal}");
+    // loading the driver library panics when it is absent
+    match catch(|| Ok(CudaContext::new(ordinal))) {
+        Err(_) => Err(Error::Device { asked, problem: Unusable::NoDriver }),
+        Ok(Ok(ctx)) => Ok(ctx),
+        Ok(Err(e)) => {
+            let failure = match e.0 {
+                CUresult::CUDA_ERROR_INVALID_DEVICE => OpenFailure::InvalidDevice,
+                CUresult::CUDA_ERROR_NO_DEVICE => OpenFailure::NoDevice,
+                _ => OpenFailure::Other,
+            };
+            Err(missing_gpu(&asked, ordinal, failure, gpu_count(), true).unwrap_or_else(|| gpu(e)))
+        }
+    }
+}
+
+/// The number of CUDA GPUs, when the driver can be loaded and says.
+pub fn gpu_count() -> Option<usize> {
+    catch(|| CudaContext::device_count().map_err(gpu)).ok().and_then(|n| usize::try_from(n).ok())
+}
+
 /// cudarc panics when it cannot load a CUDA library: that becomes an error here.
 fn catch<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
     // the panic is the error below: its message would be a second, noisier report
@@ -224,7 +249,7 @@ impl CudaLm {
     }
 
     fn create(p: &IntParams, ordinal: usize, max_sequence: usize) -> Result<CudaLm> {
-        let ctx = CudaContext::new(ordinal).map_err(gpu)?;
+        let ctx = open(ordinal)?;
         let stream = ctx.default_stream();
         let f = Funcs::load(&ctx)?;
         let up = Upload(&stream);
