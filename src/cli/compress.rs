@@ -119,8 +119,10 @@ pub fn run(g: &Global, a: CompressArgs) -> anyhow::Result<()> {
     check_output_args(&a.io, &files)?;
     let models = Models::new(g)?;
     let model = models.get(&model_name(&a))?;
-    let comp = Compressor::new(&model, Options { jobs: models.jobs, ..options(&a) })?;
     for f in &files {
+        // the level's plan may depend on the input's length (unknown for standard input)
+        let len = (f.as_os_str() != "-").then(|| std::fs::metadata(f).ok().filter(|m| m.is_file()).map(|m| m.len())).flatten();
+        let comp = Compressor::new(&model, Options { jobs: models.jobs, ..options(&a, len) })?;
         let dest = dest_for(f, &a.io, || {
             let mut s = f.as_os_str().to_owned();
             s.push(format!(".{}", super::SUFFIX));
@@ -140,9 +142,10 @@ pub fn run(g: &Global, a: CompressArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The settings: the level's, with whatever was given explicitly instead.
-fn options(a: &CompressArgs) -> Options {
-    let level = levels::get(a.level.chosen().unwrap_or(levels::DEFAULT));
+/// The settings for an input of `len` bytes: the level's, with whatever was given explicitly
+/// instead.
+fn options(a: &CompressArgs, len: Option<u64>) -> Options {
+    let level = levels::get(a.level.chosen().unwrap_or(levels::DEFAULT)).for_len(len);
     let lanes = a.lanes.map(Lanes::from_count).unwrap_or(level.plan.lanes);
     Options {
         method: a.method.map_or(level.method, Into::into),
