@@ -1,7 +1,7 @@
 //! Tuning aid for the context-mixing model (adaptive model v3), not part of the product.
 //!
-//! `cm_tune dump MODEL FILE OUT [ROUNDS]` runs the LM once over FILE (one block, the default
-//! plan, ROUNDS rounds) and records, in coding order, each token and the LM's odds along the
+//! `cm_tune dump MODEL FILE OUT [ROUNDS [CONTEXT]]` runs the LM once over FILE (one block, the
+//! default plan with ROUNDS rounds and CONTEXT context tokens) and records, in coding order, each token and the LM's odds along the
 //! token's own path of decisions: all that the model needs from the LM to code that token.
 //! `cm_tune replay [key=value ...] DUMP...` then replays the coding with other parameters in
 //! seconds and prints bits per byte (the ideal code length of the decisions).
@@ -16,18 +16,27 @@ use llmzip::{Model, Options};
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        Some("dump") => dump(&args[1], &args[2], &args[3], args.get(4).map_or(1, |r| r.parse().unwrap())),
+        Some("dump") => dump(
+            &args[1],
+            &args[2],
+            &args[3],
+            args.get(4).map_or(1, |r| r.parse().unwrap()),
+            args.get(5).map(|c| c.parse().unwrap()),
+        ),
         Some("replay") => replay(&args[1..]),
-        _ => eprintln!("usage: cm_tune dump MODEL FILE OUT [ROUNDS] | cm_tune replay [key=value ...] DUMP..."),
+        _ => eprintln!("usage: cm_tune dump MODEL FILE OUT [ROUNDS [CONTEXT]] | cm_tune replay [key=value ...] DUMP..."),
     }
 }
 
-fn dump(model: &str, file: &str, out: &str, rounds: usize) {
+fn dump(model: &str, file: &str, out: &str, rounds: usize, context: Option<usize>) {
     let m = Model::load(model, &llmzip::model::DeviceSpec::Cpu).unwrap();
     let data = std::fs::read(file).unwrap();
     let tok = m.tokenizer.encode(&data).unwrap();
     let mut opts = Options::default();
     opts.plan.rounds = rounds;
+    if let Some(c) = context {
+        opts.plan.context = c;
+    }
     let nanos = std::sync::atomic::AtomicU64::new(0);
     let ctx = Ctx {
         lm: m.lm.as_ref(),
@@ -81,6 +90,11 @@ fn kind(s: &str) -> Kind {
         _ if s.starts_with('t') => Kind::Tokens(s[1..].parse().unwrap()),
         _ if s.starts_with('b') => Kind::Bytes(s[1..].parse().unwrap()),
         _ if s.starts_with('s') => Kind::Skip(s[1..].parse().unwrap()),
+        _ if s.starts_with('n') => Kind::Near(s[1..].parse().unwrap()),
+        _ if s.starts_with("x") => {
+            let (l, r) = s[1..].split_once('.').unwrap();
+            Kind::Sides(l.parse().unwrap(), r.parse().unwrap())
+        }
         _ => panic!("unknown context {s}"),
     }
 }
@@ -107,6 +121,12 @@ fn replay(args: &[String]) {
             Some(("apm", v)) => p.apm_share = v.parse().unwrap(),
             Some(("match", v)) => p.match_model = v != "0",
             Some(("apm_prev", v)) => p.apm_prev = v != "0",
+            Some(("sel_mask", v)) => p.sel_mask = v != "0",
+            Some(("v5", v)) => p = Params::v5(v.parse().unwrap()),
+            Some(("apm_mix", v)) => p.apm_mix = v != "0",
+            Some(("apm_mix_rate", v)) => p.apm_mix_rate = v.parse().unwrap(),
+            Some(("gap", v)) => p.match_gap = v != "0",
+            Some(("add", v)) => p.contexts.extend(v.split(',').map(kind)),
             Some((k, _)) => panic!("unknown parameter {k}"),
             None => files.push(a.clone()),
         }

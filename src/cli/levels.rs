@@ -72,9 +72,9 @@ pub const LEVELS: [Level; 9] = [
 ];
 
 /// The adaptive token model of each level (arith), a column of its own so that it changes
-/// apart from the models and plans: version 4 (context mixing), smaller than version 2 at
-/// every arith level (README, "Levels"). Level 1 (mask) does not use it.
-pub const MIX_VERSIONS: [u8; 9] = [2, 4, 4, 4, 4, 4, 4, 4, 4];
+/// apart from the models and plans: version 5 (context mixing), smaller than versions 4 and
+/// 2 on every bench text (docs/RESULTS.md, "Session 6"). Level 1 (mask) does not use it.
+pub const MIX_VERSIONS: [u8; 9] = [2, 5, 5, 5, 5, 5, 5, 5, 5];
 
 /// The level used when none is given.
 pub const DEFAULT: u8 = 5;

@@ -7,7 +7,7 @@ use constriction::stream::queue::{DefaultRangeDecoder, DefaultRangeEncoder};
 use constriction::stream::{Decode, Encode};
 
 use super::cache::BigramCache;
-use super::cm::{coder, ContextMixModel};
+use super::cm::{coder, ContextMixModel, Params};
 use super::ngram::NgramModel;
 use super::quantize::{cdf_model, frequencies};
 use super::token_model::{AdaptiveModel, TokenIo, WholeToken};
@@ -26,11 +26,15 @@ pub enum Version {
     ContextMixV3 = 3,
     /// 4: version 3 with contexts for multi-round plans, token contexts learned once complete
     ContextMix = 4,
+    /// 5: version 4 with matches carried across unrevealed tokens, contexts for tokens whose
+    /// left neighbour is unrevealed, a selector by the orders seen, five APMs mixed by a
+    /// learned layer (`cm::Params::v5`)
+    ContextMixV5 = 5,
 }
 
 impl Version {
     /// What new files are written with.
-    pub const CURRENT: Version = Version::ContextMix;
+    pub const CURRENT: Version = Version::ContextMixV5;
 
     pub fn from_u8(v: u8) -> Result<Self> {
         Ok(match v {
@@ -39,6 +43,7 @@ impl Version {
             2 => Version::Ngram,
             3 => Version::ContextMixV3,
             4 => Version::ContextMix,
+            5 => Version::ContextMixV5,
             _ => return Err(Error::corrupt("unknown adaptive-model version")),
         })
     }
@@ -57,15 +62,16 @@ impl Version {
             Version::LmOnly => Box::new(LmOnly { freqs: Vec::new() }),
             Version::BigramCache => Box::new(WholeToken::new(BigramCache::new(vocab, n))),
             Version::Ngram => Box::new(WholeToken::new(NgramModel::new(vocab, n))),
-            Version::ContextMixV3 => Box::new(ContextMixModel::new(vocab, n, rounds, &text(), true)),
-            Version::ContextMix => Box::new(ContextMixModel::new(vocab, n, rounds, &text(), false)),
+            Version::ContextMixV3 => Box::new(ContextMixModel::new(vocab, n, &text(), Params::v3())),
+            Version::ContextMix => Box::new(ContextMixModel::new(vocab, n, &text(), Params::for_plan(rounds))),
+            Version::ContextMixV5 => Box::new(ContextMixModel::new(vocab, n, &text(), Params::v5(rounds))),
         }
     }
 
     /// Decisions are bits in a binary arithmetic coder's bytes; otherwise whole tokens in
     /// constriction's range-coder words.
     fn binary(self) -> bool {
-        matches!(self, Version::ContextMixV3 | Version::ContextMix)
+        matches!(self, Version::ContextMixV3 | Version::ContextMix | Version::ContextMixV5)
     }
 }
 

@@ -25,6 +25,12 @@ pub enum Kind {
     Between,
     /// tokens i−2 … i−n, where the previous token is not revealed yet (later rounds' gaps)
     Skip(usize),
+    /// where the previous token is not revealed yet: the n nearest revealed tokens on the
+    /// left and their distances
+    Near(usize),
+    /// the l tokens on the left and the r on the right (only where those on the right are
+    /// revealed already)
+    Sides(usize, usize),
 }
 
 impl Kind {
@@ -32,7 +38,8 @@ impl Kind {
     pub fn active(self, i: usize, known: &[u32]) -> bool {
         match self {
             Kind::Between => known.get(i + 1).is_some_and(|&t| t != UNKNOWN),
-            Kind::Skip(_) => i > 0 && known[i - 1] == UNKNOWN,
+            Kind::Sides(_, r) => (1..=r).all(|k| known.get(i + k).is_some_and(|&t| t != UNKNOWN)),
+            Kind::Skip(_) | Kind::Near(_) => i > 0 && known[i - 1] == UNKNOWN,
             _ => true,
         }
     }
@@ -43,6 +50,7 @@ impl Kind {
         match self {
             Kind::Tokens(n) | Kind::Skip(n) => Some((n, 0)),
             Kind::Between => Some((1, 1)),
+            Kind::Sides(l, r) => Some((l, r)),
             _ => None,
         }
     }
@@ -53,6 +61,7 @@ impl Kind {
             Kind::Tokens(n) => j < i && i - j <= n,
             Kind::Skip(n) => j + 1 < i && i - j <= n,
             Kind::Between => j + 1 == i || j == i + 1,
+            Kind::Sides(l, r) => (j < i && i - j <= l) || (j > i && j - i <= r),
             _ => false,
         }
     }
@@ -86,6 +95,9 @@ impl Texts {
 fn fold(h: u64, x: u64) -> u64 {
     (h ^ x).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(23)
 }
+
+/// How far back [`Kind::Near`] looks for a revealed token.
+const NEAR_MAX: usize = 16;
 
 /// Tokens looked at backwards at most (long lines get no column or above context).
 const MAX_WALK: usize = 400;
@@ -217,6 +229,8 @@ pub fn hash(kind: Kind, i: usize, known: &[u32], texts: &Texts, lay: &Layout) ->
         Kind::Word => 0x500,
         Kind::Between => 0x600,
         Kind::Skip(n) => 0x700 + n as u64,
+        Kind::Near(n) => 0x800 + n as u64,
+        Kind::Sides(l, r) => 0xA00 + 16 * l as u64 + r as u64,
     };
     let mut h = (base + 1).wrapping_mul(0xD6E8_FEB8_6659_FD93);
     match kind {
@@ -260,6 +274,26 @@ pub fn hash(kind: Kind, i: usize, known: &[u32], texts: &Texts, lay: &Layout) ->
         Kind::Skip(n) => {
             for j in 2..=n {
                 h = fold(h, tok(j) as u64);
+            }
+        }
+        Kind::Near(n) => {
+            let mut left = n;
+            for d in 2..=NEAR_MAX.min(i) {
+                if left == 0 {
+                    break;
+                }
+                if known[i - d] != UNKNOWN {
+                    h = fold(fold(h, d as u64), known[i - d] as u64);
+                    left -= 1;
+                }
+            }
+        }
+        Kind::Sides(l, r) => {
+            for j in 1..=l {
+                h = fold(h, tok(j) as u64);
+            }
+            for k in 1..=r {
+                h = fold(h, known.get(i + k).map_or(UNKNOWN - 1, |&t| t) as u64);
             }
         }
         Kind::Between => {

@@ -13,9 +13,17 @@ use super::UNKNOWN;
 pub const MIN_LEN: usize = 3;
 pub const MAX_LEN: u32 = 48;
 
+/// How far back a gapped match looks for a revealed token.
+const GAP_MAX: usize = 8;
+/// How far a carried match is moved to find the token it missed.
+const RESYNC: usize = 3;
+
 pub struct Matcher {
     table: Vec<u32>,
     bits: u32,
+    /// where the previous token is not revealed yet, carry the match of the nearest revealed
+    /// one across the gap (assuming both texts advance alike)
+    gap: bool,
     /// per position: the position whose token it was predicted to repeat (0 = none; position
     /// 0 never follows a context) and the match length then
     ptr: Vec<u32>,
@@ -32,19 +40,59 @@ fn hash(toks: &[u32]) -> u64 {
 
 impl Matcher {
     pub fn new(n: usize, bits: u32) -> Self {
-        Matcher { table: vec![0; 1 << bits], bits, ptr: vec![0; n], len: vec![0; n] }
+        Matcher { table: vec![0; 1 << bits], bits, gap: false, ptr: vec![0; n], len: vec![0; n] }
+    }
+
+    /// With matches carried across unrevealed tokens.
+    pub fn with_gaps(mut self, gap: bool) -> Self {
+        self.gap = gap;
+        self
     }
 
     fn slot(&self, toks: &[u32]) -> usize {
         (hash(toks) >> (64 - self.bits)) as usize
     }
 
-    /// The predicted token at `i` and the match length, if any.
-    pub fn find(&mut self, i: usize, known: &[u32]) -> Option<(u32, u32)> {
-        let (p, l) = self.locate(i, known)?;
+    /// The predicted token at `i`, the match length and whether it was carried across a
+    /// gap, if any.
+    pub fn find(&mut self, i: usize, known: &[u32]) -> Option<(u32, u32, bool)> {
+        let (p, l, gapped) = match self.locate(i, known) {
+            Some((p, l)) => (p, l, false),
+            None if self.gap => {
+                let (p, l) = self.across_gap(i, known)?;
+                (p, l, true)
+            }
+            None => return None,
+        };
         self.ptr[i] = p as u32;
         self.len[i] = l as u16;
-        Some((known[p], l))
+        Some((known[p], l, gapped))
+    }
+
+    /// `i − 1` is not revealed: the match of the nearest revealed position `j = i − d`
+    /// (followed if it predicted `j` right, else looked up by the three tokens ending at `j`),
+    /// moved `d` on.
+    fn across_gap(&self, i: usize, known: &[u32]) -> Option<(usize, u32)> {
+        if i == 0 || known[i - 1] != UNKNOWN {
+            return None;
+        }
+        let d = (2..=GAP_MAX.min(i)).find(|&d| known[i - d] != UNKNOWN)?;
+        let j = i - d;
+        let p = self.ptr[j] as usize;
+        let (q, l) = if p != 0 && known[p] == known[j] {
+            (p + d, self.len[j] as u32)
+        } else if let Some(r) = self.resync(p, j, known) {
+            (r + d, MIN_LEN as u32)
+        } else if j + 1 >= MIN_LEN && !known[j + 1 - MIN_LEN..=j].contains(&UNKNOWN) {
+            let e = self.table[self.slot(&known[j + 1 - MIN_LEN..=j])] as usize;
+            if e == 0 || known[e - 1] != known[j] {
+                return None;
+            }
+            (e + d - 1, MIN_LEN as u32)
+        } else {
+            return None;
+        };
+        (q < i && known[q] != UNKNOWN).then_some((q, l))
     }
 
     fn locate(&self, i: usize, known: &[u32]) -> Option<(usize, u32)> {
@@ -77,6 +125,15 @@ impl Matcher {
             l += 1;
         }
         (l as usize >= MIN_LEN).then_some((p, l))
+    }
+
+    /// A match that predicted `j` wrong, moved to the nearest place within `RESYNC` of `p`
+    /// that has `j`'s token (texts that went apart by a token or two, as log fields do).
+    fn resync(&self, p: usize, j: usize, known: &[u32]) -> Option<usize> {
+        if p == 0 {
+            return None;
+        }
+        (1..=RESYNC).flat_map(|k| [p + k, p.wrapping_sub(k)]).find(|&r| r < j && r > 0 && known[r] == known[j])
     }
 
     /// `known[i]` was just revealed: record every context it completes whose following token

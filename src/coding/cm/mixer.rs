@@ -8,7 +8,7 @@
 use super::math::{squash, stretch};
 use super::tree::CLIP;
 
-pub const MAX_INPUTS: usize = 40;
+pub const MAX_INPUTS: usize = 48;
 
 /// One layer: `sets` weight vectors of `n` inputs; `select` picks one per decision. A set
 /// learns faster while it is young: its rate is `rate · (1 + boost · 64 / (64 + updates))`.

@@ -16,13 +16,15 @@ pub mod matcher;
 pub mod math;
 pub mod mixer;
 pub mod params;
+pub mod sse;
 pub mod tree;
 
 use coder::P16;
 use contexts::{Kind, Texts};
 use counters::{Counters, Read, StateMap};
 use matcher::Matcher;
-use mixer::{Apm, Mixer};
+use mixer::Mixer;
+use sse::Sse;
 pub use params::Params;
 use tree::{LmBits, Tree};
 
@@ -33,13 +35,18 @@ use crate::error::Result;
 pub const UNKNOWN: u32 = u32::MAX;
 
 /// Most hashed context orders.
-const MAX_ORDERS: usize = 17;
+const MAX_ORDERS: usize = 20;
 /// Deepest tree the selectors distinguish (vocabularies up to 2^20).
 const MAX_DEPTH: usize = 20;
 /// LM odds buckets for a selector.
 const LM_BUCKETS: usize = 12;
 /// Kinds of previous token for a selector ([`class_of`]).
 const CLASSES: usize = 7;
+/// Patterns of token orders (n ≥ 1) a selector tells apart: the first six such contexts.
+const MASK_SETS: usize = 64;
+/// Match states: 0 none, 1 the path left the expected token, 2 length < 8, 3 longer,
+/// 4 carried across a gap.
+const MATCH_STATES: usize = 5;
 
 /// 0 none, 1 a newline in it, 2 starts with a space, 3 letter, 4 digit, 5 other ASCII,
 /// 6 other.
@@ -86,16 +93,13 @@ pub struct ContextMix {
     matcher: Matcher,
     confidence: Counters,
     mixer: Mixer,
-    apm: Apm,
-    /// refines by the decision's node (what tokens spelt like this turned out to be)
-    apm_node: Apm,
-    /// refines by the previous token and the node
-    apm_prev: Apm,
+    sse: Sse,
     prev_hash: u64,
+    prev2_hash: u64,
     // per token
     hashes: [u64; MAX_ORDERS],
     active: [bool; MAX_ORDERS],
-    expect: Option<(u32, u32)>,
+    expect: Option<(u32, u32, bool)>,
     class: usize,
     // per decision
     reads: [Read; MAX_ORDERS],
@@ -103,16 +107,15 @@ pub struct ContextMix {
     expect_bit: Option<bool>,
 }
 
-/// [`ContextMix`] fed with the LM's log-probabilities: adaptive model version 4 (version 3
-/// with `v3`).
+/// [`ContextMix`] fed with the LM's log-probabilities: adaptive model version 3, 4 or 5, as
+/// its [`Params`] say.
 pub struct ContextMixModel {
     lm: LmBits,
     cm: ContextMix,
 }
 
 impl ContextMixModel {
-    pub fn new(vocab: usize, n: usize, rounds: usize, text: &[Vec<u8>], v3: bool) -> Self {
-        let p = if v3 { Params::v3() } else { Params::for_plan(rounds) };
+    pub fn new(vocab: usize, n: usize, text: &[Vec<u8>], p: Params) -> Self {
         ContextMixModel { lm: LmBits::default(), cm: ContextMix::new(vocab, n, text, p) }
     }
 }
@@ -132,25 +135,21 @@ impl ContextMix {
         let bits = table_bits(n, p.slots_per_token, 12, 22);
         let k = p.contexts.len();
         let inputs = 3 + 2 * k;
+        let mut sets = vec![MAX_DEPTH * MATCH_STATES, MAX_DEPTH * (MAX_ORDERS + 1), LM_BUCKETS * 3, MAX_DEPTH * CLASSES];
+        if p.sel_mask {
+            sets.push(MASK_SETS * MATCH_STATES);
+        }
         ContextMix {
             tree: Tree::new(vocab, text),
             texts: Texts::new(vocab, text),
             known: vec![UNKNOWN; n],
             ctx: p.contexts.iter().map(|_| Counters::new(bits)).collect(),
             histories: p.contexts.iter().map(|_| StateMap::new(MAX_DEPTH)).collect(),
-            matcher: Matcher::new(n, table_bits(n, 2, 10, 22)),
+            matcher: Matcher::new(n, table_bits(n, 2, 10, 22)).with_gaps(p.match_gap),
             confidence: Counters::new(12),
-            mixer: Mixer::new(
-                inputs,
-                &[MAX_DEPTH * 4, MAX_DEPTH * (MAX_ORDERS + 1), LM_BUCKETS * 3, MAX_DEPTH * CLASSES],
-                MAX_DEPTH,
-                p.mixer_rate,
-                p.mixer_boost,
-                &[1.0],
-            ),
-            apm: Apm::new(MAX_DEPTH * 4, p.apm_rate),
-            apm_node: Apm::new(1 << Tree::new(vocab, &[]).bits.min(16), p.apm_rate),
-            apm_prev: Apm::new(if p.apm_prev { 1 << table_bits(n, 16, 8, 16) } else { 1 }, p.apm_rate),
+            mixer: Mixer::new(inputs, &sets, MAX_DEPTH, p.mixer_rate, p.mixer_boost, &[1.0]),
+            sse: Sse::new(&p, 1 << table_bits(n, 16, 8, 16), Tree::new(vocab, &[]).bits, MAX_DEPTH, MATCH_STATES),
+            prev2_hash: 0,
             prev_hash: 0,
 
             hashes: [0; MAX_ORDERS],
@@ -210,12 +209,14 @@ impl ContextMix {
             self.hashes[k] = contexts::hash(kind, i, &self.known, &self.texts, &lay);
         }
         self.prev_hash = i.checked_sub(1).map_or(UNKNOWN - 1, |j| self.known[j]) as u64;
+        let t2 = i.checked_sub(2).map_or(UNKNOWN - 1, |j| self.known[j]) as u64;
+        self.prev2_hash = (self.prev_hash ^ t2.wrapping_mul(0x9E37_79B9_7F4A_7C15)).rotate_left(29);
         self.class = match i.checked_sub(1).map(|j| self.known[j]) {
             Some(t) if t != UNKNOWN => class_of(self.texts.of(t)),
             _ => 0,
         };
         // the match model's token, as a rank
-        self.expect = self.matcher.find(i, &self.known).map(|(t, len)| (self.tree.rank(t), len));
+        self.expect = self.matcher.find(i, &self.known).map(|(t, len, gap)| (self.tree.rank(t), len, gap));
         if !self.p.match_model {
             self.expect = None;
         }
@@ -228,6 +229,8 @@ impl ContextMix {
         m.add(0.5);
         // how many token n-gram contexts (n ≥ 1) have seen this decision
         let mut hit = 0;
+        let mut mask = 0usize;
+        let mut order = 0;
         let d = (depth as usize).min(MAX_DEPTH - 1);
         for (k, c) in self.ctx.iter().enumerate() {
             if !self.active[k] {
@@ -236,8 +239,12 @@ impl ContextMix {
                 continue;
             }
             let r = c.read(self.hashes[k], node);
-            if r.state != 0 && matches!(self.p.contexts[k], Kind::Tokens(n) if n > 0) {
-                hit += 1;
+            if matches!(self.p.contexts[k], Kind::Tokens(n) if n > 0) {
+                if r.state != 0 {
+                    hit += 1;
+                    mask |= 1 << order;
+                }
+                order += 1;
             }
             m.add(r.stretch());
             m.add(self.histories[k].p(d, r.state));
@@ -246,16 +253,16 @@ impl ContextMix {
         // the match model speaks while the path still leads to its token
         self.expect_bit = None;
         let mut mstate = 0;
-        if let Some((tok, len)) = self.expect {
+        if let Some((tok, len, gap)) = self.expect {
             let full = tok | (1 << self.tree.bits);
             if full >> (self.tree.bits - depth) == node {
                 let eb = (tok >> (self.tree.bits - 1 - depth)) & 1 == 1;
                 self.expect_bit = Some(eb);
-                let bucket = len.min(15) as u64;
+                let bucket = len.min(15) as u64 + 16 * gap as u64;
                 self.conf_read = self.confidence.read(bucket * 32 + depth as u64, 0);
                 let s = self.conf_read.stretch();
                 m.add(if eb { s } else { -s });
-                mstate = if len < 8 { 2 } else { 3 };
+                mstate = if gap { 4 } else if len < 8 { 2 } else { 3 };
             } else {
                 m.add(0.0);
                 mstate = 1;
@@ -264,17 +271,17 @@ impl ContextMix {
             m.add(0.0);
         }
         let lmb = (((lm + tree::CLIP) / (2.0 * tree::CLIP) * (LM_BUCKETS as f32 - 0.01)) as usize).min(LM_BUCKETS - 1);
-        let sel = [d * 4 + mstate, d * (MAX_ORDERS + 1) + hit, lmb * 3 + hit.min(2), d * CLASSES + self.class];
-        let pm = m.mix(&sel, d);
-        let pa = self.apm.refine(pm, d * 4 + mstate);
-        let pn = self.apm_node.refine(pm, node as usize & 0xFFFF);
-        let p = if self.p.apm_prev {
-            let c = counters::slot_of(self.prev_hash, node) as usize & (self.apm_prev.contexts() - 1);
-            let pp = self.apm_prev.refine(pm, c);
-            pm + ((pa + pn + pp) * (1.0 / 3.0) - pm) * self.p.apm_share
-        } else {
-            pm + ((pa + pn) * 0.5 - pm) * self.p.apm_share
-        };
+        let sel = [
+            d * MATCH_STATES + mstate,
+            d * (MAX_ORDERS + 1) + hit,
+            lmb * 3 + hit.min(2),
+            d * CLASSES + self.class,
+            (mask & (MASK_SETS - 1)) * MATCH_STATES + mstate,
+        ];
+        let pm = m.mix(&sel[..4 + self.p.sel_mask as usize], d);
+        let decision =
+            sse::Decision { depth: d, mstate, node, prev: self.prev_hash, prev2: self.prev2_hash, lm };
+        let p = self.sse.refine(pm, &decision);
         ((p * 65536.0) as u32).clamp(1, 65535)
     }
 
@@ -289,11 +296,7 @@ impl ContextMix {
             self.confidence.update(&self.conf_read, bit == eb);
         }
         self.mixer.update(bit);
-        self.apm.update(bit);
-        self.apm_node.update(bit);
-        if self.p.apm_prev {
-            self.apm_prev.update(bit);
-        }
+        self.sse.update(bit);
     }
 
     fn end(&mut self, i: usize, tok: u32) {

@@ -3,8 +3,9 @@
 
 use super::contexts::Kind;
 
-/// The settings of the model. [`Params::default`] is part of the format (version 3); other
-/// values exist for tuning (`examples/cm_tune.rs`).
+/// The settings of the model. [`Params::for_plan`] (version 4), [`Params::v5`] and
+/// [`Params::v3`] are part of the format; other values exist for tuning
+/// (`examples/cm_tune.rs`).
 #[derive(Debug, Clone)]
 pub struct Params {
     /// the hashed contexts
@@ -24,10 +25,19 @@ pub struct Params {
     pub match_model: bool,
     /// a third APM by the previous token and the decision's node
     pub apm_prev: bool,
+    /// a weight-set selector by which token orders have seen the decision (a bit mask)
+    pub sel_mask: bool,
+    /// the match model carries a match across unrevealed tokens (re-aligning it by up to
+    /// three tokens where it missed)
+    pub match_gap: bool,
+    /// two more APMs (the two previous tokens; the LM's odds) and a learned mix of all
+    /// APM outputs instead of a fixed share
+    pub apm_mix: bool,
+    pub apm_mix_rate: f32,
 }
 
 impl Params {
-    /// The settings for a reveal plan of `rounds` rounds: later rounds code tokens whose left
+    /// Version 4's settings for a reveal plan of `rounds` rounds: later rounds code tokens whose left
     /// neighbour is not revealed yet and whose right one may be, so they get the contexts for
     /// that (which a one-round plan would only pay for).
     pub fn for_plan(rounds: usize) -> Self {
@@ -60,7 +70,28 @@ impl Params {
             v3: false,
             match_model: true,
             apm_prev: true,
+            sel_mask: false,
+            match_gap: false,
+            apm_mix: false,
+            apm_mix_rate: 0.001,
         }
+    }
+
+    /// Version 5 for a plan of `rounds` rounds: version 4 with the gapped match model, the
+    /// order-mask selector, the learned APM mix, and for plans of two or more rounds the
+    /// contexts of tokens whose left neighbour is not revealed yet.
+    pub fn v5(rounds: usize) -> Self {
+        let mut p = Params {
+            sel_mask: true,
+            match_gap: true,
+            apm_mix: true,
+            apm_rate: 0.01,
+            ..Params::for_plan(rounds)
+        };
+        if rounds > 1 {
+            p.contexts.extend([Kind::Near(1), Kind::Near(2), Kind::Sides(2, 1)]);
+        }
+        p
     }
 
     /// The settings of version 3 files (whatever their plan).

@@ -1,0 +1,101 @@
+//! The stage after the mixer: APMs refine the mixed probability by small contexts
+//! (secondary symbol estimation). Versions 3 and 4 average two or three of them with the
+//! mixer's output at a fixed share; version 5 adds two more (the two previous tokens, the
+//! LM's own odds) and mixes all five with the mixer's output by a learned weight set per
+//! depth, so a poorly trained map is weighed down instead of diluting the others.
+
+use super::counters::slot_of;
+use super::math::{squash, stretch};
+use super::mixer::{Apm, Layer};
+use super::params::Params;
+use super::tree::CLIP;
+
+/// LM odds buckets of the version 5 APM by the LM.
+const LM_STEPS: usize = 24;
+
+/// What an APM stage needs to know about one decision.
+pub struct Decision {
+    /// depth (capped) and match state
+    pub depth: usize,
+    pub mstate: usize,
+    pub node: u32,
+    /// hashes of the previous token and of the two previous tokens
+    pub prev: u64,
+    pub prev2: u64,
+    /// the LM's odds for the decision
+    pub lm: f32,
+}
+
+pub struct Sse {
+    share: f32,
+    /// how many match states the first APM tells apart per depth
+    states: usize,
+    by_state: Apm,
+    /// by the decision's node (what tokens spelt like this turned out to be)
+    by_node: Apm,
+    /// by the previous token and the node (versions 4, 5)
+    by_prev: Option<Apm>,
+    /// version 5: by the two previous tokens and the node, by the LM's odds and the depth,
+    /// and the layer that mixes them all
+    v5: Option<(Apm, Apm, Layer)>,
+    x: [f32; 6],
+    set: usize,
+    p: f32,
+}
+
+impl Sse {
+    /// For a block whose order-1 maps get `small` contexts, a tree of `bits` levels and
+    /// `depths` capped depths.
+    pub fn new(p: &Params, small: usize, bits: u32, depths: usize, states: usize) -> Self {
+        let apm = |n: usize| Apm::new(n, p.apm_rate);
+        Sse {
+            share: p.apm_share,
+            states,
+            by_state: apm(depths * states),
+            by_node: apm(1 << bits.min(16)),
+            by_prev: p.apm_prev.then(|| apm(small)),
+            v5: p.apm_mix.then(|| {
+                let init = [0.25, 0.15, 0.15, 0.15, 0.15, 0.15];
+                (apm(small), apm(depths * LM_STEPS), Layer::new(6, depths, p.apm_mix_rate, 0.0, &init))
+            }),
+            x: [0.0; 6],
+            set: 0,
+            p: 0.5,
+        }
+    }
+
+    /// The refined P(1) of the mixer's `pm`.
+    pub fn refine(&mut self, pm: f32, d: &Decision) -> f32 {
+        let pa = self.by_state.refine(pm, d.depth * self.states + d.mstate);
+        let pn = self.by_node.refine(pm, d.node as usize & 0xFFFF);
+        let Some(by_prev) = &mut self.by_prev else {
+            return pm + ((pa + pn) * 0.5 - pm) * self.share;
+        };
+        let pp = by_prev.refine(pm, slot_of(d.prev, d.node) as usize & (by_prev.contexts() - 1));
+        let Some((by_prev2, by_lm, layer)) = &mut self.v5 else {
+            return pm + ((pa + pn + pp) * (1.0 / 3.0) - pm) * self.share;
+        };
+        let p2 = by_prev2.refine(pm, slot_of(d.prev2, d.node) as usize & (by_prev2.contexts() - 1));
+        let b = (((d.lm + CLIP) * (LM_STEPS as f32 / (2.0 * CLIP))) as usize).min(LM_STEPS - 1);
+        let pl = by_lm.refine(pm, d.depth * LM_STEPS + b);
+        let st = |p: f32| stretch(p).clamp(-CLIP, CLIP);
+        self.x = [st(pm), st(pa), st(pn), st(pp), st(p2), st(pl)];
+        self.set = d.depth;
+        self.p = squash(layer.dot(self.set, &self.x));
+        self.p
+    }
+
+    pub fn update(&mut self, bit: bool) {
+        self.by_state.update(bit);
+        self.by_node.update(bit);
+        if let Some(a) = &mut self.by_prev {
+            a.update(bit);
+        }
+        if let Some((a, b, layer)) = &mut self.v5 {
+            a.update(bit);
+            b.update(bit);
+            let y = if bit { 1.0 } else { 0.0 };
+            layer.train(self.set, &self.x, y - self.p);
+        }
+    }
+}
