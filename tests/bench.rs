@@ -119,7 +119,8 @@ fn bench_paper_reports_lossy_and_lossless_rows() {
         }
         let z = llmzip(p)
             .args(["compress", "-c", "notes.txt", "--method", "mask", "--mask-rate", rate, "--model", &m])
-            .args(["--select", select])
+            // the mask column's plan: the library's default, not the default level's
+            .args(["--select", select, "--window", "32", "--context", "8", "--rounds", "1", "--settle", "none"])
             .assert()
             .success()
             .get_output()
@@ -133,7 +134,7 @@ fn bench_paper_reports_lossy_and_lossless_rows() {
         out.get_output().stdout.len() as u64
     };
     let level = size(&[]);
-    let mask_plan = size(&["--window", "32", "--context", "8", "--rounds", "1"]);
+    let mask_plan = size(&["--window", "32", "--context", "8", "--rounds", "1", "--settle", "none"]);
     for row in sizes {
         assert_eq!(row["llmzip_arith_level_bytes"].as_u64().unwrap(), level);
         assert_eq!(row["llmzip_arith_bytes"].as_u64().unwrap(), mask_plan);
