@@ -221,3 +221,29 @@ fn parse_settle(s: &str) -> Result<SettleArg, String> {
     let (after, window) = (after.trim().parse().map_err(|_| bad())?, window.trim().parse().map_err(|_| bad())?);
     Ok(SettleArg(Some(Settle { after, window })))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn args(argv: &[&str]) -> CompressArgs {
+        match super::super::Cli::parse_from([&["llmzip", "compress"], argv, &["x.txt"]].concat()).command {
+            super::super::Command::Compress(a) => a,
+            c => panic!("{c:?}"),
+        }
+    }
+
+    /// Regression: on a long input the default level settles into sub-windows of 8; a narrower
+    /// `--window` drops that part instead of making a plan the coder refuses, and lockstep
+    /// lanes do too. An explicit `--settle` is kept as given.
+    #[test]
+    fn a_level_s_settled_part_yields_to_the_plan_given() {
+        let long = Some(1u64 << 20);
+        assert!(options(&args(&[]), long).plan.settle.is_some(), "the default settles long files");
+        assert_eq!(options(&args(&["--window", "4"]), long).plan.settle, None);
+        assert_eq!(options(&args(&["--lanes", "0"]), long).plan.settle, None);
+        let s = options(&args(&["--window", "4", "--settle", "10,2"]), long).plan.settle.unwrap();
+        assert_eq!((s.after, s.window), (10, 2));
+    }
+}
