@@ -119,8 +119,10 @@ pub fn run(g: &Global, a: CompressArgs) -> anyhow::Result<()> {
     check_output_args(&a.io, &files)?;
     let models = Models::new(g)?;
     let model = models.get(&model_name(&a))?;
-    let comp = Compressor::new(&model, Options { jobs: models.jobs, ..options(&a) })?;
     for f in &files {
+        // the level's plan may depend on the input's length (unknown for standard input)
+        let len = (f.as_os_str() != "-").then(|| std::fs::metadata(f).ok().filter(|m| m.is_file()).map(|m| m.len())).flatten();
+        let comp = Compressor::new(&model, Options { jobs: models.jobs, ..options(&a, len) })?;
         let dest = dest_for(f, &a.io, || {
             let mut s = f.as_os_str().to_owned();
             s.push(format!(".{}", super::SUFFIX));
@@ -140,9 +142,10 @@ pub fn run(g: &Global, a: CompressArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The settings: the level's, with whatever was given explicitly instead.
-fn options(a: &CompressArgs) -> Options {
-    let level = levels::get(a.level.chosen().unwrap_or(levels::DEFAULT));
+/// The settings for an input of `len` bytes: the level's, with whatever was given explicitly
+/// instead.
+fn options(a: &CompressArgs, len: Option<u64>) -> Options {
+    let level = levels::get(a.level.chosen().unwrap_or(levels::DEFAULT)).for_len(len);
     let lanes = a.lanes.map(Lanes::from_count).unwrap_or(level.plan.lanes);
     let window = a.window.unwrap_or(level.plan.window);
     // a level's settled part goes where the plan can hold it (lanes, sub-windows no wider than
@@ -217,4 +220,30 @@ fn parse_settle(s: &str) -> Result<SettleArg, String> {
     let (after, window) = s.split_once(',').ok_or_else(bad)?;
     let (after, window) = (after.trim().parse().map_err(|_| bad())?, window.trim().parse().map_err(|_| bad())?);
     Ok(SettleArg(Some(Settle { after, window })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn args(argv: &[&str]) -> CompressArgs {
+        match super::super::Cli::parse_from([&["llmzip", "compress"], argv, &["x.txt"]].concat()).command {
+            super::super::Command::Compress(a) => a,
+            c => panic!("{c:?}"),
+        }
+    }
+
+    /// Regression: on a long input the default level settles into sub-windows of 8; a narrower
+    /// `--window` drops that part instead of making a plan the coder refuses, and lockstep
+    /// lanes do too. An explicit `--settle` is kept as given.
+    #[test]
+    fn a_level_s_settled_part_yields_to_the_plan_given() {
+        let long = Some(1u64 << 20);
+        assert!(options(&args(&[]), long).plan.settle.is_some(), "the default settles long files");
+        assert_eq!(options(&args(&["--window", "4"]), long).plan.settle, None);
+        assert_eq!(options(&args(&["--lanes", "0"]), long).plan.settle, None);
+        let s = options(&args(&["--window", "4", "--settle", "10,2"]), long).plan.settle.unwrap();
+        assert_eq!((s.after, s.window), (10, 2));
+    }
 }

@@ -19,6 +19,8 @@ pub struct Level {
     pub mix: bool,
     /// arith: the adaptive token model's version ([`MIX_VERSIONS`])
     pub mix_version: u8,
+    /// for inputs of at least `.0` bytes, plan `.1` instead of `plan`
+    pub long: Option<(u64, RevealPlan)>,
 }
 
 /// A level of model `model`, plan `window` / `context` / `rounds` (geometric, 32 lanes).
@@ -30,14 +32,17 @@ const fn plan(model: &'static str, method: Method, window: usize, context: usize
         mix: true,
         // filled in by `get` from MIX_VERSIONS
         mix_version: 0,
+        long: None,
     }
 }
 
-/// `level` settling, after `after` tokens of a block, into one-round windows of `window`.
-const fn settled(level: Level, after: usize, window: usize) -> Level {
-    let mut l = level;
-    l.plan.settle = Some(Settle { after, window });
-    l
+/// `level`, whose inputs of at least `bytes` bytes get context `context` and settle, after
+/// `after` tokens of a block, into one-round windows of `window`.
+const fn long_settled(level: Level, bytes: u64, context: usize, after: usize, window: usize) -> Level {
+    let mut long = level.plan;
+    long.context = context;
+    long.settle = Some(Settle { after, window });
+    Level { long: Some((bytes, long)), ..level }
 }
 
 use Method::{Arith, Mask};
@@ -52,15 +57,16 @@ const LARGE: &str = "llmzip-large-1";
 /// (`llmzip-default`), which stays for the files that name it. More rounds let the model see
 /// both sides of a window, which pays on prose; the one-round levels keep every token's left
 /// neighbours for the adaptive model, which pays on long, repetitive text. The default does
-/// both: two rounds while the adaptive model is young, then (after 10,000 tokens) windows of
-/// 8 tokens in one round each, which keep every left neighbour and put the LM's context close
-/// (docs/RESULTS.md, "Session 6").
+/// both on inputs of 256 KiB or more: two rounds while the adaptive model is young, then
+/// (after 10,000 tokens) windows of 8 tokens in one round each, which keep every left
+/// neighbour and put the LM's context close; on shorter texts (and pipes, whose length is
+/// unknown) that lost more often than it won (docs/RESULTS.md, "Session 6").
 pub const LEVELS: [Level; 9] = [
     /* 1 */ plan(SMALL, Mask, 64, 0, 1),
     /* 2 */ plan(SMALL, Arith, 64, 0, 1),
     /* 3 */ plan(SMALL, Arith, 32, 8, 1),
     /* 4 */ plan(SMALL, Arith, 32, 32, 2),
-    /* 5 */ settled(plan(MEDIUM, Arith, 32, 24, 2), 10_000, 8),
+    /* 5 */ long_settled(plan(MEDIUM, Arith, 32, 32, 2), 256 << 10, 24, 10_000, 8),
     /* 6 */ plan(MEDIUM, Arith, 32, 32, 3),
     /* 7 */ plan(MEDIUM, Arith, 64, 64, 4),
     /* 8 */ plan(MEDIUM, Arith, 64, 64, 8),
@@ -82,6 +88,14 @@ pub fn get(n: u8) -> Level {
 }
 
 impl Level {
+    /// The level for an input of `len` bytes (`None`: unknown, as from a pipe).
+    pub fn for_len(self, len: Option<u64>) -> Level {
+        match (self.long, len) {
+            (Some((from, plan)), Some(n)) if n >= from => Level { plan, ..self },
+            _ => self,
+        }
+    }
+
     /// The library's settings for this level, coding with `method`.
     pub fn options(self, method: Method) -> llmzip::Options {
         llmzip::Options { method, plan: self.plan, mix: self.mix, mix_version: self.mix_version, ..Default::default() }
@@ -115,6 +129,19 @@ mod tests {
         let d = get(DEFAULT);
         assert!(d.plan.rounds > 1 && d.plan.context > 0 && d.mix && d.method == Method::Arith, "{d:?}");
         assert!(llmzip::model::builtin::find(d.model).is_some(), "{} is built in", d.model);
+    }
+
+    /// Long inputs of the default settle into sub-windows; short ones and pipes keep rounds.
+    #[test]
+    fn the_default_settles_on_long_inputs_only() {
+        let d = get(DEFAULT);
+        let (from, _) = d.long.expect("the default has a plan for long inputs");
+        assert_eq!(d.for_len(None).plan.settle, None);
+        assert_eq!(d.for_len(Some(from - 1)).plan.settle, None);
+        let long = d.for_len(Some(from)).plan;
+        assert!(long.settle.is_some() && long.rounds > 1, "{long:?}");
+        // it fits every model the short plan fits
+        assert!(long.window + long.context <= d.plan.window + d.plan.context, "{long:?}");
     }
 
     #[test]
