@@ -47,7 +47,8 @@ for l in $LEVELS; do
   $Z --device cuda compress -$l -c $M $C/cpu/a20k.txt > $W/a20k.$l.gpu.llmz
   cmp $W/a20k.$l.gpu.llmz $C/cpu/a20k.$l.cpu.llmz && echo "CROSS -$l: GPU file = the other machine's CPU file"
   $Z --device cuda decompress -c $C/cpu/a20k.$l.cpu.llmz | cmp - $C/cpu/a20k.txt && echo "CROSS -$l: CPU file on GPU: exact"
-  for isa in avx512vnni avx2 scalar; do
+  # the scalar kernels are slow: the -5 file only
+  for isa in avx512vnni avx2 $([ $l = 5 ] && echo scalar); do
     LLMZIP_ISA=$isa $Z --device cpu decompress -c $W/a20k.$l.gpu.llmz | cmp - $C/cpu/a20k.txt && echo "CROSS -$l: GPU file on CPU $isa: exact"
   done
 done
