@@ -84,9 +84,6 @@ fn bench_plot_writes_a_png() {
     assert!(!p.join("c2.png").exists());
 }
 
-/// The plan of `bench --paper`'s mask column (the library's default, not a level's).
-const MASK_PLAN: &[&str] = &["--window", "32", "--context", "8", "--rounds", "1", "--settle", "none"];
-
 /// `bench --paper`: the lossy rows of each strategy are coherent with the text, and the
 /// lossless rows beside them are the sizes `compress` writes at the same cap and strategy.
 #[test]
@@ -122,8 +119,8 @@ fn bench_paper_reports_lossy_and_lossless_rows() {
         }
         let z = llmzip(p)
             .args(["compress", "-c", "notes.txt", "--method", "mask", "--mask-rate", rate, "--model", &m])
-            .args(["--select", select])
-            .args(MASK_PLAN)
+            // the mask column's plan: the library's default, not the default level's
+            .args(["--select", select, "--window", "32", "--context", "8", "--rounds", "1", "--settle", "none"])
             .assert()
             .success()
             .get_output()
@@ -137,7 +134,7 @@ fn bench_paper_reports_lossy_and_lossless_rows() {
         out.get_output().stdout.len() as u64
     };
     let level = size(&[]);
-    let mask_plan = size(MASK_PLAN);
+    let mask_plan = size(&["--window", "32", "--context", "8", "--rounds", "1", "--settle", "none"]);
     for row in sizes {
         assert_eq!(row["llmzip_arith_level_bytes"].as_u64().unwrap(), level);
         assert_eq!(row["llmzip_arith_bytes"].as_u64().unwrap(), mask_plan);

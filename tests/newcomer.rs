@@ -73,6 +73,10 @@ fn levels_choose_settings_and_round_trip() {
     // an explicit option wins over the level's choice
     assert_eq!(compress(&["-1", "--window", "16"]), compress(&["-1", "--window", "16", "--context", "0"]));
     assert_ne!(compress(&["-1", "--window", "16"]), compress(&["-1"]));
+    // a window narrower than the default level's settled sub-windows (8) drops that part
+    // instead of refusing the plan (regression: "settling needs … a sub-window of 1..=window")
+    fs::write(p.join("w.llmz"), compress(&["--window", "4"])).unwrap();
+    llmzip(p).args(["decompress", "-c", "w.llmz"]).assert().success().stdout(TEXT);
     llmzip(p)
         .args(["compress", "-c", "notes.txt", "-1", "--best"])
         .assert()
@@ -104,7 +108,8 @@ fn models_lists_built_in_and_cached_models() {
     assert_eq!(builtin["source"], "built-in");
     assert_eq!(builtin["levels"], "", "no level writes with the first built-in model any more");
     assert_eq!(named("llmzip-small-1")["levels"], "1-4");
-    assert_eq!(named("llmzip-medium-1")["levels"], "5-9");
+    assert_eq!(named("llmzip-medium-1")["levels"], "5-8");
+    assert_eq!(named("llmzip-large-1")["levels"], "9");
     assert_eq!(builtin["weight_bytes"].as_u64().unwrap(), 7_428_568);
     assert!((1_800_000..1_900_000).contains(&builtin["parameters"].as_u64().unwrap()), "{builtin}");
     assert_eq!(cached["source"], "hf-hub cache");
@@ -124,7 +129,7 @@ fn models_lists_built_in_and_cached_models() {
         .arg("models")
         .assert()
         .success()
-        .stdout(predicate::str::contains("test/tiny-bert").and(predicate::str::contains("5-9")));
+        .stdout(predicate::str::contains("test/tiny-bert").and(predicate::str::contains("5-8")));
 }
 
 /// Whether GNU parallel is installed (`.ci/run` installs it).

@@ -144,16 +144,19 @@ pub fn run(g: &Global, a: CompressArgs) -> anyhow::Result<()> {
 fn options(a: &CompressArgs) -> Options {
     let level = levels::get(a.level.chosen().unwrap_or(levels::DEFAULT));
     let lanes = a.lanes.map(Lanes::from_count).unwrap_or(level.plan.lanes);
+    let window = a.window.unwrap_or(level.plan.window);
+    // a level's settled part goes where the plan can hold it (lanes, sub-windows no wider than
+    // the window); an explicit --settle is checked as given
+    let level_settle = level.plan.settle.filter(|s| lanes != Lanes::Lockstep && s.window <= window);
     Options {
         method: a.method.map_or(level.method, Into::into),
         plan: RevealPlan {
-            window: a.window.unwrap_or(level.plan.window),
+            window,
             context: a.context.unwrap_or(level.plan.context),
             rounds: a.rounds.unwrap_or(level.plan.rounds),
             shape: a.shape.map_or(level.plan.shape, Into::into),
             lanes,
-            // a level's settled part needs lanes: none with lockstep windows
-            settle: a.settle.map_or(if lanes == Lanes::Lockstep { None } else { level.plan.settle }, |s| s.0),
+            settle: a.settle.map_or(level_settle, |s| s.0),
         },
         batch: a.batch,
         mask_rate: a.mask_rate,
