@@ -24,9 +24,7 @@ fn main() {
             args.get(5).map(|c| c.parse().unwrap()),
         ),
         Some("replay") => replay(&args[1..]),
-        _ => {
-            eprintln!("usage: cm_tune dump MODEL FILE OUT [ROUNDS [CONTEXT]] | cm_tune replay [key=value ...] DUMP...")
-        }
+        _ => eprintln!("usage: cm_tune dump MODEL FILE OUT [ROUNDS [CONTEXT]] | cm_tune replay [key=value ...] DUMP..."),
     }
 }
 

@@ -24,8 +24,8 @@ use contexts::{Kind, Texts};
 use counters::{Counters, Read, StateMap};
 use matcher::Matcher;
 use mixer::Mixer;
-pub use params::Params;
 use sse::Sse;
+pub use params::Params;
 use tree::{LmBits, Tree};
 
 use super::token_model::{AdaptiveModel, TokenIo};
@@ -135,8 +135,7 @@ impl ContextMix {
         let bits = table_bits(n, p.slots_per_token, 12, 22);
         let k = p.contexts.len();
         let inputs = 3 + 2 * k;
-        let mut sets =
-            vec![MAX_DEPTH * MATCH_STATES, MAX_DEPTH * (MAX_ORDERS + 1), LM_BUCKETS * 3, MAX_DEPTH * CLASSES];
+        let mut sets = vec![MAX_DEPTH * MATCH_STATES, MAX_DEPTH * (MAX_ORDERS + 1), LM_BUCKETS * 3, MAX_DEPTH * CLASSES];
         if p.sel_mask {
             sets.push(MASK_SETS * MATCH_STATES);
         }
@@ -263,13 +262,7 @@ impl ContextMix {
                 self.conf_read = self.confidence.read(bucket * 32 + depth as u64, 0);
                 let s = self.conf_read.stretch();
                 m.add(if eb { s } else { -s });
-                mstate = if gap {
-                    4
-                } else if len < 8 {
-                    2
-                } else {
-                    3
-                };
+                mstate = if gap { 4 } else if len < 8 { 2 } else { 3 };
             } else {
                 m.add(0.0);
                 mstate = 1;
@@ -286,7 +279,8 @@ impl ContextMix {
             (mask & (MASK_SETS - 1)) * MATCH_STATES + mstate,
         ];
         let pm = m.mix(&sel[..4 + self.p.sel_mask as usize], d);
-        let decision = sse::Decision { depth: d, mstate, node, prev: self.prev_hash, prev2: self.prev2_hash, lm };
+        let decision =
+            sse::Decision { depth: d, mstate, node, prev: self.prev_hash, prev2: self.prev2_hash, lm };
         let p = self.sse.refine(pm, &decision);
         ((p * 65536.0) as u32).clamp(1, 65535)
     }

@@ -81,8 +81,13 @@ impl Params {
     /// order-mask selector, the learned APM mix, and for plans of two or more rounds the
     /// contexts of tokens whose left neighbour is not revealed yet.
     pub fn v5(rounds: usize) -> Self {
-        let mut p =
-            Params { sel_mask: true, match_gap: true, apm_mix: true, apm_rate: 0.01, ..Params::for_plan(rounds) };
+        let mut p = Params {
+            sel_mask: true,
+            match_gap: true,
+            apm_mix: true,
+            apm_rate: 0.01,
+            ..Params::for_plan(rounds)
+        };
         if rounds > 1 {
             p.contexts.extend([Kind::Near(1), Kind::Near(2), Kind::Sides(2, 1)]);
         }
