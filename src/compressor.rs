@@ -41,7 +41,14 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             method: Method::Arith,
-            plan: RevealPlan { window: 32, context: 8, rounds: 1, shape: Shape::Geometric, lanes: Lanes::AtMost(32), settle: None },
+            plan: RevealPlan {
+                window: 32,
+                context: 8,
+                rounds: 1,
+                shape: Shape::Geometric,
+                lanes: Lanes::AtMost(32),
+                settle: None,
+            },
             batch: 32,
             mask_rate: 0.5,
             select: Select::Confidence,

@@ -121,8 +121,12 @@ pub fn run(g: &Global, a: CompressArgs) -> anyhow::Result<()> {
     let model = models.get(&model_name(&a))?;
     for f in &files {
         // the level's plan may depend on the input's length (unknown for standard input)
-        let len = (f.as_os_str() != "-").then(|| std::fs::metadata(f).ok().filter(|m| m.is_file()).map(|m| m.len())).flatten();
-        let comp = Compressor::new(&model, Options { jobs: models.jobs, ..options(&a, len) })?;
+        let len = (f.as_os_str() != "-")
+            .then(|| std::fs::metadata(f).ok().filter(|m| m.is_file()).map(|m| m.len()))
+            .flatten();
+        // and on how its start compresses (a regular file only: a pipe cannot be read twice)
+        let head = if len.is_some() { head_of(f) } else { Vec::new() };
+        let comp = Compressor::new(&model, Options { jobs: models.jobs, ..options(&a, len, &head) })?;
         let dest = dest_for(f, &a.io, || {
             let mut s = f.as_os_str().to_owned();
             s.push(format!(".{}", super::SUFFIX));
@@ -142,10 +146,21 @@ pub fn run(g: &Global, a: CompressArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The settings for an input of `len` bytes: the level's, with whatever was given explicitly
-/// instead.
-fn options(a: &CompressArgs, len: Option<u64>) -> Options {
-    let level = levels::get(a.level.chosen().unwrap_or(levels::DEFAULT)).for_len(len);
+/// The first [`levels::PROBE_BYTES`] of file `f` (empty if it cannot be read: the read that
+/// compresses it reports that).
+fn head_of(f: &std::path::Path) -> Vec<u8> {
+    use std::io::Read;
+    let mut head = Vec::new();
+    if let Ok(file) = std::fs::File::open(f) {
+        let _ = file.take(levels::PROBE_BYTES as u64).read_to_end(&mut head);
+    }
+    head
+}
+
+/// The settings for an input of `len` bytes starting with `head`: the level's, with whatever
+/// was given explicitly instead.
+fn options(a: &CompressArgs, len: Option<u64>, head: &[u8]) -> Options {
+    let level = levels::get(a.level.chosen().unwrap_or(levels::DEFAULT)).for_input(len, head);
     let lanes = a.lanes.map(Lanes::from_count).unwrap_or(level.plan.lanes);
     let window = a.window.unwrap_or(level.plan.window);
     // a level's settled part goes where the plan can hold it (lanes, sub-windows no wider than
@@ -240,10 +255,10 @@ mod tests {
     #[test]
     fn a_level_s_settled_part_yields_to_the_plan_given() {
         let long = Some(1u64 << 20);
-        assert!(options(&args(&[]), long).plan.settle.is_some(), "the default settles long files");
-        assert_eq!(options(&args(&["--window", "4"]), long).plan.settle, None);
-        assert_eq!(options(&args(&["--lanes", "0"]), long).plan.settle, None);
-        let s = options(&args(&["--window", "4", "--settle", "10,2"]), long).plan.settle.unwrap();
+        assert!(options(&args(&[]), long, &[]).plan.settle.is_some(), "the default settles long files");
+        assert_eq!(options(&args(&["--window", "4"]), long, &[]).plan.settle, None);
+        assert_eq!(options(&args(&["--lanes", "0"]), long, &[]).plan.settle, None);
+        let s = options(&args(&["--window", "4", "--settle", "10,2"]), long, &[]).plan.settle.unwrap();
         assert_eq!((s.after, s.window), (10, 2));
     }
 }

@@ -87,11 +87,39 @@ pub fn get(n: u8) -> Level {
     Level { mix_version: MIX_VERSIONS[k], ..LEVELS[k] }
 }
 
+/// How much of an input's start [`Level::for_input`] looks at.
+pub const PROBE_BYTES: usize = 64 << 10;
+
+/// Inputs whose first [`PROBE_BYTES`] fast deflate codes below this many bits per byte (logs,
+/// tables, source, text the English-trained models know less well) take a level's long plan
+/// from their first token, whatever their length: there the adaptive model carries the ratio
+/// and wants every left neighbour. English prose deflates to 3.5–3.8 bits per byte and keeps
+/// the rounds (docs/RESULTS.md, "Session 6: which inputs settle").
+pub const SETTLE_BELOW_BITS: f64 = 3.3;
+
+/// Bits per byte of `head` under deflate's fastest level.
+fn deflate_bits(head: &[u8]) -> f64 {
+    use std::io::Write;
+    let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+    // writing to memory cannot fail
+    z.write_all(head).expect("deflate into memory");
+    8.0 * z.finish().expect("deflate into memory").len() as f64 / head.len() as f64
+}
+
 impl Level {
-    /// The level for an input of `len` bytes (`None`: unknown, as from a pipe).
-    pub fn for_len(self, len: Option<u64>) -> Level {
-        match (self.long, len) {
-            (Some((from, plan)), Some(n)) if n >= from => Level { plan, ..self },
+    /// The level for an input of `len` bytes (`None`: unknown, as from a pipe) that starts with
+    /// `head` (its first [`PROBE_BYTES`]; empty when unknown). The choice is the encoder's
+    /// alone: the plan goes in the header.
+    pub fn for_input(self, len: Option<u64>, head: &[u8]) -> Level {
+        let Some((from, mut plan)) = self.long else { return self };
+        if !head.is_empty() && deflate_bits(&head[..head.len().min(PROBE_BYTES)]) < SETTLE_BELOW_BITS {
+            if let Some(s) = plan.settle.as_mut() {
+                s.after = 0;
+            }
+            return Level { plan, ..self };
+        }
+        match len {
+            Some(n) if n >= from => Level { plan, ..self },
             _ => self,
         }
     }
@@ -136,12 +164,31 @@ mod tests {
     fn the_default_settles_on_long_inputs_only() {
         let d = get(DEFAULT);
         let (from, _) = d.long.expect("the default has a plan for long inputs");
-        assert_eq!(d.for_len(None).plan.settle, None);
-        assert_eq!(d.for_len(Some(from - 1)).plan.settle, None);
-        let long = d.for_len(Some(from)).plan;
+        assert_eq!(d.for_input(None, &[]).plan.settle, None);
+        assert_eq!(d.for_input(Some(from - 1), &[]).plan.settle, None);
+        let long = d.for_input(Some(from), &[]).plan;
         assert!(long.settle.is_some() && long.rounds > 1, "{long:?}");
         // it fits every model the short plan fits
         assert!(long.window + long.context <= d.plan.window + d.plan.context, "{long:?}");
+    }
+
+    /// A log-like start settles from the first token, English prose keeps the rounds, and the
+    /// levels without a long plan ignore the probe.
+    #[test]
+    fn structured_inputs_settle_from_the_start() {
+        let d = get(DEFAULT);
+        let log: Vec<u8> = (0..2000)
+            .flat_map(|i| {
+                format!("2026-11-24 10:{:02}:{:02} status installed libfoo{i}:amd64\n", i / 60 % 60, i % 60)
+                    .into_bytes()
+            })
+            .collect();
+        let s = d.for_input(Some(log.len() as u64), &log).plan.settle.expect("a log settles");
+        assert_eq!(s.after, 0);
+        let prose = include_bytes!("../../data/sample/pellucidar.txt");
+        assert!(deflate_bits(prose) >= SETTLE_BELOW_BITS, "{}", deflate_bits(prose));
+        assert_eq!(d.for_input(Some(prose.len() as u64), prose).plan.settle, None);
+        assert_eq!(get(3).for_input(Some(log.len() as u64), &log).plan, get(3).plan);
     }
 
     #[test]

@@ -138,7 +138,8 @@ mod tests {
             (4, 4, Shape::Geometric, Method::Mask),
             (1, 2, Shape::Uniform, Method::Arith),
         ] {
-            let plan = RevealPlan { window: 16, context: 8, rounds, shape, lanes: Lanes::from_count(lanes), settle: None };
+            let plan =
+                RevealPlan { window: 16, context: 8, rounds, shape, lanes: Lanes::from_count(lanes), settle: None };
             let o = Options { plan, method, block_size: 500, batch: 3, ..Options::default() };
             let mut z = Vec::new();
             Compressor::new(&m, o).unwrap().compress(text.as_bytes(), &mut z, &Hooks::default()).unwrap();

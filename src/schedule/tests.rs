@@ -48,7 +48,14 @@ fn every_position_predicted_once_and_only_earlier_groups_visible() {
 
 #[test]
 fn groups_are_nonempty_and_geometric_grows() {
-    let plan = RevealPlan { window: 128, context: 0, rounds: 4, shape: Shape::Geometric, lanes: Lanes::Lockstep, settle: None };
+    let plan = RevealPlan {
+        window: 128,
+        context: 0,
+        rounds: 4,
+        shape: Shape::Geometric,
+        lanes: Lanes::Lockstep,
+        settle: None,
+    };
     let g = plan.groups();
     let counts: Vec<usize> = (0..4).map(|r| g.iter().filter(|&&x| x as usize == r).count()).collect();
     assert!(counts.windows(2).all(|p| p[0] < p[1]), "{counts:?}");
@@ -82,7 +89,8 @@ fn settled_windows_code_left_to_right() {
         // lanes of 10 windows (160 tokens); rows of 2 windows (32 tokens) each
         let settled_from = after.div_ceil(32) * 16;
         for lane in [0..160, 160..300] {
-            let late: Vec<usize> = order.iter().copied().filter(|&t| lane.contains(&t) && t - lane.start >= settled_from).collect();
+            let late: Vec<usize> =
+                order.iter().copied().filter(|&t| lane.contains(&t) && t - lane.start >= settled_from).collect();
             assert!(late.windows(2).all(|p| p[0] + 1 == p[1]), "{plan:?}: {late:?}");
             assert_eq!(late.len(), lane.len().saturating_sub(settled_from));
             let early = order.iter().filter(|&&t| lane.contains(&t) && t - lane.start < settled_from);

@@ -188,7 +188,14 @@ mod tests {
 
     #[test]
     fn any_order_masks_after_the_context_at_rates_spread_over_0_to_1() {
-        let plan = RevealPlan { window: 32, context: 8, rounds: 1, shape: Shape::Geometric, lanes: Lanes::AtMost(1), settle: None };
+        let plan = RevealPlan {
+            window: 32,
+            context: 8,
+            rounds: 1,
+            shape: Shape::Geometric,
+            lanes: Lanes::AtMost(1),
+            settle: None,
+        };
         let ids = SpecialIds { cls: 0, sep: 2, mask: 4, placeholder: 3 };
         let groups = plan.groups();
         let spec = Spec {

@@ -8,7 +8,8 @@ use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
 
 use super::params::{
-    Act, Gelu, IntParams, Layer, Linear, Norm, Requant, EXP_BITS, FILE, LOG_BITS, MAX_EMB_MUL, MAX_INTER_I8, MAX_WIDTH, VERSION,
+    Act, Gelu, IntParams, Layer, Linear, Norm, Requant, EXP_BITS, FILE, LOG_BITS, MAX_EMB_MUL, MAX_INTER_I8, MAX_WIDTH,
+    VERSION,
 };
 use crate::error::{Error, Result};
 use crate::model::config::{Arch, ModelConfig};
