@@ -37,7 +37,14 @@ fn opts(dir: &Path, out: &Path, model: Option<&str>, steps: usize) -> TrainOptio
         seq_len: 34,
         mask_prob: 0.15,
         objective: Some(Objective::Random),
-        plan: RevealPlan { window: 16, context: 8, rounds: 2, shape: Shape::Geometric, lanes: Lanes::AtMost(1), settle: None },
+        plan: RevealPlan {
+            window: 16,
+            context: 8,
+            rounds: 2,
+            shape: Shape::Geometric,
+            lanes: Lanes::AtMost(1),
+            settle: None,
+        },
         seed: 3,
         resume: false,
         dropout: 0.1,
@@ -65,8 +72,14 @@ fn run(o: &TrainOptions) -> (train::TrainReport, Vec<f32>, Vec<String>) {
 /// Coded bytes (header excluded) with the plan of `opts`, batched in lanes as training's
 /// validation does.
 fn compressed_size(model: &Model, text: &[u8]) -> usize {
-    let plan =
-        RevealPlan { window: 16, context: 8, rounds: 2, shape: Shape::Geometric, lanes: Options::default().plan.lanes, settle: None };
+    let plan = RevealPlan {
+        window: 16,
+        context: 8,
+        rounds: 2,
+        shape: Shape::Geometric,
+        lanes: Options::default().plan.lanes,
+        settle: None,
+    };
     let c = Compressor::new(model, Options { plan, block_size: 1 << 20, ..Options::default() }).unwrap();
     let mut z = Vec::new();
     c.compress(text, &mut z, &Hooks::default()).unwrap();

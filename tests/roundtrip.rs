@@ -16,7 +16,14 @@ fn models() -> &'static Vec<Model> {
 fn opts(method: Method) -> Options {
     Options {
         method,
-        plan: RevealPlan { window: 16, context: 4, rounds: 3, shape: Shape::Uniform, lanes: Lanes::AtMost(4), settle: None },
+        plan: RevealPlan {
+            window: 16,
+            context: 4,
+            rounds: 3,
+            shape: Shape::Uniform,
+            lanes: Lanes::AtMost(4),
+            settle: None,
+        },
         batch: 4,
         mask_rate: 0.5,
         select: Default::default(),
@@ -88,7 +95,8 @@ fn english_text_round_trips_with_several_plans() {
             (32, 64, 4, Shape::Geometric, 32),
         ] {
             let mut o = opts(Method::Arith);
-            o.plan = RevealPlan { window: w, context: c, rounds: r, shape: s, lanes: Lanes::from_count(l), settle: None };
+            o.plan =
+                RevealPlan { window: w, context: c, rounds: r, shape: s, lanes: Lanes::from_count(l), settle: None };
             o.block_size = 1 << 20;
             o.mix = l != 3;
             roundtrip(m, &o, &text);
@@ -212,7 +220,20 @@ fn any_options(max_sequence: usize) -> impl Strategy<Value = Options> {
         (any::<bool>(), 0usize..300, 1usize..=64),
     )
         .prop_map(
-            move |(mask, mix, window, context, rounds, uniform, lanes, batch, block_size, mask_rate, select, settle)| {
+            move |(
+                mask,
+                mix,
+                window,
+                context,
+                rounds,
+                uniform,
+                lanes,
+                batch,
+                block_size,
+                mask_rate,
+                select,
+                settle,
+            )| {
                 let sides = if lanes == 0 { 2 } else { 1 };
                 let window = window.min(max_sequence - 2);
                 Options {

@@ -14,7 +14,8 @@ use predicates::prelude::*;
 /// Sixteen rounds of a 16-token window: the mock's copy rule sees the left neighbour of most
 /// tokens, so repeated text has many verifiable ones.
 fn mask_opts(select: Select, rate: f32) -> Options {
-    let plan = RevealPlan { window: 16, context: 8, rounds: 16, shape: Shape::Uniform, lanes: Lanes::AtMost(4), settle: None };
+    let plan =
+        RevealPlan { window: 16, context: 8, rounds: 16, shape: Shape::Uniform, lanes: Lanes::AtMost(4), settle: None };
     Options { method: Method::Mask, mask_rate: rate, select, plan, block_size: 700, ..Options::default() }
 }
 
