@@ -145,3 +145,17 @@ fn bench_paper_reports_lossy_and_lossless_rows() {
         assert!(fs::read(p.join("acc.png")).unwrap().starts_with(b"\x89PNG"));
     }
 }
+
+/// Regression: `bench --paper` with an integer-only model and epochs above 0 used to measure
+/// the first text and then stop on fine-tuning; it now refuses before measuring anything.
+#[test]
+fn bench_paper_refuses_fine_tuning_an_integer_only_model_up_front() {
+    let d = tempfile::tempdir().unwrap();
+    fs::write(d.path().join("t.txt"), "a short text to measure").unwrap();
+    llmzip(d.path())
+        .args(["bench", "--paper", "--model", "llmzip-large-1", "--epochs", "0,1", "t.txt"])
+        .assert()
+        .failure()
+        .stdout("")
+        .stderr(predicates::str::contains("--epochs 0").and(predicates::str::contains("panicked").not()));
+}

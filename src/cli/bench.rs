@@ -160,6 +160,13 @@ fn paper(g: &Global, a: &BenchArgs, files: &[PathBuf], model_name: &str) -> anyh
     use llmzip::bench::paper;
     let models = Models::new(g)?;
     let base = models.get(model_name)?;
+    // fine-tuning needs float weights: say so before hours of measuring, not after the first text
+    if a.epochs.iter().any(|&e| e > 0) && llmzip::model::resolve(model_name)?.weights.is_empty() {
+        anyhow::bail!(
+            "{model_name} holds only an integer version, and --epochs above 0 fine-tune it: use --epochs 0, \
+             or --model DIR with its float weights (model.safetensors)"
+        );
+    }
     let selects: Vec<Select> =
         if a.selects.is_empty() { Select::ALL.to_vec() } else { a.selects.iter().map(|&s| s.into()).collect() };
     let mut sizes = Vec::new();
