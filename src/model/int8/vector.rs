@@ -7,7 +7,7 @@ use std::mem::MaybeUninit;
 
 use super::gemm::Isa;
 use super::ops::{self, ActInt, RESIDUAL_MAX};
-use super::params::{Gelu, Requant, MAX_WIDTH};
+use super::params::{Gelu, Requant, MAX_INTER_I8, MAX_WIDTH};
 
 /// A row of accumulators requantised into an activation type.
 pub fn requant_act<T: ActInt>(isa: Isa, acc: &[i32], rq: &Requant, out: &mut [T]) {
@@ -19,12 +19,16 @@ pub fn requant_act<T: ActInt>(isa: Isa, acc: &[i32], rq: &Requant, out: &mut [T]
     })
 }
 
-/// Runs `f` on a zeroed scratch row of `n` entries: on the stack up to `MAX_WIDTH` (every
-/// row but the feed-forward's inner one of wide models), else on the heap. Only where the
-/// row lives differs; the integers written are the same.
+/// Runs `f` on a zeroed scratch row of `n` entries, on the stack (no allocation per row): a
+/// `MAX_WIDTH` row for every row but the feed-forward's inner one of wide models, which gets a
+/// `MAX_INTER_I8` row (the loader's bound); anything wider, which no loaded model has, the
+/// heap. Only where the row lives differs; the integers written are the same.
 fn with_scratch<R>(n: usize, f: impl FnOnce(&mut [i32]) -> R) -> R {
     if n <= MAX_WIDTH {
         let mut t = [0i32; MAX_WIDTH];
+        f(&mut t[..n])
+    } else if n <= MAX_INTER_I8 {
+        let mut t = [0i32; MAX_INTER_I8];
         f(&mut t[..n])
     } else {
         f(&mut vec![0i32; n])
