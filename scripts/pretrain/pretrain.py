@@ -51,6 +51,8 @@ def parse():
     p.add_argument("--heads", type=int, default=4)
     p.add_argument("--ffn", type=int, default=0, help="intermediate size (default 4 x hidden)")
     p.add_argument("--max-positions", type=int, default=258)
+    p.add_argument("--lengths", default=",".join(map(str, LENGTHS)),
+                   help="content lengths drawn per step (longer ones let plans see more context)")
     p.add_argument("--minutes", type=float, default=15.0)
     p.add_argument("--max-steps", type=int, default=10**9)
     p.add_argument("--batch-tokens", type=int, default=65536)
@@ -174,6 +176,7 @@ def main():
     gen = torch.Generator(device=dev).manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     budget = args.minutes * 60
+    lengths = [int(x) for x in args.lengths.split(",")]
     t0 = time.time()
     last_save = t0
     seen = 0
@@ -187,7 +190,7 @@ def main():
         lr = args.lr * warm * (1.0 - 0.9 * frac)
         for g in opt.param_groups:
             g["lr"] = lr
-        n = int(rng.choice(LENGTHS))
+        n = int(rng.choice(lengths))
         n = min(n, args.max_positions - 4)
         b = max(1, args.batch_tokens // n)
         ids, flat, target, seq = make_batch(data, n, b, gen, dev)
