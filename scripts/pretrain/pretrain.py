@@ -156,7 +156,8 @@ def main():
     valid = load_tokens([args.valid], dev)
     print(f"train tokens {data.numel():,} from {len(files)} files; valid {valid.numel():,}", flush=True)
     if args.init:
-        model = RobertaPreLayerNormForMaskedLM.from_pretrained(args.init)
+        # f32 master weights whatever the checkpoint stores (gpu-run.sh fetch writes f16)
+        model = RobertaPreLayerNormForMaskedLM.from_pretrained(args.init).float()
     else:
         cfg = RobertaPreLayerNormConfig(
             vocab_size=8000, hidden_size=args.hidden, num_hidden_layers=args.layers,
