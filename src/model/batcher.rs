@@ -229,3 +229,91 @@ impl Drop for Stop<'_, '_> {
         self.0.stop();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::mock;
+
+    /// The calls of several threads, merged, get the rows their own calls get, and gathering
+    /// waits for every open client: with all of them calling, one engine call serves them.
+    #[test]
+    fn merged_calls_route_each_its_own_rows() {
+        let m = mock::model();
+        let lm = m.lm.as_ref();
+        let call = |k: usize| {
+            let seqs: Vec<Vec<u32>> =
+                (0..1 + k % 3).map(|s| (0..6 + s + k).map(|i| 5 + ((i * 31 + k) % 11) as u32).collect()).collect();
+            let sel: Vec<(usize, usize)> = (0..seqs.len()).flat_map(|s| [(s, 1), (s, 3 + k % 2)]).collect();
+            (seqs, sel)
+        };
+        let mut batcher = Batcher::new(lm);
+        batcher.linger = Duration::from_secs(30);
+        let clients: Vec<Client> = (0..4).map(|_| batcher.client()).collect();
+        let got: Vec<Vec<f32>> = std::thread::scope(|s| {
+            s.spawn(|| batcher.run());
+            let _stop = Stop(&batcher);
+            let hs: Vec<_> = clients
+                .iter()
+                .enumerate()
+                .map(|(k, c)| {
+                    s.spawn(move || {
+                        let (seqs, sel) = call(k);
+                        let lp = c.log_probs(&seqs, &sel).unwrap();
+                        c.done();
+                        lp
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for (k, lp) in got.iter().enumerate() {
+            let (seqs, sel) = call(k);
+            let want = lm.log_probs(&seqs, &sel).unwrap();
+            assert_eq!(
+                lp.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                want.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+            );
+        }
+        assert_eq!(batcher.counts(), (1, 4));
+    }
+
+    /// Fails any call holding token 99; otherwise the mock.
+    struct Picky(Box<dyn MaskedLm>);
+
+    impl MaskedLm for Picky {
+        fn vocab_size(&self) -> usize {
+            self.0.vocab_size()
+        }
+        fn max_sequence(&self) -> usize {
+            self.0.max_sequence()
+        }
+        fn numerics(&self) -> &str {
+            self.0.numerics()
+        }
+        fn architecture(&self) -> Architecture {
+            self.0.architecture()
+        }
+        fn log_probs(&self, seqs: &[Vec<u32>], sel: &[(usize, usize)]) -> Result<Vec<f32>> {
+            if seqs.iter().flatten().any(|&t| t == 99) {
+                return Err(Error::Invalid("token 99".into()));
+            }
+            self.0.log_probs(seqs, sel)
+        }
+    }
+
+    /// A batch whose merged call fails is answered call by call: each gets its own result.
+    #[test]
+    fn a_failing_merged_call_is_made_call_by_call() {
+        let lm = Picky(mock::model().lm);
+        let batcher = Batcher::new(&lm);
+        let (good_tx, good_rx) = mpsc::channel();
+        let (bad_tx, bad_rx) = mpsc::channel();
+        let good = Request { seqs: vec![vec![5, 6, 7, 8]], sel: vec![(0, 2)], reply: good_tx };
+        let bad = Request { seqs: vec![vec![5, 99]], sel: vec![(0, 1)], reply: bad_tx };
+        let want = lm.log_probs(&good.seqs, &good.sel).unwrap();
+        batcher.answer(vec![good, bad]);
+        assert_eq!(good_rx.recv().unwrap().unwrap(), want);
+        assert!(bad_rx.recv().unwrap().is_err());
+    }
+}
