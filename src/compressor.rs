@@ -181,7 +181,7 @@ impl<'m> Compressor<'m> {
     /// [`Self::compress_block`] with the model's calls made through `lm` (the model itself
     /// or a batcher's client of it).
     fn compress_block_on(&self, lm: &dyn MaskedLm, data: &[u8], hooks: &Hooks, stats: &mut Stats) -> Result<Block> {
-        let _ = coding::profile::enabled().then(coding::profile::take);
+        let cpu = coding::profile::begin();
         let t = std::time::Instant::now();
         let tok = self.model.tokenizer.encode(data)?;
         stats.tokenize_seconds += t.elapsed().as_secs_f64();
@@ -208,9 +208,9 @@ impl<'m> Compressor<'m> {
         stats.residual_bytes += stored_residual as u64;
         stats.model_seconds += nanos.load(Relaxed) as f64 / 1e9;
         stats.blocks += 1;
-        if coding::profile::enabled() {
+        if let Some(cpu) = cpu {
             let model = nanos.load(Relaxed) as f64 / 1e9;
-            coding::profile::report("compress", data.len(), tok.ids.len(), model, t.elapsed().as_secs_f64());
+            coding::profile::report("compress", data.len(), tok.ids.len(), model, t.elapsed().as_secs_f64(), cpu);
         }
         Ok(block)
     }

@@ -118,7 +118,7 @@ impl<'m> MemberDecoder<'m> {
     /// [`Self::decode_block`] with the model's calls made through `lm` (the model itself or a
     /// batcher's client of it).
     fn decode_block_on(&self, lm: &dyn MaskedLm, b: &Block, hooks: &Hooks) -> Result<Vec<u8>> {
-        let _ = coding::profile::enabled().then(coding::profile::take);
+        let cpu = coding::profile::begin();
         let started = std::time::Instant::now();
         let parts = payload::unpack(b)?;
         let h = &self.header;
@@ -131,9 +131,9 @@ impl<'m> MemberDecoder<'m> {
             Method::Mask => coding::mask::decode(&ctx, parts.coded, n)?,
         };
         MODEL_NANOS.fetch_add(nanos.load(std::sync::atomic::Ordering::Relaxed), std::sync::atomic::Ordering::Relaxed);
-        if coding::profile::enabled() {
+        if let Some(cpu) = cpu {
             let model = nanos.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e9;
-            coding::profile::report("decompress", b.orig_len as usize, n, model, started.elapsed().as_secs_f64());
+            coding::profile::report("decompress", b.orig_len as usize, n, model, started.elapsed().as_secs_f64(), cpu);
         }
         let data = self.model.tokenizer.decode(&ids, &parts.residual)?;
         if data.len() != b.orig_len as usize || crc32fast::hash(&data) != b.crc {
