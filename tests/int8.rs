@@ -344,11 +344,15 @@ fn blocks_share_model_calls_and_the_bytes_stay() {
     fs::write(d.path().join("t.txt"), text).unwrap();
     let model = common::fixture(INT);
     let mut files = Vec::new();
-    for (jobs, batch) in [("1", "1"), ("4", "1"), ("4", "0"), ("3", "1")] {
+    // "": the variable unset, where blocks make their own calls (merging is asked for)
+    for (jobs, batch) in [("1", "1"), ("4", "1"), ("4", "0"), ("4", ""), ("3", "1")] {
         let out = format!("t.{jobs}.{batch}.llmz");
         let mut c = llmzip(d.path());
         c.args(["--jobs", jobs, "compress", "--block-size", "2000", "--window", "16", "--context", "8", "-o", &out]);
-        c.arg("--model").arg(&model).arg("t.txt").env("LLMZIP_BATCH_BLOCKS", batch).env("LLMZIP_PROFILE", "1");
+        c.arg("--model").arg(&model).arg("t.txt").env_remove("LLMZIP_BATCH_BLOCKS").env("LLMZIP_PROFILE", "1");
+        if !batch.is_empty() {
+            c.env("LLMZIP_BATCH_BLOCKS", batch);
+        }
         let stderr = c.assert().success().get_output().stderr.clone();
         let (engine, block) = merged_calls(&stderr);
         if jobs != "1" && batch == "1" {
@@ -361,7 +365,9 @@ fn blocks_share_model_calls_and_the_bytes_stay() {
     assert!(files.iter().all(|f| *f == files[0]), "merged model calls changed the file");
     for jobs in ["1", "4"] {
         let mut c = llmzip(d.path());
-        c.args(["--jobs", jobs, "decompress", "-c", "t.1.1.llmz"]).env("LLMZIP_PROFILE", "1");
+        c.args(["--jobs", jobs, "decompress", "-c", "t.1.1.llmz"])
+            .env("LLMZIP_PROFILE", "1")
+            .env("LLMZIP_BATCH_BLOCKS", "1");
         let out = c.assert().success().stdout(text.to_vec()).get_output().stderr.clone();
         let (engine, block) = merged_calls(&out);
         assert!(jobs == "1" || (engine > 0 && engine < block), "decoding -j{jobs}: {block} calls made as {engine}");

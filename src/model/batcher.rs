@@ -51,9 +51,12 @@ impl<'a> Batcher<'a> {
     }
 
     /// Whether batching applies to `lm` with `jobs` blocks at once: the rows of a batch
-    /// invariant model, several blocks, and not turned off by `LLMZIP_BATCH_BLOCKS=0`.
+    /// invariant model, several blocks, and asked for by `LLMZIP_BATCH_BLOCKS=1`. Off by
+    /// default because it did not pay where measured: on 2 CPU cores the engine already
+    /// spreads one call over both, and on an H100 sixteen blocks' own concurrent calls coded
+    /// 2.8 times faster than their merged calls (docs/RESULTS.md, "Session 7").
     pub fn applies(lm: &dyn MaskedLm, blocks: usize) -> bool {
-        blocks > 1 && lm.batch_invariant() && std::env::var_os("LLMZIP_BATCH_BLOCKS").is_none_or(|v| v != "0")
+        blocks > 1 && lm.batch_invariant() && std::env::var_os("LLMZIP_BATCH_BLOCKS").is_some_and(|v| v == "1")
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
