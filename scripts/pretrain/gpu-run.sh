@@ -8,6 +8,11 @@
 #   gpu-run.sh train MINUTES       wait for tokenization, start every model of RUNS (setsid)
 #   gpu-run.sh poll SECONDS        sleep, then print the training logs' tails and nvidia-smi
 #   gpu-run.sh fetch NAME [f16]    wait for NAME to finish, split its checkpoint into $OUT
+#
+# Call `train` with its output in a file (`... train 22 >/tmp/train.out 2>&1 </dev/null; tail
+# /tmp/train.out`): once, piped into tail, the call stayed open until its time limit although
+# training had started. Poll at most 30 s apart (or with `poll` sleeping inside the call): the
+# machine, and the training with it, goes back 30 s after a call ends.
 set -euo pipefail
 W=${LLMZIP_PRETRAIN_DIR:-/tmp/llmz-pretrain}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -47,7 +52,7 @@ train)
     [ -z "$name" ] && continue
     (cd "$W" && PYTHONUNBUFFERED=1 setsid nohup python3 "$HERE/pretrain.py" --tokens "$W/tok/train" \
       --valid "$W/tok/valid.u16" --tokenizer "$TOK" --out "$W/runs/$name" --layers "$layers" \
-      --hidden "$hidden" --heads "$heads" --lr "$lr" --minutes "$2" --seed "${SEED:-0}" --device "${DEVICE:-cuda}" ${init:+--init "$init"} ${EXTRA:-} >"$W/runs/$name.log" 2>&1 &)
+      --hidden "$hidden" --heads "$heads" --lr "$lr" --minutes "$2" --seed "${SEED:-0}" --device "${DEVICE:-cuda}" ${init:+--init "$init"} ${EXTRA:-} >"$W/runs/$name.log" 2>&1 </dev/null &)
   done <<<"$RUNS"
   sleep ${TRAIN_WAIT:-60}
   tail -n 3 "$W"/runs/*.log

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Puts ../shared/corpus's shards into carry/p1 … carry/pN (ignored by git), SHARDS per piece
 # (default 2), each small enough to travel with the working tree to the device machine
-# (64 MiB per call, the tree included: with the built-in models tracked, about 20 MB is free).
+# (64 MiB per call, the tree included). With the built-in models in the tree only one shard
+# fits (SHARDS=1); with their weights left behind (scripts/device-slim.sh out) six do (SHARDS=6:
+# three calls stage the whole corpus).
 # valid.txt.xz goes with the last piece.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
