@@ -8,7 +8,7 @@ use crate::coding::select::{Pick, Select};
 use crate::coding::{self, Ctx, Method};
 use crate::container::{self, payload, Block, Header};
 use crate::error::{Error, Result};
-use crate::model::{Model, UNNAMED_MODEL};
+use crate::model::{batcher, MaskedLm, Model, UNNAMED_MODEL};
 use crate::schedule::{Lanes, RevealPlan, Shape};
 use crate::text::pos::{self, UPOS};
 
@@ -175,12 +175,20 @@ impl<'m> Compressor<'m> {
 
     /// Compresses one block into its stored form.
     pub fn compress_block(&self, data: &[u8], hooks: &Hooks, stats: &mut Stats) -> Result<Block> {
+        self.compress_block_on(self.model.lm.as_ref(), data, hooks, stats)
+    }
+
+    /// [`Self::compress_block`] with the model's calls made through `lm` (the model itself
+    /// or a batcher's client of it).
+    fn compress_block_on(&self, lm: &dyn MaskedLm, data: &[u8], hooks: &Hooks, stats: &mut Stats) -> Result<Block> {
+        let cpu = coding::profile::begin();
         let t = std::time::Instant::now();
         let tok = self.model.tokenizer.encode(data)?;
         stats.tokenize_seconds += t.elapsed().as_secs_f64();
         let nanos = AtomicU64::new(0);
         let mix = if self.opts.mix { self.opts.mix_version } else { 0 };
-        let ctx = ctx(self.model, &self.opts.plan, self.opts.batch, mix, hooks, &nanos);
+        let mut ctx = ctx(self.model, &self.opts.plan, self.opts.batch, mix, hooks, &nanos);
+        ctx.lm = lm;
         let coded = match self.opts.method {
             Method::Arith => coding::arith::encode(&ctx, &tok.ids)?,
             Method::Mask => {
@@ -200,6 +208,10 @@ impl<'m> Compressor<'m> {
         stats.residual_bytes += stored_residual as u64;
         stats.model_seconds += nanos.load(Relaxed) as f64 / 1e9;
         stats.blocks += 1;
+        if let Some(cpu) = cpu {
+            let model = nanos.load(Relaxed) as f64 / 1e9;
+            coding::profile::report("compress", data.len(), tok.ids.len(), model, t.elapsed().as_secs_f64(), cpu);
+        }
         Ok(block)
     }
 
@@ -226,9 +238,9 @@ impl<'m> Compressor<'m> {
             if batch.is_empty() {
                 break;
             }
-            let blocks = parallel(&batch, |data| {
+            let blocks = batcher::parallel(self.model.lm.as_ref(), &batch, |lm, data| {
                 let mut s = Stats::default();
-                self.compress_block(data, hooks, &mut s).map(|b| (b, s))
+                self.compress_block_on(lm, data, hooks, &mut s).map(|b| (b, s))
             });
             for (data, result) in batch.iter().zip(blocks) {
                 let (block, s) = result?;

@@ -7,10 +7,10 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use crate::coding::{self, Method};
-use crate::compressor::{ctx, model_name, parallel, Hooks};
+use crate::compressor::{ctx, model_name, Hooks};
 use crate::container::{self, payload, Block, Header, MemberReader, Record};
 use crate::error::{Error, Result};
-use crate::model::{hex, Model};
+use crate::model::{batcher, hex, MaskedLm, Model};
 
 /// Nanoseconds this process spent in model calls while decoding (all blocks summed; for `-v`).
 pub static MODEL_NANOS: AtomicU64 = AtomicU64::new(0);
@@ -112,16 +112,29 @@ impl<'m> MemberDecoder<'m> {
 
     /// Decodes one block and checks it against its CRC.
     pub fn decode_block(&self, b: &Block, hooks: &Hooks) -> Result<Vec<u8>> {
+        self.decode_block_on(self.model.lm.as_ref(), b, hooks)
+    }
+
+    /// [`Self::decode_block`] with the model's calls made through `lm` (the model itself or a
+    /// batcher's client of it).
+    fn decode_block_on(&self, lm: &dyn MaskedLm, b: &Block, hooks: &Hooks) -> Result<Vec<u8>> {
+        let cpu = coding::profile::begin();
+        let started = std::time::Instant::now();
         let parts = payload::unpack(b)?;
         let h = &self.header;
         let nanos = AtomicU64::new(0);
-        let ctx = ctx(self.model, &h.plan, h.batch as usize, h.mix, hooks, &nanos);
+        let mut ctx = ctx(self.model, &h.plan, h.batch as usize, h.mix, hooks, &nanos);
+        ctx.lm = lm;
         let n = b.n_tokens as usize;
         let ids = match h.method {
             Method::Arith => coding::arith::decode(&ctx, parts.coded, n)?,
             Method::Mask => coding::mask::decode(&ctx, parts.coded, n)?,
         };
         MODEL_NANOS.fetch_add(nanos.load(std::sync::atomic::Ordering::Relaxed), std::sync::atomic::Ordering::Relaxed);
+        if let Some(cpu) = cpu {
+            let model = nanos.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e9;
+            coding::profile::report("decompress", b.orig_len as usize, n, model, started.elapsed().as_secs_f64(), cpu);
+        }
         let data = self.model.tokenizer.decode(&ids, &parts.residual)?;
         if data.len() != b.orig_len as usize || crc32fast::hash(&data) != b.crc {
             return Err(Error::Checksum(format!(
@@ -157,7 +170,7 @@ impl<'m> MemberDecoder<'m> {
                     }
                 }
             }
-            for data in parallel(&batch, |b| self.decode_block(b, hooks)) {
+            for data in batcher::parallel(self.model.lm.as_ref(), &batch, |lm, b| self.decode_block_on(lm, b, hooks)) {
                 let data = data?;
                 crc.update(&data);
                 total += data.len() as u64;

@@ -321,3 +321,49 @@ fn a_feed_forward_wider_than_1024_runs_on_the_integer_engine() {
     assert!(files.iter().all(|f| *f == files[0]), "kernels or threads changed the file");
     llmzip(d.path()).args(["decompress", "-c", "t.1.scalar.llmz"]).assert().success().stdout(text.to_vec());
 }
+
+/// `(engine calls, block calls)` summed over the batcher's profile lines in `stderr`.
+fn merged_calls(stderr: &[u8]) -> (u64, u64) {
+    let mut sum = (0, 0);
+    for line in String::from_utf8_lossy(stderr).lines().filter(|l| l.contains("engine calls")) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let at = |w: &str| words.iter().position(|x| *x == w).and_then(|i| words[i - 1].parse::<u64>().ok()).unwrap();
+        sum.0 += at("engine");
+        sum.1 += at("model");
+    }
+    sum
+}
+
+/// Blocks coded at once share the integer engine's calls (a batcher merges them), and the
+/// files are those of one block at a time and of unmerged calls; every file decodes, with
+/// merged calls too.
+#[test]
+fn blocks_share_model_calls_and_the_bytes_stay() {
+    let d = tempfile::tempdir().unwrap();
+    let text = &sample()[..12000];
+    fs::write(d.path().join("t.txt"), text).unwrap();
+    let model = common::fixture(INT);
+    let mut files = Vec::new();
+    for (jobs, batch) in [("1", "1"), ("4", "1"), ("4", "0"), ("3", "1")] {
+        let out = format!("t.{jobs}.{batch}.llmz");
+        let mut c = llmzip(d.path());
+        c.args(["--jobs", jobs, "compress", "--block-size", "2000", "--window", "16", "--context", "8", "-o", &out]);
+        c.arg("--model").arg(&model).arg("t.txt").env("LLMZIP_BATCH_BLOCKS", batch).env("LLMZIP_PROFILE", "1");
+        let stderr = c.assert().success().get_output().stderr.clone();
+        let (engine, block) = merged_calls(&stderr);
+        if jobs != "1" && batch == "1" {
+            assert!(engine > 0 && engine < block, "-j{jobs}: {block} calls made as {engine}");
+        } else {
+            assert_eq!(engine, 0, "no batcher expected at -j{jobs} LLMZIP_BATCH_BLOCKS={batch}");
+        }
+        files.push(fs::read(d.path().join(&out)).unwrap());
+    }
+    assert!(files.iter().all(|f| *f == files[0]), "merged model calls changed the file");
+    for jobs in ["1", "4"] {
+        let mut c = llmzip(d.path());
+        c.args(["--jobs", jobs, "decompress", "-c", "t.1.1.llmz"]).env("LLMZIP_PROFILE", "1");
+        let out = c.assert().success().stdout(text.to_vec()).get_output().stderr.clone();
+        let (engine, block) = merged_calls(&out);
+        assert!(jobs == "1" || (engine > 0 && engine < block), "decoding -j{jobs}: {block} calls made as {engine}");
+    }
+}

@@ -86,7 +86,9 @@ struct LmOnly {
 
 impl AdaptiveModel for LmOnly {
     fn code(&mut self, _i: usize, lp: &[f32], io: &mut dyn TokenIo) -> Result<u32> {
+        let t = super::profile::start();
         frequencies(lp, &mut self.freqs)?;
+        super::profile::stop(super::profile::Stage::Quantize, t);
         io.token(&self.freqs)
     }
 }

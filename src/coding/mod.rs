@@ -11,6 +11,7 @@ pub mod cm;
 pub mod mask;
 pub mod ngram;
 pub mod overlap;
+pub mod profile;
 pub mod quantize;
 pub mod select;
 pub mod token_model;

@@ -49,7 +49,10 @@ impl<M: Mixture> WholeToken<M> {
 
 impl<M: Mixture> AdaptiveModel for WholeToken<M> {
     fn code(&mut self, i: usize, lp: &[f32], io: &mut dyn TokenIo) -> Result<u32> {
-        frequencies_from_probs(self.model.mix(i, lp), &mut self.freqs)?;
+        let mixed = self.model.mix(i, lp);
+        let t = super::profile::start();
+        frequencies_from_probs(mixed, &mut self.freqs)?;
+        super::profile::stop(super::profile::Stage::Quantize, t);
         let tok = io.token(&self.freqs)?;
         self.model.update(i, tok, lp);
         Ok(tok)

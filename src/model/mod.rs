@@ -1,6 +1,7 @@
 //! Model runtime: one [`MaskedLm`] interface over BERT, RoBERTa (XLM-R), DistilBERT and
 //! RoBERTa-PreLayerNorm checkpoints in Hugging Face layout, plus loading and fingerprinting ([`Model`]).
 
+pub mod batcher;
 pub mod bert;
 pub mod builtin;
 pub mod candle;

@@ -126,7 +126,9 @@ impl ContextMixModel {
 
 impl AdaptiveModel for ContextMixModel {
     fn code(&mut self, i: usize, lp: &[f32], io: &mut dyn TokenIo) -> Result<u32> {
+        let t = crate::coding::profile::start();
         self.lm.load(lp, &self.cm.tree, self.cm.p.v3);
+        crate::coding::profile::stop(crate::coding::profile::Stage::Quantize, t);
         let want = io.known();
         self.cm.code(i, &self.lm, want, |bit, p| io.bit(bit, p))
     }

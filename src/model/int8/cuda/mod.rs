@@ -350,6 +350,11 @@ impl MaskedLm for CudaLm {
         }
         self.forward(seqs, sel)
     }
+    /// It computes the CPU engine's integers, and those do not depend on the batch
+    /// (`MaskedLm for IntLm`).
+    fn batch_invariant(&self) -> bool {
+        true
+    }
 }
 
 /// The numerics id of files this engine computes: the CPU engine's.

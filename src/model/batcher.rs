@@ -1,0 +1,319 @@
+//! One model call for several blocks: blocks coded at once (`--jobs`) each make their own
+//! small calls; a [`Batcher`] thread gathers the calls pending from all blocks into one call
+//! of the wrapped model and routes each block its rows back. Only for a model whose rows do
+//! not depend on their batch ([`MaskedLm::batch_invariant`]): each block then gets the very
+//! log-probabilities of its own call, so the output does not depend on how calls were merged.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use super::{Architecture, MaskedLm};
+use crate::error::{Error, Result};
+
+/// How long a gathered call waits for blocks that have no call pending yet, unless
+/// `LLMZIP_BATCH_LINGER_US` says otherwise: long enough for a block's model thread to hand in
+/// its next call, short beside one call of the model.
+const LINGER: Duration = Duration::from_micros(2000);
+
+struct Request {
+    seqs: Vec<Vec<u32>>,
+    sel: Vec<(usize, usize)>,
+    reply: mpsc::Sender<Result<Vec<f32>>>,
+}
+
+#[derive(Default)]
+struct State {
+    queue: Vec<Request>,
+    /// clients that may still make calls
+    open: usize,
+    stop: bool,
+    /// engine calls made and requests they served (for `-v`)
+    calls: u64,
+    served: u64,
+}
+
+/// Merges the calls of its [`Client`]s; [`Batcher::run`] is its thread.
+pub struct Batcher<'a> {
+    inner: &'a dyn MaskedLm,
+    state: Mutex<State>,
+    wake: Condvar,
+    linger: Duration,
+}
+
+impl<'a> Batcher<'a> {
+    pub fn new(inner: &'a dyn MaskedLm) -> Self {
+        let linger = std::env::var("LLMZIP_BATCH_LINGER_US")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map_or(LINGER, Duration::from_micros);
+        Batcher { inner, state: Mutex::new(State::default()), wake: Condvar::new(), linger }
+    }
+
+    /// Whether batching applies to `lm` with `jobs` blocks at once: the rows of a batch
+    /// invariant model, several blocks, and not turned off by `LLMZIP_BATCH_BLOCKS=0`.
+    pub fn applies(lm: &dyn MaskedLm, blocks: usize) -> bool {
+        blocks > 1 && lm.batch_invariant() && std::env::var_os("LLMZIP_BATCH_BLOCKS").is_none_or(|v| v != "0")
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A new client, counted as open until it is dropped or [`Client::done`].
+    pub fn client(&self) -> Client<'_, 'a> {
+        self.lock().open += 1;
+        Client { batcher: self, closed: AtomicBool::new(false) }
+    }
+
+    /// Ends [`Batcher::run`] once the calls queued are answered.
+    pub fn stop(&self) {
+        self.lock().stop = true;
+        self.wake.notify_all();
+    }
+
+    /// (engine calls, block calls served) so far.
+    pub fn counts(&self) -> (u64, u64) {
+        let s = self.lock();
+        (s.calls, s.served)
+    }
+
+    /// The batcher's thread: waits for calls, gathers those of every open client (or what
+    /// came within the linger time after the first) and makes them as one call.
+    pub fn run(&self) {
+        loop {
+            let mut s = self.lock();
+            while s.queue.is_empty() && !s.stop {
+                s = self.wake.wait(s).unwrap_or_else(|p| p.into_inner());
+            }
+            if s.queue.is_empty() {
+                return;
+            }
+            let first = Instant::now();
+            while s.queue.len() < s.open && !s.stop {
+                let left = self.linger.saturating_sub(first.elapsed());
+                if left.is_zero() {
+                    break;
+                }
+                s = self.wake.wait_timeout(s, left).unwrap_or_else(|p| p.into_inner()).0;
+            }
+            let batch = std::mem::take(&mut s.queue);
+            s.calls += 1;
+            s.served += batch.len() as u64;
+            drop(s);
+            self.answer(batch);
+        }
+    }
+
+    /// Makes the requests' calls as one and sends each its rows. When the merged call fails,
+    /// each request is made alone, so that each gets its own answer or error.
+    fn answer(&self, batch: Vec<Request>) {
+        if batch.len() == 1 {
+            let r = &batch[0];
+            let _ = r.reply.send(self.inner.log_probs(&r.seqs, &r.sel));
+            return;
+        }
+        let mut seqs = Vec::with_capacity(batch.iter().map(|r| r.seqs.len()).sum());
+        let mut sel = Vec::with_capacity(batch.iter().map(|r| r.sel.len()).sum());
+        for r in &batch {
+            let base = seqs.len();
+            sel.extend(r.sel.iter().map(|&(s, p)| (base + s, p)));
+            seqs.extend(r.seqs.iter().cloned());
+        }
+        let v = self.inner.vocab_size();
+        match self.inner.log_probs(&seqs, &sel) {
+            Ok(lp) if lp.len() == sel.len() * v => {
+                let mut at = 0;
+                for r in batch {
+                    let n = r.sel.len() * v;
+                    // a client that stopped waiting (an error or Ctrl-C in its block) hung up
+                    let _ = r.reply.send(Ok(lp[at..at + n].to_vec()));
+                    at += n;
+                }
+            }
+            _ => {
+                for r in batch {
+                    let _ = r.reply.send(self.inner.log_probs(&r.seqs, &r.sel));
+                }
+            }
+        }
+    }
+}
+
+/// One block's view of the model: its calls go through the [`Batcher`].
+pub struct Client<'b, 'a> {
+    batcher: &'b Batcher<'a>,
+    closed: AtomicBool,
+}
+
+impl Client<'_, '_> {
+    /// This client makes no more calls: the batcher stops waiting for it.
+    pub fn done(&self) {
+        if !self.closed.swap(true, Ordering::Relaxed) {
+            self.batcher.lock().open -= 1;
+            self.batcher.wake.notify_all();
+        }
+    }
+}
+
+impl Drop for Client<'_, '_> {
+    fn drop(&mut self) {
+        self.done();
+    }
+}
+
+impl MaskedLm for Client<'_, '_> {
+    fn vocab_size(&self) -> usize {
+        self.batcher.inner.vocab_size()
+    }
+    fn max_sequence(&self) -> usize {
+        self.batcher.inner.max_sequence()
+    }
+    fn numerics(&self) -> &str {
+        self.batcher.inner.numerics()
+    }
+    fn architecture(&self) -> Architecture {
+        self.batcher.inner.architecture()
+    }
+    fn batch_invariant(&self) -> bool {
+        self.batcher.inner.batch_invariant()
+    }
+    fn log_probs(&self, seqs: &[Vec<u32>], sel: &[(usize, usize)]) -> Result<Vec<f32>> {
+        if sel.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (tx, rx) = mpsc::channel();
+        self.batcher.lock().queue.push(Request { seqs: seqs.to_vec(), sel: sel.to_vec(), reply: tx });
+        self.batcher.wake.notify_all();
+        rx.recv().map_err(|_| Error::Internal("model batcher stopped".into()))?
+    }
+}
+
+/// `f(lm, item)` for each of `items`, each on its own thread, results in order; `lm` is the
+/// model as the item sees it: a [`Client`] of one batcher thread when batching
+/// [`applies`](Batcher::applies), else `inner` itself.
+pub fn parallel<T: Sync, R: Send>(
+    inner: &dyn MaskedLm,
+    items: &[T],
+    f: impl Fn(&dyn MaskedLm, &T) -> R + Sync,
+) -> Vec<R> {
+    if !Batcher::applies(inner, items.len()) {
+        return crate::compressor::parallel(items, |it| f(inner, it));
+    }
+    let batcher = Batcher::new(inner);
+    // every client is open before any block starts, so the first calls are gathered too
+    let clients: Vec<Client> = items.iter().map(|_| batcher.client()).collect();
+    let work: Vec<(&T, &Client)> = items.iter().zip(&clients).collect();
+    let out = std::thread::scope(|s| {
+        s.spawn(|| batcher.run());
+        // stops the batcher thread even when a block's thread panics, or the scope would wait
+        // for it forever
+        let _stop = Stop(&batcher);
+        crate::compressor::parallel(&work, |&(it, client)| {
+            let r = f(client, it);
+            client.done();
+            r
+        })
+    });
+    if crate::coding::profile::enabled() {
+        let (calls, served) = batcher.counts();
+        eprintln!("profile: {} blocks' {served} model calls made as {calls} engine calls", items.len());
+    }
+    out
+}
+
+struct Stop<'b, 'a>(&'b Batcher<'a>);
+
+impl Drop for Stop<'_, '_> {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::mock;
+
+    /// The calls of several threads, merged, get the rows their own calls get, and gathering
+    /// waits for every open client: with all of them calling, one engine call serves them.
+    #[test]
+    fn merged_calls_route_each_its_own_rows() {
+        let m = mock::model();
+        let lm = m.lm.as_ref();
+        let call = |k: usize| {
+            let seqs: Vec<Vec<u32>> =
+                (0..1 + k % 3).map(|s| (0..6 + s + k).map(|i| 5 + ((i * 31 + k) % 11) as u32).collect()).collect();
+            let sel: Vec<(usize, usize)> = (0..seqs.len()).flat_map(|s| [(s, 1), (s, 3 + k % 2)]).collect();
+            (seqs, sel)
+        };
+        let mut batcher = Batcher::new(lm);
+        batcher.linger = Duration::from_secs(30);
+        let clients: Vec<Client> = (0..4).map(|_| batcher.client()).collect();
+        let got: Vec<Vec<f32>> = std::thread::scope(|s| {
+            s.spawn(|| batcher.run());
+            let _stop = Stop(&batcher);
+            let hs: Vec<_> = clients
+                .iter()
+                .enumerate()
+                .map(|(k, c)| {
+                    s.spawn(move || {
+                        let (seqs, sel) = call(k);
+                        let lp = c.log_probs(&seqs, &sel).unwrap();
+                        c.done();
+                        lp
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for (k, lp) in got.iter().enumerate() {
+            let (seqs, sel) = call(k);
+            let want = lm.log_probs(&seqs, &sel).unwrap();
+            assert_eq!(
+                lp.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                want.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+            );
+        }
+        assert_eq!(batcher.counts(), (1, 4));
+    }
+
+    /// Fails any call holding token 99; otherwise the mock.
+    struct Picky(Box<dyn MaskedLm>);
+
+    impl MaskedLm for Picky {
+        fn vocab_size(&self) -> usize {
+            self.0.vocab_size()
+        }
+        fn max_sequence(&self) -> usize {
+            self.0.max_sequence()
+        }
+        fn numerics(&self) -> &str {
+            self.0.numerics()
+        }
+        fn architecture(&self) -> Architecture {
+            self.0.architecture()
+        }
+        fn log_probs(&self, seqs: &[Vec<u32>], sel: &[(usize, usize)]) -> Result<Vec<f32>> {
+            if seqs.iter().flatten().any(|&t| t == 99) {
+                return Err(Error::Invalid("token 99".into()));
+            }
+            self.0.log_probs(seqs, sel)
+        }
+    }
+
+    /// A batch whose merged call fails is answered call by call: each gets its own result.
+    #[test]
+    fn a_failing_merged_call_is_made_call_by_call() {
+        let lm = Picky(mock::model().lm);
+        let batcher = Batcher::new(&lm);
+        let (good_tx, good_rx) = mpsc::channel();
+        let (bad_tx, bad_rx) = mpsc::channel();
+        let good = Request { seqs: vec![vec![5, 6, 7, 8]], sel: vec![(0, 2)], reply: good_tx };
+        let bad = Request { seqs: vec![vec![5, 99]], sel: vec![(0, 1)], reply: bad_tx };
+        let want = lm.log_probs(&good.seqs, &good.sel).unwrap();
+        batcher.answer(vec![good, bad]);
+        assert_eq!(good_rx.recv().unwrap().unwrap(), want);
+        assert!(bad_rx.recv().unwrap().is_err());
+    }
+}
