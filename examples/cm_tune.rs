@@ -1,6 +1,6 @@
 //! Tuning aid for the context-mixing model (adaptive model v3), not part of the product.
 //!
-//! `cm_tune dump MODEL FILE OUT [ROUNDS [CONTEXT]]` runs the LM once over FILE (one block, the
+//! `cm_tune dump MODEL FILE OUT [ROUNDS [CONTEXT [SETTLE_WINDOW]]]` runs the LM once over FILE (one block, the
 //! default plan with ROUNDS rounds and CONTEXT context tokens) and records, in coding order, each token and the LM's odds along the
 //! token's own path of decisions: all that the model needs from the LM to code that token.
 //! `cm_tune replay [key=value ...] DUMP...` then replays the coding with other parameters in
@@ -22,15 +22,16 @@ fn main() {
             &args[3],
             args.get(4).map_or(1, |r| r.parse().unwrap()),
             args.get(5).map(|c| c.parse().unwrap()),
+            args.get(6).map(|w| w.parse().unwrap()),
         ),
         Some("replay") => replay(&args[1..]),
         _ => {
-            eprintln!("usage: cm_tune dump MODEL FILE OUT [ROUNDS [CONTEXT]] | cm_tune replay [key=value ...] DUMP...")
+            eprintln!("usage: cm_tune dump MODEL FILE OUT [ROUNDS [CONTEXT [SETTLE_WINDOW]]] | cm_tune replay [key=value ...] DUMP...")
         }
     }
 }
 
-fn dump(model: &str, file: &str, out: &str, rounds: usize, context: Option<usize>) {
+fn dump(model: &str, file: &str, out: &str, rounds: usize, context: Option<usize>, settle: Option<usize>) {
     let m = Model::load(model, &llmzip::model::DeviceSpec::Cpu).unwrap();
     let data = std::fs::read(file).unwrap();
     let tok = m.tokenizer.encode(&data).unwrap();
@@ -38,6 +39,11 @@ fn dump(model: &str, file: &str, out: &str, rounds: usize, context: Option<usize
     opts.plan.rounds = rounds;
     if let Some(c) = context {
         opts.plan.context = c;
+    }
+    // one-round windows of this many tokens from the first token on (the default level's
+    // plan for structured text)
+    if let Some(window) = settle {
+        opts.plan.settle = Some(llmzip::schedule::Settle { after: 0, window });
     }
     let nanos = std::sync::atomic::AtomicU64::new(0);
     let ctx = Ctx {
@@ -88,6 +94,8 @@ fn kind(s: &str) -> Kind {
         "above" => Kind::Above,
         "al" => Kind::AboveLeft,
         "word" => Kind::Word,
+        "field" => Kind::Field,
+        "fa" => Kind::FieldAbove,
         "lr" => Kind::Between,
         _ if s.starts_with('t') => Kind::Tokens(s[1..].parse().unwrap()),
         _ if s.starts_with('b') => Kind::Bytes(s[1..].parse().unwrap()),
@@ -128,6 +136,8 @@ fn replay(args: &[String]) {
             Some(("apm_mix", v)) => p.apm_mix = v != "0",
             Some(("apm_mix_rate", v)) => p.apm_mix_rate = v.parse().unwrap(),
             Some(("gap", v)) => p.match_gap = v != "0",
+            Some(("long", v)) => p.match_long = v.parse().unwrap(),
+            Some(("v6", v)) => p = Params::v6(v.parse().unwrap()),
             Some(("add", v)) => p.contexts.extend(v.split(',').map(kind)),
             Some((k, _)) => panic!("unknown parameter {k}"),
             None => files.push(a.clone()),
@@ -188,7 +198,7 @@ fn replay(args: &[String]) {
             seen[i] = true;
         }
         println!(
-            "{:28} {:.4} bits/byte  (LM alone {:.4}; {:.0} tokens/s; {} tokens without their left neighbour: {:.1}% of the bits)",
+            "{:28} {:.6} bits/byte  (LM alone {:.4}; {:.0} tokens/s; {} tokens without their left neighbour: {:.1}% of the bits)",
             f.rsplit('/').next().unwrap(),
             cost / bytes as f64,
             lm_cost / bytes as f64,

@@ -350,9 +350,9 @@ fn framing_costs_few_bytes() {
 /// Files of every older adaptive-model version (header field `mix`) still decode byte for
 /// byte: fixtures written by the binary of the time (v0 `--no-mix`, v1 caches, v2 n-grams at
 /// one and two rounds; v3 context mixing by commit 144b581 at levels 5, 6 and 8, the plans of
-/// one, two and three rounds; v4 and v5 each with llmzip-default W32 C8 R1 and llmzip-small-1
-/// W32 C32 R2; v4 and v5 with llmzip-medium-1 W32 C32 R2 settling into windows of 8 after 300
-/// tokens), and `info` names the version each was made with.
+/// one, two and three rounds; v4, v5 and v6 each with llmzip-default W32 C8 R1 and
+/// llmzip-small-1 W32 C32 R2; v4, v5 and v6 with llmzip-medium-1 W32 C32 R2 settling into
+/// windows of 8 after 300 tokens), and `info` names the version each was made with.
 #[test]
 fn older_adaptive_model_versions_still_decode() {
     let d = tempfile::tempdir().unwrap();
@@ -372,6 +372,9 @@ fn older_adaptive_model_versions_still_decode() {
         ("v5", 5),
         ("v5-rounds2", 5),
         ("v5-settle", 5),
+        ("v6", 6),
+        ("v6-rounds2", 6),
+        ("v6-settle", 6),
     ] {
         let f = dir.join(format!("{name}.llmz"));
         let out = llmzip(d.path()).arg("decompress").arg("-c").arg(&f).assert().success().get_output().stdout.clone();

@@ -30,11 +30,14 @@ pub enum Version {
     /// left neighbour is unrevealed, a selector by the orders seen, five APMs mixed by a
     /// learned layer (`cm::Params::v5`)
     ContextMixV5 = 5,
+    /// 6: version 5 with a second match model from a context of 12 tokens and contexts by
+    /// the field of the line and the same field in the line above (`cm::Params::v6`)
+    ContextMixV6 = 6,
 }
 
 impl Version {
     /// What new files are written with.
-    pub const CURRENT: Version = Version::ContextMixV5;
+    pub const CURRENT: Version = Version::ContextMixV6;
 
     pub fn from_u8(v: u8) -> Result<Self> {
         Ok(match v {
@@ -44,6 +47,7 @@ impl Version {
             3 => Version::ContextMixV3,
             4 => Version::ContextMix,
             5 => Version::ContextMixV5,
+            6 => Version::ContextMixV6,
             _ => return Err(Error::corrupt("unknown adaptive-model version")),
         })
     }
@@ -65,13 +69,14 @@ impl Version {
             Version::ContextMixV3 => Box::new(ContextMixModel::new(vocab, n, &text(), Params::v3())),
             Version::ContextMix => Box::new(ContextMixModel::new(vocab, n, &text(), Params::for_plan(rounds))),
             Version::ContextMixV5 => Box::new(ContextMixModel::new(vocab, n, &text(), Params::v5(rounds))),
+            Version::ContextMixV6 => Box::new(ContextMixModel::new(vocab, n, &text(), Params::v6(rounds))),
         }
     }
 
     /// Decisions are bits in a binary arithmetic coder's bytes; otherwise whole tokens in
     /// constriction's range-coder words.
     fn binary(self) -> bool {
-        matches!(self, Version::ContextMixV3 | Version::ContextMix | Version::ContextMixV5)
+        matches!(self, Version::ContextMixV3 | Version::ContextMix | Version::ContextMixV5 | Version::ContextMixV6)
     }
 }
 

@@ -4,6 +4,7 @@
 //! tokens (not revealed yet by the plan) enter the hash as a marker, so every context is a
 //! function of what the decoder knows too.
 
+use super::fields::{is_separator, token_at_field};
 use super::UNKNOWN;
 
 /// What a hashed context looks at.
@@ -21,6 +22,11 @@ pub enum Kind {
     AboveLeft,
     /// the letters and digits since the last other byte, and the previous token
     Word,
+    /// the field of the line (separators since the line began: comma, tab, semicolon, bar,
+    /// space) and the bytes since the field began
+    Field,
+    /// the token of the line above at the same place of the same field, and the field
+    FieldAbove,
     /// the tokens on both sides (only where the plan revealed the next token already)
     Between,
     /// tokens i−2 … i−n, where the previous token is not revealed yet (later rounds' gaps)
@@ -110,10 +116,29 @@ pub struct Layout {
     pub above: Option<u32>,
     /// hash of the letters and digits just before the position
     pub word: u64,
+    /// separators since the line began and the hash of the bytes since the last one (None
+    /// where the column is)
+    pub field: Option<(u32, u64)>,
+    /// the token of the previous line at the same place of the same field (UNKNOWN where
+    /// that line has fewer fields or a shorter one)
+    pub field_above: Option<u32>,
 }
 
 pub fn layout(i: usize, known: &[u32], texts: &Texts) -> Layout {
-    let mut out = Layout { column: None, above: None, word: word_before(i, known, texts) };
+    let mut out = Layout { column: None, above: None, word: word_before(i, known, texts), field: None, field_above: None };
+    // separators seen walking back, and the field's bytes until the first of them
+    let (mut seps, mut inside, mut inside_len, mut open) = (0u32, 0u64, 0u32, true);
+    let mut scan = |bytes: &[u8]| {
+        for &b in bytes.iter().rev() {
+            if is_separator(b) {
+                seps += 1;
+                open = false;
+            } else if open {
+                inside = fold(inside, b as u64);
+                inside_len += 1;
+            }
+        }
+    };
     // back to the end of the previous line: `col` bytes after it
     let mut col = 0u32;
     let mut j = i;
@@ -126,21 +151,27 @@ pub fn layout(i: usize, known: &[u32], texts: &Texts) -> Layout {
         let t = texts.of(known[j]);
         if let Some(k) = t.iter().rposition(|&b| b == b'\n') {
             col += (t.len() - 1 - k) as u32;
+            scan(&t[k + 1..]);
             nl = Some((j, k));
             break;
         }
+        scan(t);
         col += t.len() as u32;
     }
+    let field = (seps, inside);
     let Some((nj, nk)) = nl else {
         if j == 0 && i - j < MAX_WALK {
             out.column = Some(col); // the block's first line
+            out.field = Some(field);
         }
         return out;
     };
     out.column = Some(col);
+    out.field = Some(field);
     let Some((start_tok, start_off, len)) = line_start(nj, nk, known, texts) else {
         return out;
     };
+    out.field_above = Some(token_at_field(field.0, inside_len, (start_tok, start_off), (nj, nk), known, texts));
     if col >= len {
         out.above = Some(UNKNOWN);
         return out;
@@ -227,6 +258,8 @@ pub fn hash(kind: Kind, i: usize, known: &[u32], texts: &Texts, lay: &Layout) ->
         Kind::Above => 0x300,
         Kind::AboveLeft => 0x400,
         Kind::Word => 0x500,
+        Kind::Field => 0xB00,
+        Kind::FieldAbove => 0xC00,
         Kind::Between => 0x600,
         Kind::Skip(n) => 0x700 + n as u64,
         Kind::Near(n) => 0x800 + n as u64,
@@ -270,6 +303,14 @@ pub fn hash(kind: Kind, i: usize, known: &[u32], texts: &Texts, lay: &Layout) ->
         Kind::Word => {
             h = fold(h, lay.word);
             h = fold(h, tok(1) as u64);
+        }
+        Kind::Field => {
+            let (seps, inside) = lay.field.map_or((0xFFFF, 0), |(f, x)| (f.min(1000), x));
+            h = fold(fold(h, seps as u64), inside);
+        }
+        Kind::FieldAbove => {
+            h = fold(h, lay.field_above.map_or(0x1_0000_0000, |t| t as u64));
+            h = fold(h, lay.field.map_or(u32::MAX, |f| f.0.min(1000)) as u64);
         }
         Kind::Skip(n) => {
             for j in 2..=n {

@@ -24,6 +24,8 @@ pub struct Matcher {
     /// where the previous token is not revealed yet, carry the match of the nearest revealed
     /// one across the gap (assuming both texts advance alike)
     gap: bool,
+    /// tokens a match must share before it is used (the hashed context's length)
+    min: usize,
     /// per position: the position whose token it was predicted to repeat (0 = none; position
     /// 0 never follows a context) and the match length then
     ptr: Vec<u32>,
@@ -40,10 +42,16 @@ fn hash(toks: &[u32]) -> u64 {
 
 impl Matcher {
     pub fn new(n: usize, bits: u32) -> Self {
-        Matcher { table: vec![0; 1 << bits], bits, gap: false, ptr: vec![0; n], len: vec![0; n] }
+        Matcher { table: vec![0; 1 << bits], bits, gap: false, min: MIN_LEN, ptr: vec![0; n], len: vec![0; n] }
     }
 
     /// With matches carried across unrevealed tokens.
+    /// A matcher whose matches share at least `min` tokens (`MIN_LEN` by default).
+    pub fn with_min(mut self, min: usize) -> Self {
+        self.min = min.max(1);
+        self
+    }
+
     pub fn with_gaps(mut self, gap: bool) -> Self {
         self.gap = gap;
         self
@@ -82,13 +90,13 @@ impl Matcher {
         let (q, l) = if p != 0 && known[p] == known[j] {
             (p + d, self.len[j] as u32)
         } else if let Some(r) = self.resync(p, j, known) {
-            (r + d, MIN_LEN as u32)
-        } else if j + 1 >= MIN_LEN && !known[j + 1 - MIN_LEN..=j].contains(&UNKNOWN) {
-            let e = self.table[self.slot(&known[j + 1 - MIN_LEN..=j])] as usize;
+            (r + d, self.min as u32)
+        } else if j + 1 >= self.min && !known[j + 1 - self.min..=j].contains(&UNKNOWN) {
+            let e = self.table[self.slot(&known[j + 1 - self.min..=j])] as usize;
             if e == 0 || known[e - 1] != known[j] {
                 return None;
             }
-            (e + d - 1, MIN_LEN as u32)
+            (e + d - 1, self.min as u32)
         } else {
             return None;
         };
@@ -109,10 +117,10 @@ impl Matcher {
                 return Some((next, (self.len[i - 1] as u32 + 1).min(MAX_LEN)));
             }
         }
-        if i < MIN_LEN || known[i - MIN_LEN..i].contains(&UNKNOWN) {
+        if i < self.min || known[i - self.min..i].contains(&UNKNOWN) {
             return None;
         }
-        let p = self.table[self.slot(&known[i - MIN_LEN..i])] as usize;
+        let p = self.table[self.slot(&known[i - self.min..i])] as usize;
         if p == 0 || p == i || known[p] == UNKNOWN {
             return None;
         }
@@ -124,7 +132,7 @@ impl Matcher {
             }
             l += 1;
         }
-        (l as usize >= MIN_LEN).then_some((p, l))
+        (l as usize >= self.min).then_some((p, l))
     }
 
     /// A match that predicted `j` wrong, moved to the nearest place within `RESYNC` of `p`
@@ -139,9 +147,9 @@ impl Matcher {
     /// `known[i]` was just revealed: record every context it completes whose following token
     /// is known.
     pub fn learn(&mut self, i: usize, known: &[u32]) {
-        for e in i..=(i + MIN_LEN).min(known.len() - 1) {
-            if e >= MIN_LEN && known[e] != UNKNOWN && !known[e - MIN_LEN..e].contains(&UNKNOWN) {
-                let s = self.slot(&known[e - MIN_LEN..e]);
+        for e in i..=(i + self.min).min(known.len() - 1) {
+            if e >= self.min && known[e] != UNKNOWN && !known[e - self.min..e].contains(&UNKNOWN) {
+                let s = self.slot(&known[e - self.min..e]);
                 self.table[s] = e as u32;
             }
         }

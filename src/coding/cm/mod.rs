@@ -12,6 +12,8 @@
 pub mod coder;
 pub mod contexts;
 pub mod counters;
+pub mod fields;
+pub mod longmatch;
 pub mod matcher;
 pub mod math;
 pub mod mixer;
@@ -22,6 +24,7 @@ pub mod tree;
 use coder::P16;
 use contexts::{Kind, Texts};
 use counters::{Counters, Read, StateMap};
+use longmatch::LongMatch;
 use matcher::Matcher;
 use mixer::Mixer;
 pub use params::Params;
@@ -35,7 +38,7 @@ use crate::error::Result;
 pub const UNKNOWN: u32 = u32::MAX;
 
 /// Most hashed context orders.
-const MAX_ORDERS: usize = 20;
+const MAX_ORDERS: usize = 22;
 /// Deepest tree the selectors distinguish (vocabularies up to 2^20).
 const MAX_DEPTH: usize = 20;
 /// LM odds buckets for a selector.
@@ -91,6 +94,7 @@ pub struct ContextMix {
     ctx: Vec<Counters>,
     histories: Vec<StateMap>,
     matcher: Matcher,
+    long: Option<LongMatch>,
     confidence: Counters,
     mixer: Mixer,
     sse: Sse,
@@ -107,7 +111,7 @@ pub struct ContextMix {
     expect_bit: Option<bool>,
 }
 
-/// [`ContextMix`] fed with the LM's log-probabilities: adaptive model version 3, 4 or 5, as
+/// [`ContextMix`] fed with the LM's log-probabilities: adaptive model version 3, 4, 5 or 6, as
 /// its [`Params`] say.
 pub struct ContextMixModel {
     lm: LmBits,
@@ -136,7 +140,7 @@ impl ContextMix {
         assert!(p.contexts.len() <= MAX_ORDERS);
         let bits = table_bits(n, p.slots_per_token, 12, 22);
         let k = p.contexts.len();
-        let inputs = 3 + 2 * k;
+        let inputs = 3 + 2 * k + (p.match_long > 0) as usize;
         let mut sets =
             vec![MAX_DEPTH * MATCH_STATES, MAX_DEPTH * (MAX_ORDERS + 1), LM_BUCKETS * 3, MAX_DEPTH * CLASSES];
         if p.sel_mask {
@@ -149,6 +153,7 @@ impl ContextMix {
             ctx: p.contexts.iter().map(|_| Counters::new(bits)).collect(),
             histories: p.contexts.iter().map(|_| StateMap::new(MAX_DEPTH)).collect(),
             matcher: Matcher::new(n, table_bits(n, 2, 10, 22)).with_gaps(p.match_gap),
+            long: (p.match_long > 0).then(|| LongMatch::new(n, Tree::new(vocab, &[]).bits, p.match_long)),
             confidence: Counters::new(12),
             mixer: Mixer::new(inputs, &sets, MAX_DEPTH, p.mixer_rate, p.mixer_boost, &[1.0]),
             sse: Sse::new(&p, 1 << table_bits(n, 16, 8, 16), Tree::new(vocab, &[]).bits, MAX_DEPTH, MATCH_STATES),
@@ -201,11 +206,11 @@ impl ContextMix {
 
     fn begin(&mut self, i: usize) {
         let structured =
-            self.p.contexts.iter().any(|k| matches!(k, Kind::Column | Kind::Above | Kind::AboveLeft | Kind::Word));
+            self.p.contexts.iter().any(|k| matches!(k, Kind::Column | Kind::Above | Kind::AboveLeft | Kind::Word | Kind::Field | Kind::FieldAbove));
         let lay = if structured {
             contexts::layout(i, &self.known, &self.texts)
         } else {
-            contexts::Layout { column: None, above: None, word: 0 }
+            contexts::Layout { column: None, above: None, word: 0, field: None, field_above: None }
         };
         for (k, &kind) in self.p.contexts.iter().enumerate() {
             self.active[k] = kind.active(i, &self.known);
@@ -222,6 +227,9 @@ impl ContextMix {
         self.expect = self.matcher.find(i, &self.known).map(|(t, len, gap)| (self.tree.rank(t), len, gap));
         if !self.p.match_model {
             self.expect = None;
+        }
+        if let Some(long) = &mut self.long {
+            long.begin(i, &self.known, |t| self.tree.rank(t));
         }
     }
 
@@ -279,6 +287,9 @@ impl ContextMix {
         } else {
             m.add(0.0);
         }
+        if let Some(long) = &mut self.long {
+            m.add(long.input(node, depth));
+        }
         let lmb = (((lm + tree::CLIP) / (2.0 * tree::CLIP) * (LM_BUCKETS as f32 - 0.01)) as usize).min(LM_BUCKETS - 1);
         let sel = [
             d * MATCH_STATES + mstate,
@@ -303,6 +314,9 @@ impl ContextMix {
         if let Some(eb) = self.expect_bit {
             self.confidence.update(&self.conf_read, bit == eb);
         }
+        if let Some(long) = &mut self.long {
+            long.update(bit);
+        }
         self.mixer.update(bit);
         self.sse.update(bit);
     }
@@ -310,6 +324,9 @@ impl ContextMix {
     fn end(&mut self, i: usize, tok: u32) {
         self.known[i] = tok;
         self.matcher.learn(i, &self.known);
+        if let Some(long) = &mut self.long {
+            long.learn(i, &self.known);
+        }
         if !self.p.v3 {
             self.complete(i);
         }
@@ -331,7 +348,7 @@ impl ContextMix {
     /// and complete then; otherwise it is learned here.
     fn complete(&mut self, e: usize) {
         let n = self.known.len();
-        let lay = contexts::Layout { column: None, above: None, word: 0 };
+        let lay = contexts::Layout { column: None, above: None, word: 0, field: None, field_above: None };
         for k in 0..self.p.contexts.len() {
             let kind = self.p.contexts[k];
             let Some((before, after)) = kind.token_span() else { continue };

@@ -3,7 +3,7 @@
 
 use super::contexts::Kind;
 
-/// The settings of the model. [`Params::for_plan`] (version 4), [`Params::v5`] and
+/// The settings of the model. [`Params::for_plan`] (version 4), [`Params::v5`], [`Params::v6`] and
 /// [`Params::v3`] are part of the format; other values exist for tuning
 /// (`examples/cm_tune.rs`).
 #[derive(Debug, Clone)]
@@ -34,6 +34,8 @@ pub struct Params {
     /// APM outputs instead of a fixed share
     pub apm_mix: bool,
     pub apm_mix_rate: f32,
+    /// the second match model's context length in tokens (0: none)
+    pub match_long: usize,
 }
 
 impl Params {
@@ -74,6 +76,7 @@ impl Params {
             match_gap: false,
             apm_mix: false,
             apm_mix_rate: 0.001,
+            match_long: 0,
         }
     }
 
@@ -86,6 +89,15 @@ impl Params {
         if rounds > 1 {
             p.contexts.extend([Kind::Near(1), Kind::Near(2), Kind::Sides(2, 1)]);
         }
+        p
+    }
+
+    /// Version 6: version 5 with a second match model from a context of 12 tokens and the
+    /// field contexts (the field and the bytes since it began; the same place of the same
+    /// field in the line above).
+    pub fn v6(rounds: usize) -> Self {
+        let mut p = Params { match_long: 12, ..Params::v5(rounds) };
+        p.contexts.extend([Kind::Field, Kind::FieldAbove]);
         p
     }
 
