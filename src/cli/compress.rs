@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Args;
 
 use super::args::{parse_upos, Global, MethodArg, OutputArgs, SelectArg, ShapeArg};
-use super::io::{open_input, Dest};
+use super::io::{is_stdio, open_input, Dest};
 use super::{check_output_args, decode_stream, dest_for, inputs, levels, quiet_hooks, say, through, Models};
 use llmzip::schedule::{Lanes, RevealPlan, Settle};
 use llmzip::{Compressor, Options, Stats};
@@ -119,20 +119,26 @@ pub fn run(g: &Global, a: CompressArgs) -> anyhow::Result<()> {
     check_output_args(&a.io, &files)?;
     let models = Models::new(g)?;
     let model = models.get(&model_name(&a))?;
+    let level = levels::get(a.level.chosen().unwrap_or(levels::DEFAULT));
     for f in &files {
-        // the level's plan may depend on the input's length (unknown for standard input)
-        let len = (f.as_os_str() != "-")
-            .then(|| std::fs::metadata(f).ok().filter(|m| m.is_file()).map(|m| m.len()))
-            .flatten();
-        // and on how its start compresses (a regular file only: a pipe cannot be read twice)
-        let head = if len.is_some() { head_of(f) } else { Vec::new() };
+        // the level's plan may depend on the input's length and on how its start compresses;
+        // a pipe cannot be read twice, so its start is held back and coded first
+        let stdin = is_stdio(f);
+        let (len, mut head) = if stdin {
+            read_ahead(level.read_ahead())?
+        } else {
+            let len = std::fs::metadata(f).ok().filter(|m| m.is_file()).map(|m| m.len());
+            (len, if len.is_some() { head_of(f) } else { Vec::new() })
+        };
         let comp = Compressor::new(&model, Options { jobs: models.jobs, ..options(&a, len, &head) })?;
         let dest = dest_for(f, &a.io, || {
             let mut s = f.as_os_str().to_owned();
             s.push(format!(".{}", super::SUFFIX));
             Ok(PathBuf::from(s))
         })?;
+        let held = if stdin { std::mem::take(&mut head) } else { Vec::new() };
         let (stats, secs) = through(g, f, &dest, a.io.force, true, "compressing", |input, out, hooks| {
+            let input: Box<dyn Read> = Box::new(std::io::Cursor::new(held).chain(input));
             comp.compress(input, out, hooks).with_context(|| format!("compressing {}", f.display()))
         })?;
         say(g, summary(f, &stats, secs));
@@ -155,6 +161,19 @@ fn head_of(f: &std::path::Path) -> Vec<u8> {
         let _ = file.take(levels::PROBE_BYTES as u64).read_to_end(&mut head);
     }
     head
+}
+
+/// Up to `n` bytes of standard input, and the input's length as far as it matters to a level:
+/// exact when the pipe ended sooner, else at least `n` (`n` covers the level's long threshold).
+/// Nothing is read when `n` is 0: such a level has one plan.
+fn read_ahead(n: usize) -> anyhow::Result<(Option<u64>, Vec<u8>)> {
+    if n == 0 {
+        return Ok((None, Vec::new()));
+    }
+    let mut head = Vec::with_capacity(n);
+    // what stdin buffers beyond `n` stays in its shared buffer for the read that follows
+    std::io::stdin().lock().take(n as u64).read_to_end(&mut head).context("reading standard input")?;
+    Ok((Some(head.len() as u64), head))
 }
 
 /// The settings for an input of `len` bytes starting with `head`: the level's, with whatever

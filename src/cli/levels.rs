@@ -108,7 +108,7 @@ fn deflate_bits(head: &[u8]) -> f64 {
 }
 
 impl Level {
-    /// The level for an input of `len` bytes (`None`: unknown, as from a pipe) that starts with
+    /// The level for an input of `len` bytes (`None`: unknown) that starts with
     /// `head` (its first [`PROBE_BYTES`]; empty when unknown). The choice is the encoder's
     /// alone: the plan goes in the header.
     pub fn for_input(self, len: Option<u64>, head: &[u8]) -> Level {
@@ -123,6 +123,12 @@ impl Level {
             Some(n) if n >= from => Level { plan, ..self },
             _ => self,
         }
+    }
+
+    /// How much of a pipe to read before [`Level::for_input`] can choose as it would for a
+    /// file: its long threshold and the probe (0 for a level with one plan).
+    pub fn read_ahead(self) -> usize {
+        self.long.map_or(0, |(from, _)| (from as usize).max(PROBE_BYTES))
     }
 
     /// The library's settings for this level, coding with `method`.
@@ -160,12 +166,16 @@ mod tests {
         assert!(llmzip::model::builtin::find(d.model).is_some(), "{} is built in", d.model);
     }
 
-    /// Long inputs of the default settle into sub-windows; short ones and pipes keep rounds.
+    /// Long inputs of the default settle into sub-windows; short ones keep rounds, and so do
+    /// inputs of unknown length unless their start says otherwise.
     #[test]
     fn the_default_settles_on_long_inputs_only() {
         let d = get(DEFAULT);
         let (from, _) = d.long.expect("the default has a plan for long inputs");
         assert_eq!(d.for_input(None, &[]).plan.settle, None);
+        // a pipe read ahead this far counts as long
+        assert_eq!(d.for_input(Some(d.read_ahead() as u64), &[]).plan, d.long.unwrap().1);
+        assert!(d.read_ahead() >= PROBE_BYTES && get(1).read_ahead() == 0, "{}", d.read_ahead());
         assert_eq!(d.for_input(Some(from - 1), &[]).plan.settle, None);
         let long = d.for_input(Some(from), &[]).plan;
         assert!(long.settle.is_some() && long.rounds > 1, "{long:?}");
