@@ -125,7 +125,8 @@ pub struct Layout {
 }
 
 pub fn layout(i: usize, known: &[u32], texts: &Texts) -> Layout {
-    let mut out = Layout { column: None, above: None, word: word_before(i, known, texts), field: None, field_above: None };
+    let mut out =
+        Layout { column: None, above: None, word: word_before(i, known, texts), field: None, field_above: None };
     // separators seen walking back, and the field's bytes until the first of them
     let (mut seps, mut inside, mut inside_len, mut open) = (0u32, 0u64, 0u32, true);
     let mut scan = |bytes: &[u8]| {

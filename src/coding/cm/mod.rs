@@ -205,8 +205,9 @@ impl ContextMix {
     }
 
     fn begin(&mut self, i: usize) {
-        let structured =
-            self.p.contexts.iter().any(|k| matches!(k, Kind::Column | Kind::Above | Kind::AboveLeft | Kind::Word | Kind::Field | Kind::FieldAbove));
+        let structured = self.p.contexts.iter().any(|k| {
+            matches!(k, Kind::Column | Kind::Above | Kind::AboveLeft | Kind::Word | Kind::Field | Kind::FieldAbove)
+        });
         let lay = if structured {
             contexts::layout(i, &self.known, &self.texts)
         } else {
