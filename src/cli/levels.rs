@@ -59,8 +59,9 @@ const LARGE: &str = "llmzip-large-1";
 /// neighbours for the adaptive model, which pays on long, repetitive text. The default does
 /// both on inputs of 256 KiB or more: two rounds while the adaptive model is young, then
 /// (after 10,000 tokens) windows of 8 tokens in one round each, which keep every left
-/// neighbour and put the LM's context close; on shorter texts (and pipes, whose length is
-/// unknown) that lost more often than it won (docs/RESULTS.md, "Session 6").
+/// neighbour and put the LM's context close; on shorter texts that lost more often than it
+/// won (docs/RESULTS.md, "Session 6"). A pipe's start is read ahead ([`Level::read_ahead`]),
+/// so a piped input gets the plan its file would.
 pub const LEVELS: [Level; 9] = [
     /* 1 */ plan(SMALL, Mask, 64, 0, 1),
     /* 2 */ plan(SMALL, Arith, 64, 0, 1),
