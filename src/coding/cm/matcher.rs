@@ -45,13 +45,13 @@ impl Matcher {
         Matcher { table: vec![0; 1 << bits], bits, gap: false, min: MIN_LEN, ptr: vec![0; n], len: vec![0; n] }
     }
 
-    /// With matches carried across unrevealed tokens.
     /// A matcher whose matches share at least `min` tokens (`MIN_LEN` by default).
     pub fn with_min(mut self, min: usize) -> Self {
         self.min = min.max(1);
         self
     }
 
+    /// With matches carried across unrevealed tokens.
     pub fn with_gaps(mut self, gap: bool) -> Self {
         self.gap = gap;
         self
