@@ -51,27 +51,34 @@ const MEDIUM: &str = "llmzip-medium-1";
 /// The GPU model: at -9 about 2.5 times slower than llmzip-medium-1 on the CPU, 3% smaller
 const LARGE: &str = "llmzip-large-1";
 
+/// Inputs of at least this many bytes take a level's long plan (`Level::long`).
+const LONG: u64 = 256 << 10;
+
 /// Levels 1 to 9, fastest first, each smaller than the one before on alice29.txt (README,
 /// "Levels", measured side by side). All use the pre-LayerNorm models on the integer engine:
 /// the small model with one round is both faster and smaller than the first built-in model
 /// (`llmzip-default`), which stays for the files that name it. More rounds let the model see
 /// both sides of a window, which pays on prose; the one-round levels keep every token's left
-/// neighbours for the adaptive model, which pays on long, repetitive text. The default does
-/// both on inputs of 256 KiB or more: two rounds while the adaptive model is young, then
-/// (after 10,000 tokens) windows of 8 tokens in one round each, which keep every left
-/// neighbour and put the LM's context close; on shorter texts that lost more often than it
-/// won (docs/RESULTS.md, "Session 6"). A pipe's start is read ahead ([`Level::read_ahead`]),
-/// so a piped input gets the plan its file would.
+/// neighbours for the adaptive model, which pays on long, repetitive text. Levels 5 to 9 do
+/// both on inputs of 256 KiB or more: rounds while the adaptive model is young, then (after
+/// 10,000 tokens) one-round sub-windows, which keep every left neighbour and put the LM's
+/// context close; on shorter English texts that lost more often than it won (docs/RESULTS.md,
+/// "Session 6"). Above the default the sub-windows are single tokens, each seeing the
+/// `context` tokens before it: on long texts a narrower sub-window gains more than any wider
+/// context or more rounds, and a wider context buys a little more at each level, so every
+/// level is smaller than the one below on long inputs too (docs/RESULTS.md, "Session 8: long
+/// inputs at every level"). A pipe's start is read ahead ([`Level::read_ahead`]), so a piped
+/// input gets the plan its file would.
 pub const LEVELS: [Level; 9] = [
     /* 1 */ plan(SMALL, Mask, 64, 0, 1),
     /* 2 */ plan(SMALL, Arith, 64, 0, 1),
     /* 3 */ plan(SMALL, Arith, 32, 8, 1),
     /* 4 */ plan(SMALL, Arith, 32, 32, 2),
-    /* 5 */ long_settled(plan(MEDIUM, Arith, 32, 32, 2), 256 << 10, 24, 10_000, 8),
-    /* 6 */ plan(MEDIUM, Arith, 32, 32, 3),
-    /* 7 */ plan(MEDIUM, Arith, 64, 64, 4),
-    /* 8 */ plan(MEDIUM, Arith, 64, 64, 8),
-    /* 9 */ plan(LARGE, Arith, 64, 128, 8),
+    /* 5 */ long_settled(plan(MEDIUM, Arith, 32, 32, 2), LONG, 24, 10_000, 8),
+    /* 6 */ long_settled(plan(MEDIUM, Arith, 32, 32, 3), LONG, 8, 0, 1),
+    /* 7 */ long_settled(plan(MEDIUM, Arith, 64, 64, 4), LONG, 16, 0, 1),
+    /* 8 */ long_settled(plan(MEDIUM, Arith, 64, 64, 8), LONG, 32, 0, 1),
+    /* 9 */ long_settled(plan(LARGE, Arith, 64, 128, 8), LONG, 32, 0, 1),
 ];
 
 /// The adaptive token model of each level (arith), a column of its own so that it changes
@@ -167,21 +174,43 @@ mod tests {
         assert!(llmzip::model::builtin::find(d.model).is_some(), "{} is built in", d.model);
     }
 
-    /// Long inputs of the default settle into sub-windows; short ones keep rounds, and so do
-    /// inputs of unknown length unless their start says otherwise.
+    /// Long inputs of the default and every level above it settle into sub-windows; short ones
+    /// keep rounds, and so do inputs of unknown length unless their start says otherwise.
     #[test]
-    fn the_default_settles_on_long_inputs_only() {
-        let d = get(DEFAULT);
-        let (from, _) = d.long.expect("the default has a plan for long inputs");
-        assert_eq!(d.for_input(None, &[]).plan.settle, None);
-        // a pipe read ahead this far counts as long
-        assert_eq!(d.for_input(Some(d.read_ahead() as u64), &[]).plan, d.long.unwrap().1);
-        assert!(d.read_ahead() >= PROBE_BYTES && get(1).read_ahead() == 0, "{}", d.read_ahead());
-        assert_eq!(d.for_input(Some(from - 1), &[]).plan.settle, None);
-        let long = d.for_input(Some(from), &[]).plan;
-        assert!(long.settle.is_some() && long.rounds > 1, "{long:?}");
-        // it fits every model the short plan fits
-        assert!(long.window + long.context <= d.plan.window + d.plan.context, "{long:?}");
+    fn levels_from_the_default_up_settle_on_long_inputs_only() {
+        for n in DEFAULT..=9 {
+            let d = get(n);
+            let (from, _) = d.long.unwrap_or_else(|| panic!("-{n} has a plan for long inputs"));
+            assert_eq!(d.for_input(None, &[]).plan.settle, None);
+            // a pipe read ahead this far counts as long
+            assert_eq!(d.for_input(Some(d.read_ahead() as u64), &[]).plan, d.long.unwrap().1);
+            assert!(d.read_ahead() >= PROBE_BYTES, "{}", d.read_ahead());
+            assert_eq!(d.for_input(Some(from - 1), &[]).plan.settle, None);
+            let long = d.for_input(Some(from), &[]).plan;
+            assert!(long.settle.is_some(), "-{n}: {long:?}");
+            // it fits every model the short plan fits
+            assert!(long.window + long.context <= d.plan.window + d.plan.context, "-{n}: {long:?}");
+        }
+        assert_eq!(get(1).read_ahead(), 0);
+    }
+
+    /// On long inputs each level's settled part costs the LM at least as many positions per
+    /// token as the level below on the same model, with sub-windows no wider: the size
+    /// ordering measured in docs/RESULTS.md rests on these two.
+    #[test]
+    fn long_plans_cost_more_and_see_closer_at_each_level() {
+        let settled = |n: u8| {
+            let (_, p) = get(n).long.unwrap();
+            let s = p.settle.unwrap();
+            (s.window, (p.context + s.window) as f64 / s.window as f64)
+        };
+        for n in DEFAULT..9 {
+            let ((w0, cost0), (w1, cost1)) = (settled(n), settled(n + 1));
+            assert!(w1 <= w0, "-{} sub-windows {w1} wider than -{n}'s {w0}", n + 1);
+            if get(n).model == get(n + 1).model {
+                assert!(cost1 > cost0, "-{} costs {cost1} positions a token, -{n} {cost0}", n + 1);
+            }
+        }
     }
 
     /// A log-like start settles from the first token, English prose keeps the rounds, and the
