@@ -59,16 +59,16 @@ const LONG: u64 = 256 << 10;
 /// the small model with one round is both faster and smaller than the first built-in model
 /// (`llmzip-default`), which stays for the files that name it. More rounds let the model see
 /// both sides of a window, which pays on prose; the one-round levels keep every token's left
-/// neighbours for the adaptive model, which pays on long, repetitive text. Levels 5 to 9 do
-/// both on inputs of 256 KiB or more: rounds while the adaptive model is young, then (after
-/// 10,000 tokens) one-round sub-windows, which keep every left neighbour and put the LM's
-/// context close; on shorter English texts that lost more often than it won (docs/RESULTS.md,
-/// "Session 6"). Above the default the sub-windows are single tokens, each seeing the
-/// `context` tokens before it: on long texts a narrower sub-window gains more than any wider
-/// context or more rounds, and a wider context buys a little more at each level, so every
-/// level is smaller than the one below on long inputs too (docs/RESULTS.md, "Session 8: long
-/// inputs at every level"). A pipe's start is read ahead ([`Level::read_ahead`]), so a piped
-/// input gets the plan its file would.
+/// neighbours for the adaptive model, which pays on long, repetitive text. The default does
+/// both on inputs of 256 KiB or more: two rounds while the adaptive model is young, then
+/// (after 10,000 tokens) windows of 8 tokens in one round each, which keep every left
+/// neighbour and put the LM's context close; on shorter texts that lost more often than it
+/// won (docs/RESULTS.md, "Session 6"). The levels above it code such inputs one token at a
+/// time from the first token, each seeing the `context` tokens before it: on long texts a
+/// narrower sub-window gained more than a wider context or more rounds, so each level buys a
+/// wider context and stays smaller than the one below on long inputs too (docs/RESULTS.md,
+/// "Session 8: long inputs at every level"). A pipe's start is read ahead
+/// ([`Level::read_ahead`]), so a piped input gets the plan its file would.
 pub const LEVELS: [Level; 9] = [
     /* 1 */ plan(SMALL, Mask, 64, 0, 1),
     /* 2 */ plan(SMALL, Arith, 64, 0, 1),
