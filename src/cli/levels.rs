@@ -194,9 +194,9 @@ mod tests {
         assert_eq!(get(1).read_ahead(), 0);
     }
 
-    /// On long inputs each level's settled part costs the LM at least as many positions per
-    /// token as the level below on the same model, with sub-windows no wider: the size
-    /// ordering measured in docs/RESULTS.md rests on these two.
+    /// On long inputs each level's settled part costs the LM more positions per token than
+    /// the level below on the same model, with sub-windows no wider: the size ordering
+    /// measured in docs/RESULTS.md rests on these two.
     #[test]
     fn long_plans_cost_more_and_see_closer_at_each_level() {
         let settled = |n: u8| {
