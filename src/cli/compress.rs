@@ -270,16 +270,17 @@ mod tests {
         }
     }
 
-    /// Regression: on a long input the default level settles into sub-windows of 8; a narrower
-    /// `--window` drops that part instead of making a plan the coder refuses, and lockstep
-    /// lanes do too. An explicit `--settle` is kept as given.
+    /// Regression: a level's settled part once made plans the coder refused (a `--window`
+    /// narrower than its sub-windows, lockstep lanes). The default now codes one token at a
+    /// time, which fits any window; lockstep lanes still drop it, and an explicit `--settle`
+    /// is kept as given.
     #[test]
     fn a_level_s_settled_part_yields_to_the_plan_given() {
-        let long = Some(1u64 << 20);
-        assert!(options(&args(&[]), long, &[]).plan.settle.is_some(), "the default settles long files");
-        assert_eq!(options(&args(&["--window", "4"]), long, &[]).plan.settle, None);
-        assert_eq!(options(&args(&["--lanes", "0"]), long, &[]).plan.settle, None);
-        let s = options(&args(&["--window", "4", "--settle", "10,2"]), long, &[]).plan.settle.unwrap();
+        let one = Some(llmzip::schedule::Settle { after: 0, window: 1 });
+        assert_eq!(options(&args(&[]), None, &[]).plan.settle, one, "the default codes one token at a time");
+        assert_eq!(options(&args(&["--window", "1"]), Some(1 << 20), &[]).plan.settle, one);
+        assert_eq!(options(&args(&["--lanes", "0"]), Some(1 << 20), &[]).plan.settle, None);
+        let s = options(&args(&["--window", "4", "--settle", "10,2"]), None, &[]).plan.settle.unwrap();
         assert_eq!((s.after, s.window), (10, 2));
     }
 }
