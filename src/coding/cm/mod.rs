@@ -220,6 +220,13 @@ impl ContextMix {
         self.prev_hash = i.checked_sub(1).map_or(UNKNOWN - 1, |j| self.known[j]) as u64;
         let t2 = i.checked_sub(2).map_or(UNKNOWN - 1, |j| self.known[j]) as u64;
         self.prev2_hash = (self.prev_hash ^ t2.wrapping_mul(0x9E37_79B9_7F4A_7C15)).rotate_left(29);
+        // the first decision's slots and maps, loading while the match models search
+        for (k, c) in self.ctx.iter().enumerate() {
+            if self.active[k] {
+                c.prefetch(self.hashes[k], 1);
+            }
+        }
+        self.sse.prefetch(1, self.prev_hash, self.prev2_hash);
         self.class = match i.checked_sub(1).map(|j| self.known[j]) {
             Some(t) if t != UNKNOWN => class_of(self.texts.of(t)),
             _ => 0,
@@ -244,13 +251,31 @@ impl ContextMix {
         let mut mask = 0usize;
         let mut order = 0;
         let d = (depth as usize).min(MAX_DEPTH - 1);
+        // the slots first, in a loop of their own so that their cache misses overlap
         for (k, c) in self.ctx.iter().enumerate() {
+            if self.active[k] {
+                self.reads[k] = c.read(self.hashes[k], node);
+            }
+        }
+        // then both children's slots, which are in cache by the next decision
+        if depth + 1 < self.tree.bits {
+            for (k, c) in self.ctx.iter().enumerate() {
+                if self.active[k] {
+                    c.prefetch(self.hashes[k], 2 * node);
+                    c.prefetch(self.hashes[k], 2 * node + 1);
+                }
+            }
+            for child in [2 * node, 2 * node + 1] {
+                self.sse.prefetch(child, self.prev_hash, self.prev2_hash);
+            }
+        }
+        for k in 0..self.ctx.len() {
             if !self.active[k] {
                 m.add(0.0);
                 m.add(0.0);
                 continue;
             }
-            let r = c.read(self.hashes[k], node);
+            let r = self.reads[k];
             if matches!(self.p.contexts[k], Kind::Tokens(n) if n > 0) {
                 if r.state != 0 {
                     hit += 1;
@@ -260,7 +285,6 @@ impl ContextMix {
             }
             m.add(r.stretch());
             m.add(self.histories[k].p(d, r.state));
-            self.reads[k] = r;
         }
         // the match model speaks while the path still leads to its token
         self.expect_bit = None;
@@ -369,6 +393,12 @@ impl ContextMix {
 
     /// Context `k` with hash `h` learns every decision of the token of rank `rank`.
     fn learn_token(&mut self, k: usize, h: u64, rank: u32) {
+        // the path's slots first, so that their cache misses overlap
+        let mut node = 1u32;
+        for d in 0..self.tree.bits {
+            self.ctx[k].prefetch(h, node);
+            node = 2 * node + ((rank >> (self.tree.bits - 1 - d)) & 1);
+        }
         let mut node = 1u32;
         for d in 0..self.tree.bits {
             let (_, mid, hi) = self.tree.split(node, d);

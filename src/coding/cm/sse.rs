@@ -64,6 +64,20 @@ impl Sse {
         }
     }
 
+    /// Starts loading what [`Sse::refine`] will read for a decision at `node` whose previous
+    /// tokens hash to `prev` and `prev2` (the maps too large for the cache); no effect on any
+    /// value.
+    #[inline]
+    pub fn prefetch(&self, node: u32, prev: u64, prev2: u64) {
+        self.by_node.prefetch(node as usize & 0xFFFF);
+        if let Some(by_prev) = &self.by_prev {
+            by_prev.prefetch(slot_of(prev, node) as usize & (by_prev.contexts() - 1));
+        }
+        if let Some((by_prev2, _, _)) = &self.v5 {
+            by_prev2.prefetch(slot_of(prev2, node) as usize & (by_prev2.contexts() - 1));
+        }
+    }
+
     /// The refined P(1) of the mixer's `pm`.
     pub fn refine(&mut self, pm: f32, d: &Decision) -> f32 {
         let pa = self.by_state.refine(pm, d.depth * self.states + d.mstate);
