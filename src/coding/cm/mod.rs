@@ -192,8 +192,8 @@ impl ContextMix {
             }
             let p = self.predict(node, d, lm.odds(d, lo, mid, hi));
             let bit = io(want.map(|r| (r >> (self.tree.bits - 1 - d)) & 1 == 1), p)?;
-            self.update(bit);
             node = 2 * node + bit as u32;
+            self.update(bit, (d + 1 < self.tree.bits).then_some(node));
         }
         let tok = self.tree.id(node ^ (1 << self.tree.bits));
         self.end(i, tok);
@@ -257,18 +257,6 @@ impl ContextMix {
                 self.reads[k] = c.read(self.hashes[k], node);
             }
         }
-        // then both children's slots, which are in cache by the next decision
-        if depth + 1 < self.tree.bits {
-            for (k, c) in self.ctx.iter().enumerate() {
-                if self.active[k] {
-                    c.prefetch(self.hashes[k], 2 * node);
-                    c.prefetch(self.hashes[k], 2 * node + 1);
-                }
-            }
-            for child in [2 * node, 2 * node + 1] {
-                self.sse.prefetch(child, self.prev_hash, self.prev2_hash);
-            }
-        }
         for k in 0..self.ctx.len() {
             if !self.active[k] {
                 m.add(0.0);
@@ -329,7 +317,17 @@ impl ContextMix {
         ((p * 65536.0) as u32).clamp(1, 65535)
     }
 
-    fn update(&mut self, bit: bool) {
+    /// Learns the decision's `bit`; `next` is the node of the next decision of this token.
+    fn update(&mut self, bit: bool, next: Option<u32>) {
+        // the next decision's slots and maps first: they load while this one is learned
+        if let Some(next) = next {
+            for (k, c) in self.ctx.iter().enumerate() {
+                if self.active[k] {
+                    c.prefetch(self.hashes[k], next);
+                }
+            }
+            self.sse.prefetch(next, self.prev_hash, self.prev2_hash);
+        }
         for (k, c) in self.ctx.iter_mut().enumerate() {
             if self.active[k] {
                 c.update(&self.reads[k], bit);
