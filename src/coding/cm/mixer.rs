@@ -10,6 +10,8 @@ use super::math::{squash, stretch};
 use super::tree::CLIP;
 
 pub const MAX_INPUTS: usize = 48;
+/// Most weight-set selectors (first layers) of a [`Mixer`].
+const MAX_SELECTORS: usize = 8;
 
 /// One layer: `sets` weight vectors of `n` inputs; `select` picks one per decision. A set
 /// learns faster while it is young: its rate is `rate · (1 + boost · 64 / (64 + updates))`.
@@ -28,6 +30,12 @@ impl Layer {
             w[s * n..s * n + init.len()].copy_from_slice(init);
         }
         Layer { n, w, updates: vec![0; sets], rate, boost }
+    }
+
+    /// The weights of set `set`.
+    #[inline]
+    fn row(&self, set: usize) -> &[f32] {
+        &self.w[set * self.n..(set + 1) * self.n]
     }
 
     #[inline]
@@ -51,6 +59,22 @@ impl Layer {
     }
 }
 
+/// The dot products of `x` with each of `rows`, side by side: each sum adds its terms in
+/// input order from 0 (the same bits as [`Layer::dot`] before its clamp, one row after
+/// another), but the sums of different rows do not wait on each other.
+#[inline]
+fn dots<const K: usize>(rows: &[&[f32]; K], x: &[f32]) -> [f32; K] {
+    let n = rows.iter().fold(x.len(), |n, r| n.min(r.len()));
+    let rows: [&[f32]; K] = std::array::from_fn(|j| &rows[j][..n]);
+    let mut s = [0.0f32; K];
+    for i in 0..n {
+        for j in 0..K {
+            s[j] += rows[j][i] * x[i];
+        }
+    }
+    s
+}
+
 /// Weight sets chosen by several contexts, then a final mixer over their outputs.
 pub struct Mixer {
     first: Vec<Layer>,
@@ -69,6 +93,7 @@ impl Mixer {
     /// the first inputs (the rest start at 0).
     pub fn new(n: usize, sets: &[usize], final_sets: usize, rate: f32, boost: f32, init: &[f32]) -> Self {
         let k = sets.len();
+        assert!((1..=MAX_SELECTORS).contains(&k));
         Mixer {
             first: sets.iter().map(|&s| Layer::new(n, s, rate, boost, init)).collect(),
             final_: Layer::new(k, final_sets, rate * 0.5, boost, &vec![1.0 / k as f32; k]),
@@ -96,10 +121,25 @@ impl Mixer {
     /// P(1) from the inputs added since `clear`, with selector k choosing weight set `sel[k]`.
     pub fn mix(&mut self, sel: &[usize], fsel: usize) -> f32 {
         let x = &self.x[..self.nx];
-        for (k, layer) in self.first.iter().enumerate() {
-            self.sel[k] = sel[k];
-            self.h[k] = layer.dot(sel[k], x);
-            self.p_first[k] = squash(self.h[k]);
+        let k = self.first.len();
+        let mut rows: [&[f32]; MAX_SELECTORS] = [&[]; MAX_SELECTORS];
+        for (j, layer) in self.first.iter().enumerate() {
+            self.sel[j] = sel[j];
+            rows[j] = layer.row(sel[j]);
+        }
+        let mut s = [0.0f32; MAX_SELECTORS];
+        match k {
+            4 => s[..4].copy_from_slice(&dots::<4>(rows[..4].try_into().unwrap(), x)),
+            5 => s[..5].copy_from_slice(&dots::<5>(rows[..5].try_into().unwrap(), x)),
+            _ => {
+                for (j, layer) in self.first.iter().enumerate() {
+                    s[j] = layer.dot(sel[j], x);
+                }
+            }
+        }
+        for j in 0..k {
+            self.h[j] = s[j].clamp(-CLIP, CLIP);
+            self.p_first[j] = squash(self.h[j]);
         }
         self.fsel = fsel;
         self.p = squash(self.final_.dot(fsel, &self.h));
