@@ -13,6 +13,7 @@ pub mod coder;
 pub mod contexts;
 pub mod counters;
 pub mod fields;
+mod learn;
 pub mod longmatch;
 pub mod matcher;
 pub mod math;
@@ -109,6 +110,10 @@ pub struct ContextMix {
     reads: [Read; MAX_ORDERS],
     conf_read: Read,
     expect_bit: Option<bool>,
+    /// token context instances to learn before the next token is coded
+    pending: Vec<learn::Learn>,
+    /// the position [`ContextMix::prepare`] began
+    prepared: Option<usize>,
 }
 
 /// [`ContextMix`] fed with the LM's log-probabilities: adaptive model version 3, 4, 5 or 6, as
@@ -126,6 +131,7 @@ impl ContextMixModel {
 
 impl AdaptiveModel for ContextMixModel {
     fn code(&mut self, i: usize, lp: &[f32], io: &mut dyn TokenIo) -> Result<u32> {
+        self.cm.prepare(i);
         let t = crate::coding::profile::start();
         self.lm.load(lp, &self.cm.tree, self.cm.p.v3);
         crate::coding::profile::stop(crate::coding::profile::Stage::Quantize, t);
@@ -167,6 +173,8 @@ impl ContextMix {
             reads: [Read::default(); MAX_ORDERS],
             conf_read: Read::default(),
             expect_bit: None,
+            pending: Vec::new(),
+            prepared: None,
             p,
         }
     }
@@ -182,7 +190,10 @@ impl ContextMix {
         mut io: impl FnMut(Option<bool>, P16) -> Result<bool>,
     ) -> Result<u32> {
         let want = want.map(|t| self.tree.rank(t));
-        self.begin(i);
+        if self.prepared.take() != Some(i) {
+            self.begin(i);
+        }
+        self.flush();
         let mut node = 1u32;
         for d in 0..self.tree.bits {
             let (lo, mid, hi) = self.tree.split(node, d);
@@ -198,6 +209,14 @@ impl ContextMix {
         let tok = self.tree.id(node ^ (1 << self.tree.bits));
         self.end(i, tok);
         Ok(tok)
+    }
+
+    /// Starts coding position `i` (what [`ContextMix::code`] does first): its contexts and
+    /// matches, and loading the first decision's slots. Work done between this and `code`
+    /// hides the wait for memory.
+    pub fn prepare(&mut self, i: usize) {
+        self.begin(i);
+        self.prepared = Some(i);
     }
 
     pub fn tree(&self) -> &Tree {
@@ -352,60 +371,6 @@ impl ContextMix {
         }
         if !self.p.v3 {
             self.complete(i);
-        }
-    }
-
-    /// Whether token context `k` at `j` and `j`'s token are all known.
-    fn complete_at(&self, k: usize, j: usize) -> bool {
-        let kind = self.p.contexts[k];
-        let Some((before, after)) = kind.token_span() else { return false };
-        if j < before || j + after >= self.known.len() || self.known[j] == UNKNOWN {
-            return false;
-        }
-        (j - before..=j + after).all(|x| !kind.uses(j, x) || self.known[x] != UNKNOWN)
-    }
-
-    /// `known[e]` was just revealed. Each token context instance is learned once, complete:
-    /// when the last of its tokens and its position's token becomes known, so statistics do
-    /// not depend on the order the plan reveals tokens in. Coding learns it when it is active
-    /// and complete then; otherwise it is learned here.
-    fn complete(&mut self, e: usize) {
-        let n = self.known.len();
-        let lay = contexts::Layout { column: None, above: None, word: 0, field: None, field_above: None };
-        for k in 0..self.p.contexts.len() {
-            let kind = self.p.contexts[k];
-            let Some((before, after)) = kind.token_span() else { continue };
-            // e itself, when its context was complete but not coded with (inactive)
-            if !self.active[k] && self.complete_at(k, e) {
-                let h = contexts::hash(kind, e, &self.known, &self.texts, &lay);
-                self.learn_token(k, h, self.tree.rank(self.known[e]));
-            }
-            for j in e.saturating_sub(after)..=(e + before).min(n - 1) {
-                if j != e && kind.uses(j, e) && self.complete_at(k, j) {
-                    let h = contexts::hash(kind, j, &self.known, &self.texts, &lay);
-                    self.learn_token(k, h, self.tree.rank(self.known[j]));
-                }
-            }
-        }
-    }
-
-    /// Context `k` with hash `h` learns every decision of the token of rank `rank`.
-    fn learn_token(&mut self, k: usize, h: u64, rank: u32) {
-        // the path's slots first, so that their cache misses overlap
-        let mut node = 1u32;
-        for d in 0..self.tree.bits {
-            self.ctx[k].prefetch(h, node);
-            node = 2 * node + ((rank >> (self.tree.bits - 1 - d)) & 1);
-        }
-        let mut node = 1u32;
-        for d in 0..self.tree.bits {
-            let (_, mid, hi) = self.tree.split(node, d);
-            let bit = (rank >> (self.tree.bits - 1 - d)) & 1 == 1;
-            if mid < hi {
-                let r = self.ctx[k].read(h, node);
-                self.ctx[k].update(&r, bit);
-            }
-            node = 2 * node + bit as u32;
         }
     }
 }
