@@ -205,7 +205,13 @@ impl Apm {
     }
 
     pub fn refine(&mut self, p: f32, ctx: usize) -> f32 {
-        let s = (stretch(p).clamp(-APM_RANGE, APM_RANGE) + APM_RANGE) * (16.0 / APM_RANGE);
+        self.refine_stretched(stretch(p), ctx)
+    }
+
+    /// [`Apm::refine`] of the probability whose stretch is `sp` (maps that refine the same
+    /// probability share its stretch).
+    pub fn refine_stretched(&mut self, sp: f32, ctx: usize) -> f32 {
+        let s = (sp.clamp(-APM_RANGE, APM_RANGE) + APM_RANGE) * (16.0 / APM_RANGE);
         let j = (s as usize).min(APM_STEPS - 2);
         self.frac = s - j as f32;
         self.idx = ctx * APM_STEPS + j;

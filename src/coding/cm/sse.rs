@@ -80,20 +80,22 @@ impl Sse {
 
     /// The refined P(1) of the mixer's `pm`.
     pub fn refine(&mut self, pm: f32, d: &Decision) -> f32 {
-        let pa = self.by_state.refine(pm, d.depth * self.states + d.mstate);
-        let pn = self.by_node.refine(pm, d.node as usize & 0xFFFF);
+        // every map refines pm: its stretch once
+        let spm = stretch(pm);
+        let pa = self.by_state.refine_stretched(spm, d.depth * self.states + d.mstate);
+        let pn = self.by_node.refine_stretched(spm, d.node as usize & 0xFFFF);
         let Some(by_prev) = &mut self.by_prev else {
             return pm + ((pa + pn) * 0.5 - pm) * self.share;
         };
-        let pp = by_prev.refine(pm, slot_of(d.prev, d.node) as usize & (by_prev.contexts() - 1));
+        let pp = by_prev.refine_stretched(spm, slot_of(d.prev, d.node) as usize & (by_prev.contexts() - 1));
         let Some((by_prev2, by_lm, layer)) = &mut self.v5 else {
             return pm + ((pa + pn + pp) * (1.0 / 3.0) - pm) * self.share;
         };
-        let p2 = by_prev2.refine(pm, slot_of(d.prev2, d.node) as usize & (by_prev2.contexts() - 1));
+        let p2 = by_prev2.refine_stretched(spm, slot_of(d.prev2, d.node) as usize & (by_prev2.contexts() - 1));
         let b = (((d.lm + CLIP) * (LM_STEPS as f32 / (2.0 * CLIP))) as usize).min(LM_STEPS - 1);
-        let pl = by_lm.refine(pm, d.depth * LM_STEPS + b);
+        let pl = by_lm.refine_stretched(spm, d.depth * LM_STEPS + b);
         let st = |p: f32| stretch(p).clamp(-CLIP, CLIP);
-        self.x = [st(pm), st(pa), st(pn), st(pp), st(p2), st(pl)];
+        self.x = [spm.clamp(-CLIP, CLIP), st(pa), st(pn), st(pp), st(p2), st(pl)];
         self.set = d.depth;
         self.p = squash(layer.dot(self.set, &self.x));
         self.p
