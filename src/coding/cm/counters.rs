@@ -144,8 +144,15 @@ impl StateMap {
     /// stretch(P(1)) for history `state` in set `set`; remembered for [`StateMap::update`].
     #[inline]
     pub fn p(&mut self, set: usize, state: u8) -> f32 {
+        math::stretch(self.prob(set, state))
+    }
+
+    /// P(1) for history `state` in set `set`, not stretched yet; remembered for
+    /// [`StateMap::update`].
+    #[inline]
+    pub fn prob(&mut self, set: usize, state: u8) -> f32 {
         self.idx = set * 256 + state as usize;
-        math::stretch((self.t[self.idx].0 >> 8) as f32 * (1.0 / 16_777_216.0) + 1.0 / 33_554_432.0)
+        (self.t[self.idx].0 >> 8) as f32 * (1.0 / 16_777_216.0) + 1.0 / 33_554_432.0
     }
 
     #[inline]

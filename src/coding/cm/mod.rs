@@ -276,6 +276,14 @@ impl ContextMix {
                 self.reads[k] = c.read(self.hashes[k], node);
             }
         }
+        // what each history predicts, stretched all at once
+        let mut hist = [0.5f32; MAX_ORDERS.next_multiple_of(8)];
+        for (k, h) in self.histories.iter_mut().enumerate() {
+            if self.active[k] {
+                hist[k] = h.prob(d, self.reads[k].state);
+            }
+        }
+        math::stretch_all(&mut hist);
         for k in 0..self.ctx.len() {
             if !self.active[k] {
                 m.add(0.0);
@@ -291,7 +299,7 @@ impl ContextMix {
                 order += 1;
             }
             m.add(r.stretch());
-            m.add(self.histories[k].p(d, r.state));
+            m.add(hist[k]);
         }
         // the match model speaks while the path still leads to its token
         self.expect_bit = None;

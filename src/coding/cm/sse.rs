@@ -5,7 +5,7 @@
 //! depth, so a poorly trained map is weighed down instead of diluting the others.
 
 use super::counters::slot_of;
-use super::math::{squash, stretch};
+use super::math::{squash, stretch, stretch_all};
 use super::mixer::{Apm, Layer};
 use super::params::Params;
 use super::tree::CLIP;
@@ -94,8 +94,9 @@ impl Sse {
         let p2 = by_prev2.refine_stretched(spm, slot_of(d.prev2, d.node) as usize & (by_prev2.contexts() - 1));
         let b = (((d.lm + CLIP) * (LM_STEPS as f32 / (2.0 * CLIP))) as usize).min(LM_STEPS - 1);
         let pl = by_lm.refine_stretched(spm, d.depth * LM_STEPS + b);
-        let st = |p: f32| stretch(p).clamp(-CLIP, CLIP);
-        self.x = [spm.clamp(-CLIP, CLIP), st(pa), st(pn), st(pp), st(p2), st(pl)];
+        let mut st = [pa, pn, pp, p2, pl, 0.5, 0.5, 0.5];
+        stretch_all(&mut st);
+        self.x = [spm, st[0], st[1], st[2], st[3], st[4]].map(|x| x.clamp(-CLIP, CLIP));
         self.set = d.depth;
         self.p = squash(layer.dot(self.set, &self.x));
         self.p
