@@ -17,7 +17,9 @@ one model serves every plan. n varies per step over lengths llmzip's plans use.
 Data: flat uint16 token files from tokenize_corpus.py, all held on the GPU; batches are cut
 at random offsets (seeded). The learning-rate schedule is by wall-clock time (warm-up, then
 linear decay to 10% at --minutes), so a run fits its device budget exactly; rerunning gives a
-model of the same kind, not the same bytes.
+model of the same kind, not the same bytes. With --max-steps the schedule follows steps
+instead (a token budget; --minutes still stops the run), which makes runs that share one GPU
+comparable. The vocabulary size is the tokenizer's.
 
 Usage: pretrain.py --tokens DIR --valid VALID.u16 --tokenizer tokenizer.json --out DIR
                    --layers 4 --hidden 128 --heads 4 --minutes 15 [--batch-tokens 65536]
@@ -33,6 +35,7 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tokenizers import Tokenizer
 from transformers import RobertaPreLayerNormConfig, RobertaPreLayerNormForMaskedLM
 
 CLS, PAD, SEP, MASK = 0, 1, 2, 4
@@ -160,7 +163,7 @@ def main():
         model = RobertaPreLayerNormForMaskedLM.from_pretrained(args.init).float()
     else:
         cfg = RobertaPreLayerNormConfig(
-            vocab_size=8000, hidden_size=args.hidden, num_hidden_layers=args.layers,
+            vocab_size=Tokenizer.from_file(args.tokenizer).get_vocab_size(), hidden_size=args.hidden, num_hidden_layers=args.layers,
             num_attention_heads=args.heads, intermediate_size=args.ffn or 4 * args.hidden,
             hidden_act="gelu", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
             max_position_embeddings=args.max_positions, type_vocab_size=1, layer_norm_eps=1e-5,
@@ -187,6 +190,9 @@ def main():
         frac = (time.time() - t0) / budget
         if frac >= 1.0:
             break
+        if args.max_steps < 10**9:
+            # a token budget: the schedule follows steps, so runs sharing a GPU stay comparable
+            frac = step / args.max_steps
         warm = min(1.0, (step + 1) / args.warmup)
         lr = args.lr * warm * (1.0 - 0.9 * frac)
         for g in opt.param_groups:
