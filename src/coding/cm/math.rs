@@ -120,9 +120,14 @@ mod tests {
             let mut a = [0.25f32; 24];
             a[..chunk.len()].copy_from_slice(chunk);
             let want: Vec<u32> = a.iter().map(|&x| stretch(x).to_bits()).collect();
+            // the plain loop (CPUs without AVX2) and the dispatched one
+            let mut plain = a;
+            stretch_loop(&mut plain);
             stretch_all(&mut a);
-            let got: Vec<u32> = a.iter().map(|x| x.to_bits()).collect();
-            assert_eq!(got, want, "{chunk:?}");
+            for got in [a, plain] {
+                let got: Vec<u32> = got.iter().map(|x| x.to_bits()).collect();
+                assert_eq!(got, want, "{chunk:?}");
+            }
         }
     }
 

@@ -213,7 +213,8 @@ impl ContextMix {
 
     /// Starts coding position `i` (what [`ContextMix::code`] does first): its contexts and
     /// matches, and loading the first decision's slots. Work done between this and `code`
-    /// hides the wait for memory.
+    /// hides the wait for memory. `code(i, …)` must come next: the match models have looked
+    /// `i` up already.
     pub fn prepare(&mut self, i: usize) {
         self.begin(i);
         self.prepared = Some(i);
