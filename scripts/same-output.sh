@@ -3,11 +3,11 @@
 # faster must not change one output byte. Compresses each case with both, compares the
 # .llmz files, decodes each one with the other binary and compares with the input.
 #
-#   scripts/same-output.sh OLD NEW [quick|all]
+#   scripts/same-output.sh OLD NEW [quick|levels|all]
 #
 # quick: alice29 at -2 -3 -5, --mix-version 2..6 at -5 on its first 40 kB, the own texts of
-# data/bench-texts at -5, one run with -j 2 --block-size 65536. all: also alice29 at -1 and
-# -8 and 1 MiB of ../shared/corpus/valid.txt.xz at -5. Prints one line per case and ends
+# data/bench-texts at -5, one run with -j 2 --block-size 65536. levels: also alice29 at -1
+# and -8. all: also 1 MiB of ../shared/corpus/valid.txt.xz at -5. Prints one line per case and ends
 # non-zero if any differs. Needs ../shared/bench (alice29.txt); CPU-heavy: run it `nice`.
 set -euo pipefail
 old=$(realpath "$1")
@@ -41,7 +41,7 @@ case_() {
 alice=$shared/bench/alice29.txt
 head -c 40000 "$alice" >"$tmp/alice40k.txt"
 levels="-2 -3 -5"
-[ "$mode" = all ] && levels="-1 -2 -3 -5 -8"
+[ "$mode" != quick ] && levels="-1 -2 -3 -5 -8"
 for l in $levels; do
     case_ alice29 "$alice" "$l"
 done
