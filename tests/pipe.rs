@@ -33,3 +33,42 @@ fn a_short_pipe_round_trips_like_its_file() {
     pipe_matches_file(TEXT.as_bytes());
     pipe_matches_file(b"");
 }
+
+/// An output that exists is refused before the pipe is read: with standard input left open
+/// and empty, the refusal must come at once rather than after the level's read-ahead.
+#[test]
+fn a_refused_output_does_not_wait_for_the_pipe() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("out.llmz"), b"keep").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_llmzip"))
+        .current_dir(d.path())
+        .args(["compress", "-q", "--model", &model("tiny-bert"), "-o", "out.llmz", "-"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"a little text, and the pipe stays open").unwrap();
+    let t = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break Some(s);
+        }
+        if t.elapsed() > std::time::Duration::from_secs(60) {
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    drop(stdin);
+    let Some(status) = status else {
+        child.kill().unwrap();
+        panic!("still reading the pipe after 60 s instead of refusing the existing output");
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!status.success());
+    assert!(err.contains("out.llmz"), "{err}");
+    assert_eq!(std::fs::read(d.path().join("out.llmz")).unwrap(), b"keep");
+}

@@ -121,6 +121,13 @@ pub fn run(g: &Global, a: CompressArgs) -> anyhow::Result<()> {
     let model = models.get(&model_name(&a))?;
     let level = levels::get(a.level.chosen().unwrap_or(levels::DEFAULT));
     for f in &files {
+        let dest = dest_for(f, &a.io, || {
+            let mut s = f.as_os_str().to_owned();
+            s.push(format!(".{}", super::SUFFIX));
+            Ok(PathBuf::from(s))
+        })?;
+        // a refusal (an existing output, a terminal) comes before a pipe is read from
+        dest.check(a.io.force, true)?;
         // the level's plan may depend on the input's length and on how its start compresses;
         // a pipe cannot be read twice, so its start is held back and coded first
         let stdin = is_stdio(f);
@@ -131,11 +138,6 @@ pub fn run(g: &Global, a: CompressArgs) -> anyhow::Result<()> {
             (len, if len.is_some() { head_of(f) } else { Vec::new() })
         };
         let comp = Compressor::new(&model, Options { jobs: models.jobs, ..options(&a, len, &head) })?;
-        let dest = dest_for(f, &a.io, || {
-            let mut s = f.as_os_str().to_owned();
-            s.push(format!(".{}", super::SUFFIX));
-            Ok(PathBuf::from(s))
-        })?;
         let held = if stdin { std::mem::take(&mut head) } else { Vec::new() };
         let (stats, secs) = through(g, f, &dest, a.io.force, true, "compressing", |input, out, hooks| {
             let input: Box<dyn Read> = Box::new(std::io::Cursor::new(held).chain(input));
