@@ -137,9 +137,9 @@ impl Mixer {
                 }
             }
         }
-        for j in 0..k {
-            self.h[j] = s[j].clamp(-CLIP, CLIP);
-            self.p_first[j] = squash(self.h[j]);
+        for ((h, p), &sj) in self.h.iter_mut().zip(&mut self.p_first).zip(&s[..k]) {
+            *h = sj.clamp(-CLIP, CLIP);
+            *p = squash(*h);
         }
         self.fsel = fsel;
         self.p = squash(self.final_.dot(fsel, &self.h));

@@ -285,7 +285,7 @@ impl ContextMix {
             }
         }
         math::stretch_all(&mut hist);
-        for k in 0..self.ctx.len() {
+        for (k, &hk) in hist.iter().enumerate().take(self.ctx.len()) {
             if !self.active[k] {
                 m.add(0.0);
                 m.add(0.0);
@@ -300,7 +300,7 @@ impl ContextMix {
                 order += 1;
             }
             m.add(r.stretch());
-            m.add(hist[k]);
+            m.add(hk);
         }
         // the match model speaks while the path still leads to its token
         self.expect_bit = None;
