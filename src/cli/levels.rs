@@ -19,7 +19,9 @@ pub struct Level {
     pub mix: bool,
     /// arith: the adaptive token model's version ([`MIX_VERSIONS`])
     pub mix_version: u8,
-    /// for inputs of at least `.0` bytes, plan `.1` instead of `plan`
+    /// for inputs of at least `.0` bytes (or whose start deflates well, [`Level::for_input`]),
+    /// plan `.1` instead of `plan`; no level has one while one-token plans serve every input
+    /// (a pipe is then not read ahead)
     pub long: Option<(u64, RevealPlan)>,
 }
 
@@ -36,13 +38,14 @@ const fn plan(model: &'static str, method: Method, window: usize, context: usize
     }
 }
 
-/// `level`, whose inputs of at least `bytes` bytes get context `context` and settle, after
-/// `after` tokens of a block, into one-round windows of `window`.
-const fn long_settled(level: Level, bytes: u64, context: usize, after: usize, window: usize) -> Level {
-    let mut long = level.plan;
-    long.context = context;
-    long.settle = Some(Settle { after, window });
-    Level { long: Some((bytes, long)), ..level }
+/// `level` coding every input one token at a time, each token predicted from the `context`
+/// tokens before it (`--settle 0,1`): the model sees the whole left context of every token and
+/// the adaptive model every left neighbour.
+const fn one_token(level: Level, context: usize) -> Level {
+    let mut plan = level.plan;
+    plan.context = context;
+    plan.settle = Some(Settle { after: 0, window: 1 });
+    Level { plan, ..level }
 }
 
 use Method::{Arith, Mask};
@@ -54,24 +57,23 @@ const LARGE: &str = "llmzip-large-1";
 /// Levels 1 to 9, fastest first, each smaller than the one before on alice29.txt (README,
 /// "Levels", measured side by side). All use the pre-LayerNorm models on the integer engine:
 /// the small model with one round is both faster and smaller than the first built-in model
-/// (`llmzip-default`), which stays for the files that name it. More rounds let the model see
-/// both sides of a window, which pays on prose; the one-round levels keep every token's left
-/// neighbours for the adaptive model, which pays on long, repetitive text. The default does
-/// both on inputs of 256 KiB or more: two rounds while the adaptive model is young, then
-/// (after 10,000 tokens) windows of 8 tokens in one round each, which keep every left
-/// neighbour and put the LM's context close; on shorter texts that lost more often than it
-/// won (docs/RESULTS.md, "Session 6"). A pipe's start is read ahead ([`Level::read_ahead`]),
-/// so a piped input gets the plan its file would.
+/// (`llmzip-default`), which stays for the files that name it. From the default up every
+/// input is coded one token at a time, each token seeing the `context` tokens before it:
+/// measured on prose, long texts, logs-like text and web text alike, that beat rounds (which
+/// show the model both sides of a window but hide the left neighbours of the tokens revealed
+/// together) and one-round sub-windows of 8 by 7–15%, at a cost of `context` + 1 positions per
+/// token; each level buys a wider context or a larger model (docs/RESULTS.md, "Session 8:
+/// one token at a time").
 pub const LEVELS: [Level; 9] = [
     /* 1 */ plan(SMALL, Mask, 64, 0, 1),
     /* 2 */ plan(SMALL, Arith, 64, 0, 1),
     /* 3 */ plan(SMALL, Arith, 32, 8, 1),
     /* 4 */ plan(SMALL, Arith, 32, 32, 2),
-    /* 5 */ long_settled(plan(MEDIUM, Arith, 32, 32, 2), 256 << 10, 24, 10_000, 8),
-    /* 6 */ plan(MEDIUM, Arith, 32, 32, 3),
-    /* 7 */ plan(MEDIUM, Arith, 64, 64, 4),
-    /* 8 */ plan(MEDIUM, Arith, 64, 64, 8),
-    /* 9 */ plan(LARGE, Arith, 64, 128, 8),
+    /* 5 */ one_token(plan(MEDIUM, Arith, 32, 32, 2), 2),
+    /* 6 */ one_token(plan(MEDIUM, Arith, 32, 32, 3), 8),
+    /* 7 */ one_token(plan(MEDIUM, Arith, 64, 64, 4), 16),
+    /* 8 */ one_token(plan(MEDIUM, Arith, 64, 64, 8), 32),
+    /* 9 */ one_token(plan(LARGE, Arith, 64, 128, 8), 32),
 ];
 
 /// The adaptive token model of each level (arith), a column of its own so that it changes
@@ -158,37 +160,58 @@ pub fn using(model: &str) -> String {
 mod tests {
     use super::*;
 
-    /// The default lets the model see context on both sides of a window (several rounds) and
-    /// mixes it with the adaptive model: what a model that predicts needs.
+    /// The default lets the model see the context of every token and mixes it with the
+    /// adaptive model: what a model that predicts needs.
     #[test]
     fn the_default_level_shows_the_model_context() {
         let d = get(DEFAULT);
-        assert!(d.plan.rounds > 1 && d.plan.context > 0 && d.mix && d.method == Method::Arith, "{d:?}");
+        assert!(d.plan.context > 0 && d.mix && d.method == Method::Arith, "{d:?}");
         assert!(llmzip::model::builtin::find(d.model).is_some(), "{} is built in", d.model);
     }
 
-    /// Long inputs of the default settle into sub-windows; short ones keep rounds, and so do
-    /// inputs of unknown length unless their start says otherwise.
+    /// From the default up every input, short or long, prose or log, is coded one token at a
+    /// time: the plan does not depend on the input, so a pipe is not read ahead.
     #[test]
-    fn the_default_settles_on_long_inputs_only() {
-        let d = get(DEFAULT);
-        let (from, _) = d.long.expect("the default has a plan for long inputs");
-        assert_eq!(d.for_input(None, &[]).plan.settle, None);
-        // a pipe read ahead this far counts as long
-        assert_eq!(d.for_input(Some(d.read_ahead() as u64), &[]).plan, d.long.unwrap().1);
-        assert!(d.read_ahead() >= PROBE_BYTES && get(1).read_ahead() == 0, "{}", d.read_ahead());
-        assert_eq!(d.for_input(Some(from - 1), &[]).plan.settle, None);
-        let long = d.for_input(Some(from), &[]).plan;
-        assert!(long.settle.is_some() && long.rounds > 1, "{long:?}");
-        // it fits every model the short plan fits
-        assert!(long.window + long.context <= d.plan.window + d.plan.context, "{long:?}");
+    fn levels_from_the_default_up_code_one_token_at_a_time() {
+        let log = b"2026-11-24 10:00:00 status installed libfoo:amd64\n".repeat(2000);
+        for n in DEFAULT..=9 {
+            let d = get(n);
+            assert_eq!(d.plan.settle, Some(Settle { after: 0, window: 1 }), "-{n}");
+            assert_eq!(d.read_ahead(), 0, "-{n}");
+            assert_eq!(d.for_input(Some(1 << 30), &log), d, "-{n}");
+            assert_eq!(d.for_input(None, &[]), d, "-{n}");
+        }
+        assert_eq!(get(4).plan.settle, None);
     }
 
-    /// A log-like start settles from the first token, English prose keeps the rounds, and the
-    /// levels without a long plan ignore the probe.
+    /// Each level from the default up sees more context than the one below on the same model
+    /// (a token costs the LM `context` + 1 positions), or uses a larger model: the size
+    /// ordering measured in the README rests on it.
+    #[test]
+    fn each_level_buys_more_context_or_a_larger_model() {
+        for n in DEFAULT..9 {
+            let (a, b) = (get(n), get(n + 1));
+            if a.model == b.model {
+                assert!(
+                    b.plan.context > a.plan.context,
+                    "-{}: context {} after {}",
+                    n + 1,
+                    b.plan.context,
+                    a.plan.context
+                );
+            } else {
+                assert!(b.plan.context >= a.plan.context && b.model == LARGE, "-{}: {b:?}", n + 1);
+            }
+        }
+    }
+
+    /// A level with a long plan: a log-like start takes it from the first token, English prose
+    /// keeps the level's plan, and the levels without a long plan ignore the probe.
     #[test]
     fn structured_inputs_settle_from_the_start() {
-        let d = get(DEFAULT);
+        let mut long = get(4).plan;
+        long.settle = Some(Settle { after: 10_000, window: 8 });
+        let d = Level { long: Some((256 << 10, long)), ..get(4) };
         let log: Vec<u8> = (0..2000)
             .flat_map(|i| {
                 format!("2026-11-24 10:{:02}:{:02} status installed libfoo{i}:amd64\n", i / 60 % 60, i % 60)
@@ -200,6 +223,8 @@ mod tests {
         let prose = include_bytes!("../../data/sample/pellucidar.txt");
         assert!(deflate_bits(prose) >= SETTLE_BELOW_BITS, "{}", deflate_bits(prose));
         assert_eq!(d.for_input(Some(prose.len() as u64), prose).plan.settle, None);
+        assert_eq!(d.for_input(Some(1 << 20), prose).plan, long);
+        assert!(d.read_ahead() >= PROBE_BYTES);
         assert_eq!(get(3).for_input(Some(log.len() as u64), &log).plan, get(3).plan);
     }
 
