@@ -163,6 +163,8 @@ fn replay(args: &[String]) {
         let t0 = std::time::Instant::now();
         let mut cost = 0.0f64;
         let mut lm_cost = 0.0f64;
+        // FNV-1a of every P(1) in order: equal digests mean the same coded bytes
+        let mut digest = 0xCBF2_9CE4_8422_2325u64;
         // cost of tokens coded without their left neighbour known (later rounds' gaps)
         let (mut blind, mut blind_n) = (0.0f64, 0usize);
         let mut seen = vec![false; n];
@@ -188,6 +190,7 @@ fn replay(args: &[String]) {
                 let b = bit.unwrap();
                 let q = p1 as f64 / 65536.0;
                 cost -= if b { q } else { 1.0 - q }.log2();
+                digest = (digest ^ p1 as u64).wrapping_mul(0x100_0000_01B3);
                 Ok(b)
             })
             .unwrap();
@@ -198,7 +201,7 @@ fn replay(args: &[String]) {
             seen[i] = true;
         }
         println!(
-            "{:28} {:.6} bits/byte  (LM alone {:.4}; {:.0} tokens/s; {} tokens without their left neighbour: {:.1}% of the bits)",
+            "{:28} {:.6} bits/byte  (LM alone {:.4}; {:.0} tokens/s; {} tokens without their left neighbour: {:.1}% of the bits; P(1) digest {digest:016x})",
             f.rsplit('/').next().unwrap(),
             cost / bytes as f64,
             lm_cost / bytes as f64,

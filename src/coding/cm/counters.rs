@@ -98,6 +98,13 @@ impl Counters {
         }
     }
 
+    /// Asks the memory system for the slot of `(h, node)` ahead of its [`Counters::read`]:
+    /// the tables outgrow the caches, and a read that waits for memory stalls the decision.
+    #[inline]
+    pub fn prefetch(&self, h: u64, node: u32) {
+        prefetch(&self.t[(mix(h, node) & self.mask) as usize]);
+    }
+
     #[inline]
     pub fn update(&mut self, r: &Read, bit: bool) {
         let p = r.p as i64;
@@ -107,6 +114,20 @@ impl Counters {
         // a written slot's history is never 0, so 0 means empty
         self.t[r.idx as usize] = (p << 16) | ((next_state(r.state, bit) as u32) << 8) | r.chk as u32;
     }
+}
+
+/// Starts loading the cache line of `x`; no effect on any value.
+#[inline(always)]
+pub fn prefetch<T>(x: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint that never faults, and `x` is a valid reference anyway
+    #[allow(unused_unsafe)]
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>(x as *const T as *const i8);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = x;
 }
 
 /// Bit history → P(1), learned per (context set, history) at 1/(count + 1.5), count ≤ 1023.
@@ -123,8 +144,15 @@ impl StateMap {
     /// stretch(P(1)) for history `state` in set `set`; remembered for [`StateMap::update`].
     #[inline]
     pub fn p(&mut self, set: usize, state: u8) -> f32 {
+        math::stretch(self.prob(set, state))
+    }
+
+    /// P(1) for history `state` in set `set`, not stretched yet; remembered for
+    /// [`StateMap::update`].
+    #[inline]
+    pub fn prob(&mut self, set: usize, state: u8) -> f32 {
         self.idx = set * 256 + state as usize;
-        math::stretch((self.t[self.idx].0 >> 8) as f32 * (1.0 / 16_777_216.0) + 1.0 / 33_554_432.0)
+        (self.t[self.idx].0 >> 8) as f32 * (1.0 / 16_777_216.0) + 1.0 / 33_554_432.0
     }
 
     #[inline]

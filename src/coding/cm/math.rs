@@ -43,6 +43,52 @@ pub fn ln(x: f32) -> f32 {
     e as f32 * LN2_HI + (series + e as f32 * LN2_LO)
 }
 
+/// [`ln`] without branches (both ways computed, one kept), so that loops over it
+/// vectorise: the same operations on the same values, so the same bits for every input.
+#[inline(always)]
+fn ln_select(x: f32) -> f32 {
+    let bits = x.to_bits();
+    let sub = bits < 0x0080_0000;
+    let b = if sub { (x * 8_388_608.0).to_bits() } else { bits };
+    let e = ((b >> 23) as i32) - 127 - if sub { 23 } else { 0 };
+    let m = f32::from_bits((b & 0x007F_FFFF) | 0x3F80_0000);
+    let big = m > 1.5;
+    let (e, m) = (e + big as i32, if big { m * 0.5 } else { m });
+    let s = (m - 1.0) / (m + 1.0);
+    let s2 = s * s;
+    let series = 2.0 * s * (1.0 + s2 * (1.0 / 3.0 + s2 * (1.0 / 5.0 + s2 * (1.0 / 7.0 + s2 * (1.0 / 9.0)))));
+    let r = e as f32 * LN2_HI + (series + e as f32 * LN2_LO);
+    if x.is_nan() || x <= 0.0 {
+        -104.0
+    } else {
+        r
+    }
+}
+
+/// Each of `p` replaced by its [`stretch`] (the same bits), several at a time with the
+/// widest vectors this CPU has: a decision stretches a probability per context.
+pub fn stretch_all<const N: usize>(p: &mut [f32; N]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above)
+        return unsafe { stretch_all_avx2(p) };
+    }
+    stretch_loop(p);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn stretch_all_avx2<const N: usize>(p: &mut [f32; N]) {
+    stretch_loop(p);
+}
+
+#[inline(always)]
+fn stretch_loop<const N: usize>(p: &mut [f32; N]) {
+    for x in p.iter_mut() {
+        *x = ln_select(*x) - ln_select(1.0 - *x);
+    }
+}
+
 /// ln(p / (1 − p)), the logistic domain the mixer works in.
 #[inline]
 pub fn stretch(p: f32) -> f32 {
@@ -58,6 +104,32 @@ pub fn squash(x: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The vector stretch gives the bits of the scalar one: edge cases (0, 1, subnormals,
+    /// NaN, out of range) and a sweep over the bit patterns of [0, 1].
+    #[test]
+    fn stretch_all_is_stretch() {
+        let mut xs: Vec<f32> = vec![0.0, -0.0, 1.0, 0.5, 1.5, -1.0, 2.0, f32::NAN, f32::INFINITY, f32::MIN_POSITIVE];
+        xs.extend([1e-45f32, 1e-40, 3e-39, 1.0 - f32::EPSILON, 1.0 / 33_554_432.0, 0.999_999_94]);
+        let mut b = 0u32;
+        while b <= 1.0f32.to_bits() {
+            xs.push(f32::from_bits(b));
+            b += 997;
+        }
+        for chunk in xs.chunks(24) {
+            let mut a = [0.25f32; 24];
+            a[..chunk.len()].copy_from_slice(chunk);
+            let want: Vec<u32> = a.iter().map(|&x| stretch(x).to_bits()).collect();
+            // the plain loop (CPUs without AVX2) and the dispatched one
+            let mut plain = a;
+            stretch_loop(&mut plain);
+            stretch_all(&mut a);
+            for got in [a, plain] {
+                let got: Vec<u32> = got.iter().map(|x| x.to_bits()).collect();
+                assert_eq!(got, want, "{chunk:?}");
+            }
+        }
+    }
 
     #[test]
     fn close_to_the_platform_functions() {

@@ -5,10 +5,13 @@
 //! An APM then refines the probability by what such probabilities turned out to be in a
 //! context. All in f32 in a fixed order, so the decoder repeats every bit.
 
+use super::counters::prefetch;
 use super::math::{squash, stretch};
 use super::tree::CLIP;
 
 pub const MAX_INPUTS: usize = 48;
+/// Most weight-set selectors (first layers) of a [`Mixer`].
+const MAX_SELECTORS: usize = 8;
 
 /// One layer: `sets` weight vectors of `n` inputs; `select` picks one per decision. A set
 /// learns faster while it is young: its rate is `rate · (1 + boost · 64 / (64 + updates))`.
@@ -27,6 +30,12 @@ impl Layer {
             w[s * n..s * n + init.len()].copy_from_slice(init);
         }
         Layer { n, w, updates: vec![0; sets], rate, boost }
+    }
+
+    /// The weights of set `set`.
+    #[inline]
+    fn row(&self, set: usize) -> &[f32] {
+        &self.w[set * self.n..(set + 1) * self.n]
     }
 
     #[inline]
@@ -50,6 +59,22 @@ impl Layer {
     }
 }
 
+/// The dot products of `x` with each of `rows`, side by side: each sum adds its terms in
+/// input order from 0 (the same bits as [`Layer::dot`] before its clamp, one row after
+/// another), but the sums of different rows do not wait on each other.
+#[inline]
+fn dots<const K: usize>(rows: &[&[f32]; K], x: &[f32]) -> [f32; K] {
+    let n = rows.iter().fold(x.len(), |n, r| n.min(r.len()));
+    let rows: [&[f32]; K] = std::array::from_fn(|j| &rows[j][..n]);
+    let mut s = [0.0f32; K];
+    for i in 0..n {
+        for j in 0..K {
+            s[j] += rows[j][i] * x[i];
+        }
+    }
+    s
+}
+
 /// Weight sets chosen by several contexts, then a final mixer over their outputs.
 pub struct Mixer {
     first: Vec<Layer>,
@@ -68,6 +93,7 @@ impl Mixer {
     /// the first inputs (the rest start at 0).
     pub fn new(n: usize, sets: &[usize], final_sets: usize, rate: f32, boost: f32, init: &[f32]) -> Self {
         let k = sets.len();
+        assert!((1..=MAX_SELECTORS).contains(&k));
         Mixer {
             first: sets.iter().map(|&s| Layer::new(n, s, rate, boost, init)).collect(),
             final_: Layer::new(k, final_sets, rate * 0.5, boost, &vec![1.0 / k as f32; k]),
@@ -95,10 +121,25 @@ impl Mixer {
     /// P(1) from the inputs added since `clear`, with selector k choosing weight set `sel[k]`.
     pub fn mix(&mut self, sel: &[usize], fsel: usize) -> f32 {
         let x = &self.x[..self.nx];
-        for (k, layer) in self.first.iter().enumerate() {
-            self.sel[k] = sel[k];
-            self.h[k] = layer.dot(sel[k], x);
-            self.p_first[k] = squash(self.h[k]);
+        let k = self.first.len();
+        let mut rows: [&[f32]; MAX_SELECTORS] = [&[]; MAX_SELECTORS];
+        for (j, layer) in self.first.iter().enumerate() {
+            self.sel[j] = sel[j];
+            rows[j] = layer.row(sel[j]);
+        }
+        let mut s = [0.0f32; MAX_SELECTORS];
+        match k {
+            4 => s[..4].copy_from_slice(&dots::<4>(rows[..4].try_into().unwrap(), x)),
+            5 => s[..5].copy_from_slice(&dots::<5>(rows[..5].try_into().unwrap(), x)),
+            _ => {
+                for (j, layer) in self.first.iter().enumerate() {
+                    s[j] = layer.dot(sel[j], x);
+                }
+            }
+        }
+        for ((h, p), &sj) in self.h.iter_mut().zip(&mut self.p_first).zip(&s[..k]) {
+            *h = sj.clamp(-CLIP, CLIP);
+            *p = squash(*h);
         }
         self.fsel = fsel;
         self.p = squash(self.final_.dot(fsel, &self.h));
@@ -118,12 +159,19 @@ impl Mixer {
 /// Adaptive probability map: per context, a curve from input probability to output
 /// probability over 33 points of the stretched domain, interpolated, trained towards the bit.
 pub struct Apm {
-    t: Vec<f32>,
-    /// updates per point, for a rate that starts fast: max(1 / (n + 1.5), rate)
-    n: Vec<u16>,
+    t: Vec<Point>,
     idx: usize,
     frac: f32,
     rate: f32,
+}
+
+/// A point of a curve beside its update count, so that a refinement and its update touch
+/// one cache line, not two.
+#[derive(Clone, Copy)]
+struct Point {
+    p: f32,
+    /// updates, for a rate that starts fast: max(1 / (n + 1.5), rate)
+    n: u16,
 }
 
 const APM_STEPS: usize = 33;
@@ -131,32 +179,52 @@ const APM_RANGE: f32 = 8.0;
 
 impl Apm {
     pub fn new(contexts: usize, rate: f32) -> Self {
-        let curve: Vec<f32> = (0..APM_STEPS).map(|j| squash((j as f32 - 16.0) * (APM_RANGE / 16.0))).collect();
+        let curve: Vec<Point> =
+            (0..APM_STEPS).map(|j| Point { p: squash((j as f32 - 16.0) * (APM_RANGE / 16.0)), n: 0 }).collect();
         let mut t = Vec::with_capacity(contexts * APM_STEPS);
         for _ in 0..contexts {
             t.extend_from_slice(&curve);
         }
-        Apm { n: vec![0; t.len()], t, idx: 0, frac: 0.0, rate }
+        Apm { t, idx: 0, frac: 0.0, rate }
     }
 
     pub fn contexts(&self) -> usize {
         self.t.len() / APM_STEPS
     }
 
+    /// Starts loading the curve of context `ctx` into the cache ahead of its
+    /// [`Apm::refine`]; no effect on any value.
+    #[inline]
+    pub fn prefetch(&self, ctx: usize) {
+        let row = &self.t[ctx * APM_STEPS..(ctx + 1) * APM_STEPS];
+        // one point per 64-byte line reaches every line of the row
+        for x in row.iter().step_by(64 / std::mem::size_of::<Point>()) {
+            prefetch(x);
+        }
+        prefetch(&row[APM_STEPS - 1]);
+    }
+
     pub fn refine(&mut self, p: f32, ctx: usize) -> f32 {
-        let s = (stretch(p).clamp(-APM_RANGE, APM_RANGE) + APM_RANGE) * (16.0 / APM_RANGE);
+        self.refine_stretched(stretch(p), ctx)
+    }
+
+    /// [`Apm::refine`] of the probability whose stretch is `sp` (maps that refine the same
+    /// probability share its stretch).
+    pub fn refine_stretched(&mut self, sp: f32, ctx: usize) -> f32 {
+        let s = (sp.clamp(-APM_RANGE, APM_RANGE) + APM_RANGE) * (16.0 / APM_RANGE);
         let j = (s as usize).min(APM_STEPS - 2);
         self.frac = s - j as f32;
         self.idx = ctx * APM_STEPS + j;
-        self.t[self.idx] * (1.0 - self.frac) + self.t[self.idx + 1] * self.frac
+        self.t[self.idx].p * (1.0 - self.frac) + self.t[self.idx + 1].p * self.frac
     }
 
     pub fn update(&mut self, bit: bool) {
         let y = if bit { 1.0 } else { 0.0 };
         for (k, share) in [(self.idx, 1.0 - self.frac), (self.idx + 1, self.frac)] {
-            let r = (1.0 / (self.n[k] as f32 + 1.5)).max(self.rate);
-            self.t[k] += (y - self.t[k]) * r * share;
-            self.n[k] = self.n[k].saturating_add(1).min(1000);
+            let x = &mut self.t[k];
+            let r = (1.0 / (x.n as f32 + 1.5)).max(self.rate);
+            x.p += (y - x.p) * r * share;
+            x.n = x.n.saturating_add(1).min(1000);
         }
     }
 }

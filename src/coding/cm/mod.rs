@@ -13,6 +13,7 @@ pub mod coder;
 pub mod contexts;
 pub mod counters;
 pub mod fields;
+mod learn;
 pub mod longmatch;
 pub mod matcher;
 pub mod math;
@@ -109,6 +110,10 @@ pub struct ContextMix {
     reads: [Read; MAX_ORDERS],
     conf_read: Read,
     expect_bit: Option<bool>,
+    /// token context instances to learn before the next token is coded
+    pending: Vec<learn::Learn>,
+    /// the position [`ContextMix::prepare`] began
+    prepared: Option<usize>,
 }
 
 /// [`ContextMix`] fed with the LM's log-probabilities: adaptive model version 3, 4, 5 or 6, as
@@ -126,6 +131,7 @@ impl ContextMixModel {
 
 impl AdaptiveModel for ContextMixModel {
     fn code(&mut self, i: usize, lp: &[f32], io: &mut dyn TokenIo) -> Result<u32> {
+        self.cm.prepare(i);
         let t = crate::coding::profile::start();
         self.lm.load(lp, &self.cm.tree, self.cm.p.v3);
         crate::coding::profile::stop(crate::coding::profile::Stage::Quantize, t);
@@ -167,6 +173,8 @@ impl ContextMix {
             reads: [Read::default(); MAX_ORDERS],
             conf_read: Read::default(),
             expect_bit: None,
+            pending: Vec::new(),
+            prepared: None,
             p,
         }
     }
@@ -182,7 +190,10 @@ impl ContextMix {
         mut io: impl FnMut(Option<bool>, P16) -> Result<bool>,
     ) -> Result<u32> {
         let want = want.map(|t| self.tree.rank(t));
-        self.begin(i);
+        if self.prepared.take() != Some(i) {
+            self.begin(i);
+        }
+        self.flush();
         let mut node = 1u32;
         for d in 0..self.tree.bits {
             let (lo, mid, hi) = self.tree.split(node, d);
@@ -192,12 +203,21 @@ impl ContextMix {
             }
             let p = self.predict(node, d, lm.odds(d, lo, mid, hi));
             let bit = io(want.map(|r| (r >> (self.tree.bits - 1 - d)) & 1 == 1), p)?;
-            self.update(bit);
             node = 2 * node + bit as u32;
+            self.update(bit, (d + 1 < self.tree.bits).then_some(node));
         }
         let tok = self.tree.id(node ^ (1 << self.tree.bits));
         self.end(i, tok);
         Ok(tok)
+    }
+
+    /// Starts coding position `i` (what [`ContextMix::code`] does first): its contexts and
+    /// matches, and loading the first decision's slots. Work done between this and `code`
+    /// hides the wait for memory. `code(i, …)` must come next: the match models have looked
+    /// `i` up already.
+    pub fn prepare(&mut self, i: usize) {
+        self.begin(i);
+        self.prepared = Some(i);
     }
 
     pub fn tree(&self) -> &Tree {
@@ -220,6 +240,13 @@ impl ContextMix {
         self.prev_hash = i.checked_sub(1).map_or(UNKNOWN - 1, |j| self.known[j]) as u64;
         let t2 = i.checked_sub(2).map_or(UNKNOWN - 1, |j| self.known[j]) as u64;
         self.prev2_hash = (self.prev_hash ^ t2.wrapping_mul(0x9E37_79B9_7F4A_7C15)).rotate_left(29);
+        // the first decision's slots and maps, loading while the match models search
+        for (k, c) in self.ctx.iter().enumerate() {
+            if self.active[k] {
+                c.prefetch(self.hashes[k], 1);
+            }
+        }
+        self.sse.prefetch(1, self.prev_hash, self.prev2_hash);
         self.class = match i.checked_sub(1).map(|j| self.known[j]) {
             Some(t) if t != UNKNOWN => class_of(self.texts.of(t)),
             _ => 0,
@@ -244,13 +271,27 @@ impl ContextMix {
         let mut mask = 0usize;
         let mut order = 0;
         let d = (depth as usize).min(MAX_DEPTH - 1);
+        // the slots first, in a loop of their own so that their cache misses overlap
         for (k, c) in self.ctx.iter().enumerate() {
+            if self.active[k] {
+                self.reads[k] = c.read(self.hashes[k], node);
+            }
+        }
+        // what each history predicts, stretched all at once
+        let mut hist = [0.5f32; MAX_ORDERS.next_multiple_of(8)];
+        for (k, h) in self.histories.iter_mut().enumerate() {
+            if self.active[k] {
+                hist[k] = h.prob(d, self.reads[k].state);
+            }
+        }
+        math::stretch_all(&mut hist);
+        for (k, &hk) in hist.iter().enumerate().take(self.ctx.len()) {
             if !self.active[k] {
                 m.add(0.0);
                 m.add(0.0);
                 continue;
             }
-            let r = c.read(self.hashes[k], node);
+            let r = self.reads[k];
             if matches!(self.p.contexts[k], Kind::Tokens(n) if n > 0) {
                 if r.state != 0 {
                     hit += 1;
@@ -259,8 +300,7 @@ impl ContextMix {
                 order += 1;
             }
             m.add(r.stretch());
-            m.add(self.histories[k].p(d, r.state));
-            self.reads[k] = r;
+            m.add(hk);
         }
         // the match model speaks while the path still leads to its token
         self.expect_bit = None;
@@ -305,7 +345,17 @@ impl ContextMix {
         ((p * 65536.0) as u32).clamp(1, 65535)
     }
 
-    fn update(&mut self, bit: bool) {
+    /// Learns the decision's `bit`; `next` is the node of the next decision of this token.
+    fn update(&mut self, bit: bool, next: Option<u32>) {
+        // the next decision's slots and maps first: they load while this one is learned
+        if let Some(next) = next {
+            for (k, c) in self.ctx.iter().enumerate() {
+                if self.active[k] {
+                    c.prefetch(self.hashes[k], next);
+                }
+            }
+            self.sse.prefetch(next, self.prev_hash, self.prev2_hash);
+        }
         for (k, c) in self.ctx.iter_mut().enumerate() {
             if self.active[k] {
                 c.update(&self.reads[k], bit);
@@ -330,54 +380,6 @@ impl ContextMix {
         }
         if !self.p.v3 {
             self.complete(i);
-        }
-    }
-
-    /// Whether token context `k` at `j` and `j`'s token are all known.
-    fn complete_at(&self, k: usize, j: usize) -> bool {
-        let kind = self.p.contexts[k];
-        let Some((before, after)) = kind.token_span() else { return false };
-        if j < before || j + after >= self.known.len() || self.known[j] == UNKNOWN {
-            return false;
-        }
-        (j - before..=j + after).all(|x| !kind.uses(j, x) || self.known[x] != UNKNOWN)
-    }
-
-    /// `known[e]` was just revealed. Each token context instance is learned once, complete:
-    /// when the last of its tokens and its position's token becomes known, so statistics do
-    /// not depend on the order the plan reveals tokens in. Coding learns it when it is active
-    /// and complete then; otherwise it is learned here.
-    fn complete(&mut self, e: usize) {
-        let n = self.known.len();
-        let lay = contexts::Layout { column: None, above: None, word: 0, field: None, field_above: None };
-        for k in 0..self.p.contexts.len() {
-            let kind = self.p.contexts[k];
-            let Some((before, after)) = kind.token_span() else { continue };
-            // e itself, when its context was complete but not coded with (inactive)
-            if !self.active[k] && self.complete_at(k, e) {
-                let h = contexts::hash(kind, e, &self.known, &self.texts, &lay);
-                self.learn_token(k, h, self.tree.rank(self.known[e]));
-            }
-            for j in e.saturating_sub(after)..=(e + before).min(n - 1) {
-                if j != e && kind.uses(j, e) && self.complete_at(k, j) {
-                    let h = contexts::hash(kind, j, &self.known, &self.texts, &lay);
-                    self.learn_token(k, h, self.tree.rank(self.known[j]));
-                }
-            }
-        }
-    }
-
-    /// Context `k` with hash `h` learns every decision of the token of rank `rank`.
-    fn learn_token(&mut self, k: usize, h: u64, rank: u32) {
-        let mut node = 1u32;
-        for d in 0..self.tree.bits {
-            let (_, mid, hi) = self.tree.split(node, d);
-            let bit = (rank >> (self.tree.bits - 1 - d)) & 1 == 1;
-            if mid < hi {
-                let r = self.ctx[k].read(h, node);
-                self.ctx[k].update(&r, bit);
-            }
-            node = 2 * node + bit as u32;
         }
     }
 }

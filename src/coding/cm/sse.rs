@@ -5,7 +5,7 @@
 //! depth, so a poorly trained map is weighed down instead of diluting the others.
 
 use super::counters::slot_of;
-use super::math::{squash, stretch};
+use super::math::{squash, stretch, stretch_all};
 use super::mixer::{Apm, Layer};
 use super::params::Params;
 use super::tree::CLIP;
@@ -64,22 +64,39 @@ impl Sse {
         }
     }
 
+    /// Starts loading what [`Sse::refine`] will read for a decision at `node` whose previous
+    /// tokens hash to `prev` and `prev2` (the maps too large for the cache); no effect on any
+    /// value.
+    #[inline]
+    pub fn prefetch(&self, node: u32, prev: u64, prev2: u64) {
+        self.by_node.prefetch(node as usize & 0xFFFF);
+        if let Some(by_prev) = &self.by_prev {
+            by_prev.prefetch(slot_of(prev, node) as usize & (by_prev.contexts() - 1));
+        }
+        if let Some((by_prev2, _, _)) = &self.v5 {
+            by_prev2.prefetch(slot_of(prev2, node) as usize & (by_prev2.contexts() - 1));
+        }
+    }
+
     /// The refined P(1) of the mixer's `pm`.
     pub fn refine(&mut self, pm: f32, d: &Decision) -> f32 {
-        let pa = self.by_state.refine(pm, d.depth * self.states + d.mstate);
-        let pn = self.by_node.refine(pm, d.node as usize & 0xFFFF);
+        // every map refines pm: its stretch once
+        let spm = stretch(pm);
+        let pa = self.by_state.refine_stretched(spm, d.depth * self.states + d.mstate);
+        let pn = self.by_node.refine_stretched(spm, d.node as usize & 0xFFFF);
         let Some(by_prev) = &mut self.by_prev else {
             return pm + ((pa + pn) * 0.5 - pm) * self.share;
         };
-        let pp = by_prev.refine(pm, slot_of(d.prev, d.node) as usize & (by_prev.contexts() - 1));
+        let pp = by_prev.refine_stretched(spm, slot_of(d.prev, d.node) as usize & (by_prev.contexts() - 1));
         let Some((by_prev2, by_lm, layer)) = &mut self.v5 else {
             return pm + ((pa + pn + pp) * (1.0 / 3.0) - pm) * self.share;
         };
-        let p2 = by_prev2.refine(pm, slot_of(d.prev2, d.node) as usize & (by_prev2.contexts() - 1));
+        let p2 = by_prev2.refine_stretched(spm, slot_of(d.prev2, d.node) as usize & (by_prev2.contexts() - 1));
         let b = (((d.lm + CLIP) * (LM_STEPS as f32 / (2.0 * CLIP))) as usize).min(LM_STEPS - 1);
-        let pl = by_lm.refine(pm, d.depth * LM_STEPS + b);
-        let st = |p: f32| stretch(p).clamp(-CLIP, CLIP);
-        self.x = [st(pm), st(pa), st(pn), st(pp), st(p2), st(pl)];
+        let pl = by_lm.refine_stretched(spm, d.depth * LM_STEPS + b);
+        let mut st = [pa, pn, pp, p2, pl, 0.5, 0.5, 0.5];
+        stretch_all(&mut st);
+        self.x = [spm, st[0], st[1], st[2], st[3], st[4]].map(|x| x.clamp(-CLIP, CLIP));
         self.set = d.depth;
         self.p = squash(layer.dot(self.set, &self.x));
         self.p

@@ -61,6 +61,8 @@ impl Tree {
 #[derive(Default)]
 pub struct LmBits {
     p: Vec<f32>,
+    /// the probabilities in id order (scratch of `load`)
+    by_id: Vec<f32>,
 }
 
 /// The logistic domain is clipped to ±CLIP: beyond it one decision costs at most ~11.5 bits
@@ -71,30 +73,79 @@ impl LmBits {
     /// `v3`: as files of adaptive model version 3 were written, log-probabilities at or below
     /// −87 (and NaN) count as probability 0 rather than e^−87.
     pub fn load(&mut self, lp: &[f32], tree: &Tree, v3: bool) {
-        self.p.clear();
-        self.p.extend(tree.id.iter().map(|&i| lp[i as usize]));
-        // a separate pass over contiguous values, which vectorises
-        for x in self.p.iter_mut() {
-            *x = math::exp(*x);
-        }
+        // e^x in id order first: a pass over contiguous values, which vectorises and reads
+        // the model's output (fresh from another thread, so not in this core's cache) in
+        // the order the hardware prefetches; then the rank order, from a table in cache
+        self.by_id.resize(lp.len(), 0.0);
+        exp_into(lp, &mut self.by_id);
         if v3 {
-            for (x, &i) in self.p.iter_mut().zip(&tree.id) {
-                if !(lp[i as usize] > -87.0) {
+            for (x, &l) in self.by_id.iter_mut().zip(lp) {
+                if !(l > -87.0) {
                     *x = 0.0;
                 }
             }
         }
+        let by_id = &self.by_id[..];
+        self.p.clear();
+        self.p.extend(tree.id.iter().map(|&i| by_id[i as usize]));
     }
 
     /// ln(P(1-side) / P(0-side)) for the decision splitting `[lo, mid) | [mid, hi)`.
     #[inline]
     pub fn stretch(&self, lo: usize, mid: usize, hi: usize) -> f32 {
-        let (s0, s1) = (sum(&self.p[lo..mid]), sum(&self.p[mid..hi]));
+        let (s0, s1) = sums(&self.p[lo..mid], &self.p[mid..hi]);
         if s0 <= 0.0 && s1 <= 0.0 {
             return 0.0;
         }
         (math::ln(s1) - math::ln(s0)).clamp(-CLIP, CLIP)
     }
+}
+
+/// e^x of each of `lp` into `out`, with the widest vectors this CPU has (the same bits at
+/// any width: each value is computed alone, by the same operations in the same order).
+fn exp_into(lp: &[f32], out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above)
+        return unsafe { exp_into_avx2(lp, out) };
+    }
+    exp_loop(lp, out);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn exp_into_avx2(lp: &[f32], out: &mut [f32]) {
+    exp_loop(lp, out);
+}
+
+#[inline(always)]
+fn exp_loop(lp: &[f32], out: &mut [f32]) {
+    for (o, &x) in out.iter_mut().zip(lp) {
+        *o = math::exp(x);
+    }
+}
+
+/// [`sum`] of two slices, interleaved where they are alike (equal lengths, whole chunks of
+/// eight): the same additions in the same order per slice, two chains at once.
+#[inline]
+fn sums(a: &[f32], b: &[f32]) -> (f32, f32) {
+    if a.len() != b.len() || a.len() % 8 != 0 {
+        return (sum(a), sum(b));
+    }
+    let (mut x, mut y) = ([0.0f32; 8], [0.0f32; 8]);
+    for (c, d) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+        for k in 0..8 {
+            x[k] += c[k];
+            y[k] += d[k];
+        }
+    }
+    (combine(&x), combine(&y))
+}
+
+/// Eight running sums combined pairwise.
+#[inline]
+fn combine(acc: &[f32; 8]) -> f32 {
+    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
 }
 
 /// Sum in a fixed order: eight running sums over the slice, then combined pairwise.
@@ -111,7 +162,7 @@ fn sum(x: &[f32]) -> f32 {
     for (k, &v) in rest.iter().enumerate() {
         acc[k] += v;
     }
-    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
+    combine(&acc)
 }
 
 #[cfg(test)]
