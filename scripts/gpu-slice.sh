@@ -47,7 +47,7 @@ run)
     N=\$(stat -c %s $IN)
     nvidia-smi -L; nproc; echo input $IN \$N bytes
     nvidia-smi dmon -s um -d 1 -o T > $W/dmon.log 2>&1 & DMON=\$!
-    $W/${BINS%% *} --device ${DEV:-cuda} -q compress -f -o $W/warm.llmz $C/bench/alice29.txt
+    $W/$(echo ${BINS:-llmzip} | cut -d" " -f1) --device ${DEV:-cuda} -q compress -f -o $W/warm.llmz $C/bench/alice29.txt
     for b in ${BINS:-llmzip}; do for l in ${LEVELS:-5}; do for j in ${*:-16}; do
       Z=$W/\$b; tag=\$b.l\$l.j\$j
       s=\$(date +%s.%N); echo \"\$(date +%T) start c.\$tag\"
