@@ -135,7 +135,8 @@ pub fn run(g: &Global, a: CompressArgs) -> anyhow::Result<()> {
             read_ahead(level.read_ahead())?
         } else {
             let len = std::fs::metadata(f).ok().filter(|m| m.is_file()).map(|m| m.len());
-            (len, if len.is_some() { head_of(f) } else { Vec::new() })
+            // only a level with a long plan looks at the start (Level::for_input)
+            (len, if len.is_some() && level.long.is_some() { head_of(f) } else { Vec::new() })
         };
         let comp = Compressor::new(&model, Options { jobs: models.jobs, ..options(&a, len, &head) })?;
         let held = if stdin { std::mem::take(&mut head) } else { Vec::new() };
