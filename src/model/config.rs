@@ -54,6 +54,10 @@ pub struct ModelConfig {
     pub pad_token_id: u32,
     /// RoBERTa numbers positions from padding_idx + 1.
     pub position_offset: usize,
+    /// `is_decoder` in Hugging Face configs: each position attends to itself and the
+    /// positions before it only, and its output predicts the *next* token (a causal LM with
+    /// the same modules and weight names as the masked one)
+    pub causal: bool,
 }
 
 fn get_usize(v: &Value, keys: &[&str]) -> Option<usize> {
@@ -112,6 +116,7 @@ impl ModelConfig {
             head_activation: if arch.pre_layer_norm() { Activation::GeluErf } else { activation },
             pad_token_id,
             position_offset: if arch.roberta_like() { pad_token_id as usize + 1 } else { 0 },
+            causal: v.get("is_decoder").and_then(|x| x.as_bool()).unwrap_or(false),
         };
         if cfg.heads == 0 || cfg.hidden % cfg.heads != 0 {
             return Err(Error::model(name, "hidden size is not a multiple of the number of heads"));

@@ -44,6 +44,12 @@ pub trait MaskedLm: Send + Sync {
     fn batch_invariant(&self) -> bool {
         false
     }
+    /// A causal model: a position sees only itself and the positions before it, and its
+    /// log-probabilities are those of the token *after* it. Only causal reveal plans
+    /// ([`crate::schedule::Shape::Causal`]) fit such a model, and only such a model fits them.
+    fn causal(&self) -> bool {
+        false
+    }
 }
 
 /// What a backend tells about its network.
