@@ -180,11 +180,23 @@ impl Encoder {
     ) -> candle_core::Result<Tensor> {
         let train = dropout.is_some().then_some(self.cfg.layer_norm_eps);
         let mut x = self.embed(ids, train, &mut dropout)?;
-        let bias = key_bias(mask)?;
+        let bias = self.attn_bias(mask)?;
         for l in &self.layers {
             x = self.layer(l, x, &bias, train, &mut dropout)?;
         }
         Ok(x)
+    }
+
+    /// The additive attention bias for a key mask `[B, T]`: `[B, 1, 1, T]` (padding keys), and
+    /// for a causal model `[B, 1, T, T]` with the keys after each query masked too.
+    fn attn_bias(&self, mask: &Tensor) -> candle_core::Result<Tensor> {
+        let bias = key_bias(mask)?;
+        if !self.cfg.causal {
+            return Ok(bias);
+        }
+        let t = mask.dim(1)?;
+        let later: Vec<f32> = (0..t * t).map(|k| if k % t > k / t { -1e9 } else { 0.0 }).collect();
+        bias.broadcast_add(&Tensor::from_vec(later, (1, 1, t, t), mask.device())?)
     }
 
     /// Word, position and segment embeddings, normalised: the first layer's input.
@@ -238,7 +250,7 @@ impl Encoder {
         let (b, t, h) = x.dims3()?;
         let pick = |y: &Tensor| y.reshape((b * t, h))?.index_select(sel, 0);
         let Some((last, rest)) = self.layers.split_last() else { return pick(&x) };
-        let bias = key_bias(mask)?;
+        let bias = self.attn_bias(mask)?;
         for l in rest {
             x = self.layer(l, x, &bias, None, &mut none)?;
         }
@@ -249,7 +261,8 @@ impl Encoder {
     }
 
     /// Self-attention of one layer: the heads' context `[B, T, H]`, before the output
-    /// projection. The additive `bias` is 0 where attended and -1e9 on padding keys.
+    /// projection. The additive `bias` is 0 where attended and -1e9 on padding keys (and, in a
+    /// causal model, on keys after the query).
     fn attend(
         &self,
         l: &Layer,
