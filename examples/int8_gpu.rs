@@ -92,7 +92,7 @@ mod gpu {
         let t = Instant::now();
         let gpu = cuda::CudaLm::new(&p, 0, cfg.max_sequence()).unwrap();
         println!("GPU engine ready in {:.2} s (NVRTC compile + upload)", t.elapsed().as_secs_f64());
-        let cpu = IntLm::from_params(p, cfg.max_sequence());
+        let cpu = IntLm::from_params(p, cfg.max_sequence(), cfg.causal);
         // from the files, not through the model registry (keeps the built-in models out of the binary)
         let load = || {
             let f = |n: &str| std::fs::read(format!("{dir}/{n}")).unwrap();

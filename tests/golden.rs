@@ -84,7 +84,7 @@ fn causal_rows_match_transformers_in_every_call_shape() {
         for (n, &k) in rows.iter().enumerate() {
             assert!(worst(&lp[n * v..(n + 1) * v], k) <= 1e-4, "sequence {i} row {}", sel[k].1);
             let p = sel[k].1;
-            let alone = m.lm.log_probs(&[s.clone()], &[(0, p)]).unwrap();
+            let alone = m.lm.log_probs(std::slice::from_ref(s), &[(0, p)]).unwrap();
             assert!(worst(&alone, k) <= 1e-4, "row {p} of sequence {i} alone");
             let cut = m.lm.log_probs(&[s[..=p].to_vec()], &[(0, p)]).unwrap();
             assert!(worst(&cut, k) <= 1e-4, "row {p} of sequence {i} cut after it");

@@ -194,9 +194,7 @@ impl Encoder {
         if !self.cfg.causal {
             return Ok(bias);
         }
-        let t = mask.dim(1)?;
-        let later: Vec<f32> = (0..t * t).map(|k| if k % t > k / t { -1e9 } else { 0.0 }).collect();
-        bias.broadcast_add(&Tensor::from_vec(later, (1, 1, t, t), mask.device())?)
+        bias.broadcast_add(&causal_bias(mask.dim(1)?, mask.device())?)
     }
 
     /// Word, position and segment embeddings, normalised: the first layer's input.
@@ -343,6 +341,13 @@ pub const ROWS_ONLY_FROM: usize = 16;
 fn key_bias(mask: &Tensor) -> candle_core::Result<Tensor> {
     let (b, t) = mask.dims2()?;
     ((mask.to_dtype(DType::F32)? - 1.0)? * 1e9)?.reshape((b, 1, 1, t))
+}
+
+/// The additive attention bias `[1, 1, T, T]` of a causal model: -1e9 on the keys after each
+/// query.
+pub fn causal_bias(t: usize, device: &Device) -> candle_core::Result<Tensor> {
+    let later: Vec<f32> = (0..t * t).map(|k| if k % t > k / t { -1e9 } else { 0.0 }).collect();
+    Tensor::from_vec(later, (1, 1, t, t), device)
 }
 
 /// LayerNorm; `train` holds epsilon when training. Inference uses candle's fused kernel, whose
