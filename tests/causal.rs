@@ -143,14 +143,15 @@ fn next_call(rng: &mut ChaCha8Rng, lanes: &mut [Vec<u32>], max: usize) -> (Vec<V
 }
 
 /// Random models, random calls: the engine with its cache returns the bits of the engine's
-/// uncached computation and of a fresh engine, call after call.
+/// uncached computation and of a fresh engine, call after call; and each row is the same
+/// computed alone or in its call (causal and bidirectional).
 #[test]
 fn the_cache_gives_the_bits_of_a_fresh_engine() {
     let mut rng = ChaCha8Rng::seed_from_u64(0xcafe);
-    let mut differ = 0usize;
+    let (mut differ, mut packed) = (0usize, 0usize);
     for model in 0..4 {
         let (cached, fresh) = random_model(&mut rng);
-        let max = cached.max_sequence();
+        let (max, v) = (cached.max_sequence(), cached.vocab_size());
         let mut lanes: Vec<Vec<u32>> = (0..rng.random_range(1..=48)).map(|_| vec![0]).collect();
         for call in 0..60 {
             let (seqs, sel) = next_call(&mut rng, &mut lanes, max);
@@ -161,6 +162,15 @@ fn the_cache_gives_the_bits_of_a_fresh_engine() {
             assert!(bits(&new.log_probs(&seqs, &sel).unwrap()) == bits(&want), "model {model}, call {call}");
             new = IntLm::from_params(fresh.engine.p.clone(), max, false);
             let bidirectional = new.log_probs(&seqs, &sel).unwrap();
+            // a row selected alone takes the attention of few queries, one of more than four
+            // selected in its sequence the packed products: the same integers
+            for (lm, all) in [(&fresh, &want), (&new, &bidirectional)] {
+                for (k, &(s, p)) in sel.iter().enumerate() {
+                    let one = lm.engine.forward(&seqs[s..=s], &[(0, p)]).unwrap();
+                    assert!(bits(&one) == bits(&all[k * v..(k + 1) * v]), "model {model}, call {call}, row {k}");
+                }
+            }
+            packed += usize::from((0..seqs.len()).any(|s| sel.iter().filter(|q| q.0 == s).count() > 4));
             // with one row per sequence the two attentions coincide; a longer one tells them apart
             if seqs.iter().any(|s| s.len() > 2) && sel.iter().any(|&(s, p)| p + 1 < seqs[s].len()) {
                 differ += usize::from(bits(&bidirectional) != bits(&want));
@@ -171,4 +181,5 @@ fn the_cache_gives_the_bits_of_a_fresh_engine() {
         assert!(reused > computed, "model {model}: {reused} rows reused, {computed} computed");
     }
     assert!(differ > 100, "causal and bidirectional attention differ in only {differ} calls");
+    assert!(packed > 10, "{packed} calls select more than four rows of a sequence");
 }

@@ -58,38 +58,77 @@ impl KvCache {
     }
 
     /// For each sequence, the entry sharing its longest prefix of tokens; the rows from the
-    /// first selected one on are computed whatever the cache holds.
+    /// first selected one on are computed whatever the cache holds. The entries chosen leave
+    /// the cache: this call's sequences continue them.
     fn starts(&self, seqs: &[Vec<u32>], sel: &[(usize, usize)]) -> Vec<Start> {
         let mut first_sel: Vec<usize> = seqs.iter().map(Vec::len).collect();
         for &(s, p) in sel {
             first_sel[s] = first_sel[s].min(p);
         }
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        seqs.iter()
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let chosen: Vec<Option<(usize, usize)>> = seqs
+            .iter()
             .zip(first_sel)
             .map(|(s, limit)| {
-                let best = entries.iter().map(|(e, _)| (common_prefix(&e.tokens, s), e)).max_by_key(|&(n, _)| n);
-                match best {
-                    Some((n, e)) if n.min(limit) > 0 => Start { from: n.min(limit), source: Some(Arc::clone(e)) },
-                    _ => Start { from: 0, source: None },
-                }
+                let best = entries.iter().enumerate().map(|(i, (e, _))| (common_prefix(&e.tokens, s).min(limit), i));
+                best.max_by_key(|&(n, i)| (n, std::cmp::Reverse(i))).filter(|&(n, _)| n > 0)
             })
-            .collect()
+            .collect();
+        let starts = chosen
+            .iter()
+            .map(|c| match c {
+                Some((n, i)) => Start { from: *n, source: Some(Arc::clone(&entries[*i].0)) },
+                None => Start { from: 0, source: None },
+            })
+            .collect();
+        let mut i = 0;
+        entries.retain(|_| {
+            i += 1;
+            !chosen.iter().any(|c| c.is_some_and(|(_, j)| j == i - 1))
+        });
+        starts
     }
 
-    /// Keeps this call's sequences, and earlier ones that no sequence of this call continued
-    /// while they are young and small enough.
-    fn store(&self, fresh: Vec<Entry>, used: &[Start]) {
+    /// Keeps this call's sequences, and earlier ones while they are young and small enough.
+    fn store(&self, fresh: Vec<Entry>) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let mut spare = SPARE_BYTES;
         let old = std::mem::take(&mut *entries);
         entries.extend(fresh.into_iter().map(|e| (Arc::new(e), 0)));
         for (e, age) in old {
-            let continued = used.iter().any(|u| u.source.as_ref().is_some_and(|s| Arc::ptr_eq(s, &e)));
-            if !continued && age + 1 < KEEP_CALLS && e.bytes() <= spare {
+            if age + 1 < KEEP_CALLS && e.bytes() <= spare {
                 spare -= e.bytes();
                 entries.push((e, age + 1));
             }
+        }
+    }
+}
+
+impl Start {
+    /// The K and V rows before `from` of every layer, for the sequence `tokens`: the source
+    /// entry's own buffers when no other sequence shares them.
+    fn into_entry(self, tokens: &[u32], layers: usize, h: usize) -> Entry {
+        let keep = self.from * h;
+        let cap = tokens.len() * h;
+        match self.source.map(Arc::try_unwrap) {
+            Some(Ok(mut e)) => {
+                e.k.iter_mut().chain(&mut e.v).for_each(|x| x.truncate(keep));
+                e.tokens = tokens.to_vec();
+                e
+            }
+            Some(Err(e)) => {
+                let copy = |x: &Vec<i8>| {
+                    let mut y = Vec::with_capacity(cap);
+                    y.extend_from_slice(&x[..keep]);
+                    y
+                };
+                Entry { tokens: tokens.to_vec(), k: e.k.iter().map(copy).collect(), v: e.v.iter().map(copy).collect() }
+            }
+            None => Entry {
+                tokens: tokens.to_vec(),
+                k: (0..layers).map(|_| Vec::with_capacity(cap)).collect(),
+                v: (0..layers).map(|_| Vec::with_capacity(cap)).collect(),
+            },
         }
     }
 }
@@ -120,23 +159,15 @@ impl Engine {
         cache.reused.fetch_add(from.iter().sum::<usize>() as u64, Relaxed);
         let mut x = vec![0i32; rows * h];
         self.embed(seqs, Some(&from), &mut x)?;
-        let mut fresh: Vec<Entry> =
-            seqs.iter().map(|s| Entry { tokens: s.clone(), k: Vec::new(), v: Vec::new() }).collect();
         let layers = self.p.layers.len();
+        let mut fresh: Vec<Entry> = starts.into_iter().zip(seqs).map(|(st, s)| st.into_entry(s, layers, h)).collect();
         let mut picked: Vec<i32> = sel.iter().flat_map(|&(s, p)| row(&x, h, first[s] + p - from[s])).copied().collect();
         for li in 0..layers {
             let (q, k, v) = self.qkv(li, &x);
             for (s, e) in fresh.iter_mut().enumerate() {
                 let new = first[s] * h..(first[s] + seqs[s].len() - from[s]) * h;
-                let (mut ks, mut vs) = (Vec::with_capacity(seqs[s].len() * h), Vec::with_capacity(seqs[s].len() * h));
-                if let Some(t) = &starts[s].source {
-                    ks.extend_from_slice(&t.k[li][..from[s] * h]);
-                    vs.extend_from_slice(&t.v[li][..from[s] * h]);
-                }
-                ks.extend_from_slice(&k[new.clone()]);
-                vs.extend_from_slice(&v[new]);
-                e.k.push(ks);
-                e.v.push(vs);
+                e.k[li].extend_from_slice(&k[new.clone()]);
+                e.v[li].extend_from_slice(&v[new]);
             }
             // the last layer's attention and feed-forward only matter at the selected rows
             let queries: Vec<(usize, usize)> = if li + 1 < layers {
@@ -153,7 +184,7 @@ impl Engine {
             }
         }
         let out = self.head(&picked);
-        cache.store(fresh, &starts);
+        cache.store(fresh);
         Ok(out)
     }
 

@@ -16,6 +16,8 @@ use crate::error::{Error, Result};
 /// Rows per parallel task in the encoder and in the head.
 const ENC_ROWS: usize = 32;
 const HEAD_ROWS: usize = 8;
+/// Most queries per sequence whose attention reads keys and values in place (`attend_few`).
+const FEW_QUERIES: usize = 4;
 
 /// An activation buffer of the type the next product reads.
 enum Buf {
@@ -262,6 +264,9 @@ impl Engine {
         let h = p.hidden;
         let hd = h / p.heads;
         let nq = pos.len();
+        if nq <= FEW_QUERIES {
+            return super::attend::few(self, li, q, pos, k, v);
+        }
         let n = match self.causal {
             true => pos.iter().max().map_or(0, |&m| m + 1),
             false => k.len() / h,

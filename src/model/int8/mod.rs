@@ -7,6 +7,7 @@
 //! multiplication, so the probabilities are the same on every CPU, instruction set and thread
 //! count: files made with it carry one numerics id for all devices ([`NUMERICS`]).
 
+mod attend;
 mod cache;
 pub mod calibrate;
 #[cfg(any(feature = "cuda", feature = "int8-cuda"))]
