@@ -103,7 +103,7 @@ pub fn load_lm(bytes: &[u8], cfg: &ModelConfig, device: &crate::model::DeviceSpe
         };
         if let Some(o) = ordinal {
             let p = IntParams::read(bytes, cfg)?;
-            return match cuda::CudaLm::new(&p, o, cfg.max_sequence()) {
+            return match cuda::CudaLm::new(&p, o, cfg.max_sequence(), cfg.causal) {
                 Ok(lm) => Ok(Box::new(lm)),
                 // the GPU was named by the environment, not by --device
                 Err(crate::Error::Device { problem, .. }) if !device.is_gpu() => {
