@@ -12,6 +12,7 @@ use candle_core::{DType, Device, IndexOp, Module, Tensor, D};
 use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder};
 
 use super::config::{Activation, ModelConfig};
+pub use super::dropout::Dropout;
 
 pub struct Names {
     pub word: String,
@@ -359,30 +360,6 @@ fn layer_norm(n: &LayerNorm, x: &Tensor, train: Option<f64>) -> candle_core::Res
     let Some(eps) = train else { return n.forward(x) };
     let bias = n.bias().ok_or_else(|| candle_core::Error::Msg("LayerNorm without bias".into()))?;
     candle_nn::ops::layer_norm_slow(x, n.weight(), bias, eps as f32)
-}
-
-/// Seeded inverted dropout for training.
-pub struct Dropout {
-    pub p: f32,
-    pub rng: rand_chacha::ChaCha8Rng,
-}
-
-impl Dropout {
-    fn maybe(d: &mut Option<&mut Dropout>, x: Tensor) -> candle_core::Result<Tensor> {
-        match d {
-            Some(d) if d.p > 0.0 => d.apply(&x),
-            _ => Ok(x),
-        }
-    }
-
-    pub fn apply(&mut self, x: &Tensor) -> candle_core::Result<Tensor> {
-        use rand::Rng;
-        let keep = 1.0 - self.p;
-        let scale = 1.0 / keep;
-        let m: Vec<f32> =
-            (0..x.elem_count()).map(|_| if self.rng.random::<f32>() < keep { scale } else { 0.0 }).collect();
-        x * Tensor::from_vec(m, x.shape(), x.device())?
-    }
 }
 
 #[cfg(test)]
