@@ -13,16 +13,19 @@ use rayon::prelude::*;
 use super::Engine;
 use crate::error::{Error, Result};
 
-/// The cache keeps the sequences last written while they fit this many times the largest
-/// call's: calls from several streams interleave (a decoder splits each call's lanes into
-/// parts, [`crate::coding::overlap`]; blocks run on threads of their own), and each stream's
-/// sequences must outlive the other streams' calls until it continues them.
+/// The cache keeps the sequences of the last this many calls, at most this many times the
+/// largest call's bytes: calls from several streams interleave (a decoder splits each call's
+/// lanes into parts, [`crate::coding::overlap`]; blocks run on threads of their own), and each
+/// stream's sequences must outlive the other streams' calls until it continues them, while
+/// the sequences no lane continues (those it hopped from) go.
 const KEEP_CALLS: usize = 8;
 /// Bytes of K and V kept at most beyond the latest call's (which are always kept).
 const SPARE_BYTES: usize = 512 << 20;
 
 /// One sequence of an earlier call: its tokens and, per layer, every row's int8 K and V.
 struct Entry {
+    /// the number of the call that wrote it
+    call: u64,
     tokens: Vec<u32>,
     k: Vec<Vec<i8>>,
     v: Vec<Vec<i8>>,
@@ -40,6 +43,8 @@ pub struct KvCache {
     entries: Mutex<Vec<Arc<Entry>>>,
     /// the most bytes of K and V one call has written
     largest_call: AtomicU64,
+    /// calls stored so far
+    calls: AtomicU64,
     /// rows computed and rows taken from the cache, over every call
     computed: AtomicU64,
     reused: AtomicU64,
@@ -97,16 +102,18 @@ impl KvCache {
         starts
     }
 
-    /// Keeps this call's sequences, and the latest earlier ones within the budget.
+    /// Keeps this call's sequences, and the latest earlier ones within the budget (the list is
+    /// in the order written, so the first one too old or too many ends it).
     fn store(&self, fresh: Vec<Entry>) {
         let written: usize = fresh.iter().map(Entry::bytes).sum();
         let largest = self.largest_call.fetch_max(written as u64, Relaxed).max(written as u64) as usize;
         let mut spare = (KEEP_CALLS * largest).min(SPARE_BYTES).saturating_sub(written);
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let call = self.calls.fetch_add(1, Relaxed);
         let old = std::mem::take(&mut *entries);
-        entries.extend(fresh.into_iter().map(Arc::new));
+        entries.extend(fresh.into_iter().map(|e| Arc::new(Entry { call, ..e })));
         for e in old {
-            if e.bytes() > spare {
+            if e.bytes() > spare || call - e.call >= KEEP_CALLS as u64 {
                 break;
             }
             spare -= e.bytes();
@@ -133,9 +140,15 @@ impl Start {
                     y.extend_from_slice(&x[..keep]);
                     y
                 };
-                Entry { tokens: tokens.to_vec(), k: e.k.iter().map(copy).collect(), v: e.v.iter().map(copy).collect() }
+                Entry {
+                    call: 0,
+                    tokens: tokens.to_vec(),
+                    k: e.k.iter().map(copy).collect(),
+                    v: e.v.iter().map(copy).collect(),
+                }
             }
             None => Entry {
+                call: 0,
                 tokens: tokens.to_vec(),
                 k: (0..layers).map(|_| Vec::with_capacity(cap)).collect(),
                 v: (0..layers).map(|_| Vec::with_capacity(cap)).collect(),
