@@ -90,8 +90,9 @@ pub fn run(g: &Global, a: QuantizeArgs) -> anyhow::Result<()> {
         // the answer `--check` asks for: printed unless --quiet, not only with --verbose
         if !g.quiet {
             println!(
-                "check on {} masked positions: float {:.4} bits/token, integer {:.4} (+{:.2}%), KL {:.5} bits, |Δ log-prob| mean {:.2e} max {:.3} nats",
+                "check on {} {} positions: float {:.4} bits/token, integer {:.4} (+{:.2}%), KL {:.5} bits, |Δ log-prob| mean {:.2e} max {:.3} nats",
                 c.positions,
+                if c.causal { "next-token" } else { "masked" },
                 c.float_bits,
                 c.int_bits,
                 100.0 * (c.int_bits / c.float_bits - 1.0),

@@ -124,6 +124,8 @@ pub fn write(name: &str, p: &IntParams, out: &Path) -> Result<()> {
 /// positions of calibration-shaped sequences (a causal model's: every position).
 #[derive(Debug, Clone, Default)]
 pub struct Check {
+    /// a causal model's: scored on the next token at every row
+    pub causal: bool,
     pub positions: usize,
     /// mean code length of the true token, bits
     pub float_bits: f64,
@@ -148,7 +150,7 @@ pub fn check(name: &str, p: &IntParams, text: &[u8], max_tokens: usize) -> Resul
     let m = FloatModel { cfg: &cfg, t: &tensors, names: &names };
     let lm = super::IntLm::from_params(p.clone(), cfg.max_sequence(), cfg.causal);
     let v = cfg.vocab_size;
-    let mut c = Check::default();
+    let mut c = Check { causal: cfg.causal, ..Check::default() };
     let mut sum_abs = 0f64;
     let ln2 = std::f64::consts::LN_2;
     for batch in calibration_batches(&tok, text, max_tokens, cfg.causal)? {
