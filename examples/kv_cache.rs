@@ -3,7 +3,8 @@
 //!
 //! `cargo run --release --example kv_cache -- cached|uncached CAUSAL_INT_DIR TEXT [steps] [lanes]`
 //! Lanes of growing sequences `[CLS, t_lo .. t_{i-1}]` (64 to 191 tokens, then a hop back to 64),
-//! the last row of each selected: the calls of a causal one-token plan.
+//! the last row of each selected: the calls of a causal one-token plan (`PARTS=2`: each step's
+//! lanes in two calls, as the decoder makes them when it overlaps calls with coding).
 //!
 //! `cargo run --release --example kv_cache -- onetoken INT_DIR TEXT [tokens] [context]`
 //! The calls of the one-token plan with `context` tokens (the default level's: 1) on the first
@@ -47,14 +48,19 @@ fn main() {
             let mut at: Vec<(usize, usize)> = (0..lanes).map(|j| (j * per, j * per + SHORTEST - 1)).collect();
             let (t0, w0) = (cpu_seconds(), std::time::Instant::now());
             let mut rows = 0;
+            let parts: usize = std::env::var("PARTS").ok().and_then(|p| p.parse().ok()).unwrap_or(1);
             for _ in 0..steps {
-                let seqs: Vec<Vec<u32>> = at.iter().map(|&(lo, i)| [&[cls], &ids[lo..i]].concat()).collect();
-                let sel: Vec<(usize, usize)> = seqs.iter().enumerate().map(|(j, s)| (j, s.len() - 1)).collect();
-                rows += seqs.iter().map(Vec::len).sum::<usize>();
-                std::hint::black_box(match mode {
-                    "cached" => lm.log_probs(&seqs, &sel).unwrap(),
-                    _ => lm.engine.forward(&seqs, &sel).unwrap(),
-                });
+                // PARTS=2: each step's lanes in two calls, as the decoder overlaps them
+                for part in 0..parts {
+                    let group = &at[part * lanes / parts..(part + 1) * lanes / parts];
+                    let seqs: Vec<Vec<u32>> = group.iter().map(|&(lo, i)| [&[cls], &ids[lo..i]].concat()).collect();
+                    let sel: Vec<(usize, usize)> = seqs.iter().enumerate().map(|(j, s)| (j, s.len() - 1)).collect();
+                    rows += seqs.iter().map(Vec::len).sum::<usize>();
+                    std::hint::black_box(match mode {
+                        "cached" => lm.log_probs(&seqs, &sel).unwrap(),
+                        _ => lm.engine.forward(&seqs, &sel).unwrap(),
+                    });
+                }
                 for (lo, i) in at.iter_mut() {
                     *i += 1;
                     if *i - *lo + 1 > LONGEST {

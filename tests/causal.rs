@@ -183,3 +183,58 @@ fn the_cache_gives_the_bits_of_a_fresh_engine() {
     assert!(differ > 100, "causal and bidirectional attention differ in only {differ} calls");
     assert!(packed > 10, "{packed} calls select more than four rows of a sequence");
 }
+
+/// Calls from several threads at once share one cache (the decoder's overlapped calls, blocks
+/// on their own threads): every call still gets the uncached bits.
+#[test]
+fn concurrent_calls_share_the_cache_exactly() {
+    let mut rng = ChaCha8Rng::seed_from_u64(0xbeef);
+    let (cached, fresh) = random_model(&mut rng);
+    let max = cached.max_sequence();
+    let seeds: Vec<u64> = (0..4).map(|_| rng.random()).collect();
+    std::thread::scope(|s| {
+        for &seed in &seeds {
+            let (cached, fresh) = (&cached, &fresh);
+            s.spawn(move || {
+                let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                let mut lanes: Vec<Vec<u32>> = (0..rng.random_range(1..=20)).map(|_| vec![0]).collect();
+                for call in 0..40 {
+                    let (seqs, sel) = next_call(&mut rng, &mut lanes, max);
+                    let got = cached.log_probs(&seqs, &sel).unwrap();
+                    let want = fresh.engine.forward(&seqs, &sel).unwrap();
+                    assert!(bits(&got) == bits(&want), "thread seeded {seed}, call {call}");
+                }
+            });
+        }
+    });
+    let (computed, reused) = cached.cache_rows();
+    eprintln!("{computed} rows computed, {reused} from the cache");
+    assert!(reused > computed, "{reused} rows reused, {computed} computed");
+}
+
+/// Ten lanes coded in two alternating calls of five (the decoder's overlapped parts), lane 0
+/// hopping to an unrelated sequence every step: each other lane computes exactly its one new
+/// row per call once under way, the hopping one all but the `[CLS]` row it shares.
+#[test]
+fn alternating_parts_compute_one_new_row_per_lane() {
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let (lm, fresh) = random_model(&mut rng);
+    // lanes draw on tokens 3..300, the hopping lane on 300..600: no prefix but [CLS] is shared
+    let lane = |j: usize, n: usize| -> Vec<u32> {
+        std::iter::once(0).chain((0..n).map(|i| 3 + ((j * 300 + i) * 7919 % 297) as u32)).collect()
+    };
+    let hop = |step: usize| -> Vec<u32> {
+        std::iter::once(0).chain((0..8).map(|k| 300 + ((step * 8 + k) * 31 % 300) as u32)).collect()
+    };
+    for step in 0..30 {
+        for part in 0..2 {
+            let seqs: Vec<Vec<u32>> =
+                (part * 5..part * 5 + 5).map(|j| if j == 0 { hop(step) } else { lane(j, 8 + step) }).collect();
+            let sel: Vec<(usize, usize)> = seqs.iter().enumerate().map(|(i, s)| (i, s.len() - 1)).collect();
+            let got = lm.log_probs(&seqs, &sel).unwrap();
+            assert!(bits(&got) == bits(&fresh.engine.forward(&seqs, &sel).unwrap()), "step {step} part {part}");
+        }
+    }
+    // step 0: 5 x 9 rows, then 5 x 8 (the [CLS] row found); later steps: 8 + 4 + 5
+    assert_eq!(lm.cache_rows().0, 45 + 40 + 29 * (8 + 4 + 5));
+}

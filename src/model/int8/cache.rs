@@ -13,11 +13,13 @@ use rayon::prelude::*;
 use super::Engine;
 use crate::error::{Error, Result};
 
-/// Calls an unused sequence stays for: a decoder that splits each call's lanes into parts
-/// ([`crate::coding::overlap`]) or blocks whose calls alternate still finds its sequences.
-const KEEP_CALLS: u32 = 3;
-/// Bytes of K and V kept beyond the latest call's (which are always kept).
-const SPARE_BYTES: usize = 256 << 20;
+/// The cache keeps the sequences last written while they fit this many times the largest
+/// call's: calls from several streams interleave (a decoder splits each call's lanes into
+/// parts, [`crate::coding::overlap`]; blocks run on threads of their own), and each stream's
+/// sequences must outlive the other streams' calls until it continues them.
+const KEEP_CALLS: usize = 8;
+/// Bytes of K and V kept at most beyond the latest call's (which are always kept).
+const SPARE_BYTES: usize = 512 << 20;
 
 /// One sequence of an earlier call: its tokens and, per layer, every row's int8 K and V.
 struct Entry {
@@ -32,10 +34,12 @@ impl Entry {
     }
 }
 
-/// The sequences of the latest calls, with the number of calls since each was written.
+/// The sequences of the latest calls, the latest first.
 #[derive(Default)]
 pub struct KvCache {
-    entries: Mutex<Vec<(Arc<Entry>, u32)>>,
+    entries: Mutex<Vec<Arc<Entry>>>,
+    /// the most bytes of K and V one call has written
+    largest_call: AtomicU64,
     /// rows computed and rows taken from the cache, over every call
     computed: AtomicU64,
     reused: AtomicU64,
@@ -58,48 +62,55 @@ impl KvCache {
     }
 
     /// For each sequence, the entry sharing its longest prefix of tokens; the rows from the
-    /// first selected one on are computed whatever the cache holds. The entries chosen leave
-    /// the cache: this call's sequences continue them.
+    /// first selected one on are computed whatever the cache holds. An entry whose tokens a
+    /// sequence holds in full leaves the cache (that sequence continues it); one that shares
+    /// only a shorter prefix stays for the stream that continues it.
     fn starts(&self, seqs: &[Vec<u32>], sel: &[(usize, usize)]) -> Vec<Start> {
         let mut first_sel: Vec<usize> = seqs.iter().map(Vec::len).collect();
         for &(s, p) in sel {
             first_sel[s] = first_sel[s].min(p);
         }
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let chosen: Vec<Option<(usize, usize)>> = seqs
+        let mut continued = vec![false; entries.len()];
+        let starts = seqs
             .iter()
             .zip(first_sel)
             .map(|(s, limit)| {
-                let best = entries.iter().enumerate().map(|(i, (e, _))| (common_prefix(&e.tokens, s).min(limit), i));
-                best.max_by_key(|&(n, i)| (n, std::cmp::Reverse(i))).filter(|&(n, _)| n > 0)
-            })
-            .collect();
-        let starts = chosen
-            .iter()
-            .map(|c| match c {
-                Some((n, i)) => Start { from: *n, source: Some(Arc::clone(&entries[*i].0)) },
-                None => Start { from: 0, source: None },
+                let shared = entries.iter().enumerate().map(|(i, e)| {
+                    let n = common_prefix(&e.tokens, s);
+                    (n.min(limit), n, std::cmp::Reverse(i))
+                });
+                match shared.max().filter(|&(from, ..)| from > 0) {
+                    Some((from, n, std::cmp::Reverse(i))) => {
+                        continued[i] |= n == entries[i].tokens.len();
+                        Start { from, source: Some(Arc::clone(&entries[i])) }
+                    }
+                    None => Start { from: 0, source: None },
+                }
             })
             .collect();
         let mut i = 0;
         entries.retain(|_| {
             i += 1;
-            !chosen.iter().any(|c| c.is_some_and(|(_, j)| j == i - 1))
+            !continued[i - 1]
         });
         starts
     }
 
-    /// Keeps this call's sequences, and earlier ones while they are young and small enough.
+    /// Keeps this call's sequences, and the latest earlier ones within the budget.
     fn store(&self, fresh: Vec<Entry>) {
+        let written: usize = fresh.iter().map(Entry::bytes).sum();
+        let largest = self.largest_call.fetch_max(written as u64, Relaxed).max(written as u64) as usize;
+        let mut spare = (KEEP_CALLS * largest).min(SPARE_BYTES).saturating_sub(written);
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let mut spare = SPARE_BYTES;
         let old = std::mem::take(&mut *entries);
-        entries.extend(fresh.into_iter().map(|e| (Arc::new(e), 0)));
-        for (e, age) in old {
-            if age + 1 < KEEP_CALLS && e.bytes() <= spare {
-                spare -= e.bytes();
-                entries.push((e, age + 1));
+        entries.extend(fresh.into_iter().map(Arc::new));
+        for e in old {
+            if e.bytes() > spare {
+                break;
             }
+            spare -= e.bytes();
+            entries.push(e);
         }
     }
 }

@@ -177,7 +177,7 @@ impl CudaLm {
                 b.pos.push((self.position_offset + i) as i32);
                 b.kstart.push(start);
                 // a causal model's row attends to the rows at and before it
-                b.klen.push(if self.causal { i + 1 } else { s.len() } as i32);
+                b.klen.push((if self.causal { i + 1 } else { s.len() }) as i32);
             }
         }
         for &(s, p) in sel {
