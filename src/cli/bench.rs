@@ -95,7 +95,7 @@ pub fn run(g: &Global, a: BenchArgs) -> anyhow::Result<()> {
         for mname in &model_names {
             let m = models.get(mname)?;
             for method in &methods {
-                let o = level.for_input(Some(data.len() as u64), &data).options((*method).into());
+                let o = level.options((*method).into());
                 // arith: one row per adaptive-model version asked for, 0 = the LM alone
                 let versions = if a.mix_versions.is_empty() || o.method != Method::Arith {
                     vec![None]
@@ -218,8 +218,7 @@ fn paper_sizes(
     use llmzip::bench::{self, paper};
     // arith at the mask column's plan, and as `llmzip compress` writes it with this model
     let arith = bench::measure_llmzip(name, data, base, &bench::method_options(Method::Arith))?;
-    let level =
-        super::levels::get(super::levels::DEFAULT).for_input(Some(data.len() as u64), data).options(Method::Arith);
+    let level = super::levels::get(super::levels::DEFAULT).options(Method::Arith);
     let arith_level = bench::measure_llmzip(name, data, base, &level)?;
     say(
         g,

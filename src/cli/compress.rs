@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Args;
 
 use super::args::{parse_upos, Global, MethodArg, OutputArgs, SelectArg, ShapeArg};
-use super::io::{is_stdio, open_input, Dest};
+use super::io::{open_input, Dest};
 use super::{check_output_args, decode_stream, dest_for, inputs, levels, quiet_hooks, say, through, Models};
 use llmzip::schedule::{Lanes, RevealPlan, Settle};
 use llmzip::{Compressor, Options, Stats};
@@ -119,7 +119,6 @@ pub fn run(g: &Global, a: CompressArgs) -> anyhow::Result<()> {
     check_output_args(&a.io, &files)?;
     let models = Models::new(g)?;
     let model = models.get(&model_name(&a))?;
-    let level = levels::get(a.level.chosen().unwrap_or(levels::DEFAULT));
     for f in &files {
         let dest = dest_for(f, &a.io, || {
             let mut s = f.as_os_str().to_owned();
@@ -128,20 +127,8 @@ pub fn run(g: &Global, a: CompressArgs) -> anyhow::Result<()> {
         })?;
         // a refusal (an existing output, a terminal) comes before a pipe is read from
         dest.check(a.io.force, true)?;
-        // the level's plan may depend on the input's length and on how its start compresses;
-        // a pipe cannot be read twice, so its start is held back and coded first
-        let stdin = is_stdio(f);
-        let (len, mut head) = if stdin {
-            read_ahead(level.read_ahead())?
-        } else {
-            let len = std::fs::metadata(f).ok().filter(|m| m.is_file()).map(|m| m.len());
-            // only a level with a long plan looks at the start (Level::for_input)
-            (len, if len.is_some() && level.long.is_some() { head_of(f) } else { Vec::new() })
-        };
-        let comp = Compressor::new(&model, Options { jobs: models.jobs, ..options(&a, len, &head) })?;
-        let held = if stdin { std::mem::take(&mut head) } else { Vec::new() };
+        let comp = Compressor::new(&model, Options { jobs: models.jobs, ..options(&a) })?;
         let (stats, secs) = through(g, f, &dest, a.io.force, true, "compressing", |input, out, hooks| {
-            let input: Box<dyn Read> = Box::new(std::io::Cursor::new(held).chain(input));
             comp.compress(input, out, hooks).with_context(|| format!("compressing {}", f.display()))
         })?;
         say(g, summary(f, &stats, secs));
@@ -155,34 +142,9 @@ pub fn run(g: &Global, a: CompressArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The first [`levels::PROBE_BYTES`] of file `f` (empty if it cannot be read: the read that
-/// compresses it reports that).
-fn head_of(f: &std::path::Path) -> Vec<u8> {
-    use std::io::Read;
-    let mut head = Vec::new();
-    if let Ok(file) = std::fs::File::open(f) {
-        let _ = file.take(levels::PROBE_BYTES as u64).read_to_end(&mut head);
-    }
-    head
-}
-
-/// Up to `n` bytes of standard input, and the input's length as far as it matters to a level:
-/// exact when the pipe ended sooner, else at least `n` (`n` covers the level's long threshold).
-/// Nothing is read when `n` is 0: such a level has one plan.
-fn read_ahead(n: usize) -> anyhow::Result<(Option<u64>, Vec<u8>)> {
-    if n == 0 {
-        return Ok((None, Vec::new()));
-    }
-    let mut head = Vec::with_capacity(n);
-    // what stdin buffers beyond `n` stays in its shared buffer for the read that follows
-    std::io::stdin().lock().take(n as u64).read_to_end(&mut head).context("reading standard input")?;
-    Ok((Some(head.len() as u64), head))
-}
-
-/// The settings for an input of `len` bytes starting with `head`: the level's, with whatever
-/// was given explicitly instead.
-fn options(a: &CompressArgs, len: Option<u64>, head: &[u8]) -> Options {
-    let level = levels::get(a.level.chosen().unwrap_or(levels::DEFAULT)).for_input(len, head);
+/// The settings: the level's, with whatever was given explicitly instead.
+fn options(a: &CompressArgs) -> Options {
+    let level = levels::get(a.level.chosen().unwrap_or(levels::DEFAULT));
     let lanes = a.lanes.map(Lanes::from_count).unwrap_or(level.plan.lanes);
     let window = a.window.unwrap_or(level.plan.window);
     // a level's settled part goes where the plan can hold it (lanes, sub-windows no wider than
@@ -278,10 +240,10 @@ mod tests {
     #[test]
     fn a_level_s_settled_part_yields_to_the_plan_given() {
         let one = Some(llmzip::schedule::Settle { after: 0, window: 1 });
-        assert_eq!(options(&args(&[]), None, &[]).plan.settle, one, "the default codes one token at a time");
-        assert_eq!(options(&args(&["--window", "1"]), Some(1 << 20), &[]).plan.settle, one);
-        assert_eq!(options(&args(&["--lanes", "0"]), Some(1 << 20), &[]).plan.settle, None);
-        let s = options(&args(&["--window", "4", "--settle", "10,2"]), None, &[]).plan.settle.unwrap();
+        assert_eq!(options(&args(&[])).plan.settle, one, "the default codes one token at a time");
+        assert_eq!(options(&args(&["--window", "1"])).plan.settle, one);
+        assert_eq!(options(&args(&["--lanes", "0"])).plan.settle, None);
+        let s = options(&args(&["--window", "4", "--settle", "10,2"])).plan.settle.unwrap();
         assert_eq!((s.after, s.window), (10, 2));
     }
 }

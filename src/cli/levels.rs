@@ -19,10 +19,6 @@ pub struct Level {
     pub mix: bool,
     /// arith: the adaptive token model's version ([`MIX_VERSIONS`])
     pub mix_version: u8,
-    /// for inputs of at least `.0` bytes (or whose start deflates well, [`Level::for_input`]),
-    /// plan `.1` instead of `plan`; no level has one while one-token plans serve every input
-    /// (a pipe is then not read ahead)
-    pub long: Option<(u64, RevealPlan)>,
 }
 
 /// A level of model `model`, plan `window` / `context` / `rounds` (geometric, 32 lanes).
@@ -34,7 +30,6 @@ const fn plan(model: &'static str, method: Method, window: usize, context: usize
         mix: true,
         // filled in by `get` from MIX_VERSIONS
         mix_version: 0,
-        long: None,
     }
 }
 
@@ -91,50 +86,7 @@ pub fn get(n: u8) -> Level {
     Level { mix_version: MIX_VERSIONS[k], ..LEVELS[k] }
 }
 
-/// How much of an input's start [`Level::for_input`] looks at.
-pub const PROBE_BYTES: usize = 64 << 10;
-
-/// Inputs whose first [`PROBE_BYTES`] fast deflate codes below this many bits per byte (logs,
-/// tables, source, text the English-trained models know less well) take a level's long plan
-/// from their first token, whatever their length: there the adaptive model carries the ratio
-/// and wants every left neighbour. English prose deflates to 3.9–4.4 bits per byte and keeps
-/// the rounds; German prose and licences 3.6 (docs/RESULTS.md, "Session 6: which inputs
-/// settle").
-pub const SETTLE_BELOW_BITS: f64 = 3.8;
-
-/// Bits per byte of `head` under deflate's fastest level.
-fn deflate_bits(head: &[u8]) -> f64 {
-    use std::io::Write;
-    let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
-    // writing to memory cannot fail
-    z.write_all(head).expect("deflate into memory");
-    8.0 * z.finish().expect("deflate into memory").len() as f64 / head.len() as f64
-}
-
 impl Level {
-    /// The level for an input of `len` bytes (`None`: unknown) that starts with
-    /// `head` (its first [`PROBE_BYTES`]; empty when unknown). The choice is the encoder's
-    /// alone: the plan goes in the header.
-    pub fn for_input(self, len: Option<u64>, head: &[u8]) -> Level {
-        let Some((from, mut plan)) = self.long else { return self };
-        if !head.is_empty() && deflate_bits(&head[..head.len().min(PROBE_BYTES)]) < SETTLE_BELOW_BITS {
-            if let Some(s) = plan.settle.as_mut() {
-                s.after = 0;
-            }
-            return Level { plan, ..self };
-        }
-        match len {
-            Some(n) if n >= from => Level { plan, ..self },
-            _ => self,
-        }
-    }
-
-    /// How much of a pipe to read before [`Level::for_input`] can choose as it would for a
-    /// file: its long threshold and the probe (0 for a level with one plan).
-    pub fn read_ahead(self) -> usize {
-        self.long.map_or(0, |(from, _)| (from as usize).max(PROBE_BYTES))
-    }
-
     /// The library's settings for this level, coding with `method`.
     pub fn options(self, method: Method) -> llmzip::Options {
         llmzip::Options { method, plan: self.plan, mix: self.mix, mix_version: self.mix_version, ..Default::default() }
@@ -171,16 +123,12 @@ mod tests {
     }
 
     /// From the default up every input, short or long, prose or log, is coded one token at a
-    /// time: the plan does not depend on the input, so a pipe is not read ahead.
+    /// time.
     #[test]
     fn levels_from_the_default_up_code_one_token_at_a_time() {
-        let log = b"2026-11-24 10:00:00 status installed libfoo:amd64\n".repeat(2000);
         for n in DEFAULT..=9 {
             let d = get(n);
             assert_eq!(d.plan.settle, Some(Settle { after: 0, window: 1 }), "-{n}");
-            assert_eq!(d.read_ahead(), 0, "-{n}");
-            assert_eq!(d.for_input(Some(1 << 30), &log), d, "-{n}");
-            assert_eq!(d.for_input(None, &[]), d, "-{n}");
         }
         assert_eq!(get(4).plan.settle, None);
     }
@@ -204,29 +152,6 @@ mod tests {
                 assert!(b.plan.context >= a.plan.context && b.model == LARGE, "-{}: {b:?}", n + 1);
             }
         }
-    }
-
-    /// A level with a long plan: a log-like start takes it from the first token, English prose
-    /// keeps the level's plan, and the levels without a long plan ignore the probe.
-    #[test]
-    fn structured_inputs_settle_from_the_start() {
-        let mut long = get(4).plan;
-        long.settle = Some(Settle { after: 10_000, window: 8 });
-        let d = Level { long: Some((256 << 10, long)), ..get(4) };
-        let log: Vec<u8> = (0..2000)
-            .flat_map(|i| {
-                format!("2026-11-24 10:{:02}:{:02} status installed libfoo{i}:amd64\n", i / 60 % 60, i % 60)
-                    .into_bytes()
-            })
-            .collect();
-        let s = d.for_input(Some(log.len() as u64), &log).plan.settle.expect("a log settles");
-        assert_eq!(s.after, 0);
-        let prose = include_bytes!("../../data/sample/pellucidar.txt");
-        assert!(deflate_bits(prose) >= SETTLE_BELOW_BITS, "{}", deflate_bits(prose));
-        assert_eq!(d.for_input(Some(prose.len() as u64), prose).plan.settle, None);
-        assert_eq!(d.for_input(Some(1 << 20), prose).plan, long);
-        assert!(d.read_ahead() >= PROBE_BYTES);
-        assert_eq!(get(3).for_input(Some(log.len() as u64), &log).plan, get(3).plan);
     }
 
     #[test]

@@ -73,21 +73,22 @@ impl LmBits {
     /// `v3`: as files of adaptive model version 3 were written, log-probabilities at or below
     /// −87 (and NaN) count as probability 0 rather than e^−87.
     pub fn load(&mut self, lp: &[f32], tree: &Tree, v3: bool) {
-        // e^x in id order first: a pass over contiguous values, which vectorises and reads
-        // the model's output (fresh from another thread, so not in this core's cache) in
-        // the order the hardware prefetches; then the rank order, from a table in cache
+        self.p.resize(tree.id.len(), 0.0);
+        if lp.len() == tree.rank.len() {
+            // one pass in id order: it reads the model's output (fresh from another thread,
+            // so not in this core's cache) in the order the hardware prefetches, and each
+            // e^x goes straight to its rank (a permutation, so every entry is written once)
+            return exp_scatter(lp, &tree.rank, &mut self.p, v3);
+        }
+        // a distribution of another size: what its ids in the tree's order give
         self.by_id.resize(lp.len(), 0.0);
         exp_into(lp, &mut self.by_id);
         if v3 {
-            for (x, &l) in self.by_id.iter_mut().zip(lp) {
-                if !(l > -87.0) {
-                    *x = 0.0;
-                }
-            }
+            zero_below_87(lp, &mut self.by_id);
         }
-        let by_id = &self.by_id[..];
-        self.p.clear();
-        self.p.extend(tree.id.iter().map(|&i| by_id[i as usize]));
+        for (x, &i) in self.p.iter_mut().zip(&tree.id) {
+            *x = self.by_id[i as usize];
+        }
     }
 
     /// ln(P(1-side) / P(0-side)) for the decision splitting `[lo, mid) | [mid, hi)`.
@@ -122,6 +123,72 @@ unsafe fn exp_into_avx2(lp: &[f32], out: &mut [f32]) {
 fn exp_loop(lp: &[f32], out: &mut [f32]) {
     for (o, &x) in out.iter_mut().zip(lp) {
         *o = math::exp(x);
+    }
+}
+
+/// Version 3's reading of `lp`: at or below −87, and NaN, probability 0.
+#[inline(always)]
+fn zero_below_87(lp: &[f32], out: &mut [f32]) {
+    for (x, &l) in out.iter_mut().zip(lp) {
+        if !(l > -87.0) {
+            *x = 0.0;
+        }
+    }
+}
+
+/// `out[rank[i]]` = e^`lp[i]` (0 where `v3` reads `lp[i]` as probability 0), for `rank` a
+/// permutation of `0..out.len()`; the values of [`exp_into`] then a gather in rank order.
+fn exp_scatter(lp: &[f32], rank: &[u32], out: &mut [f32], v3: bool) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F (checked just above)
+            return unsafe { exp_scatter_avx512(lp, rank, out, v3) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked just above)
+            return unsafe { exp_scatter_avx2(lp, rank, out, v3) };
+        }
+    }
+    exp_scatter_loop(lp, rank, out, v3);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn exp_scatter_avx512(lp: &[f32], rank: &[u32], out: &mut [f32], v3: bool) {
+    exp_scatter_loop(lp, rank, out, v3);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn exp_scatter_avx2(lp: &[f32], rank: &[u32], out: &mut [f32], v3: bool) {
+    exp_scatter_loop(lp, rank, out, v3);
+}
+
+/// Values a chunk at a time, so that their e^x vectorise, then stored one by one.
+const SCATTER: usize = 16;
+
+#[inline(always)]
+fn exp_scatter_loop(lp: &[f32], rank: &[u32], out: &mut [f32], v3: bool) {
+    let whole = lp.len() / SCATTER * SCATTER;
+    let mut e = [0.0f32; SCATTER];
+    for (l, r) in lp[..whole].chunks_exact(SCATTER).zip(rank.chunks_exact(SCATTER)) {
+        let l: &[f32; SCATTER] = l.try_into().expect("a whole chunk");
+        exp_loop(l, &mut e);
+        if v3 {
+            zero_below_87(l, &mut e);
+        }
+        for (&r, &e) in r.iter().zip(&e) {
+            out[r as usize] = e;
+        }
+    }
+    let (l, r) = (&lp[whole..], &rank[whole..]);
+    exp_loop(l, &mut e);
+    if v3 {
+        zero_below_87(l, &mut e);
+    }
+    for (&r, &e) in r.iter().zip(&e) {
+        out[r as usize] = e;
     }
 }
 
@@ -168,6 +235,38 @@ fn sum(x: &[f32]) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The one-pass load gives the bits of e^x in id order gathered in rank order (the
+    /// order files were written with), at every vector width, with and without version 3's
+    /// zeros, for vocabularies that fill whole chunks and ones that do not.
+    #[test]
+    fn the_scattered_load_is_the_gathered_one() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        for v in [2usize, 15, 16, 17, 333, 8000] {
+            let text: Vec<Vec<u8>> = (0..v).map(|_| (0..3).map(|_| rng.random_range(b'a'..=b'e')).collect()).collect();
+            let tree = Tree::new(v, &text);
+            let mut lp: Vec<f32> = (0..v).map(|_| rng.random::<f32>() * -100.0).collect();
+            for (k, x) in [f32::NAN, f32::NEG_INFINITY, -87.0, -86.999_99, 0.0, 89.0, -0.0].into_iter().enumerate() {
+                lp[k % v] = x;
+            }
+            for v3 in [false, true] {
+                let mut want = vec![0.0f32; v];
+                exp_loop(&lp, &mut want);
+                if v3 {
+                    zero_below_87(&lp, &mut want);
+                }
+                let want: Vec<u32> = tree.id.iter().map(|&i| want[i as usize].to_bits()).collect();
+                let mut plain = vec![f32::NAN; v];
+                exp_scatter_loop(&lp, &tree.rank, &mut plain, v3);
+                let mut lm = LmBits::default();
+                lm.load(&lp, &tree, v3);
+                for got in [&plain, &lm.p] {
+                    assert_eq!(got.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), want, "v = {v}, v3 = {v3}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn every_id_has_one_path_and_the_lm_odds_are_exact() {
