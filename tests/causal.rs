@@ -239,3 +239,64 @@ fn alternating_parts_compute_one_new_row_per_lane() {
     // step 0: 5 x 9 rows, then 5 x 8 (the [CLS] row found); later steps: 8 + 4 + 5
     assert_eq!(lm.cache_rows().0, 45 + 40 + 29 * (8 + 4 + 5));
 }
+
+/// The engine computing every row of every call: what the cache must not change.
+struct Uncached(IntLm);
+
+impl MaskedLm for Uncached {
+    fn vocab_size(&self) -> usize {
+        self.0.vocab_size()
+    }
+    fn max_sequence(&self) -> usize {
+        self.0.max_sequence()
+    }
+    fn numerics(&self) -> &str {
+        self.0.numerics()
+    }
+    fn architecture(&self) -> llmzip::model::Architecture {
+        self.0.architecture()
+    }
+    fn log_probs(&self, seqs: &[Vec<u32>], sel: &[(usize, usize)]) -> llmzip::Result<Vec<f32>> {
+        self.0.engine.forward(seqs, sel)
+    }
+    fn batch_invariant(&self) -> bool {
+        true
+    }
+    fn causal(&self) -> bool {
+        true
+    }
+}
+
+/// Through the coder: the causal plan on the quantised tiny causal model writes the same file
+/// with the cache as without, and the file decodes (lanes overlapped with coding) to the text.
+#[test]
+fn causal_files_are_the_same_with_the_cache_and_decode() {
+    use llmzip::schedule::{Lanes, RevealPlan, Shape};
+    use llmzip::{Compressor, Decompressor, Hooks, Model, Options};
+    let d = tempfile::tempdir().unwrap();
+    let float = common::fixture(FLOAT);
+    let float = float.to_str().unwrap();
+    let (p, _) = make::quantize(float, &sample()[..20000], 8000, &quantize::Options::default()).unwrap();
+    let dir = d.path().join("int");
+    make::write(float, &p, &dir).unwrap();
+    let load = || Model::load(dir.to_str().unwrap(), &llmzip::model::DeviceSpec::Cpu).unwrap();
+    let cached = load();
+    assert!(cached.lm.causal());
+    let mut uncached = load();
+    uncached.lm = Box::new(Uncached(IntLm::from_params(p, cached.lm.max_sequence(), true)));
+    let plan =
+        RevealPlan { window: 16, context: 8, rounds: 1, shape: Shape::Causal, lanes: Lanes::AtMost(8), settle: None };
+    let text = &sample()[..6000];
+    let compress = |m: &Model| {
+        let c = Compressor::new(m, Options { plan, ..Options::default() }).unwrap();
+        let mut z = Vec::new();
+        c.compress(text, &mut z, &Hooks::default()).unwrap();
+        z
+    };
+    let z = compress(&cached);
+    assert!(z == compress(&uncached), "the cache changed the file");
+    eprintln!("{} bytes -> {} bytes", text.len(), z.len());
+    let mut out = Vec::new();
+    Decompressor::new(&load(), 1).decompress(&z[..], &mut out, &Hooks::default()).unwrap();
+    assert!(out == text, "decoded text differs");
+}

@@ -290,8 +290,7 @@ fn next_token_nats(m: &Model, text: &str) -> f32 {
 fn causal_checkpoint_trains_on_next_tokens() {
     let d = tempfile::tempdir().unwrap();
     let corpus_dir = d.path().join("corpus");
-    std::fs::create_dir_all(&corpus_dir).unwrap();
-    std::fs::write(corpus_dir.join("a.txt"), CORPUS.repeat(40)).unwrap();
+    corpus(&corpus_dir);
     let base = common::fixture("tiny-roberta-prelayernorm-causal");
     let out = d.path().join("out");
     let mut o = opts(&corpus_dir, &out, Some(base.to_str().unwrap()), 40);
@@ -313,4 +312,11 @@ fn causal_checkpoint_trains_on_next_tokens() {
         (next_token_nats(&common::load("tiny-roberta-prelayernorm-causal"), &text), next_token_nats(&tuned, &text));
     eprintln!("next-token cost of the training text: {before} -> {after} nats; training loss {first} -> {last}");
     assert!(after < before * 0.8, "next-token cost {before} -> {after} nats");
+    // validation codes with the causal plan of the run's window and context, and the reloaded
+    // model codes the validation text to the very size the last validation measured
+    let plan = RevealPlan { shape: Shape::Causal, rounds: 1, lanes: Options::default().plan.lanes, ..o.plan };
+    let c = Compressor::new(&tuned, Options { plan, block_size: 1 << 20, ..Options::default() }).unwrap();
+    let mut z = Vec::new();
+    c.compress(CORPUS.repeat(4).as_bytes(), &mut z, &Hooks::default()).unwrap();
+    assert_eq!(z.len() - c.header().to_bytes().len(), report.evals.last().unwrap().coded_bytes);
 }

@@ -11,7 +11,7 @@ use crate::compressor::{Compressor, Hooks, Options};
 use crate::error::{Error, Result};
 use crate::model::candle::CandleLm;
 use crate::model::Model;
-use crate::schedule::RevealPlan;
+use crate::schedule::{RevealPlan, Shape};
 use crate::text::LosslessTokenizer;
 
 /// One validation (fields in name order, as earlier versions wrote them).
@@ -49,11 +49,14 @@ pub fn valid_text(o: &TrainOptions, files: &mut Vec<PathBuf>) -> Result<Option<V
 }
 
 /// Compresses `text` with the plan's window, context and rounds, batched in lanes as
-/// compression does.
+/// compression does; a causal model with the causal plan of that window and context.
 pub fn evaluate(s: &Setup, text: &[u8], plan: RevealPlan, step: usize, tokens_seen: u64) -> Result<Eval> {
     let tokenizer = LosslessTokenizer::from_bytes(s.tokenizer_json.as_bytes(), "training")?;
     let model = Model::from_parts("training", [0; 32], tokenizer, Box::new(CandleLm::new(s.encoder.clone())))?;
-    let plan = RevealPlan { lanes: Options::default().plan.lanes, ..plan };
+    let mut plan = RevealPlan { lanes: Options::default().plan.lanes, ..plan };
+    if s.cfg.causal {
+        plan = RevealPlan { shape: Shape::Causal, rounds: 1, settle: None, ..plan };
+    }
     let opts = Options { plan, block_size: 1 << 20, ..Options::default() };
     let c = Compressor::new(&model, opts)?;
     let mut out = Vec::new();
