@@ -90,9 +90,9 @@ mod gpu {
         let bytes = std::fs::read(format!("{dir}/{FILE}")).unwrap();
         let p = IntParams::read(&bytes, &cfg).unwrap();
         let t = Instant::now();
-        let gpu = cuda::CudaLm::new(&p, 0, cfg.max_sequence()).unwrap();
+        let gpu = cuda::CudaLm::new(&p, 0, cfg.max_sequence(), cfg.causal).unwrap();
         println!("GPU engine ready in {:.2} s (NVRTC compile + upload)", t.elapsed().as_secs_f64());
-        let cpu = IntLm::from_params(p, cfg.max_sequence());
+        let cpu = IntLm::from_params(p, cfg.max_sequence(), cfg.causal);
         // from the files, not through the model registry (keeps the built-in models out of the binary)
         let load = || {
             let f = |n: &str| std::fs::read(format!("{dir}/{n}")).unwrap();

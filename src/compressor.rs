@@ -141,6 +141,7 @@ pub struct Compressor<'m> {
 impl<'m> Compressor<'m> {
     pub fn new(model: &'m Model, opts: Options) -> Result<Self> {
         opts.plan.validate(model.lm.max_sequence())?;
+        plan_fits(model.lm.as_ref(), &opts.plan, opts.method)?;
         if !(0.0..=1.0).contains(&opts.mask_rate) {
             return Err(Error::Invalid("--mask-rate must be between 0 and 1".into()));
         }
@@ -157,7 +158,7 @@ impl<'m> Compressor<'m> {
     }
 
     pub fn header(&self) -> Header {
-        Header {
+        let mut h = Header {
             version: container::VERSION,
             method: self.opts.method,
             plan: self.opts.plan,
@@ -170,7 +171,9 @@ impl<'m> Compressor<'m> {
             model_name: (self.model.name != UNNAMED_MODEL).then(|| self.model.name.clone()),
             fingerprint: self.model.fingerprint.to_vec(),
             numerics: self.model.numerics().to_string(),
-        }
+        };
+        h.version = h.written_version();
+        h
     }
 
     /// Compresses one block into its stored form.
@@ -280,6 +283,22 @@ pub(crate) fn ctx<'a>(
 
 /// The model a header names: an unnamed one is [`UNNAMED_MODEL`] (the first built-in
 /// default), which is how the compressor stores that model ([`Compressor::header`]).
+/// A causal model predicts the token after each row, a masked one the token at it: each
+/// fits only its own kind of plan, and a causal plan is range-coded.
+pub fn plan_fits(lm: &dyn MaskedLm, plan: &RevealPlan, method: Method) -> Result<()> {
+    let causal_plan = plan.shape == Shape::Causal;
+    if lm.causal() && !causal_plan {
+        return Err(Error::Invalid("a causal model needs the causal plan (--shape causal)".into()));
+    }
+    if causal_plan && !lm.causal() {
+        return Err(Error::Invalid("--shape causal needs a causal model (config is_decoder: true)".into()));
+    }
+    if causal_plan && method != Method::Arith {
+        return Err(Error::Invalid("the causal plan codes with --method arith only".into()));
+    }
+    Ok(())
+}
+
 pub fn model_name(h: &Header) -> &str {
     h.model_name.as_deref().unwrap_or(UNNAMED_MODEL)
 }

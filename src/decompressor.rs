@@ -107,6 +107,8 @@ impl<'m> MemberDecoder<'m> {
             return Err(Error::Numerics { file: header.numerics.clone(), ours: model.numerics().to_string() });
         }
         header.plan.validate(model.lm.max_sequence()).map_err(|_| Error::corrupt("plan does not fit the model"))?;
+        crate::compressor::plan_fits(model.lm.as_ref(), &header.plan, header.method)
+            .map_err(|_| Error::corrupt("plan does not fit the model"))?;
         Ok(MemberDecoder { model, header })
     }
 

@@ -23,6 +23,10 @@ pub enum Shape {
     Uniform = 0,
     /// group r holds 2^r shares: few blind guesses first, half the tokens last
     Geometric = 1,
+    /// for causal models ([`MaskedLm::causal`](crate::model::MaskedLm::causal)): one token
+    /// per lane and call, left to right, each predicted by the last row of `[CLS]` and the
+    /// tokens before it since the lane's current segment start ([`causal_start`])
+    Causal = 2,
 }
 
 impl Shape {
@@ -30,6 +34,7 @@ impl Shape {
         match v {
             0 => Some(Shape::Uniform),
             1 => Some(Shape::Geometric),
+            2 => Some(Shape::Causal),
             _ => None,
         }
     }
@@ -37,6 +42,7 @@ impl Shape {
         match self {
             Shape::Uniform => "uniform",
             Shape::Geometric => "geometric",
+            Shape::Causal => "causal",
         }
     }
 }
@@ -110,6 +116,21 @@ impl RevealPlan {
         if self.lanes.count() > MAX_LANES {
             return Err(Error::Invalid(format!("lanes must be at most {MAX_LANES}")));
         }
+        if self.shape == Shape::Causal {
+            if self.lanes == Lanes::Lockstep || self.settle.is_some() || self.rounds != 1 {
+                return Err(Error::Invalid(
+                    "a causal plan codes lanes one token at a time: one round, no settling".into(),
+                ));
+            }
+            // [CLS] and at most context + window - 1 tokens
+            if self.context + self.window > max_sequence {
+                return Err(Error::Invalid(format!(
+                    "context {} + window {} exceeds the model's {} positions",
+                    self.context, self.window, max_sequence
+                )));
+            }
+            return Ok(());
+        }
         if let Some(st) = self.settle {
             if self.lanes == Lanes::Lockstep || st.window == 0 || st.window > self.window {
                 return Err(Error::Invalid("settling needs lanes and a sub-window of 1..=window tokens".into()));
@@ -134,7 +155,7 @@ impl RevealPlan {
         order.sort_by_key(|&p| (p.reverse_bits() >> (usize::BITS - bits), p));
         let weights: Vec<f64> = (0..self.rounds)
             .map(|r| match self.shape {
-                Shape::Uniform => 1.0,
+                Shape::Uniform | Shape::Causal => 1.0,
                 Shape::Geometric => (2f64).powi(r as i32),
             })
             .collect();
@@ -163,6 +184,19 @@ impl RevealPlan {
             g[p] = r as u8;
         }
         g
+    }
+}
+
+/// Causal plans: where the sequence predicting offset `o` of a lane starts (an offset too).
+/// A lane's first `context + window` tokens all see the lane's start; after that the start
+/// hops by `window`, so every token sees `context` … `context + window - 1` tokens before
+/// it, and between hops each call's sequence is the lane's previous one plus one token: a
+/// causal model's rows of that prefix are the same, and an engine may reuse them.
+pub fn causal_start(o: usize, context: usize, window: usize) -> usize {
+    if o < context + window {
+        0
+    } else {
+        (o - context) / window * window
     }
 }
 
@@ -264,6 +298,9 @@ impl<'p> Walker<'p> {
     }
 
     pub fn phases(&self) -> usize {
+        if self.plan.shape == Shape::Causal {
+            return self.lanes.iter().map(|l| l.1 - l.0).max().unwrap_or(0);
+        }
         if self.plan.lanes == Lanes::Lockstep {
             self.plan.rounds
         } else {
@@ -295,6 +332,9 @@ impl<'p> Walker<'p> {
         sep: u32,
         mask: u32,
     ) -> Vec<Step> {
+        if self.plan.shape == Shape::Causal {
+            return self.causal_phase(ph, lanes, known, cls);
+        }
         let w = self.plan.window;
         let c = self.plan.context;
         let mut steps = Vec::new();
@@ -349,6 +389,34 @@ impl<'p> Walker<'p> {
                 let e = (s + len).min(le);
                 let vis = |i: usize| lane_role((i >= s).then(|| self.group(i)), r) == Role::Visible;
                 push(&mut cur, &mut steps, s.saturating_sub(c).max(ls), e, s, e, r, &vis);
+            }
+        }
+        if !cur.seqs.is_empty() {
+            steps.push(cur);
+        }
+        steps
+    }
+
+    /// A causal plan's phase `ph`: token `ph` of each lane, predicted by the last row of
+    /// `[CLS]` + the lane's tokens from its segment start ([`causal_start`]) up to it.
+    fn causal_phase(&self, ph: usize, lanes: std::ops::Range<usize>, known: &[u32], cls: u32) -> Vec<Step> {
+        let mut steps = Vec::new();
+        let mut cur = Step { seqs: Vec::new(), sel: Vec::new(), targets: Vec::new() };
+        for &(ls, le) in &self.lanes[lanes] {
+            let i = ls + ph;
+            if i >= le {
+                continue;
+            }
+            let lo = ls + causal_start(ph, self.plan.context, self.plan.window);
+            let mut seq = Vec::with_capacity(1 + i - lo);
+            seq.push(cls);
+            seq.extend_from_slice(&known[lo..i]);
+            cur.sel.push((cur.seqs.len(), seq.len() - 1));
+            cur.targets.push(i);
+            cur.seqs.push(seq);
+            if cur.seqs.len() == self.batch {
+                steps
+                    .push(std::mem::replace(&mut cur, Step { seqs: Vec::new(), sel: Vec::new(), targets: Vec::new() }));
             }
         }
         if !cur.seqs.is_empty() {

@@ -271,3 +271,46 @@ fn a_corpus_that_is_only_the_validation_text_says_so() {
     let (r, losses, _) = run(&o);
     assert_eq!((r.steps, losses.len()), (2, 2), "the same file trains without --valid");
 }
+
+/// Mean next-token cost (nats) of `text`'s first 100 tokens, each predicted from the tokens
+/// before it by a causal model.
+fn next_token_nats(m: &Model, text: &str) -> f32 {
+    let ids = m.tokenizer.encode(text.as_bytes()).unwrap().ids;
+    let ids = &ids[..100];
+    let seq = [&[m.tokenizer.ids.cls], ids].concat();
+    let sel: Vec<(usize, usize)> = (0..ids.len()).map(|p| (0, p)).collect();
+    let lp = m.lm.log_probs(&[seq], &sel).unwrap();
+    let v = m.lm.vocab_size();
+    -ids.iter().enumerate().map(|(p, &t)| lp[p * v + t as usize]).sum::<f32>() / ids.len() as f32
+}
+
+/// A causal checkpoint (`is_decoder`) trains on next-token prediction, chosen by its config (a
+/// masked objective is refused), and comes out causal, predicting its training text better.
+#[test]
+fn causal_checkpoint_trains_on_next_tokens() {
+    let d = tempfile::tempdir().unwrap();
+    let corpus_dir = d.path().join("corpus");
+    std::fs::create_dir_all(&corpus_dir).unwrap();
+    std::fs::write(corpus_dir.join("a.txt"), CORPUS.repeat(40)).unwrap();
+    let base = common::fixture("tiny-roberta-prelayernorm-causal");
+    let out = d.path().join("out");
+    let mut o = opts(&corpus_dir, &out, Some(base.to_str().unwrap()), 40);
+    let cb = Callbacks { on_step: &|_, _, _| {}, on_eval: &|_| {}, cancel: &|| false, warn: &|_| {} };
+    let e = train::run(&o, &Device::Cpu, &cb).unwrap_err().to_string();
+    assert!(e.contains("next-token") && e.contains("random"), "{e}");
+    o.objective = None;
+    let (report, losses, _) = run(&o);
+    assert_eq!(report.objective, "next-token");
+    // [CLS] and 33 content tokens per sequence (the last of a pass may be shorter)
+    assert!((40 * 8 * 31..=40 * 8 * 33).contains(&report.tokens_seen), "{}", report.tokens_seen);
+    let first: f32 = losses[..5].iter().sum::<f32>() / 5.0;
+    let last: f32 = losses[losses.len() - 5..].iter().sum::<f32>() / 5.0;
+    assert!(last < first * 0.8, "loss did not fall: {first} -> {last}");
+    let tuned = Model::load(out.to_str().unwrap(), &Device::Cpu).unwrap();
+    assert!(tuned.lm.causal());
+    let text = CORPUS.repeat(10);
+    let (before, after) =
+        (next_token_nats(&common::load("tiny-roberta-prelayernorm-causal"), &text), next_token_nats(&tuned, &text));
+    eprintln!("next-token cost of the training text: {before} -> {after} nats; training loss {first} -> {last}");
+    assert!(after < before * 0.8, "next-token cost {before} -> {after} nats");
+}

@@ -1,6 +1,7 @@
 //! The model runtime must match Hugging Face transformers: max |Δ log-prob| ≤ 1e-4 on the
-//! golden set made by tests/golden/make_golden.py (tiny random models, a padded batch) and
-//! on the real splade-tiny checkpoint (legacy gamma/beta names, tied decoder omitted).
+//! golden set made by tests/golden/make_golden.py (tiny random models, a padded batch; a causal
+//! one, `RobertaPreLayerNormForCausalLM`) and on the real splade-tiny checkpoint (legacy
+//! gamma/beta names, tied decoder omitted).
 
 mod common;
 
@@ -34,8 +35,10 @@ fn tiny_models_match_transformers() {
         ("tiny-roberta", "roberta"),
         ("tiny-distilbert", "distilbert"),
         ("tiny-roberta-prelayernorm", "roberta-prelayernorm"),
+        ("tiny-roberta-prelayernorm-causal", "roberta-prelayernorm-causal"),
     ] {
         let m = common::load(arch);
+        assert_eq!(m.lm.causal(), key.ends_with("-causal"), "{arch}");
         let (seqs, sel) = seqs_sel(&g[key]);
         assert!(
             seqs.iter().map(Vec::len).min() != seqs.iter().map(Vec::len).max(),
@@ -54,6 +57,41 @@ fn tiny_models_match_transformers() {
         eprintln!("{arch}: max |Δ log-prob| = {worst:e}");
         assert!(worst <= 1e-4, "{arch}: max |Δ log-prob| = {worst}");
     }
+}
+
+/// The causal model's rows see only the rows before them: each golden row matches
+/// transformers whether it is computed alone, in its own sequence or in the padded batch
+/// (one row takes the full computation, 16 or more the rows-only one), and truncating a
+/// sequence after a row changes that row by float rounding only.
+#[test]
+fn causal_rows_match_transformers_in_every_call_shape() {
+    let g = &golden()["roberta-prelayernorm-causal"];
+    let m = common::load("tiny-roberta-prelayernorm-causal");
+    let (seqs, sel) = seqs_sel(g);
+    let v = m.lm.vocab_size();
+    let want: Vec<Vec<f32>> = g["log_probs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect())
+        .collect();
+    let worst = |got: &[f32], k: usize| got.iter().zip(&want[k]).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    let mut shapes = 0;
+    for (i, s) in seqs.iter().enumerate() {
+        let rows: Vec<usize> = (0..sel.len()).filter(|&k| sel[k].0 == i).collect();
+        let own: Vec<(usize, usize)> = rows.iter().map(|&k| (0, sel[k].1)).collect();
+        let lp = m.lm.log_probs(std::slice::from_ref(s), &own).unwrap();
+        for (n, &k) in rows.iter().enumerate() {
+            assert!(worst(&lp[n * v..(n + 1) * v], k) <= 1e-4, "sequence {i} row {}", sel[k].1);
+            let p = sel[k].1;
+            let alone = m.lm.log_probs(std::slice::from_ref(s), &[(0, p)]).unwrap();
+            assert!(worst(&alone, k) <= 1e-4, "row {p} of sequence {i} alone");
+            let cut = m.lm.log_probs(&[s[..=p].to_vec()], &[(0, p)]).unwrap();
+            assert!(worst(&cut, k) <= 1e-4, "row {p} of sequence {i} cut after it");
+            shapes += 3;
+        }
+    }
+    assert!(shapes >= 3 * 40);
 }
 
 #[test]

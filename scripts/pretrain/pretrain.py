@@ -14,6 +14,14 @@ like the sequences llmzip's reveal plan builds, `[CLS] context window [SEP]`:
 Any reveal plan (rounds, spread or left-to-right groups, any context) is a special case, so
 one model serves every plan. n varies per step over lengths llmzip's plans use.
 
+With --objective causal the model is a causal LM instead (`RobertaPreLayerNormForCausalLM`,
+config `is_decoder: true`: the same modules and weight names, each position attending to
+itself and the positions before it), trained on `[CLS] t_0 … t_{n-1}` to predict every next
+token (row p predicts t_p; CLS predicts t_0), the loss averaged over all positions. llmzip's
+causal plan feeds it `[CLS] t_lo … t_{i-1}` and codes t_i with the last row, reusing the rows
+of the call before (docs/FORMAT.md). --init may name a masked checkpoint: the weights carry
+over, only the attention becomes causal.
+
 Data: flat uint16 token files from tokenize_corpus.py, all held on the GPU; batches are cut
 at random offsets (seeded). The learning-rate schedule is by wall-clock time (warm-up, then
 linear decay to 10% at --minutes), so a run fits its device budget exactly; rerunning gives a
@@ -36,7 +44,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from tokenizers import Tokenizer
-from transformers import RobertaPreLayerNormConfig, RobertaPreLayerNormForMaskedLM
+from transformers import RobertaPreLayerNormConfig, RobertaPreLayerNormForCausalLM, RobertaPreLayerNormForMaskedLM
 
 CLS, PAD, SEP, MASK = 0, 1, 2, 4
 # content lengths (context + window) of llmzip's plans: W32 C8, W32 C32 / W64 C0, W64 C64, W64 C128
@@ -67,6 +75,7 @@ def parse():
     p.add_argument("--save-every-min", type=float, default=5.0)
     p.add_argument("--device", default="cuda")
     p.add_argument("--init", default="", help="continue from a checkpoint directory")
+    p.add_argument("--objective", default="any-order", choices=["any-order", "causal"])
     return p.parse_args()
 
 
@@ -95,6 +104,44 @@ def make_batch(data, n, b, gen, device):
     sel = masked.nonzero(as_tuple=False)  # (k, 2): sequence, position
     flat = sel[:, 0] * (n + 2) + sel[:, 1] + 1
     return ids, flat, tok[sel[:, 0], sel[:, 1]], sel[:, 0]
+
+
+def make_causal_batch(data, n, b, gen, device):
+    """b sequences `[CLS] t_0 … t_{n-1}` at random offsets (b, n + 1)."""
+    off = torch.randint(0, data.numel() - n, (b,), generator=gen, device=device)
+    tok = data[off[:, None] + torch.arange(n, device=device)[None, :]].long()
+    return torch.cat([torch.full((b, 1), CLS, device=device, dtype=torch.long), tok], dim=1)
+
+
+def causal_loss(model, ids, first=0):
+    """Mean next-token cross-entropy of rows first … n-1 (row p predicts ids[:, p + 1]), its
+    sum and count."""
+    hidden = model.roberta_prelayernorm(input_ids=ids).last_hidden_state[:, first:-1]
+    logits = model.lm_head(hidden).float()
+    target = ids[:, first + 1:]
+    ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), reduction="none")
+    return ce.mean(), ce.sum(), ce.numel()
+
+
+@torch.no_grad()
+def evaluate_causal(model, valid, device, batches=8):
+    """Mean next-token cross-entropy (nats/token) on fixed validation sequences of 255 tokens:
+    over every position, and over positions with at least 64 tokens before them (what
+    llmzip's causal plans see once a lane is under way)."""
+    model.eval()
+    out = {}
+    for name, first in [("causal_all", 0), ("causal_C64", 64)]:
+        gen = torch.Generator(device=device).manual_seed(1234)
+        tot, cnt = 0.0, 0
+        for _ in range(batches):
+            ids = make_causal_batch(valid, 255, 64, gen, device)
+            with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda")):
+                _, s, k = causal_loss(model, ids, first)
+            tot += float(s)
+            cnt += k
+        out[name] = round(tot / cnt, 4)
+    model.train()
+    return out
 
 
 def loss_fn(model, ids, flat, target, seq, b):
@@ -158,18 +205,23 @@ def main():
     data = load_tokens(files, dev)
     valid = load_tokens([args.valid], dev)
     print(f"train tokens {data.numel():,} from {len(files)} files; valid {valid.numel():,}", flush=True)
+    causal = args.objective == "causal"
+    cls = RobertaPreLayerNormForCausalLM if causal else RobertaPreLayerNormForMaskedLM
+    # a CPU rehearsal evaluates on one batch
+    batches = 8 if dev.startswith("cuda") else 1
+    evaluate_fn = (lambda m, v, d: evaluate_causal(m, v, d, batches)) if causal else evaluate
     if args.init:
         # f32 master weights whatever the checkpoint stores (gpu-run.sh fetch writes f16)
-        model = RobertaPreLayerNormForMaskedLM.from_pretrained(args.init).float()
+        model = cls.from_pretrained(args.init, is_decoder=causal).float()
     else:
         cfg = RobertaPreLayerNormConfig(
             vocab_size=Tokenizer.from_file(args.tokenizer).get_vocab_size(), hidden_size=args.hidden, num_hidden_layers=args.layers,
             num_attention_heads=args.heads, intermediate_size=args.ffn or 4 * args.hidden,
             hidden_act="gelu", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
             max_position_embeddings=args.max_positions, type_vocab_size=1, layer_norm_eps=1e-5,
-            pad_token_id=PAD, bos_token_id=CLS, eos_token_id=SEP, tie_word_embeddings=True,
+            pad_token_id=PAD, bos_token_id=CLS, eos_token_id=SEP, tie_word_embeddings=True, is_decoder=causal,
         )
-        model = RobertaPreLayerNormForMaskedLM(cfg)
+        model = cls(cfg)
     model.to(dev).train()
     params = sum(p.numel() for p in model.parameters())
     print(f"model {args.layers}L x {args.hidden}H, {params:,} parameters", flush=True)
@@ -198,11 +250,15 @@ def main():
         for g in opt.param_groups:
             g["lr"] = lr
         n = int(rng.choice(lengths))
-        n = min(n, args.max_positions - 4)
+        # causal: [CLS] + n tokens fill the positions; masked: [CLS] + n + [SEP]
+        n = args.max_positions - 3 if causal else min(n, args.max_positions - 4)
         b = max(1, args.batch_tokens // n)
-        ids, flat, target, seq = make_batch(data, n, b, gen, dev)
         with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=dev.startswith("cuda")):
-            loss, _, _ = loss_fn(model, ids, flat, target, seq, b)
+            if causal:
+                loss, _, _ = causal_loss(model, make_causal_batch(data, n, b, gen, dev))
+            else:
+                ids, flat, target, seq = make_batch(data, n, b, gen, dev)
+                loss, _, _ = loss_fn(model, ids, flat, target, seq, b)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -210,7 +266,7 @@ def main():
         seen += b * n
         step += 1
         if step % args.eval_every == 0 or step == 1:
-            ev = evaluate(model, valid, dev)
+            ev = evaluate_fn(model, valid, dev)
             el = time.time() - t0
             rec = {"step": step, "seconds": round(el, 1), "tokens": seen, "lr": lr, "loss": round(float(loss), 4), **ev}
             log.append(rec)
@@ -218,7 +274,7 @@ def main():
         if time.time() - last_save > args.save_every_min * 60:
             save(model, args, args.out, {"args": vars(args), "log": log, "tokens_seen": seen, "steps": step})
             last_save = time.time()
-    ev = evaluate(model, valid, dev)
+    ev = evaluate_fn(model, valid, dev)
     el = time.time() - t0
     rec = {"step": step, "seconds": round(el, 1), "tokens": seen, "final": True, **ev}
     log.append(rec)

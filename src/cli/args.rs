@@ -101,6 +101,9 @@ pub fn parse_upos(s: &str) -> Result<UPOS, String> {
 pub enum ShapeArg {
     Uniform,
     Geometric,
+    /// for causal models: one token per lane and call, left to right, `--context` ..
+    /// `--context` + `--window` - 1 tokens before each
+    Causal,
 }
 
 impl From<ShapeArg> for Shape {
@@ -108,6 +111,7 @@ impl From<ShapeArg> for Shape {
         match s {
             ShapeArg::Uniform => Shape::Uniform,
             ShapeArg::Geometric => Shape::Geometric,
+            ShapeArg::Causal => Shape::Causal,
         }
     }
 }

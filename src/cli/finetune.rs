@@ -58,7 +58,8 @@ pub struct FinetuneArgs {
     pub seq_len: usize,
     #[arg(long, default_value_t = 0.15)]
     pub mask_prob: f32,
-    /// Training objective [default: any-order for pre-LayerNorm models, random otherwise]
+    /// Training objective [default: any-order for pre-LayerNorm models, random otherwise]; a
+    /// causal model (is_decoder) always trains on next-token prediction
     #[arg(long, value_enum)]
     pub objective: Option<ObjectiveArg>,
     /// Reveal plan used by --objective schedule and by validation

@@ -1,5 +1,6 @@
 //! The member header: every setting the decoder must repeat, the model's identity and the
-//! numerics that computed the probabilities. Written in version 2, read in versions 1 and 2.
+//! numerics that computed the probabilities. Written in version 2 (version 3 for causal
+//! plans, same layout), read in versions 1 to 3.
 
 use std::io::Read;
 
@@ -39,7 +40,16 @@ pub struct Header {
 }
 
 impl Header {
-    /// The header as written: always the current [`VERSION`].
+    /// The version a header is written as: 3 for a causal plan, else 2 (older builds read it).
+    pub fn written_version(&self) -> u8 {
+        if self.plan.shape == Shape::Causal {
+            VERSION
+        } else {
+            2
+        }
+    }
+
+    /// The header as written, in [`Header::written_version`].
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut body = Vec::new();
         body.push(self.method as u8);
@@ -78,7 +88,7 @@ impl Header {
             }
         }
         let mut b = MAGIC.to_vec();
-        b.push(VERSION);
+        b.push(self.written_version());
         varint::put(&mut b, body.len() as u64);
         b.extend_from_slice(&body);
         let crc = crc32fast::hash(&b);
@@ -115,7 +125,7 @@ impl Header {
                 all.extend_from_slice(&l);
                 u16::from_le_bytes(l) as usize
             }
-            2 => {
+            2 | 3 => {
                 let (len, raw) = read_varint(r, false)?;
                 all.extend_from_slice(&raw);
                 if len > MAX_BODY as u64 {
@@ -131,13 +141,13 @@ impl Header {
         if crc32fast::hash(&all) != u32_at(&body, len) {
             return Err(Error::corrupt("header checksum mismatch"));
         }
-        let h = if head[4] == 1 { Self::parse_v1(&body[..len]) } else { Self::parse_v2(&body[..len]) }?;
+        let h = if head[4] == 1 { Self::parse_v1(&body[..len]) } else { Self::parse_v2(&body[..len], head[4]) }?;
         h.check()?;
         Ok(Some(h))
     }
 
-    /// Version 2 body (docs/FORMAT.md).
-    fn parse_v2(b: &[u8]) -> Result<Header> {
+    /// Version 2 and 3 body (docs/FORMAT.md); only version 3 has causal plans.
+    fn parse_v2(b: &[u8], version: u8) -> Result<Header> {
         let bad = || Error::corrupt("malformed header");
         let mut r = varint::Reader::new(b);
         let byte = |r: &mut varint::Reader| -> Result<u8> { Ok(r.bytes(1).map_err(|_| bad())?[0]) };
@@ -151,6 +161,9 @@ impl Header {
         let rounds = byte(&mut r)? as usize;
         let shape_byte = byte(&mut r)?;
         let shape = Shape::from_u8(shape_byte & !SETTLE_FLAG).ok_or_else(bad)?;
+        if (shape == Shape::Causal) != (version == 3) {
+            return Err(bad());
+        }
         let settle = if shape_byte & SETTLE_FLAG != 0 {
             Some(Settle { after: small(&mut r)?, window: small(&mut r)? })
         } else {
@@ -185,7 +198,7 @@ impl Header {
             return Err(bad());
         }
         Ok(Header {
-            version: 2,
+            version,
             method,
             plan: RevealPlan { window, context, rounds, shape, lanes: Lanes::from_count(lanes), settle },
             batch,
@@ -214,6 +227,8 @@ impl Header {
             || self.precision != crate::coding::quantize::PRECISION as u8
             || self.mix > crate::coding::MAX_MIX_VERSION
             || p.settle.is_some_and(|st| st.window == 0 || st.window > p.window || p.lanes == Lanes::Lockstep)
+            || (p.shape == Shape::Causal
+                && (p.rounds != 1 || p.settle.is_some() || p.lanes == Lanes::Lockstep || self.method != Method::Arith))
         {
             return Err(Error::corrupt("malformed header"));
         }

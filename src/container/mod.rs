@@ -29,7 +29,10 @@ pub const MAGIC: [u8; 4] = *b"LLMZ";
 /// The version written. Version 1 (fixed-width fields, 32-byte fingerprint, names as text)
 /// is still read; version 2 packs the same information in varints and codes, because
 /// version 1's 148 bytes of framing made a 162-byte text larger than bzip2's output.
-pub const VERSION: u8 = 2;
+/// Version 3 is version 2's layout for members coded with a causal plan (shape 2), which
+/// only builds that know causal models can decode: older builds refuse them by version
+/// instead of misreading the plan. Every other member is still written as version 2.
+pub const VERSION: u8 = 3;
 /// Fingerprint bytes stored by version 2: a 128-bit prefix of the BLAKE3 fingerprint is ample
 /// to tell models apart, and the block checksums catch anything else.
 pub const FINGERPRINT_V2: usize = 16;

@@ -181,6 +181,9 @@ impl MaskedLm for Client<'_, '_> {
     fn batch_invariant(&self) -> bool {
         self.batcher.inner.batch_invariant()
     }
+    fn causal(&self) -> bool {
+        self.batcher.inner.causal()
+    }
     fn log_probs(&self, seqs: &[Vec<u32>], sel: &[(usize, usize)]) -> Result<Vec<f32>> {
         if sel.is_empty() {
             return Ok(Vec::new());
@@ -279,6 +282,25 @@ mod tests {
             );
         }
         assert_eq!(batcher.counts(), (1, 4));
+    }
+
+    /// A client tells what its model is: causal or not (plans are chosen by it).
+    #[test]
+    fn a_client_is_causal_when_its_model_is() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tiny-roberta-prelayernorm-causal/");
+        let read = |f: &str| std::fs::read(format!("{dir}{f}")).unwrap();
+        let causal = crate::model::candle::CandleLm::load(
+            "t",
+            &read("config.json"),
+            &[&read("model.safetensors")],
+            crate::model::DeviceSpec::Cpu,
+        )
+        .unwrap();
+        let masked = mock::model();
+        for (lm, want) in [(&causal as &dyn MaskedLm, true), (masked.lm.as_ref(), false)] {
+            assert_eq!(lm.causal(), want);
+            assert_eq!(Batcher::new(lm).client().causal(), want);
+        }
     }
 
     /// Fails any call holding token 99; otherwise the mock.

@@ -141,6 +141,9 @@ impl MaskedLm for CandleLm {
         let lp = self.encoder.log_probs_at(&ids, &mask, &sel_t)?;
         Ok(lp.flatten_all()?.to_vec1::<f32>()?)
     }
+    fn causal(&self) -> bool {
+        self.encoder.cfg.causal
+    }
 }
 
 /// Tensor-name normalisation for real checkpoints: legacy LayerNorm `gamma`/`beta`.

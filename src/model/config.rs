@@ -118,6 +118,13 @@ impl ModelConfig {
             position_offset: if arch.roberta_like() { pad_token_id as usize + 1 } else { 0 },
             causal: v.get("is_decoder").and_then(|x| x.as_bool()).unwrap_or(false),
         };
+        // the causal mask is checked against transformers for the pre-LN architecture only
+        if cfg.causal && !arch.pre_layer_norm() {
+            return Err(Error::model(
+                name,
+                format!("'is_decoder' (causal) models are supported for roberta-prelayernorm only, not '{model_type}'"),
+            ));
+        }
         if cfg.heads == 0 || cfg.hidden % cfg.heads != 0 {
             return Err(Error::model(name, "hidden size is not a multiple of the number of heads"));
         }
@@ -130,5 +137,31 @@ impl ModelConfig {
     /// Longest token sequence (special tokens included) the position table allows.
     pub fn max_sequence(&self) -> usize {
         self.max_positions - self.position_offset
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(model_type: &str, is_decoder: bool) -> String {
+        format!(
+            r#"{{"model_type": "{model_type}", "vocab_size": 600, "hidden_size": 32, "num_hidden_layers": 2,
+                "num_attention_heads": 2, "intermediate_size": 64, "max_position_embeddings": 258,
+                "is_decoder": {is_decoder}}}"#
+        )
+    }
+
+    /// `is_decoder` makes a pre-LN model causal; other architectures' causal numerics are not
+    /// checked against transformers, so they are refused with one line naming the reason.
+    #[test]
+    fn only_pre_ln_models_may_be_causal() {
+        assert!(ModelConfig::from_json(&config("roberta-prelayernorm", true), "m").unwrap().causal);
+        assert!(!ModelConfig::from_json(&config("roberta-prelayernorm", false), "m").unwrap().causal);
+        for t in ["bert", "roberta", "distilbert"] {
+            assert!(!ModelConfig::from_json(&config(t, false), "m").unwrap().causal);
+            let e = ModelConfig::from_json(&config(t, true), "m").unwrap_err().to_string();
+            assert!(e.contains("is_decoder") && e.contains(t) && !e.contains('\n'), "{e}");
+        }
     }
 }

@@ -10,6 +10,8 @@ use crate::text::LosslessTokenizer;
 
 /// Id of the mock's computation in headers.
 pub const NUMERICS: &str = "llmzip-mock/1";
+/// Id of the causal mock's computation.
+pub const CAUSAL_NUMERICS: &str = "llmzip-mock-causal/1";
 /// The mock tokenizer's specials, ids 0..5; byte `b` is id `5 + b`.
 pub const SPECIALS: [&str; 5] = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"];
 const VOCAB: usize = 256 + SPECIALS.len();
@@ -19,6 +21,9 @@ const FLOOR: f32 = -9.0;
 pub struct MockLm {
     pub vocab: usize,
     pub max_sequence: usize,
+    /// a causal mock: row p sees `s[..=p]` and predicts the token after it (what the row
+    /// for position p + 1 of a masked mock would, its right neighbour unknown)
+    pub causal: bool,
 }
 
 impl MockLm {
@@ -61,7 +66,11 @@ impl MaskedLm for MockLm {
         self.max_sequence
     }
     fn numerics(&self) -> &str {
-        NUMERICS
+        if self.causal {
+            CAUSAL_NUMERICS
+        } else {
+            NUMERICS
+        }
     }
     fn architecture(&self) -> Architecture {
         Architecture { model_type: "mock", layers: 0, hidden: 0, intermediate: 0 }
@@ -69,18 +78,25 @@ impl MaskedLm for MockLm {
     fn log_probs(&self, seqs: &[Vec<u32>], sel: &[(usize, usize)]) -> Result<Vec<f32>> {
         let mut out = Vec::with_capacity(sel.len() * self.vocab);
         for &(i, p) in sel {
-            self.row(&seqs[i], p, &mut out);
+            if self.causal {
+                self.row(&seqs[i][..=p], p + 1, &mut out);
+            } else {
+                self.row(&seqs[i], p, &mut out);
+            }
         }
         Ok(out)
     }
     fn batch_invariant(&self) -> bool {
         true
     }
+    fn causal(&self) -> bool {
+        self.causal
+    }
 }
 
 /// `m`'s tokenizer and identity with [`MockLm`] in place of its network.
 pub fn with_mock(mut m: Model) -> Model {
-    m.lm = Box::new(MockLm { vocab: m.lm.vocab_size(), max_sequence: m.lm.max_sequence() });
+    m.lm = Box::new(MockLm { vocab: m.lm.vocab_size(), max_sequence: m.lm.max_sequence(), causal: m.lm.causal() });
     m
 }
 
@@ -115,8 +131,17 @@ pub fn tokenizer() -> LosslessTokenizer {
 
 /// A [`Model`] of the mock tokenizer and [`MockLm`] (4,096 positions).
 pub fn model() -> Model {
-    let lm = MockLm { vocab: VOCAB, max_sequence: 4096 };
-    let fingerprint = *blake3::hash(NUMERICS.as_bytes()).as_bytes();
+    mock_model(false)
+}
+
+/// [`model`] with the causal mock (256 positions, like llmzip's causal models).
+pub fn causal_model() -> Model {
+    mock_model(true)
+}
+
+fn mock_model(causal: bool) -> Model {
+    let lm = MockLm { vocab: VOCAB, max_sequence: if causal { 256 } else { 4096 }, causal };
+    let fingerprint = *blake3::hash(lm.numerics().as_bytes()).as_bytes();
     Model::from_parts("mock", fingerprint, tokenizer(), Box::new(lm)).expect("vocabularies agree")
 }
 
@@ -151,9 +176,47 @@ mod tests {
         assert!(sizes[0] < text.len(), "the mock predicts repeats: {sizes:?}");
     }
 
+    /// The causal plan round-trips through the causal mock at any lane count, batch and
+    /// hop, and a model of the other kind refuses each plan.
+    #[test]
+    fn the_causal_plan_round_trips_and_needs_a_causal_model() {
+        let (m, c) = (model(), causal_model());
+        let text = "Causal: \u{1F600} caf\u{e9} \0\r\n and the same words again and again. ".repeat(30);
+        let mut sizes = Vec::new();
+        for (lanes, context, window, batch) in [(32, 8, 16, 3), (1, 0, 1, 1), (4, 64, 192, 32), (3, 5, 7, 2)] {
+            let plan = RevealPlan {
+                window,
+                context,
+                rounds: 1,
+                shape: Shape::Causal,
+                lanes: Lanes::AtMost(lanes),
+                settle: None,
+            };
+            let o = Options { plan, block_size: 700, batch, ..Options::default() };
+            assert!(Compressor::new(&m, o.clone()).is_err(), "a masked model refuses the causal plan");
+            let mut z = Vec::new();
+            Compressor::new(&c, o).unwrap().compress(text.as_bytes(), &mut z, &Hooks::default()).unwrap();
+            assert_eq!(z[4], 3, "a causal plan is written as container version 3");
+            let mut out = Vec::new();
+            Decompressor::new(&c, 2).decompress(&z[..], &mut out, &Hooks::default()).unwrap();
+            assert_eq!(out, text.as_bytes(), "{plan:?}");
+            sizes.push(z.len());
+        }
+        assert!(sizes[0] < text.len() / 2, "the causal mock predicts repeats: {sizes:?}");
+        let masked = RevealPlan {
+            window: 16,
+            context: 8,
+            rounds: 1,
+            shape: Shape::Geometric,
+            lanes: Lanes::AtMost(4),
+            settle: None,
+        };
+        assert!(Compressor::new(&c, Options { plan: masked, ..Options::default() }).is_err());
+    }
+
     #[test]
     fn probabilities_depend_on_what_the_call_shows() {
-        let lm = MockLm { vocab: VOCAB, max_sequence: 64 };
+        let lm = MockLm { vocab: VOCAB, max_sequence: 64, causal: false };
         let a = lm.log_probs(&[vec![0, 10, 11, 4, 2]], &[(0, 3)]).unwrap();
         let b = lm.log_probs(&[vec![0, 10, 12, 4, 2]], &[(0, 3)]).unwrap();
         assert_eq!(a, lm.log_probs(&[vec![0, 10, 11, 4, 2]], &[(0, 3)]).unwrap());

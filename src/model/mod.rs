@@ -8,6 +8,7 @@ pub mod candle;
 pub mod config;
 pub mod device;
 pub mod distilbert;
+mod dropout;
 pub mod hub;
 pub mod int8;
 pub mod mock;

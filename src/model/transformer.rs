@@ -12,6 +12,7 @@ use candle_core::{DType, Device, IndexOp, Module, Tensor, D};
 use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder};
 
 use super::config::{Activation, ModelConfig};
+pub use super::dropout::Dropout;
 
 pub struct Names {
     pub word: String,
@@ -180,11 +181,21 @@ impl Encoder {
     ) -> candle_core::Result<Tensor> {
         let train = dropout.is_some().then_some(self.cfg.layer_norm_eps);
         let mut x = self.embed(ids, train, &mut dropout)?;
-        let bias = key_bias(mask)?;
+        let bias = self.attn_bias(mask)?;
         for l in &self.layers {
             x = self.layer(l, x, &bias, train, &mut dropout)?;
         }
         Ok(x)
+    }
+
+    /// The additive attention bias for a key mask `[B, T]`: `[B, 1, 1, T]` (padding keys), and
+    /// for a causal model `[B, 1, T, T]` with the keys after each query masked too.
+    fn attn_bias(&self, mask: &Tensor) -> candle_core::Result<Tensor> {
+        let bias = key_bias(mask)?;
+        if !self.cfg.causal {
+            return Ok(bias);
+        }
+        bias.broadcast_add(&causal_bias(mask.dim(1)?, mask.device())?)
     }
 
     /// Word, position and segment embeddings, normalised: the first layer's input.
@@ -238,7 +249,7 @@ impl Encoder {
         let (b, t, h) = x.dims3()?;
         let pick = |y: &Tensor| y.reshape((b * t, h))?.index_select(sel, 0);
         let Some((last, rest)) = self.layers.split_last() else { return pick(&x) };
-        let bias = key_bias(mask)?;
+        let bias = self.attn_bias(mask)?;
         for l in rest {
             x = self.layer(l, x, &bias, None, &mut none)?;
         }
@@ -249,7 +260,8 @@ impl Encoder {
     }
 
     /// Self-attention of one layer: the heads' context `[B, T, H]`, before the output
-    /// projection. The additive `bias` is 0 where attended and -1e9 on padding keys.
+    /// projection. The additive `bias` is 0 where attended and -1e9 on padding keys (and, in a
+    /// causal model, on keys after the query).
     fn attend(
         &self,
         l: &Layer,
@@ -332,6 +344,13 @@ fn key_bias(mask: &Tensor) -> candle_core::Result<Tensor> {
     ((mask.to_dtype(DType::F32)? - 1.0)? * 1e9)?.reshape((b, 1, 1, t))
 }
 
+/// The additive attention bias `[1, 1, T, T]` of a causal model: -1e9 on the keys after each
+/// query.
+pub fn causal_bias(t: usize, device: &Device) -> candle_core::Result<Tensor> {
+    let later: Vec<f32> = (0..t * t).map(|k| if k % t > k / t { -1e9 } else { 0.0 }).collect();
+    Tensor::from_vec(later, (1, 1, t, t), device)
+}
+
 /// LayerNorm; `train` holds epsilon when training. Inference uses candle's fused kernel, whose
 /// numbers are part of the file format. That kernel records no backward pass, so it would cut
 /// the gradient at every LayerNorm and leave only the output embeddings and bias learning (a
@@ -341,30 +360,6 @@ fn layer_norm(n: &LayerNorm, x: &Tensor, train: Option<f64>) -> candle_core::Res
     let Some(eps) = train else { return n.forward(x) };
     let bias = n.bias().ok_or_else(|| candle_core::Error::Msg("LayerNorm without bias".into()))?;
     candle_nn::ops::layer_norm_slow(x, n.weight(), bias, eps as f32)
-}
-
-/// Seeded inverted dropout for training.
-pub struct Dropout {
-    pub p: f32,
-    pub rng: rand_chacha::ChaCha8Rng,
-}
-
-impl Dropout {
-    fn maybe(d: &mut Option<&mut Dropout>, x: Tensor) -> candle_core::Result<Tensor> {
-        match d {
-            Some(d) if d.p > 0.0 => d.apply(&x),
-            _ => Ok(x),
-        }
-    }
-
-    pub fn apply(&mut self, x: &Tensor) -> candle_core::Result<Tensor> {
-        use rand::Rng;
-        let keep = 1.0 - self.p;
-        let scale = 1.0 / keep;
-        let m: Vec<f32> =
-            (0..x.elem_count()).map(|_| if self.rng.random::<f32>() < keep { scale } else { 0.0 }).collect();
-        x * Tensor::from_vec(m, x.shape(), x.device())?
-    }
 }
 
 #[cfg(test)]

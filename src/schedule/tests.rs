@@ -98,3 +98,59 @@ fn settled_windows_code_left_to_right() {
         }
     }
 }
+
+/// A causal plan predicts every token once, each from `[CLS]` and exactly the tokens of its
+/// lane from the segment start up to it (all predicted before), with `context` …
+/// `context + window - 1` of them once the lane is under way; between hops a lane's
+/// sequence is its previous one plus one token (what lets an engine reuse a causal model's
+/// rows).
+#[test]
+fn causal_plans_show_each_token_its_left_context() {
+    for (c, w, lanes, batch) in [(4, 8, 3, 2), (0, 1, 1, 5), (3, 5, 64, 64), (16, 16, 2, 1)] {
+        let plan = RevealPlan {
+            window: w,
+            context: c,
+            rounds: 1,
+            shape: Shape::Causal,
+            lanes: Lanes::AtMost(lanes),
+            settle: None,
+        };
+        plan.validate(c + w).unwrap();
+        assert!(plan.validate(c + w - 1).is_err(), "{plan:?} needs {} positions", c + w);
+        for n in [0usize, 1, 7, 40, 333] {
+            let walker = Walker::new(&plan, n, batch);
+            let known: Vec<u32> = (0..n as u32).map(|i| i + 10).collect();
+            let mut seen = vec![0; n];
+            let mut last: std::collections::HashMap<usize, Vec<u32>> = Default::default();
+            for ph in 0..walker.phases() {
+                for st in walker.phase(ph, &known, 1, 2, 3) {
+                    assert!(st.seqs.len() <= batch);
+                    for (k, &(si, p)) in st.sel.iter().enumerate() {
+                        let (t, seq) = (st.targets[k], &st.seqs[si]);
+                        assert_eq!(p, seq.len() - 1, "the last row predicts");
+                        assert_eq!(seq[0], 1);
+                        let lo = t - (seq.len() - 1);
+                        assert_eq!(&seq[1..], &known[lo..t], "{plan:?}: the tokens right before {t}");
+                        assert!(seq[1..].iter().all(|&x| seen[(x - 10) as usize] == 1), "shown before predicted");
+                        let lane = (0..walker.lane_count())
+                            .find(|&l| walker.lanes[l].0 <= t && t < walker.lanes[l].1)
+                            .unwrap();
+                        let o = t - walker.lanes[lane].0;
+                        let ctx = seq.len() - 1;
+                        assert!(ctx == o || (c..c + w).contains(&ctx), "{plan:?}: offset {o} sees {ctx}");
+                        if let Some(prev) = last.insert(lane, seq.clone()) {
+                            let hop = lo > walker.lanes[lane].0 + causal_start(o - 1, c, w);
+                            assert!(hop || (seq.len() == prev.len() + 1 && seq.starts_with(&prev)), "{plan:?}: {o}");
+                        }
+                        seen[t] += 1;
+                    }
+                }
+            }
+            assert!(seen.iter().all(|&s| s == 1), "{plan:?} n={n}");
+        }
+    }
+    let bad =
+        RevealPlan { window: 8, context: 4, rounds: 2, shape: Shape::Causal, lanes: Lanes::AtMost(2), settle: None };
+    assert!(bad.validate(64).is_err());
+    assert!(RevealPlan { rounds: 1, lanes: Lanes::Lockstep, ..bad }.validate(64).is_err());
+}

@@ -113,7 +113,7 @@ impl<'a> Trainer<'a> {
         let opt = optim::AdamW::new(vars, o.weight_decay)?;
         let mut chunks = corpus::Chunks::new(files, 1 << 16);
         chunks.cycle = true;
-        let objective = o.objective.unwrap_or(Objective::default_for(setup.cfg.arch.pre_layer_norm()));
+        let objective = objective_for(o.objective, &setup.cfg)?;
         let mut t = Trainer {
             o,
             dev,
@@ -267,6 +267,23 @@ impl<'a> Trainer<'a> {
                 self.save_checkpoint(&report.evals)?;
             }
         }
+    }
+}
+
+/// The objective a model trains with: next-token prediction for a causal model, whose rows see
+/// only the tokens before them; else `asked`, or the architecture's default.
+fn objective_for(asked: Option<Objective>, cfg: &crate::model::config::ModelConfig) -> Result<Objective> {
+    match (asked, cfg.causal) {
+        (None | Some(Objective::NextToken), true) => Ok(Objective::NextToken),
+        (Some(o), true) => Err(Error::Invalid(format!(
+            "a causal model (is_decoder) trains on next-token prediction; --objective {} is for masked models",
+            o.name()
+        ))),
+        (Some(Objective::NextToken), false) => {
+            Err(Error::Invalid("next-token training needs a causal model (is_decoder in config.json)".into()))
+        }
+        (Some(o), false) => Ok(o),
+        (None, false) => Ok(Objective::default_for(cfg.arch.pre_layer_norm())),
     }
 }
 

@@ -17,6 +17,9 @@ pub enum Objective {
     /// with probability t ~ U(0, 1] drawn per sequence (at least one), the loss averaged over
     /// a sequence's masked positions, then over the batch
     AnyOrder,
+    /// causal models (`is_decoder`): `[CLS] tokens`, nothing masked, every row scored on the
+    /// token after it
+    NextToken,
 }
 
 impl Objective {
@@ -25,6 +28,7 @@ impl Objective {
             Objective::Random => "random",
             Objective::Schedule => "schedule",
             Objective::AnyOrder => "any-order",
+            Objective::NextToken => "next-token",
         }
     }
 
@@ -39,18 +43,20 @@ impl Objective {
     }
 
     /// Content tokens per training sequence: any-order trains on the plan's shape (context,
-    /// then one window), the others on `--seq-len` minus the two special tokens.
+    /// then one window), next-token on `--seq-len` minus `[CLS]`, the others on `--seq-len`
+    /// minus the two special tokens.
     pub fn content_len(self, plan: &RevealPlan, seq_len: usize) -> usize {
         let most = seq_len - 2;
         match self {
             Objective::AnyOrder => (plan.context + plan.window).min(most),
+            Objective::NextToken => seq_len - 1,
             _ => most,
         }
     }
 }
 
-/// A batch ready for the model: `[CLS] tokens [SEP]` rows padded to `width`, and the scored
-/// positions (flat indices into `rows × width`) with their targets.
+/// A batch ready for the model: `[CLS] tokens [SEP]` rows (next-token: `[CLS] tokens`) padded
+/// to `width`, and the scored positions (flat indices into `rows × width`) with their targets.
 pub struct Batch {
     pub input: Vec<u32>,
     pub mask: Vec<u8>,
@@ -76,7 +82,8 @@ pub struct Spec<'a> {
 
 /// Masks `seqs` by the objective, drawing from `rng`.
 pub fn make_batch(spec: &Spec, seqs: &[Vec<u32>], rng: &mut ChaCha8Rng) -> Batch {
-    let width = seqs.iter().map(|s| s.len()).max().unwrap_or(0) + 2;
+    let causal = spec.objective == Objective::NextToken;
+    let width = seqs.iter().map(|s| s.len()).max().unwrap_or(0) + if causal { 1 } else { 2 };
     let mut b = Batch {
         input: Vec::with_capacity(seqs.len() * width),
         mask: Vec::with_capacity(seqs.len() * width),
@@ -91,8 +98,11 @@ pub fn make_batch(spec: &Spec, seqs: &[Vec<u32>], rng: &mut ChaCha8Rng) -> Batch
         match spec.objective {
             Objective::AnyOrder => any_order(spec, s, row, &mut b, rng),
             Objective::Random | Objective::Schedule => round_or_random(spec, s, row, &mut b, rng),
+            Objective::NextToken => next_token(s, row, &mut b),
         }
-        b.input.push(spec.ids.sep);
+        if !causal {
+            b.input.push(spec.ids.sep);
+        }
         pad_row(spec, &mut b, base);
     }
     if let Some(w) = &mut b.weights {
@@ -125,6 +135,16 @@ fn round_or_random(spec: &Spec, s: &[u32], row: usize, b: &mut Batch, rng: &mut 
             }
         };
         b.input.push(shown);
+    }
+}
+
+/// One sequence of the next-token objective: row p (`[CLS]` at 0) is scored on token p + 1,
+/// the sequence's p-th content token; the last token's row predicts nothing the row holds.
+fn next_token(s: &[u32], row: usize, b: &mut Batch) {
+    for (p, &tk) in s.iter().enumerate() {
+        b.sel.push((row * b.width + p) as u32);
+        b.targets.push(tk);
+        b.input.push(tk);
     }
 }
 
@@ -185,6 +205,38 @@ mod tests {
     use super::*;
     use crate::schedule::{Lanes, Shape};
     use rand::SeedableRng;
+
+    #[test]
+    fn next_token_scores_every_row_on_the_token_after_it() {
+        let plan = RevealPlan {
+            window: 8,
+            context: 0,
+            rounds: 1,
+            shape: Shape::Geometric,
+            lanes: Lanes::AtMost(1),
+            settle: None,
+        };
+        let ids = SpecialIds { cls: 0, sep: 2, mask: 4, placeholder: 3 };
+        let groups = plan.groups();
+        let spec = Spec {
+            objective: Objective::NextToken,
+            plan: &plan,
+            groups: &groups,
+            mask_prob: 0.15,
+            ids,
+            vocab: 100,
+            pad: 1,
+        };
+        let seqs = vec![vec![10, 11, 12, 13], vec![20, 21]];
+        let b = make_batch(&spec, &seqs, &mut ChaCha8Rng::seed_from_u64(1));
+        assert_eq!(b.width, 5);
+        assert_eq!(b.input, [0, 10, 11, 12, 13, 0, 20, 21, 1, 1]);
+        assert_eq!(b.mask, [1, 1, 1, 1, 1, 1, 1, 1, 0, 0]);
+        assert_eq!(b.sel, [0, 1, 2, 3, 5, 6]);
+        assert_eq!(b.targets, [10, 11, 12, 13, 20, 21]);
+        assert!(b.weights.is_none());
+        assert_eq!(Objective::NextToken.content_len(&plan, 34), 33);
+    }
 
     #[test]
     fn any_order_masks_after_the_context_at_rates_spread_over_0_to_1() {

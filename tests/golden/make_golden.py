@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Makes the golden fixtures that pin llmzip's model numerics to Hugging Face transformers.
 
-Writes tests/fixtures/tiny-{bert,roberta,distilbert,roberta-prelayernorm}/ (random-initialised
-models saved with save_pretrained, tokenizers trained here) and tests/fixtures/golden.json
-(reference log-probabilities at masked positions, including a padded batch), plus reference
+Writes tests/fixtures/tiny-{bert,roberta,distilbert,roberta-prelayernorm,roberta-prelayernorm-causal}/
+(random-initialised models saved with save_pretrained, tokenizers trained here) and
+tests/fixtures/golden.json (reference log-probabilities at masked positions, including a padded
+batch; for the causal model at every position of unmasked sequences), plus reference
 predictions of ../shared/models/splade-tiny (a real checkpoint).
 
 Run by hand (never in CI):  pip install torch transformers tokenizers
@@ -13,7 +14,7 @@ The training text only shapes the tiny tokenizers; the fixtures were made from t
 
     python3 tests/golden/make_golden.py --only roberta-prelayernorm
 remakes one fixture and its entry of golden.json and leaves the others as they are (the
-pre-LN fixture reuses tiny-roberta's tokenizer, so it needs no training text).
+pre-LN fixtures reuse tiny-roberta's tokenizer, so they need no training text).
 """
 import json, os, shutil, sys
 import torch
@@ -21,6 +22,7 @@ from tokenizers import BertWordPieceTokenizer, ByteLevelBPETokenizer
 from transformers import (BertConfig, BertForMaskedLM, RobertaConfig, RobertaForMaskedLM,
                           DistilBertConfig, DistilBertForMaskedLM, PreTrainedTokenizerFast,
                           RobertaPreLayerNormConfig, RobertaPreLayerNormForMaskedLM,
+                          RobertaPreLayerNormForCausalLM,
                           AutoModelForMaskedLM)
 
 here = os.path.dirname(os.path.abspath(__file__))
@@ -29,7 +31,7 @@ only = sys.argv[2] if len(sys.argv) > 2 and sys.argv[1] == "--only" else None
 text = None if only else sys.argv[1]
 torch.manual_seed(1234)
 VOCAB = 600
-NAMES = ["bert", "roberta", "distilbert", "roberta-prelayernorm"]
+NAMES = ["bert", "roberta", "distilbert", "roberta-prelayernorm", "roberta-prelayernorm-causal"]
 
 def wordpiece(out):
     t = BertWordPieceTokenizer(lowercase=True)
@@ -64,6 +66,16 @@ for name in NAMES:
                                         bos_token_id=0, eos_token_id=2, type_vocab_size=1,
                                         layer_norm_eps=1e-5, hidden_act="gelu_new", **common)
         m = RobertaPreLayerNormForMaskedLM(cfg)
+    elif name == "roberta-prelayernorm-causal":
+        # each row attends to itself and the rows before it (is_decoder); same modules and names
+        torch.manual_seed(8765)
+        tok = reuse_tokenizer("tiny-roberta", out)
+        cfg = RobertaPreLayerNormConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                        intermediate_size=64, max_position_embeddings=258, pad_token_id=1,
+                                        bos_token_id=0, eos_token_id=2, type_vocab_size=1,
+                                        layer_norm_eps=1e-5, hidden_act="gelu_new", is_decoder=True,
+                                        **common)
+        m = RobertaPreLayerNormForCausalLM(cfg)
     elif name == "bert":
         tok = wordpiece(out)
         cfg = BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
@@ -87,6 +99,8 @@ for name in NAMES:
                 p.add_(torch.randn_like(p) * 0.1)
     m.eval()
     m.save_pretrained(out, safe_serialization=True)
+    if os.path.exists(os.path.join(out, "generation_config.json")):
+        os.remove(os.path.join(out, "generation_config.json"))
     models[name] = (m, tok)
 
 sentences = ["the quick brown fox jumps over the lazy dog.",
@@ -96,6 +110,7 @@ gpath = os.path.join(fix, "golden.json")
 golden = json.load(open(gpath)) if only else {}
 for name, (m, tok) in models.items():
     bpe = name.startswith("roberta")
+    causal = name.endswith("-causal")
     cls, sep, mask = (("[CLS]", "[SEP]", "[MASK]") if not bpe else ("<s>", "</s>", "<mask>"))
     tid = tok.token_to_id if hasattr(tok, "token_to_id") else tok.convert_tokens_to_ids
     cid, sid, mid = tid(cls), tid(sep), tid(mask)
@@ -105,9 +120,13 @@ for name, (m, tok) in models.items():
         ids = tok.encode(s, add_special_tokens=False)
         ids = ids.ids if hasattr(ids, "ids") else ids
         ids = [cid] + ids + [sid]
-        pos = list(range(1 + i, len(ids) - 1, 3))
-        for p in pos:
-            ids[p] = mid
+        if causal:
+            # no masks: row p's output (the next token's distribution) at every other position
+            pos = list(range(i % 2, len(ids), 2))
+        else:
+            pos = list(range(1 + i, len(ids) - 1, 3))
+            for p in pos:
+                ids[p] = mid
         seqs.append(ids)
         sels.append(pos)
     T = max(len(s) for s in seqs)

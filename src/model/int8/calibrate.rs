@@ -112,7 +112,7 @@ impl FloatModel<'_> {
     }
 
     /// Runs `ids` (`[B, T]`, no padding) and records statistics; returns log-probabilities
-    /// `[B·T, V]`.
+    /// `[B·T, V]`. A causal model's rows attend to the rows at or before them only.
     pub fn run(&self, ids: &Tensor, st: &mut Stats) -> Result<Tensor> {
         let (cfg, n) = (self.cfg, self.names);
         let (b, t) = ids.dims2()?;
@@ -140,7 +140,10 @@ impl FloatModel<'_> {
             st.record(&name("q"), &q)?;
             st.record(&name("k"), &k)?;
             st.record(&name("v"), &v)?;
-            let scores = (split(&q)?.matmul(&split(&k)?.t()?)? / (hd as f64).sqrt())?;
+            let mut scores = (split(&q)?.matmul(&split(&k)?.t()?)? / (hd as f64).sqrt())?;
+            if cfg.causal {
+                scores = scores.broadcast_add(&crate::model::transformer::causal_bias(t, ids.device())?)?;
+            }
             let probs = candle_nn::ops::softmax(&scores, D::Minus1)?;
             let ctx = probs.matmul(&split(&v)?)?.transpose(1, 2)?.reshape((b, t, h))?;
             x = (x + self.lin(&format!("{p}.{}", n.attn_out), &ctx)?)?;

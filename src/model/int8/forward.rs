@@ -16,6 +16,8 @@ use crate::error::{Error, Result};
 /// Rows per parallel task in the encoder and in the head.
 const ENC_ROWS: usize = 32;
 const HEAD_ROWS: usize = 8;
+/// Most queries per sequence whose attention reads keys and values in place (`attend_few`).
+const FEW_QUERIES: usize = 4;
 
 /// An activation buffer of the type the next product reads.
 enum Buf {
@@ -95,7 +97,7 @@ impl Engine {
             }
         }
         let mut x = vec![0i32; rows * h];
-        self.embed(seqs, &mut x)?;
+        self.embed(seqs, None, &mut x)?;
         let all: Vec<(usize, usize)> =
             seqs.iter().enumerate().flat_map(|(i, q)| (0..q.len()).map(move |j| (i, j))).collect();
         let last = p.layers.len().saturating_sub(1);
@@ -121,7 +123,7 @@ impl Engine {
     pub fn residual_after(&self, seqs: &[Vec<u32>], layers: usize) -> Result<Vec<i32>> {
         let (off, rows) = offsets(seqs);
         let mut x = vec![0i32; rows * self.p.hidden];
-        self.embed(seqs, &mut x)?;
+        self.embed(seqs, None, &mut x)?;
         let all: Vec<(usize, usize)> =
             seqs.iter().enumerate().flat_map(|(i, q)| (0..q.len()).map(move |j| (i, j))).collect();
         for l in 0..layers.min(self.p.layers.len()) {
@@ -131,16 +133,19 @@ impl Engine {
         Ok(x)
     }
 
-    fn embed(&self, seqs: &[Vec<u32>], x: &mut [i32]) -> Result<()> {
+    /// The first layer's input at the rows of every sequence from `from[s]` on (all rows
+    /// without `from`), side by side in `x`.
+    pub(super) fn embed(&self, seqs: &[Vec<u32>], from: Option<&[usize]>, x: &mut [i32]) -> Result<()> {
         let p = &self.p;
         let h = p.hidden;
         let mut e = vec![0i32; h];
         let mut r = 0;
-        for s in seqs {
+        for (k, s) in seqs.iter().enumerate() {
             if s.len() + p.position_offset > p.positions {
                 return Err(Error::Internal(format!("sequence of {} tokens exceeds the model's positions", s.len())));
             }
-            for (i, &id) in s.iter().enumerate() {
+            let start = from.map_or(0, |f| f[k]);
+            for (i, &id) in s.iter().enumerate().skip(start) {
                 let id = id as usize;
                 if id >= p.vocab {
                     return Err(Error::Internal(format!("token id {id} outside the vocabulary")));
@@ -159,8 +164,38 @@ impl Engine {
     }
 
     /// `Attn(LN1(x))` of layer `li` before its output projection, at the `queries`
-    /// ((sequence, position) pairs): int8 rows in query order. Keys and values are every row.
+    /// ((sequence, position) pairs): int8 rows in query order. Keys and values are every row
+    /// (in a causal model, those at or before the query's).
     fn attention(&self, li: usize, x: &[i32], seqs: &[Vec<u32>], off: &[usize], queries: &[(usize, usize)]) -> Vec<i8> {
+        let h = self.p.hidden;
+        let (q, k, v) = self.qkv(li, x);
+        let mut by_seq: Vec<Vec<usize>> = vec![Vec::new(); seqs.len()];
+        for (i, &(s, _)) in queries.iter().enumerate() {
+            by_seq[s].push(i);
+        }
+        let parts: Vec<(usize, Vec<i8>)> = (0..seqs.len())
+            .into_par_iter()
+            .filter(|&s| !by_seq[s].is_empty())
+            .map(|s| {
+                let (o, n) = (off[s], seqs[s].len());
+                let r = o * h..(o + n) * h;
+                let pos: Vec<usize> = by_seq[s].iter().map(|&i| queries[i].1).collect();
+                let qs: Vec<i8> = pos.iter().flat_map(|&p| &q[(o + p) * h..(o + p + 1) * h]).copied().collect();
+                (s, self.attend(li, &qs, &pos, &k[r.clone()], &v[r]))
+            })
+            .collect();
+        let mut ctx = vec![0i8; queries.len() * h];
+        for (s, c) in parts {
+            for (&i, row) in by_seq[s].iter().zip(c.chunks_exact(h)) {
+                ctx[i * h..(i + 1) * h].copy_from_slice(row);
+            }
+        }
+        ctx
+    }
+
+    /// Q, K and V of layer `li` (int8, `rows × H` each) for the residual rows `x`: each row's
+    /// from that row alone.
+    pub(super) fn qkv(&self, li: usize, x: &[i32]) -> (Vec<i8>, Vec<i8>, Vec<i8>) {
         let (p, l) = (&self.p, &self.p.layers[li]);
         let h = p.hidden;
         let rows = x.len() / h;
@@ -182,32 +217,12 @@ impl Engine {
                 });
             },
         );
-        let mut by_seq: Vec<Vec<usize>> = vec![Vec::new(); seqs.len()];
-        for (i, &(s, _)) in queries.iter().enumerate() {
-            by_seq[s].push(i);
-        }
-        let parts: Vec<(usize, Vec<i8>)> = (0..seqs.len())
-            .into_par_iter()
-            .filter(|&s| !by_seq[s].is_empty())
-            .map(|s| {
-                let (o, n) = (off[s], seqs[s].len());
-                let r = o * h..(o + n) * h;
-                let pos: Vec<usize> = by_seq[s].iter().map(|&i| queries[i].1).collect();
-                (s, self.attend(li, &q[r.clone()], &k[r.clone()], &v[r], n, &pos))
-            })
-            .collect();
-        let mut ctx = vec![0i8; queries.len() * h];
-        for (s, c) in parts {
-            for (&i, row) in by_seq[s].iter().zip(c.chunks_exact(h)) {
-                ctx[i * h..(i + 1) * h].copy_from_slice(row);
-            }
-        }
-        ctx
+        (q, k, v)
     }
 
     /// The rest of layer `li` on rows `x` whose attention context is `ctx`:
     /// `x += O(ctx); x += FFN(LN2(x))`.
-    fn feed_forward(&self, li: usize, x: &mut [i32], ctx: &[i8]) {
+    pub(super) fn feed_forward(&self, li: usize, x: &mut [i32], ctx: &[i8]) {
         let (h, inter) = (self.p.hidden, self.p.inter);
         let blk = ENC_ROWS * h;
         x.par_chunks_mut(blk).zip(ctx.par_chunks(blk)).for_each(|(xb, cb)| {
@@ -239,13 +254,23 @@ impl Engine {
         }
     }
 
-    /// Self-attention within one sequence of `n` rows, every head, for the queries at
-    /// `pos`: their int8 contexts (V's scale: a convex combination of values stays in range).
-    fn attend(&self, li: usize, q: &[i8], k: &[i8], v: &[i8], n: usize, pos: &[usize]) -> Vec<i8> {
+    /// Self-attention within one sequence whose keys and values are `k` and `v` (`n × H`),
+    /// every head, for the query rows `q` at positions `pos`: their int8 contexts (V's scale:
+    /// a convex combination of values stays in range). In a causal model a query attends the
+    /// keys at or before its position: the later ones get probability 0, so its context is
+    /// the same integer sum whatever rows follow it.
+    pub(super) fn attend(&self, li: usize, q: &[i8], pos: &[usize], k: &[i8], v: &[i8]) -> Vec<i8> {
         let (p, l) = (&self.p, &self.p.layers[li]);
         let h = p.hidden;
         let hd = h / p.heads;
         let nq = pos.len();
+        if nq <= FEW_QUERIES {
+            return super::attend::few(self, li, q, pos, k, v);
+        }
+        let n = match self.causal {
+            true => pos.iter().max().map_or(0, |&m| m + 1),
+            false => k.len() / h,
+        };
         let (mut qh, mut kh, mut vt) = (vec![0i8; nq * hd], vec![0i8; n * hd], vec![0i8; n * hd]);
         let mut scores = vec![0i32; nq * n];
         let mut probs = vec![0i16; nq * n];
@@ -254,8 +279,8 @@ impl Engine {
         let mut ctx = vec![0i8; nq * h];
         for head in 0..p.heads {
             let c0 = head * hd;
-            for (i, &r) in pos.iter().enumerate() {
-                qh[i * hd..(i + 1) * hd].copy_from_slice(&q[r * h + c0..r * h + c0 + hd]);
+            for i in 0..nq {
+                qh[i * hd..(i + 1) * hd].copy_from_slice(&q[i * h + c0..i * h + c0 + hd]);
             }
             for i in 0..n {
                 kh[i * hd..(i + 1) * hd].copy_from_slice(&k[i * h + c0..i * h + c0 + hd]);
@@ -264,11 +289,13 @@ impl Engine {
                 }
             }
             gemm(&Packed::new(self.isa, false, &kh, n, hd), ActRows::I8(&qh), &mut scores);
-            for (sr, pr) in scores.chunks_exact(n).zip(probs.chunks_exact_mut(n)) {
-                for (zj, &s) in z.iter_mut().zip(sr) {
+            for ((sr, pr), &r) in scores.chunks_exact(n).zip(probs.chunks_exact_mut(n)).zip(pos) {
+                let keys = if self.causal { r + 1 } else { n };
+                for (zj, &s) in z.iter_mut().zip(&sr[..keys]) {
                     *zj = ops::rshift(s as i64 * l.score_m, l.score_shift);
                 }
-                ops::softmax_q14(&z, &p.exp2, pr);
+                ops::softmax_q14(&z[..keys], &p.exp2, &mut pr[..keys]);
+                pr[keys..].fill(0);
             }
             gemm(&Packed::new(self.isa, true, &vt, hd, n), ActRows::I16(&probs), &mut out);
             for i in 0..nq {
@@ -281,7 +308,7 @@ impl Engine {
     }
 
     /// The MLM head on the selected rows of the last layer's output.
-    fn head(&self, picked: &[i32]) -> Vec<f32> {
+    pub(super) fn head(&self, picked: &[i32]) -> Vec<f32> {
         let p = &self.p;
         let (h, v) = (p.hidden, p.vocab);
         let n = picked.len() / h.max(1);

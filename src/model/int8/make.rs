@@ -17,25 +17,38 @@ use crate::model::resolve;
 use crate::text::LosslessTokenizer;
 
 /// Calibration sequences: `[CLS]`, CONTEXT visible tokens, WINDOW tokens of which a random
-/// share (uniform in (0, 1]) is masked, `[SEP]` — the shapes the reveal plans send.
+/// share (uniform in (0, 1]) is masked, `[SEP]` — the shapes the reveal plans send. A causal
+/// model's: `[CLS]` and CONTEXT + WINDOW tokens, none masked.
 const CONTEXT: usize = 32;
 const WINDOW: usize = 32;
 const BATCH: usize = 16;
 
-/// A batch of masked sequences and the same sequences unmasked.
+/// A batch of sequences and, at each of their positions, the token the model predicts there:
+/// the position's own (masked models) or the next one (causal models).
 pub struct Batch {
     pub seqs: Vec<Vec<u32>>,
     pub truth: Vec<Vec<u32>>,
 }
 
-/// Token sequences cut from `text` and masked as the coder's rounds would (seeded).
-pub fn calibration_batches(tok: &LosslessTokenizer, text: &[u8], max_tokens: usize) -> Result<Vec<Batch>> {
+/// Token sequences cut from `text` and masked as the coder's rounds would (seeded); for a
+/// `causal` model, unmasked.
+pub fn calibration_batches(
+    tok: &LosslessTokenizer,
+    text: &[u8],
+    max_tokens: usize,
+    causal: bool,
+) -> Result<Vec<Batch>> {
     let ids = tok.encode(text)?.ids;
     let ids = &ids[..ids.len().min(max_tokens)];
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0x11a7);
     let s = tok.ids;
     let (mut seqs, mut truth) = (Vec::new(), Vec::new());
     for chunk in ids.chunks_exact(CONTEXT + WINDOW) {
+        if causal {
+            seqs.push([&[s.cls], chunk].concat());
+            truth.push([chunk, &[s.sep]].concat());
+            continue;
+        }
         let rate: f64 = 1.0 - rng.random::<f64>();
         let mut seq = Vec::with_capacity(CONTEXT + WINDOW + 2);
         seq.push(s.cls);
@@ -73,7 +86,7 @@ pub fn quantize(name: &str, text: &[u8], max_tokens: usize, o: &Options) -> Resu
     let names = names_for(cfg.arch);
     let m = FloatModel { cfg: &cfg, t: &tensors, names: &names };
     let mut st = Stats::default();
-    for batch in calibration_batches(&tok, text, max_tokens)? {
+    for batch in calibration_batches(&tok, text, max_tokens, cfg.causal)? {
         let t = batch.seqs[0].len();
         let flat: Vec<u32> = batch.seqs.concat();
         m.run(&Tensor::from_vec(flat, (batch.seqs.len(), t), &dev)?, &mut st)?;
@@ -108,7 +121,7 @@ pub fn write(name: &str, p: &IntParams, out: &Path) -> Result<()> {
 }
 
 /// How the integer engine's log-probabilities compare with the float model's at the masked
-/// positions of calibration-shaped sequences.
+/// positions of calibration-shaped sequences (a causal model's: every position).
 #[derive(Debug, Clone, Default)]
 pub struct Check {
     pub positions: usize,
@@ -133,18 +146,19 @@ pub fn check(name: &str, p: &IntParams, text: &[u8], max_tokens: usize) -> Resul
     let tensors = read_weights(&b.weight_slices(), &dev)?;
     let names = names_for(cfg.arch);
     let m = FloatModel { cfg: &cfg, t: &tensors, names: &names };
-    let lm = super::IntLm::from_params(p.clone(), cfg.max_sequence());
+    let lm = super::IntLm::from_params(p.clone(), cfg.max_sequence(), cfg.causal);
     let v = cfg.vocab_size;
     let mut c = Check::default();
     let mut sum_abs = 0f64;
     let ln2 = std::f64::consts::LN_2;
-    for batch in calibration_batches(&tok, text, max_tokens)? {
+    for batch in calibration_batches(&tok, text, max_tokens, cfg.causal)? {
         let (seqs, t) = (&batch.seqs, batch.seqs[0].len());
         let lp_f = m.run(&Tensor::from_vec(seqs.concat(), (seqs.len(), t), &dev)?, &mut Stats::default())?;
         let lp_f = lp_f.flatten_all()?.to_vec1::<f32>()?;
         let sel: Vec<(usize, usize)> = (0..seqs.len())
             .flat_map(|i| (0..t).map(move |j| (i, j)))
-            .filter(|&(i, j)| seqs[i][j] == tok.ids.mask)
+            // a causal model's last row predicts a token beyond the text
+            .filter(|&(i, j)| if cfg.causal { j + 1 < t } else { seqs[i][j] == tok.ids.mask })
             .collect();
         let lp_i = lm.log_probs(seqs, &sel)?;
         for (k, &(i, j)) in sel.iter().enumerate() {

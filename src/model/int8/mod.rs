@@ -7,6 +7,8 @@
 //! multiplication, so the probabilities are the same on every CPU, instruction set and thread
 //! count: files made with it carry one numerics id for all devices ([`NUMERICS`]).
 
+mod attend;
+mod cache;
 pub mod calibrate;
 #[cfg(any(feature = "cuda", feature = "int8-cuda"))]
 pub mod cuda;
@@ -34,12 +36,15 @@ pub struct Engine {
     pub p: IntParams,
     w: PackedWeights,
     pub isa: Isa,
+    /// each row attends to the rows at or before it only (a model whose config has
+    /// `is_decoder`)
+    pub causal: bool,
 }
 
 impl Engine {
-    pub fn new(p: IntParams, isa: Isa) -> Engine {
+    pub fn new(p: IntParams, isa: Isa, causal: bool) -> Engine {
         let w = PackedWeights::new(&p, isa);
-        Engine { p, w, isa }
+        Engine { p, w, isa, causal }
     }
 }
 
@@ -53,6 +58,8 @@ pub struct IntLm {
     pub engine: Engine,
     max_sequence: usize,
     arch: Architecture,
+    /// a causal model's K and V rows of the latest calls' sequences
+    cache: cache::KvCache,
 }
 
 impl IntLm {
@@ -61,9 +68,15 @@ impl IntLm {
         Self::with_isa(bytes, cfg, Isa::best())
     }
 
-    pub fn from_params(p: IntParams, max_sequence: usize) -> IntLm {
+    /// An engine for parameters in memory; `causal` as the model's config says (`is_decoder`).
+    pub fn from_params(p: IntParams, max_sequence: usize, causal: bool) -> IntLm {
         let arch = architecture(&p);
-        IntLm { engine: Engine::new(p, Isa::best()), max_sequence, arch }
+        IntLm { engine: Engine::new(p, Isa::best(), causal), max_sequence, arch, cache: Default::default() }
+    }
+
+    /// Rows a causal model computed and rows whose K and V it took from earlier calls, so far.
+    pub fn cache_rows(&self) -> (u64, u64) {
+        self.cache.rows()
     }
 
     pub fn with_isa(bytes: &[u8], cfg: &ModelConfig, isa: Isa) -> Result<IntLm> {
@@ -74,7 +87,8 @@ impl IntLm {
             hidden: cfg.hidden,
             intermediate: cfg.intermediate,
         };
-        Ok(IntLm { engine: Engine::new(p, isa), max_sequence: cfg.max_sequence(), arch })
+        let engine = Engine::new(p, isa, cfg.causal);
+        Ok(IntLm { engine, max_sequence: cfg.max_sequence(), arch, cache: Default::default() })
     }
 }
 
@@ -89,7 +103,7 @@ pub fn load_lm(bytes: &[u8], cfg: &ModelConfig, device: &crate::model::DeviceSpe
         };
         if let Some(o) = ordinal {
             let p = IntParams::read(bytes, cfg)?;
-            return match cuda::CudaLm::new(&p, o, cfg.max_sequence()) {
+            return match cuda::CudaLm::new(&p, o, cfg.max_sequence(), cfg.causal) {
                 Ok(lm) => Ok(Box::new(lm)),
                 // the GPU was named by the environment, not by --device
                 Err(crate::Error::Device { problem, .. }) if !device.is_gpu() => {
@@ -120,7 +134,13 @@ impl MaskedLm for IntLm {
         if sel.is_empty() {
             return Ok(Vec::new());
         }
-        self.engine.forward(seqs, sel)
+        match self.engine.causal {
+            true => self.engine.forward_cached(seqs, sel, &self.cache),
+            false => self.engine.forward(seqs, sel),
+        }
+    }
+    fn causal(&self) -> bool {
+        self.engine.causal
     }
     /// Each row is computed by the same integer code whatever the batch (forward.rs).
     fn batch_invariant(&self) -> bool {

@@ -176,7 +176,8 @@ impl CudaLm {
                 b.ids.push(t as i32);
                 b.pos.push((self.position_offset + i) as i32);
                 b.kstart.push(start);
-                b.klen.push(s.len() as i32);
+                // a causal model's row attends to the rows at and before it
+                b.klen.push((if self.causal { i + 1 } else { s.len() }) as i32);
             }
         }
         for &(s, p) in sel {
@@ -281,7 +282,8 @@ struct Batch {
     pos: Vec<i32>,
     /// each row's own index (the attention's query row)
     qrow: Vec<i32>,
-    /// the first row and the length of each row's sequence (the keys it attends to)
+    /// the first row of each row's sequence and the number of keys it attends to from there
+    /// (the sequence's length; a causal model's: the row's position + 1)
     kstart: Vec<i32>,
     klen: Vec<i32>,
     /// the rows whose predictions are asked for

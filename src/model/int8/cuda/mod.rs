@@ -84,6 +84,9 @@ pub struct CudaLm {
     positions: usize,
     position_offset: usize,
     max_sequence: usize,
+    /// each row attends to the rows at and before it (no K/V cache here: every call computes
+    /// every row, as the CPU engine's uncached forward does)
+    causal: bool,
     arch: crate::model::Architecture,
     word: CudaSlice<i8>,
     word_m: CudaSlice<i32>,
@@ -243,12 +246,13 @@ impl Upload<'_> {
 }
 
 impl CudaLm {
-    /// Uploads `p` to GPU `ordinal` and compiles the kernels for it.
-    pub fn new(p: &IntParams, ordinal: usize, max_sequence: usize) -> Result<CudaLm> {
-        catch(|| Self::create(p, ordinal, max_sequence))
+    /// Uploads `p` to GPU `ordinal` and compiles the kernels for it; `causal` as the model's
+    /// config says (`is_decoder`).
+    pub fn new(p: &IntParams, ordinal: usize, max_sequence: usize, causal: bool) -> Result<CudaLm> {
+        catch(|| Self::create(p, ordinal, max_sequence, causal))
     }
 
-    fn create(p: &IntParams, ordinal: usize, max_sequence: usize) -> Result<CudaLm> {
+    fn create(p: &IntParams, ordinal: usize, max_sequence: usize, causal: bool) -> Result<CudaLm> {
         let ctx = open(ordinal)?;
         let stream = ctx.default_stream();
         let f = Funcs::load(&ctx)?;
@@ -267,6 +271,7 @@ impl CudaLm {
             positions: p.positions,
             position_offset: p.position_offset,
             max_sequence,
+            causal,
             arch: super::architecture(p),
             word: up.slice(&p.word)?,
             word_m: up.slice(&p.word_m)?,
@@ -354,6 +359,9 @@ impl MaskedLm for CudaLm {
     /// (`MaskedLm for IntLm`).
     fn batch_invariant(&self) -> bool {
         true
+    }
+    fn causal(&self) -> bool {
+        self.causal
     }
 }
 
