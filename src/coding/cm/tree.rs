@@ -193,8 +193,8 @@ fn exp_scatter_loop(lp: &[f32], rank: &[u32], out: &mut [f32], v3: bool) {
 }
 
 /// The sums of two slices in a fixed order (eight running sums over each, combined pairwise),
-/// their whole chunks of eight side by side while both have one: the
-/// same additions in the same order per slice, two chains at once.
+/// their whole chunks of eight side by side while both have one: the same additions in the
+/// same order per slice, two chains at once.
 #[inline]
 fn sums(a: &[f32], b: &[f32]) -> (f32, f32) {
     let both = a.len().min(b.len()) / 8 * 8;
