@@ -8,6 +8,7 @@
 
 use std::sync::OnceLock;
 
+use super::huge::Table;
 use super::math;
 
 /// 2^16 / (n + 1.5), the learning rate after n observations (n ≤ 30).
@@ -75,14 +76,14 @@ impl Read {
 }
 
 pub struct Counters {
-    t: Vec<u32>,
+    t: Table<u32>,
     mask: u64,
 }
 
 impl Counters {
     /// A table of 2^bits slots.
     pub fn new(bits: u32) -> Self {
-        Counters { t: vec![0; 1 << bits], mask: (1u64 << bits) - 1 }
+        Counters { t: Table::filled(1 << bits, 0), mask: (1u64 << bits) - 1 }
     }
 
     #[inline]

@@ -6,6 +6,7 @@
 //! context. All in f32 in a fixed order, so the decoder repeats every bit.
 
 use super::counters::prefetch;
+use super::huge::Table;
 use super::math::{squash, stretch};
 use super::tree::CLIP;
 
@@ -159,7 +160,7 @@ impl Mixer {
 /// Adaptive probability map: per context, a curve from input probability to output
 /// probability over 33 points of the stretched domain, interpolated, trained towards the bit.
 pub struct Apm {
-    t: Vec<Point>,
+    t: Table<Point>,
     idx: usize,
     frac: f32,
     rate: f32,
@@ -181,10 +182,7 @@ impl Apm {
     pub fn new(contexts: usize, rate: f32) -> Self {
         let curve: Vec<Point> =
             (0..APM_STEPS).map(|j| Point { p: squash((j as f32 - 16.0) * (APM_RANGE / 16.0)), n: 0 }).collect();
-        let mut t = Vec::with_capacity(contexts * APM_STEPS);
-        for _ in 0..contexts {
-            t.extend_from_slice(&curve);
-        }
+        let t = Table::from_fn(contexts * APM_STEPS, |i| curve[i % APM_STEPS]);
         Apm { t, idx: 0, frac: 0.0, rate }
     }
 

@@ -13,6 +13,7 @@ pub mod coder;
 pub mod contexts;
 pub mod counters;
 pub mod fields;
+pub mod huge;
 mod learn;
 pub mod longmatch;
 pub mod matcher;

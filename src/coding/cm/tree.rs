@@ -192,21 +192,20 @@ fn exp_scatter_loop(lp: &[f32], rank: &[u32], out: &mut [f32], v3: bool) {
     }
 }
 
-/// [`sum`] of two slices, interleaved where they are alike (equal lengths, whole chunks of
-/// eight): the same additions in the same order per slice, two chains at once.
+/// The sums of two slices in a fixed order (eight running sums over each, combined pairwise),
+/// their whole chunks of eight side by side while both have one: the same additions in the
+/// same order per slice, two chains at once.
 #[inline]
 fn sums(a: &[f32], b: &[f32]) -> (f32, f32) {
-    if a.len() != b.len() || a.len() % 8 != 0 {
-        return (sum(a), sum(b));
-    }
+    let both = a.len().min(b.len()) / 8 * 8;
     let (mut x, mut y) = ([0.0f32; 8], [0.0f32; 8]);
-    for (c, d) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+    for (c, d) in a[..both].chunks_exact(8).zip(b[..both].chunks_exact(8)) {
         for k in 0..8 {
             x[k] += c[k];
             y[k] += d[k];
         }
     }
-    (combine(&x), combine(&y))
+    (combine(&sum_into(x, &a[both..])), combine(&sum_into(y, &b[both..])))
 }
 
 /// Eight running sums combined pairwise.
@@ -215,10 +214,9 @@ fn combine(acc: &[f32; 8]) -> f32 {
     ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
 }
 
-/// Sum in a fixed order: eight running sums over the slice, then combined pairwise.
+/// `acc` with the eight running sums of `x` added: element `8j + k` to `acc[k]`, in order.
 #[inline]
-fn sum(x: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 8];
+fn sum_into(mut acc: [f32; 8], x: &[f32]) -> [f32; 8] {
     let chunks = x.chunks_exact(8);
     let rest = chunks.remainder();
     for c in chunks {
@@ -229,12 +227,32 @@ fn sum(x: &[f32]) -> f32 {
     for (k, &v) in rest.iter().enumerate() {
         acc[k] += v;
     }
-    combine(&acc)
+    acc
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Two slices summed side by side give the bits of each summed alone, whatever their
+    /// lengths.
+    #[test]
+    fn sums_side_by_side_are_sums_alone() {
+        let x: Vec<f32> = (0..700).map(|i| ((i * 7919) % 1000) as f32 * 1e-3 + 1e-7 * i as f32).collect();
+        for (la, lb) in [(0, 0), (3, 0), (8, 8), (16, 8), (512, 488), (37, 91), (64, 64), (350, 350)] {
+            let (a, b) = (&x[..la], &x[700 - lb..]);
+            // element j goes to running sum j mod 8, in order (the order files were written with)
+            let alone = |x: &[f32]| {
+                let mut acc = [0.0f32; 8];
+                for (j, &v) in x.iter().enumerate() {
+                    acc[j % 8] += v;
+                }
+                combine(&acc).to_bits()
+            };
+            let (s, t) = sums(a, b);
+            assert_eq!((s.to_bits(), t.to_bits()), (alone(a), alone(b)), "{la}, {lb}");
+        }
+    }
 
     /// The one-pass load gives the bits of e^x in id order gathered in rank order (the
     /// order files were written with), at every vector width, with and without version 3's
