@@ -84,7 +84,8 @@ pub fn run(g: &Global, a: BenchArgs) -> anyhow::Result<()> {
     let level = super::levels::get(super::levels::DEFAULT);
     let model_names = if a.models.is_empty() { vec![level.model.to_string()] } else { a.models.clone() };
     if a.paper {
-        return paper(g, &a, &files, &model_names[0]);
+        let name = if a.models.is_empty() { super::levels::PAPER_MODEL } else { &model_names[0] };
+        return paper(g, &a, &files, name);
     }
     let methods = if a.methods.is_empty() { vec![MethodArg::Arith] } else { a.methods.clone() };
     let models = Models::new(g)?;
@@ -95,7 +96,7 @@ pub fn run(g: &Global, a: BenchArgs) -> anyhow::Result<()> {
         for mname in &model_names {
             let m = models.get(mname)?;
             for method in &methods {
-                let o = level.options((*method).into());
+                let o = level.options((*method).into(), m.lm.causal());
                 // arith: one row per adaptive-model version asked for, 0 = the LM alone
                 let versions = if a.mix_versions.is_empty() || o.method != Method::Arith {
                     vec![None]
@@ -218,7 +219,7 @@ fn paper_sizes(
     use llmzip::bench::{self, paper};
     // arith at the mask column's plan, and as `llmzip compress` writes it with this model
     let arith = bench::measure_llmzip(name, data, base, &bench::method_options(Method::Arith))?;
-    let level = super::levels::get(super::levels::DEFAULT).options(Method::Arith);
+    let level = super::levels::get(super::levels::DEFAULT).options(Method::Arith, base.lm.causal());
     let arith_level = bench::measure_llmzip(name, data, base, &level)?;
     say(
         g,

@@ -9,6 +9,7 @@ use clap::Args;
 use super::args::{parse_upos, Global, MethodArg, OutputArgs, SelectArg, ShapeArg};
 use super::io::{open_input, Dest};
 use super::{check_output_args, decode_stream, dest_for, inputs, levels, quiet_hooks, say, through, Models};
+use llmzip::coding::Method;
 use llmzip::schedule::{Lanes, RevealPlan, Settle};
 use llmzip::{Compressor, Options, Stats};
 
@@ -127,7 +128,7 @@ pub fn run(g: &Global, a: CompressArgs) -> anyhow::Result<()> {
         })?;
         // a refusal (an existing output, a terminal) comes before a pipe is read from
         dest.check(a.io.force, true)?;
-        let comp = Compressor::new(&model, Options { jobs: models.jobs, ..options(&a) })?;
+        let comp = Compressor::new(&model, Options { jobs: models.jobs, ..options(&a, model.lm.causal()) })?;
         let (stats, secs) = through(g, f, &dest, a.io.force, true, "compressing", |input, out, hooks| {
             comp.compress(input, out, hooks).with_context(|| format!("compressing {}", f.display()))
         })?;
@@ -142,21 +143,25 @@ pub fn run(g: &Global, a: CompressArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The settings: the level's, with whatever was given explicitly instead.
-fn options(a: &CompressArgs) -> Options {
+/// The settings for a model that is `causal` or not: the level's (its plan for that kind of
+/// model, [`levels::Level::plan_for`]), with whatever was given explicitly instead.
+fn options(a: &CompressArgs, causal: bool) -> Options {
     let level = levels::get(a.level.chosen().unwrap_or(levels::DEFAULT));
-    let lanes = a.lanes.map(Lanes::from_count).unwrap_or(level.plan.lanes);
-    let window = a.window.unwrap_or(level.plan.window);
+    let plan = level.plan_for(causal);
+    let lanes = a.lanes.map(Lanes::from_count).unwrap_or(plan.lanes);
+    let window = a.window.unwrap_or(plan.window);
     // a level's settled part goes where the plan can hold it (lanes, sub-windows no wider than
     // the window); an explicit --settle is checked as given
-    let level_settle = level.plan.settle.filter(|s| lanes != Lanes::Lockstep && s.window <= window);
+    let level_settle = plan.settle.filter(|s| lanes != Lanes::Lockstep && s.window <= window);
+    // a causal model codes with arith (the mask method needs a masked model)
+    let level_method = if causal { Method::Arith } else { level.method };
     Options {
-        method: a.method.map_or(level.method, Into::into),
+        method: a.method.map_or(level_method, Into::into),
         plan: RevealPlan {
             window,
-            context: a.context.unwrap_or(level.plan.context),
-            rounds: a.rounds.unwrap_or(level.plan.rounds),
-            shape: a.shape.map_or(level.plan.shape, Into::into),
+            context: a.context.unwrap_or(plan.context),
+            rounds: a.rounds.unwrap_or(plan.rounds),
+            shape: a.shape.map_or(plan.shape, Into::into),
             lanes,
             settle: a.settle.map_or(level_settle, |s| s.0),
         },
@@ -240,10 +245,25 @@ mod tests {
     #[test]
     fn a_level_s_settled_part_yields_to_the_plan_given() {
         let one = Some(llmzip::schedule::Settle { after: 0, window: 1 });
-        assert_eq!(options(&args(&[])).plan.settle, one, "the default codes one token at a time");
-        assert_eq!(options(&args(&["--window", "1"])).plan.settle, one);
-        assert_eq!(options(&args(&["--lanes", "0"])).plan.settle, None);
-        let s = options(&args(&["--window", "4", "--settle", "10,2"])).plan.settle.unwrap();
+        let masked = |argv: &[&str]| options(&args(argv), false).plan.settle;
+        assert_eq!(masked(&[]), one, "a masked model codes one token at a time");
+        assert_eq!(masked(&["--window", "1"]), one);
+        assert_eq!(masked(&["--lanes", "0"]), None);
+        let s = masked(&["--window", "4", "--settle", "10,2"]).unwrap();
         assert_eq!((s.after, s.window), (10, 2));
+    }
+
+    /// A model given with `--model` takes the level's plan when it fits its kind, else the
+    /// plan of its kind; explicit options still win.
+    #[test]
+    fn a_model_takes_a_plan_of_its_own_kind() {
+        use llmzip::schedule::Shape;
+        let o = options(&args(&["-2"]), true);
+        assert_eq!((o.plan, o.method), (levels::CAUSAL_PLAN, Method::Arith));
+        let o = options(&args(&["-2", "--context", "9"]), true);
+        assert_eq!((o.plan.shape, o.plan.context), (Shape::Causal, 9));
+        assert_eq!(options(&args(&["-5"]), false).plan, levels::MASKED_PLAN);
+        assert_eq!(options(&args(&["-2"]), false).plan, levels::get(2).plan);
+        assert_eq!(options(&args(&["-1"]), false).method, Method::Mask);
     }
 }

@@ -43,33 +43,52 @@ const fn one_token(level: Level, context: usize) -> Level {
     Level { plan, ..level }
 }
 
+/// A level of causal model `model` ([`Shape::Causal`]): `context` … `context + hop - 1` tokens
+/// before every token, one new row per token for the engine, up to `lanes` lanes per block
+/// (fewer lanes: fewer tokens coded without context, fewer rows per product).
+const fn causal(model: &'static str, context: usize, hop: usize, lanes: usize) -> Level {
+    let lanes = Lanes::AtMost(lanes);
+    Level {
+        plan: RevealPlan { window: hop, context, rounds: 1, shape: Shape::Causal, lanes, settle: None },
+        ..plan(model, Method::Arith, hop, context, 1)
+    }
+}
+
+/// The plan a causal model given with `--model` takes at a level made for a masked model:
+/// the default's.
+pub const CAUSAL_PLAN: RevealPlan = LEVELS[DEFAULT as usize - 1].plan;
+/// The plan a masked model given with `--model` takes at a level made for a causal one: one
+/// token at a time, one token of context (the default before causal models).
+pub const MASKED_PLAN: RevealPlan = one_token(plan(MEDIUM, Arith, 32, 32, 2), 1).plan;
+
 use Method::{Arith, Mask};
 const SMALL: &str = "llmzip-small-1";
 const MEDIUM: &str = "llmzip-medium-1";
-/// The GPU model: at -9 about 2.5 times slower than llmzip-medium-1 on the CPU, 3% smaller
-const LARGE: &str = "llmzip-large-1";
+/// The masked model `llmzip bench --paper` uses unless told (the mask method needs one).
+pub const PAPER_MODEL: &str = MEDIUM;
+const CAUSAL1: &str = "llmzip-causal-1";
+/// 8 × 320, about 2.5 times the CPU time of llmzip-causal-1 per token
+const CAUSAL_LARGE: &str = "llmzip-causal-large-1";
 
 /// Levels 1 to 9, fastest first, each smaller than the one before on alice29.txt (README,
-/// "Levels", measured side by side). All use the pre-LayerNorm models on the integer engine:
-/// the small model with one round is both faster and smaller than the first built-in model
-/// (`llmzip-default`), which stays for the files that name it. From the default up every
-/// input is coded one token at a time, each token seeing the `context` tokens before it:
-/// measured on prose, long texts, logs-like text and web text alike, that beat rounds (which
-/// show the model both sides of a window but hide the left neighbours of the tokens revealed
-/// together) and one-round sub-windows of 8 by 5–15%, at a cost of `context` + 1 positions per
-/// token; each level buys a wider context or a larger model (docs/RESULTS.md, "Session 8:
-/// one token at a time"). The default's context of 1 keeps it at 20 KB/s or more both ways on
-/// two cores; context 2 is 5% smaller and 5–10% slower.
+/// "Levels", measured side by side). All use pre-LayerNorm models on the integer engine. From
+/// the default up the models are causal (they predict the next token from the tokens before
+/// it) and code one token per lane and call; the engine reuses each lane's rows from the call
+/// before, so a token costs about one new row whatever its context. Measured on alice29.txt
+/// (docs/RESULTS.md, "Session 9"): the default with 16 … 63 tokens of context is 28,286
+/// bytes against 33,641 for the previous default (masked llmzip-medium-1, one token at a
+/// time, context 1) at less CPU time; wider contexts made the 4 × 256 model no smaller, the
+/// 8 × 320 one smaller up to 64 … 191. Fewer lanes code fewer tokens without context.
 pub const LEVELS: [Level; 9] = [
     /* 1 */ plan(SMALL, Mask, 64, 0, 1),
     /* 2 */ plan(SMALL, Arith, 64, 0, 1),
     /* 3 */ plan(SMALL, Arith, 32, 8, 1),
     /* 4 */ plan(SMALL, Arith, 32, 32, 2),
-    /* 5 */ one_token(plan(MEDIUM, Arith, 32, 32, 2), 1),
-    /* 6 */ one_token(plan(MEDIUM, Arith, 32, 32, 3), 2),
-    /* 7 */ one_token(plan(MEDIUM, Arith, 64, 64, 4), 8),
-    /* 8 */ one_token(plan(MEDIUM, Arith, 64, 64, 8), 32),
-    /* 9 */ one_token(plan(LARGE, Arith, 64, 128, 8), 32),
+    /* 5 */ causal(CAUSAL1, 16, 48, 32),
+    /* 6 */ causal(CAUSAL_LARGE, 16, 48, 32),
+    /* 7 */ causal(CAUSAL_LARGE, 64, 128, 32),
+    /* 8 */ causal(CAUSAL_LARGE, 64, 128, 8),
+    /* 9 */ causal(CAUSAL_LARGE, 64, 128, 1),
 ];
 
 /// The adaptive token model of each level (arith), a column of its own so that it changes
@@ -87,9 +106,21 @@ pub fn get(n: u8) -> Level {
 }
 
 impl Level {
-    /// The library's settings for this level, coding with `method`.
-    pub fn options(self, method: Method) -> llmzip::Options {
-        llmzip::Options { method, plan: self.plan, mix: self.mix, mix_version: self.mix_version, ..Default::default() }
+    /// The level's plan for a model that is `causal` or not: its own when it fits that kind of
+    /// model, else [`CAUSAL_PLAN`] or [`MASKED_PLAN`].
+    pub fn plan_for(self, causal: bool) -> RevealPlan {
+        match (causal, self.plan.shape == Shape::Causal) {
+            (true, false) => CAUSAL_PLAN,
+            (false, true) => MASKED_PLAN,
+            _ => self.plan,
+        }
+    }
+
+    /// The library's settings for this level, coding with `method` a model that is `causal`
+    /// or not.
+    pub fn options(self, method: Method, causal: bool) -> llmzip::Options {
+        let plan = self.plan_for(causal);
+        llmzip::Options { method, plan, mix: self.mix, mix_version: self.mix_version, ..Default::default() }
     }
 }
 
@@ -122,43 +153,41 @@ mod tests {
         assert!(llmzip::model::builtin::find(d.model).is_some(), "{} is built in", d.model);
     }
 
-    /// From the default up every input, short or long, prose or log, is coded one token at a
-    /// time.
+    /// From the default up every input is coded one token at a time, each token seeing the
+    /// tokens right before it: by a causal model from the default up, a masked one (`--settle
+    /// 0,1`) above it if any level keeps one.
     #[test]
     fn levels_from_the_default_up_code_one_token_at_a_time() {
         for n in DEFAULT..=9 {
-            let d = get(n);
-            assert_eq!(d.plan.settle, Some(Settle { after: 0, window: 1 }), "-{n}");
+            let p = get(n).plan;
+            let one_token = p.shape == Shape::Causal || p.settle == Some(Settle { after: 0, window: 1 });
+            assert!(one_token, "-{n}: {p:?}");
         }
+        assert_eq!(get(DEFAULT).plan.shape, Shape::Causal);
         assert_eq!(get(4).plan.settle, None);
     }
 
-    /// Each level from the default up sees more context than the one below on the same model
-    /// (a token costs the LM `context` + 1 positions), or uses a larger model: the size
-    /// ordering measured in the README rests on it.
+    /// A level's model fits its plan: causal plans for causal models, others for masked ones
+    /// (checked on the built-in models themselves), and the fallback plans are of their kind.
     #[test]
-    fn each_level_buys_more_context_or_a_larger_model() {
-        for n in DEFAULT..9 {
-            let (a, b) = (get(n), get(n + 1));
-            if a.model == b.model {
-                assert!(
-                    b.plan.context > a.plan.context,
-                    "-{}: context {} after {}",
-                    n + 1,
-                    b.plan.context,
-                    a.plan.context
-                );
-            } else {
-                assert!(b.plan.context >= a.plan.context && b.model == LARGE, "-{}: {b:?}", n + 1);
-            }
+    fn each_level_s_plan_fits_its_model() {
+        for n in 1..=9 {
+            let l = get(n);
+            let cfg = llmzip::model::builtin::find(l.model).expect("built in").config;
+            let causal = std::str::from_utf8(cfg).unwrap().contains("\"is_decoder\": true");
+            assert_eq!(causal, l.plan.shape == Shape::Causal, "-{n}: {}", l.model);
+            assert_eq!(l.plan_for(causal), l.plan);
         }
+        assert_eq!(CAUSAL_PLAN.shape, Shape::Causal);
+        assert_ne!(MASKED_PLAN.shape, Shape::Causal);
     }
 
     #[test]
     fn levels_are_listed_as_ranges() {
         assert_eq!(using("llmzip-small-1"), "1-4");
-        assert_eq!(using("llmzip-medium-1"), "5-8");
-        assert_eq!(using("llmzip-large-1"), "9");
+        assert_eq!(using("llmzip-causal-1"), "5");
+        assert_eq!(using("llmzip-causal-large-1"), "6-9");
+        assert_eq!(using("llmzip-large-1"), "");
         assert_eq!(using(llmzip::model::DEFAULT_MODEL), "");
         assert_eq!(using("no-such-model"), "");
     }

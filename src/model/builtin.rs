@@ -57,6 +57,24 @@ pub static ALL: &[Builtin] = &[
         int8: Some(include_bytes!("../../data/llmzip-large-1/model.int8.safetensors")),
         about: "data/llmzip-large-1: pre-LN RoBERTa 8L/320H, any-order objective, 8k byte-level BPE (integer only)",
     },
+    Builtin {
+        name: "llmzip-causal-1",
+        config: include_bytes!("../../data/llmzip-causal-1/config.json"),
+        tokenizer: include_bytes!("../../data/llmzip-causal-1/tokenizer.json"),
+        weights: include_bytes!("../../data/llmzip-causal-1/model.safetensors"),
+        int8: Some(include_bytes!("../../data/llmzip-causal-1/model.int8.safetensors")),
+        about: "data/llmzip-causal-1: causal pre-LN RoBERTa 4L/256H, next-token objective, 8k byte-level BPE (f16)",
+    },
+    Builtin {
+        name: "llmzip-causal-large-1",
+        config: include_bytes!("../../data/llmzip-causal-large-1/config.json"),
+        tokenizer: include_bytes!("../../data/llmzip-causal-large-1/tokenizer.json"),
+        // integer version only, as llmzip-large-1: its f16 weights (25 MB) would crowd the
+        // GPU machine's working tree
+        weights: &[],
+        int8: Some(include_bytes!("../../data/llmzip-causal-large-1/model.int8.safetensors")),
+        about: "data/llmzip-causal-large-1: causal pre-LN RoBERTa 8L/320H, next-token objective, 8k byte-level BPE (integer only)",
+    },
 ];
 
 /// The built-in model called `name`.
