@@ -250,7 +250,7 @@ fn default_model_needs_no_flag_and_no_network() {
     let out = llmzip(p).args(["info", "--json", "notes.txt.llmz"]).assert().success().get_output().stdout.clone();
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     // the default level's model, built into the binary
-    assert_eq!(v["members"][0]["model"], "llmzip-medium-1");
+    assert_eq!(v["members"][0]["model"], "llmzip-causal-1");
     fs::remove_file(p.join("notes.txt")).unwrap();
     llmzip(p).args(["decompress", "notes.txt.llmz"]).assert().success();
     assert_eq!(fs::read_to_string(p.join("notes.txt")).unwrap(), TEXT);

@@ -94,25 +94,37 @@ fn plan_of(dir: &Path, file: &str) -> (u64, u64, u64, serde_json::Value) {
 }
 
 /// Regression: only the default settled long inputs, so on long texts `-6` … `-9` wrote larger
-/// files than `-5`. Now every level from the default up codes any input, short or long, one
-/// token at a time, each level with more context than the one below on the same model. The
-/// sizes are measured with the real models (README, "Levels"); here the tiny model, without
-/// mixing, checks what each level writes and that it decodes.
+/// files than `-5`. Now every level from the default up codes any input one token at a time:
+/// a causal model by the causal plan (the levels' own models), a masked model given with
+/// `--model` one token at a time with `--settle 0,1`. The sizes are measured with the real
+/// models (README, "Levels"); here tiny models, without mixing, check what each level writes
+/// and that it decodes.
 #[test]
 fn every_level_from_the_default_up_codes_one_token_at_a_time() {
     let d = setup();
     let p = d.path();
-    let m = model("tiny-bert");
-    let mut contexts = Vec::new();
-    for n in [5, 6, 9] {
+    let notes = std::fs::read(p.join("notes.txt")).unwrap();
+    let causal = model("tiny-roberta-prelayernorm-causal");
+    for n in 5..=9 {
         let (level, z) = (format!("-{n}"), format!("notes{n}.llmz"));
-        llmzip(p).args(["compress", "-q", &level, "--no-mix", "--model", &m, "-o", &z, "notes.txt"]).assert().success();
-        let (_, context, _, settle) = plan_of(p, &z);
-        assert_eq!(settle, serde_json::json!([0, 1]), "{level} codes one token at a time");
-        contexts.push(context);
-        llmzip(p).args(["decompress", "-c", &z]).assert().success().stdout(std::fs::read(p.join("notes.txt")).unwrap());
+        llmzip(p)
+            .args(["compress", "-q", &level, "--no-mix", "--model", &causal, "-o", &z, "notes.txt"])
+            .assert()
+            .success();
+        let out = llmzip(p).args(["info", "--json", &z]).assert().success().get_output().stdout.clone();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["members"][0]["shape"], "causal", "{level}: {v}");
+        assert_eq!(v["members"][0]["version"], 3, "{level}");
+        llmzip(p).args(["decompress", "-c", &z]).assert().success().stdout(notes.clone());
     }
-    assert!(contexts.windows(2).all(|w| w[1] > w[0]), "contexts of -5, -6, -9: {contexts:?}");
+    let masked = model("tiny-bert");
+    llmzip(p)
+        .args(["compress", "-q", "-5", "--no-mix", "--model", &masked, "-o", "m5.llmz", "notes.txt"])
+        .assert()
+        .success();
+    let (_, context, _, settle) = plan_of(p, "m5.llmz");
+    assert_eq!((context, settle), (1, serde_json::json!([0, 1])), "a masked model at -5");
+    llmzip(p).args(["decompress", "-c", "m5.llmz"]).assert().success().stdout(notes);
 }
 
 /// `llmzip models` lists the built-in model and models in the hf-hub cache, with parameters,
@@ -139,8 +151,10 @@ fn models_lists_built_in_and_cached_models() {
     assert_eq!(builtin["source"], "built-in");
     assert_eq!(builtin["levels"], "", "no level writes with the first built-in model any more");
     assert_eq!(named("llmzip-small-1")["levels"], "1-4");
-    assert_eq!(named("llmzip-medium-1")["levels"], "5-8");
-    assert_eq!(named("llmzip-large-1")["levels"], "9");
+    assert_eq!(named("llmzip-causal-1")["levels"], "5");
+    assert_eq!(named("llmzip-causal-large-1")["levels"], "6-9");
+    assert_eq!(named("llmzip-medium-1")["levels"], "");
+    assert_eq!(named("llmzip-large-1")["levels"], "");
     assert_eq!(builtin["weight_bytes"].as_u64().unwrap(), 7_428_568);
     assert!((1_800_000..1_900_000).contains(&builtin["parameters"].as_u64().unwrap()), "{builtin}");
     assert_eq!(cached["source"], "hf-hub cache");
@@ -160,7 +174,7 @@ fn models_lists_built_in_and_cached_models() {
         .arg("models")
         .assert()
         .success()
-        .stdout(predicate::str::contains("test/tiny-bert").and(predicate::str::contains("5-8")));
+        .stdout(predicate::str::contains("test/tiny-bert").and(predicate::str::contains("6-9")));
 }
 
 /// Whether GNU parallel is installed (`.ci/run` installs it).
