@@ -54,7 +54,8 @@ for f in "$root"/data/bench-texts/*; do
 done
 case_ alice29 "$alice" -5 -j 2 --block-size 65536
 if [ "$mode" = all ]; then
-    xz -dc "$shared/corpus/valid.txt.xz" | head -c 1048576 >"$tmp/corpus1m.txt"
+    # xz ends on SIGPIPE once head has its bytes: not a failure under pipefail
+    { xz -dc "$shared/corpus/valid.txt.xz" || true; } | head -c 1048576 >"$tmp/corpus1m.txt"
     case_ corpus-1MiB "$tmp/corpus1m.txt" -5
 fi
 exit $bad
