@@ -8,8 +8,6 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
-use rayon::prelude::*;
-
 use super::Engine;
 use crate::error::{Error, Result};
 
@@ -224,26 +222,10 @@ impl Engine {
         kv: &[Entry],
     ) -> Vec<i8> {
         let h = self.p.hidden;
-        let mut by_seq: Vec<Vec<usize>> = vec![Vec::new(); kv.len()];
-        for (i, &(s, _)) in queries.iter().enumerate() {
-            by_seq[s].push(i);
-        }
-        let parts: Vec<(usize, Vec<i8>)> = (0..kv.len())
-            .into_par_iter()
-            .filter(|&s| !by_seq[s].is_empty())
-            .map(|s| {
-                let pos: Vec<usize> = by_seq[s].iter().map(|&i| queries[i].1).collect();
-                let qs: Vec<i8> = pos.iter().flat_map(|&p| row(q, h, first[s] + p - from[s])).copied().collect();
-                (s, self.attend(li, &qs, &pos, &kv[s].k[li], &kv[s].v[li]))
-            })
-            .collect();
-        let mut ctx = vec![0i8; queries.len() * h];
-        for (s, c) in parts {
-            for (&i, r) in by_seq[s].iter().zip(c.chunks_exact(h)) {
-                ctx[i * h..(i + 1) * h].copy_from_slice(r);
-            }
-        }
-        ctx
+        super::forward::by_sequence(kv.len(), h, queries, |s, pos| {
+            let qs: Vec<i8> = pos.iter().flat_map(|&p| row(q, h, first[s] + p - from[s])).copied().collect();
+            self.attend(li, &qs, pos, &kv[s].k[li], &kv[s].v[li])
+        })
     }
 }
 

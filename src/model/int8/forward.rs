@@ -169,28 +169,12 @@ impl Engine {
     fn attention(&self, li: usize, x: &[i32], seqs: &[Vec<u32>], off: &[usize], queries: &[(usize, usize)]) -> Vec<i8> {
         let h = self.p.hidden;
         let (q, k, v) = self.qkv(li, x);
-        let mut by_seq: Vec<Vec<usize>> = vec![Vec::new(); seqs.len()];
-        for (i, &(s, _)) in queries.iter().enumerate() {
-            by_seq[s].push(i);
-        }
-        let parts: Vec<(usize, Vec<i8>)> = (0..seqs.len())
-            .into_par_iter()
-            .filter(|&s| !by_seq[s].is_empty())
-            .map(|s| {
-                let (o, n) = (off[s], seqs[s].len());
-                let r = o * h..(o + n) * h;
-                let pos: Vec<usize> = by_seq[s].iter().map(|&i| queries[i].1).collect();
-                let qs: Vec<i8> = pos.iter().flat_map(|&p| &q[(o + p) * h..(o + p + 1) * h]).copied().collect();
-                (s, self.attend(li, &qs, &pos, &k[r.clone()], &v[r]))
-            })
-            .collect();
-        let mut ctx = vec![0i8; queries.len() * h];
-        for (s, c) in parts {
-            for (&i, row) in by_seq[s].iter().zip(c.chunks_exact(h)) {
-                ctx[i * h..(i + 1) * h].copy_from_slice(row);
-            }
-        }
-        ctx
+        by_sequence(seqs.len(), h, queries, |s, pos| {
+            let (o, n) = (off[s], seqs[s].len());
+            let r = o * h..(o + n) * h;
+            let qs: Vec<i8> = pos.iter().flat_map(|&p| &q[(o + p) * h..(o + p + 1) * h]).copied().collect();
+            self.attend(li, &qs, pos, &k[r.clone()], &v[r])
+        })
     }
 
     /// Q, K and V of layer `li` (int8, `rows × H` each) for the residual rows `x`: each row's
@@ -373,4 +357,34 @@ impl PackedWeights {
         }
         w
     }
+}
+
+/// Runs `f(sequence, positions of its queries)` for every sequence of `seqs` that has queries,
+/// side by side, and puts the int8 context rows it returns (`positions.len() × h`) back in the
+/// order of `queries` ((sequence, position) pairs).
+pub(super) fn by_sequence(
+    seqs: usize,
+    h: usize,
+    queries: &[(usize, usize)],
+    f: impl Fn(usize, &[usize]) -> Vec<i8> + Sync,
+) -> Vec<i8> {
+    let mut by_seq: Vec<Vec<usize>> = vec![Vec::new(); seqs];
+    for (i, &(s, _)) in queries.iter().enumerate() {
+        by_seq[s].push(i);
+    }
+    let parts: Vec<(usize, Vec<i8>)> = (0..seqs)
+        .into_par_iter()
+        .filter(|&s| !by_seq[s].is_empty())
+        .map(|s| {
+            let pos: Vec<usize> = by_seq[s].iter().map(|&i| queries[i].1).collect();
+            (s, f(s, &pos))
+        })
+        .collect();
+    let mut ctx = vec![0i8; queries.len() * h];
+    for (s, c) in parts {
+        for (&i, row) in by_seq[s].iter().zip(c.chunks_exact(h)) {
+            ctx[i * h..(i + 1) * h].copy_from_slice(row);
+        }
+    }
+    ctx
 }
