@@ -27,14 +27,15 @@ pub fn decode(ctx: &Ctx, payload: &[u8], n: usize) -> Result<Vec<u32>> {
     overlap::drive(ctx, n, |i, lp| timed_code(model.as_mut(), i, lp, &mut io))
 }
 
-/// `model.code`, timed for [`profile`] when that is on.
+/// `model.code`, timed for [`profile`] when that is on and the token is in its sample.
 fn timed_code(model: &mut dyn AdaptiveModel, i: usize, lp: &[f32], io: &mut dyn TokenIo) -> Result<u32> {
-    if !profile::enabled() {
+    if !profile::enabled() || !profile::sample_token() {
         return model.code(i, lp, io);
     }
     let t = profile::start();
     let tok = model.code(i, lp, &mut Timed(io));
     profile::stop(Stage::Token, t);
+    profile::end_token();
     tok
 }
 

@@ -1,0 +1,132 @@
+//! Speed aid for the coding thread (the adaptive model of `--method arith`), not part of the
+//! product: times what one block's coding thread does per token, without the model calls.
+//!
+//! `cm_speed dump MODEL FILE OUT [TOKENS]` runs the LM once over FILE as one block with the
+//! default level's causal plan (context 16, hop 48, 32 lanes) and records, in coding order,
+//! the first TOKENS coded tokens (all by default) with the LM's whole log-probability row of
+//! each: all the coding thread gets from the model calls.
+//! `cm_speed run DUMP [REPS [VERSION]]` codes the recorded tokens REPS times with adaptive
+//! model VERSION (default: what new files use), then decodes them, and prints the coding
+//! thread's CPU seconds per pass, microseconds per token, the coded size and an FNV-1a digest
+//! of the coded bytes (equal digests: the same bytes).
+
+use std::io::{Read, Write};
+
+use llmzip::coding::adaptive::{Reader, Version, Writer};
+use llmzip::coding::profile::thread_cpu;
+use llmzip::coding::{drive_known, Ctx};
+use llmzip::schedule::{Lanes, RevealPlan, Shape};
+use llmzip::{Model, Options};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("dump") => dump(&args[1], &args[2], &args[3], args.get(4).map_or(usize::MAX, |t| t.parse().unwrap())),
+        Some("run") => run(
+            &args[1],
+            args.get(2).map_or(3, |r| r.parse().unwrap()),
+            args.get(3).map_or(llmzip::coding::MIX_VERSION, |v| v.parse().unwrap()),
+        ),
+        _ => eprintln!("usage: cm_speed dump MODEL FILE OUT [TOKENS] | cm_speed run DUMP [REPS [VERSION]]"),
+    }
+}
+
+fn dump(model: &str, file: &str, out: &str, keep: usize) {
+    let m = Model::load(model, &llmzip::model::DeviceSpec::Cpu).unwrap();
+    let data = std::fs::read(file).unwrap();
+    let tok = m.tokenizer.encode(&data).unwrap();
+    let mut opts = Options::default();
+    opts.plan =
+        RevealPlan { window: 48, context: 16, rounds: 1, shape: Shape::Causal, lanes: Lanes::AtMost(32), settle: None };
+    let nanos = std::sync::atomic::AtomicU64::new(0);
+    let ctx = Ctx {
+        lm: m.lm.as_ref(),
+        plan: &opts.plan,
+        ids: m.tokenizer.ids,
+        tokenizer: &m.tokenizer,
+        batch: opts.batch,
+        mix: llmzip::coding::MIX_VERSION,
+        cancel: &|| false,
+        progress: &|_| {},
+        model_nanos: &nanos,
+    };
+    let v = m.lm.vocab_size();
+    let n = tok.ids.len();
+    let keep = keep.min(n);
+    let mut f = std::io::BufWriter::new(std::fs::File::create(out).unwrap());
+    let text = m.tokenizer.token_bytes();
+    for x in [v as u32, n as u32, keep as u32, text.len() as u32] {
+        f.write_all(&x.to_le_bytes()).unwrap();
+    }
+    for t in &text {
+        f.write_all(&(t.len() as u32).to_le_bytes()).unwrap();
+        f.write_all(t).unwrap();
+    }
+    let mut done = 0;
+    drive_known(&ctx, &tok.ids, |i, lp| {
+        if done < keep {
+            f.write_all(&(i as u32).to_le_bytes()).unwrap();
+            f.write_all(&tok.ids[i].to_le_bytes()).unwrap();
+            for x in lp {
+                f.write_all(&x.to_le_bytes()).unwrap();
+            }
+            done += 1;
+        }
+        Ok(())
+    })
+    .unwrap();
+    f.flush().unwrap();
+}
+
+fn run(path: &str, reps: usize, version: u8) {
+    let mut raw = Vec::new();
+    std::fs::File::open(path).unwrap().read_to_end(&mut raw).unwrap();
+    let u = |at: usize| u32::from_le_bytes(raw[at..at + 4].try_into().unwrap());
+    let (v, n, keep, nt) = (u(0) as usize, u(4) as usize, u(8) as usize, u(12) as usize);
+    let mut at = 16;
+    let mut text = Vec::with_capacity(nt);
+    for _ in 0..nt {
+        let len = u(at) as usize;
+        text.push(raw[at + 4..at + 4 + len].to_vec());
+        at += 4 + len;
+    }
+    let mut pos = Vec::with_capacity(keep);
+    let mut toks = Vec::with_capacity(keep);
+    let mut lps: Vec<f32> = Vec::with_capacity(keep * v);
+    for _ in 0..keep {
+        pos.push(u(at) as usize);
+        toks.push(u(at + 4));
+        at += 8;
+        lps.extend(raw[at..at + 4 * v].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())));
+        at += 4 * v;
+    }
+    drop(raw);
+    let version = Version::from_u8(version).unwrap();
+    println!("{keep} of {n} tokens, vocabulary {v}, version {version:?}");
+    for rep in 0..reps {
+        let mut model = version.model(v, n, 1, || text.clone());
+        let mut w = Writer::new(version);
+        let t0 = thread_cpu();
+        for k in 0..keep {
+            w.tok = toks[k];
+            model.code(pos[k], &lps[k * v..(k + 1) * v], &mut w).unwrap();
+        }
+        let bytes = w.finish().unwrap();
+        let enc = thread_cpu() - t0;
+        let mut model = version.model(v, n, 1, || text.clone());
+        let mut r = Reader::new(version, &bytes).unwrap();
+        let t0 = thread_cpu();
+        for k in 0..keep {
+            let t = model.code(pos[k], &lps[k * v..(k + 1) * v], &mut r).unwrap();
+            assert_eq!(t, toks[k], "decoded token {k} differs");
+        }
+        let dec = thread_cpu() - t0;
+        let digest = bytes.iter().fold(0xCBF2_9CE4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x100_0000_01B3));
+        println!(
+            "pass {rep}: encode {enc:.3} s ({:.2} us/token), decode {dec:.3} s ({:.2} us/token), {} bytes, digest {digest:016x}",
+            enc * 1e6 / keep as f64,
+            dec * 1e6 / keep as f64,
+            bytes.len()
+        );
+    }
+}
