@@ -83,6 +83,8 @@ fn run(path: &str, reps: usize, version: u8) {
     std::fs::File::open(path).unwrap().read_to_end(&mut raw).unwrap();
     let u = |at: usize| u32::from_le_bytes(raw[at..at + 4].try_into().unwrap());
     let (v, n, keep, nt) = (u(0) as usize, u(4) as usize, u(8) as usize, u(12) as usize);
+    // CM_SPEED_TOKENS: code only the first this many of the recorded tokens
+    let keep = std::env::var("CM_SPEED_TOKENS").map_or(keep, |t| t.parse::<usize>().unwrap().min(keep));
     let mut at = 16;
     let mut text = Vec::with_capacity(nt);
     for _ in 0..nt {
@@ -108,6 +110,11 @@ fn run(path: &str, reps: usize, version: u8) {
         let mut w = Writer::new(version);
         let t0 = thread_cpu();
         for k in 0..keep {
+            if std::env::var_os("PF").is_some() && k + 1 < keep {
+                for x in lps[(k + 1) * v..(k + 2) * v].iter().step_by(16) {
+                    unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(x as *const f32 as *const i8) };
+                }
+            }
             w.tok = toks[k];
             model.code(pos[k], &lps[k * v..(k + 1) * v], &mut w).unwrap();
         }

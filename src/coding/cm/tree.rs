@@ -6,6 +6,7 @@
 //! path is at `2n + b` (the decided bits with a leading 1). A decision whose 1-side holds no
 //! rank below the vocabulary size is not coded: it can only be 0.
 
+use super::counters::prefetch;
 use super::math;
 
 pub struct Tree {
@@ -167,12 +168,18 @@ unsafe fn exp_scatter_avx2(lp: &[f32], rank: &[u32], out: &mut [f32], v3: bool) 
 
 /// Values a chunk at a time, so that their e^x vectorise, then stored one by one.
 const SCATTER: usize = 16;
+/// How far ahead of the chunk being read the load of `lp` is asked for: a row fresh from
+/// another thread is in no cache of this core, and the hardware's own prefetch of the
+/// stream keeps too few lines in flight (measured: 1 KiB ahead, a cold row costs what a
+/// cached one does).
+const AHEAD: usize = 256;
 
 #[inline(always)]
 fn exp_scatter_loop(lp: &[f32], rank: &[u32], out: &mut [f32], v3: bool) {
     let whole = lp.len() / SCATTER * SCATTER;
     let mut e = [0.0f32; SCATTER];
-    for (l, r) in lp[..whole].chunks_exact(SCATTER).zip(rank.chunks_exact(SCATTER)) {
+    for (j, (l, r)) in lp[..whole].chunks_exact(SCATTER).zip(rank.chunks_exact(SCATTER)).enumerate() {
+        prefetch(&lp[(j * SCATTER + AHEAD).min(lp.len() - 1)]);
         let l: &[f32; SCATTER] = l.try_into().expect("a whole chunk");
         exp_loop(l, &mut e);
         if v3 {
@@ -194,9 +201,26 @@ fn exp_scatter_loop(lp: &[f32], rank: &[u32], out: &mut [f32], v3: bool) {
 
 /// The sums of two slices in a fixed order (eight running sums over each, combined pairwise),
 /// their whole chunks of eight side by side while both have one: the same additions in the
-/// same order per slice, two chains at once.
+/// same order per slice, two chains at once. With AVX the eight running sums are one vector
+/// (the same additions, lane by lane).
 #[inline]
 fn sums(a: &[f32], b: &[f32]) -> (f32, f32) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx") {
+        // SAFETY: the CPU has AVX (checked just above)
+        return unsafe { sums_avx(a, b) };
+    }
+    sums_loop(a, b)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+unsafe fn sums_avx(a: &[f32], b: &[f32]) -> (f32, f32) {
+    sums_loop(a, b)
+}
+
+#[inline(always)]
+fn sums_loop(a: &[f32], b: &[f32]) -> (f32, f32) {
     let both = a.len().min(b.len()) / 8 * 8;
     let (mut x, mut y) = ([0.0f32; 8], [0.0f32; 8]);
     for (c, d) in a[..both].chunks_exact(8).zip(b[..both].chunks_exact(8)) {
@@ -209,13 +233,13 @@ fn sums(a: &[f32], b: &[f32]) -> (f32, f32) {
 }
 
 /// Eight running sums combined pairwise.
-#[inline]
+#[inline(always)]
 fn combine(acc: &[f32; 8]) -> f32 {
     ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
 }
 
 /// `acc` with the eight running sums of `x` added: element `8j + k` to `acc[k]`, in order.
-#[inline]
+#[inline(always)]
 fn sum_into(mut acc: [f32; 8], x: &[f32]) -> [f32; 8] {
     let chunks = x.chunks_exact(8);
     let rest = chunks.remainder();
@@ -249,8 +273,10 @@ mod tests {
                 }
                 combine(&acc).to_bits()
             };
-            let (s, t) = sums(a, b);
-            assert_eq!((s.to_bits(), t.to_bits()), (alone(a), alone(b)), "{la}, {lb}");
+            // the dispatched sums and the plain loop (CPUs without AVX)
+            for (s, t) in [sums(a, b), sums_loop(a, b)] {
+                assert_eq!((s.to_bits(), t.to_bits()), (alone(a), alone(b)), "{la}, {lb}");
+            }
         }
     }
 
