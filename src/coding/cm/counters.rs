@@ -159,10 +159,28 @@ impl StateMap {
     #[inline]
     pub fn update(&mut self, bit: bool) {
         let (p, n) = &mut self.t[self.idx];
-        let target: i64 = if bit { u32::MAX as i64 } else { 0 };
-        *p = (*p as i64 + (target - *p as i64) / (*n as i64 + 2)) as u32;
+        // (target − p) / (n + 2), truncated towards zero: the target is 0 or u32::MAX, so
+        // the step is −p or u32::MAX − p, and its magnitude below 2^32
+        let step = if bit { div_small(u32::MAX - *p, *n + 2) as i64 } else { -(div_small(*p, *n + 2) as i64) };
+        *p = (*p as i64 + step) as u32;
         *n = (*n + 1).min(1023);
     }
+}
+
+/// Divisors [`div_small`] takes: 2 ..= 1025.
+const DIVISORS: usize = 1026;
+/// `2^SHIFT` over the divisor, rounded up.
+const SHIFT: u32 = 43;
+
+/// `a / d` (rounded down) for `d` in 2 ..= 1025, as a product by `⌈2^43 / d⌉` and a shift: a
+/// division by a register costs several times a product. Exact for every `a < 2^32`: with
+/// `m = ⌈2^(32 + 11) / d⌉`, `m·d − 2^43 < d ≤ 2^11`, and then `⌊a·m / 2^43⌋ = ⌊a / d⌋`
+/// (Granlund and Montgomery, "Division by invariant integers using multiplication", 4.2).
+#[inline]
+fn div_small(a: u32, d: u32) -> u32 {
+    static M: OnceLock<[u64; DIVISORS]> = OnceLock::new();
+    let m = M.get_or_init(|| std::array::from_fn(|d| if d < 2 { 0 } else { (1u64 << SHIFT).div_ceil(d as u64) }));
+    ((a as u128 * m[d as usize] as u128) >> SHIFT) as u32
 }
 
 #[cfg(test)]
@@ -188,6 +206,19 @@ mod tests {
             m.update(k % 4 != 0);
         }
         assert!((squash_of(m.p(0, 0x01)) - 0.75).abs() < 0.05);
+    }
+
+    /// The product and shift divide as `/` does: every divisor, edge and random dividends.
+    #[test]
+    fn small_divisions_are_exact() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+        for d in 2..DIVISORS as u32 {
+            let edges = [0, 1, d - 1, d, d + 1, u32::MAX, u32::MAX - 1, u32::MAX / d * d, u32::MAX / d * d - 1];
+            for a in edges.into_iter().chain((0..2000).map(|_| rng.random::<u32>())) {
+                assert_eq!(div_small(a, d), a / d, "{a} / {d}");
+            }
+        }
     }
 
     fn squash_of(x: f32) -> f32 {

@@ -5,6 +5,8 @@
 //! An APM then refines the probability by what such probabilities turned out to be in a
 //! context. All in f32 in a fixed order, so the decoder repeats every bit.
 
+use std::sync::OnceLock;
+
 use super::counters::prefetch;
 use super::huge::Table;
 use super::math::{squash, stretch};
@@ -209,20 +211,48 @@ impl Apm {
     /// [`Apm::refine`] of the probability whose stretch is `sp` (maps that refine the same
     /// probability share its stretch).
     pub fn refine_stretched(&mut self, sp: f32, ctx: usize) -> f32 {
-        let s = (sp.clamp(-APM_RANGE, APM_RANGE) + APM_RANGE) * (16.0 / APM_RANGE);
-        let j = (s as usize).min(APM_STEPS - 2);
-        self.frac = s - j as f32;
-        self.idx = ctx * APM_STEPS + j;
+        self.refine_at(Place::of(sp), ctx)
+    }
+
+    /// [`Apm::refine_stretched`] of the probability that falls at `at` (maps that refine
+    /// the same probability share its place).
+    #[inline]
+    pub fn refine_at(&mut self, at: Place, ctx: usize) -> f32 {
+        self.frac = at.frac;
+        self.idx = ctx * APM_STEPS + at.j;
         self.t[self.idx].p * (1.0 - self.frac) + self.t[self.idx + 1].p * self.frac
     }
 
     pub fn update(&mut self, bit: bool) {
+        // 1 / (n + 1.5) for every count a point reaches, computed once (the same quotients)
+        static RECIPROCAL: OnceLock<Vec<f32>> = OnceLock::new();
+        let recip = RECIPROCAL.get_or_init(|| (0..=APM_MAX_N).map(|n| 1.0 / (n as f32 + 1.5)).collect());
         let y = if bit { 1.0 } else { 0.0 };
         for (k, share) in [(self.idx, 1.0 - self.frac), (self.idx + 1, self.frac)] {
             let x = &mut self.t[k];
-            let r = (1.0 / (x.n as f32 + 1.5)).max(self.rate);
+            let r = recip[x.n as usize].max(self.rate);
             x.p += (y - x.p) * r * share;
-            x.n = x.n.saturating_add(1).min(1000);
+            x.n = x.n.saturating_add(1).min(APM_MAX_N);
         }
+    }
+}
+
+/// Most updates an APM point counts.
+const APM_MAX_N: u16 = 1000;
+
+/// Where a stretched probability falls on an APM's curve: the point below it and how far
+/// towards the next one.
+#[derive(Clone, Copy)]
+pub struct Place {
+    j: usize,
+    frac: f32,
+}
+
+impl Place {
+    #[inline]
+    pub fn of(sp: f32) -> Place {
+        let s = (sp.clamp(-APM_RANGE, APM_RANGE) + APM_RANGE) * (16.0 / APM_RANGE);
+        let j = (s as usize).min(APM_STEPS - 2);
+        Place { j, frac: s - j as f32 }
     }
 }

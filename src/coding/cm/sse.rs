@@ -6,7 +6,7 @@
 
 use super::counters::slot_of;
 use super::math::{squash, stretch, stretch_all};
-use super::mixer::{Apm, Layer};
+use super::mixer::{Apm, Layer, Place};
 use super::params::Params;
 use super::tree::CLIP;
 
@@ -82,18 +82,19 @@ impl Sse {
     pub fn refine(&mut self, pm: f32, d: &Decision) -> f32 {
         // every map refines pm: its stretch once
         let spm = stretch(pm);
-        let pa = self.by_state.refine_stretched(spm, d.depth * self.states + d.mstate);
-        let pn = self.by_node.refine_stretched(spm, d.node as usize & 0xFFFF);
+        let at = Place::of(spm);
+        let pa = self.by_state.refine_at(at, d.depth * self.states + d.mstate);
+        let pn = self.by_node.refine_at(at, d.node as usize & 0xFFFF);
         let Some(by_prev) = &mut self.by_prev else {
             return pm + ((pa + pn) * 0.5 - pm) * self.share;
         };
-        let pp = by_prev.refine_stretched(spm, slot_of(d.prev, d.node) as usize & (by_prev.contexts() - 1));
+        let pp = by_prev.refine_at(at, slot_of(d.prev, d.node) as usize & (by_prev.contexts() - 1));
         let Some((by_prev2, by_lm, layer)) = &mut self.v5 else {
             return pm + ((pa + pn + pp) * (1.0 / 3.0) - pm) * self.share;
         };
-        let p2 = by_prev2.refine_stretched(spm, slot_of(d.prev2, d.node) as usize & (by_prev2.contexts() - 1));
+        let p2 = by_prev2.refine_at(at, slot_of(d.prev2, d.node) as usize & (by_prev2.contexts() - 1));
         let b = (((d.lm + CLIP) * (LM_STEPS as f32 / (2.0 * CLIP))) as usize).min(LM_STEPS - 1);
-        let pl = by_lm.refine_stretched(spm, d.depth * LM_STEPS + b);
+        let pl = by_lm.refine_at(at, d.depth * LM_STEPS + b);
         let mut st = [pa, pn, pp, p2, pl, 0.5, 0.5, 0.5];
         stretch_all(&mut st);
         self.x = [spm, st[0], st[1], st[2], st[3], st[4]].map(|x| x.clamp(-CLIP, CLIP));
