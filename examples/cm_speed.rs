@@ -110,11 +110,6 @@ fn run(path: &str, reps: usize, version: u8) {
         let mut w = Writer::new(version);
         let t0 = thread_cpu();
         for k in 0..keep {
-            if std::env::var_os("PF").is_some() && k + 1 < keep {
-                for x in lps[(k + 1) * v..(k + 2) * v].iter().step_by(16) {
-                    unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(x as *const f32 as *const i8) };
-                }
-            }
             w.tok = toks[k];
             model.code(pos[k], &lps[k * v..(k + 1) * v], &mut w).unwrap();
         }
