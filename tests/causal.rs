@@ -300,3 +300,40 @@ fn causal_files_are_the_same_with_the_cache_and_decode() {
     Decompressor::new(&load(), 1).decompress(&z[..], &mut out, &Hooks::default()).unwrap();
     assert!(out == text, "decoded text differs");
 }
+
+/// The GPU engine's K/V cache (feature `int8-cuda`, a GPU present; skipped otherwise): the
+/// random workload's calls, from one thread and from four at once, give the CPU engine's bits.
+#[cfg(feature = "int8-cuda")]
+#[test]
+fn the_gpu_cache_gives_the_cpu_bits() {
+    use llmzip::model::int8::cuda::{gpu_count, CudaLm};
+    if gpu_count().unwrap_or(0) == 0 {
+        eprintln!("no GPU: skipped");
+        return;
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(0x9e7);
+    for model in 0..4 {
+        let (_, cpu) = random_model(&mut rng);
+        let max = cpu.max_sequence();
+        let gpu = CudaLm::new(&cpu.engine.p, 0, max, true).unwrap();
+        let seeds: Vec<u64> = (0..if model == 3 { 4 } else { 1 }).map(|_| rng.random()).collect();
+        std::thread::scope(|s| {
+            for &seed in &seeds {
+                let (gpu, cpu) = (&gpu, &cpu);
+                s.spawn(move || {
+                    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                    let mut lanes: Vec<Vec<u32>> = (0..rng.random_range(1..=48)).map(|_| vec![0]).collect();
+                    for call in 0..60 {
+                        let (seqs, sel) = next_call(&mut rng, &mut lanes, max);
+                        let got = gpu.log_probs(&seqs, &sel).unwrap();
+                        let want = cpu.engine.forward(&seqs, &sel).unwrap();
+                        assert!(bits(&got) == bits(&want), "model {model}, seed {seed}, call {call}");
+                    }
+                });
+            }
+        });
+        let (computed, reused) = gpu.cache_rows();
+        eprintln!("GPU model {model}: {computed} rows computed, {reused} from the cache");
+        assert!(reused > computed, "model {model}: {reused} rows reused, {computed} computed");
+    }
+}
