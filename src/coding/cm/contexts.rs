@@ -122,11 +122,20 @@ pub struct Layout {
     /// the token of the previous line at the same place of the same field (UNKNOWN where
     /// that line has fewer fields or a shorter one)
     pub field_above: Option<u32>,
+    /// the previous line: its start (token, byte offset) and its newline (token, byte offset)
+    pub above_line: Option<((usize, usize), (usize, usize))>,
 }
 
 pub fn layout(i: usize, known: &[u32], texts: &Texts) -> Layout {
     let mut out =
-        Layout { column: None, above: None, word: word_before(i, known, texts), field: None, field_above: None };
+        Layout {
+        column: None,
+        above: None,
+        word: word_before(i, known, texts),
+        field: None,
+        field_above: None,
+        above_line: None,
+    };
     // separators seen walking back, and the field's bytes until the first of them
     let (mut seps, mut inside, mut inside_len, mut open) = (0u32, 0u64, 0u32, true);
     let mut scan = |bytes: &[u8]| {
@@ -172,6 +181,7 @@ pub fn layout(i: usize, known: &[u32], texts: &Texts) -> Layout {
     let Some((start_tok, start_off, len)) = line_start(nj, nk, known, texts) else {
         return out;
     };
+    out.above_line = Some(((start_tok, start_off), (nj, nk)));
     out.field_above = Some(token_at_field(field.0, inside_len, (start_tok, start_off), (nj, nk), known, texts));
     if col >= len {
         out.above = Some(UNKNOWN);

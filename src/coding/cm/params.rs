@@ -36,6 +36,8 @@ pub struct Params {
     pub apm_mix_rate: f32,
     /// the second match model's context length in tokens (0: none)
     pub match_long: usize,
+    /// pointers into the line above ([`super::pointers`])
+    pub pointers: bool,
 }
 
 impl Params {
@@ -77,6 +79,7 @@ impl Params {
             apm_mix: false,
             apm_mix_rate: 0.001,
             match_long: 0,
+            pointers: false,
         }
     }
 
@@ -99,6 +102,11 @@ impl Params {
         let mut p = Params { match_long: 12, ..Params::v5(rounds) };
         p.contexts.extend([Kind::Field, Kind::FieldAbove]);
         p
+    }
+
+    /// Version 7: version 6 with the pointers into the line above.
+    pub fn v7(rounds: usize) -> Self {
+        Params { pointers: true, ..Params::v6(rounds) }
     }
 
     /// The settings of version 3 files (whatever their plan).
