@@ -105,6 +105,7 @@ fn kind(s: &str) -> Kind {
         "field" => Kind::Field,
         "fa" => Kind::FieldAbove,
         "lr" => Kind::Between,
+        "nf" => Kind::NextFields,
         _ if s.starts_with('t') => Kind::Tokens(s[1..].parse().unwrap()),
         _ if s.starts_with('b') => Kind::Bytes(s[1..].parse().unwrap()),
         _ if s.starts_with('s') => Kind::Skip(s[1..].parse().unwrap()),

@@ -27,6 +27,9 @@ pub enum Kind {
     Field,
     /// the token of the line above at the same place of the same field, and the field
     FieldAbove,
+    /// the starts of the next two fields of the line above, the field and the bytes since
+    /// it began (what the next field will be, from the line above)
+    NextFields,
     /// the tokens on both sides (only where the plan revealed the next token already)
     Between,
     /// tokens i−2 … i−n, where the previous token is not revealed yet (later rounds' gaps)
@@ -122,6 +125,11 @@ pub struct Layout {
     /// the token of the previous line at the same place of the same field (UNKNOWN where
     /// that line has fewer fields or a shorter one)
     pub field_above: Option<u32>,
+    /// bytes since the field began (with `field`)
+    pub inside_len: u32,
+    /// the hash of the tokens starting the next two fields of the line above (filled in by the
+    /// caller where a context needs it)
+    pub next_fields: Option<u64>,
     /// the previous line: its start (token, byte offset) and its newline (token, byte offset)
     pub above_line: Option<((usize, usize), (usize, usize))>,
 }
@@ -134,6 +142,8 @@ pub fn layout(i: usize, known: &[u32], texts: &Texts) -> Layout {
         word: word_before(i, known, texts),
         field: None,
         field_above: None,
+        inside_len: 0,
+        next_fields: None,
         above_line: None,
     };
     // separators seen walking back, and the field's bytes until the first of them
@@ -178,6 +188,7 @@ pub fn layout(i: usize, known: &[u32], texts: &Texts) -> Layout {
     };
     out.column = Some(col);
     out.field = Some(field);
+    out.inside_len = inside_len;
     let Some((start_tok, start_off, len)) = line_start(nj, nk, known, texts) else {
         return out;
     };
@@ -271,6 +282,7 @@ pub fn hash(kind: Kind, i: usize, known: &[u32], texts: &Texts, lay: &Layout) ->
         Kind::Word => 0x500,
         Kind::Field => 0xB00,
         Kind::FieldAbove => 0xC00,
+        Kind::NextFields => 0xD00,
         Kind::Between => 0x600,
         Kind::Skip(n) => 0x700 + n as u64,
         Kind::Near(n) => 0x800 + n as u64,
@@ -322,6 +334,11 @@ pub fn hash(kind: Kind, i: usize, known: &[u32], texts: &Texts, lay: &Layout) ->
         Kind::FieldAbove => {
             h = fold(h, lay.field_above.map_or(0x1_0000_0000, |t| t as u64));
             h = fold(h, lay.field.map_or(u32::MAX, |f| f.0.min(1000)) as u64);
+        }
+        Kind::NextFields => {
+            h = fold(h, lay.next_fields.unwrap_or(1));
+            h = fold(h, lay.field.map_or(u32::MAX, |f| f.0.min(1000)) as u64);
+            h = fold(h, lay.inside_len.min(64) as u64);
         }
         Kind::Skip(n) => {
             for j in 2..=n {

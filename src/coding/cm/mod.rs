@@ -233,13 +233,19 @@ impl ContextMix {
 
     fn begin(&mut self, i: usize) {
         let structured = self.p.contexts.iter().any(|k| {
-            matches!(k, Kind::Column | Kind::Above | Kind::AboveLeft | Kind::Word | Kind::Field | Kind::FieldAbove)
+            matches!(
+                k,
+                Kind::Column | Kind::Above | Kind::AboveLeft | Kind::Word | Kind::Field | Kind::FieldAbove | Kind::NextFields
+            )
         });
-        let lay = if structured {
+        let mut lay = if structured {
             contexts::layout(i, &self.known, &self.texts)
         } else {
-            contexts::Layout { column: None, above: None, word: 0, field: None, field_above: None, above_line: None }
+            contexts::Layout { column: None, above: None, word: 0, field: None, field_above: None, inside_len: 0, next_fields: None, above_line: None }
         };
+        if self.p.contexts.contains(&Kind::NextFields) {
+            lay.next_fields = pointers::next_fields(&lay, &self.known, &self.texts);
+        }
         if let Some(ptr) = &mut self.ptr {
             ptr.begin(i, &self.known, &self.texts, &lay, |t| self.tree.rank(t));
         }

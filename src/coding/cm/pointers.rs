@@ -155,3 +155,15 @@ pub fn field_start(field: u32, start: (usize, usize), end: (usize, usize), known
     }
     None
 }
+
+/// The hash of the tokens starting the next two fields in the line above
+/// ([`Layout::next_fields`]): the two after the current one, or where the current one has
+/// not begun yet (a separator just passed), it and the one after.
+pub fn next_fields(lay: &Layout, known: &[u32], texts: &Texts) -> Option<u64> {
+    let ((mut f, _), (start, end)) = (lay.field?, lay.above_line?);
+    if lay.inside_len == 0 {
+        f = f.wrapping_sub(1);
+    }
+    let tok = |g| field_start(g, start, end, known, texts).map_or(UNKNOWN as u64 + 1, |j| known[j] as u64);
+    Some(fold(fold(0x5A5A, tok(f.wrapping_add(1))), tok(f.wrapping_add(2))))
+}
