@@ -45,6 +45,10 @@ fn dump(model: &str, file: &str, out: &str, rounds: usize, context: Option<usize
         opts.plan.window = 48;
         opts.plan.context = 16;
     }
+    // CM_LANES=L: at most L lanes (the plan's default otherwise)
+    if let Some(l) = std::env::var("CM_LANES").ok().and_then(|l| l.parse().ok()) {
+        opts.plan.lanes = llmzip::schedule::Lanes::AtMost(l);
+    }
     if let Some(c) = context {
         opts.plan.context = c;
     }

@@ -134,18 +134,24 @@ pub struct Layout {
     pub above_line: Option<((usize, usize), (usize, usize))>,
 }
 
-pub fn layout(i: usize, known: &[u32], texts: &Texts) -> Layout {
-    let mut out =
+impl Layout {
+    /// Nothing known (contexts that need no layout).
+    pub fn none() -> Self {
         Layout {
-        column: None,
-        above: None,
-        word: word_before(i, known, texts),
-        field: None,
-        field_above: None,
-        inside_len: 0,
-        next_fields: None,
-        above_line: None,
-    };
+            column: None,
+            above: None,
+            word: 0,
+            field: None,
+            field_above: None,
+            inside_len: 0,
+            next_fields: None,
+            above_line: None,
+        }
+    }
+}
+
+pub fn layout(i: usize, known: &[u32], texts: &Texts) -> Layout {
+    let mut out = Layout { word: word_before(i, known, texts), ..Layout::none() };
     // separators seen walking back, and the field's bytes until the first of them
     let (mut seps, mut inside, mut inside_len, mut open) = (0u32, 0u64, 0u32, true);
     let mut scan = |bytes: &[u8]| {
@@ -222,7 +228,7 @@ fn word_before(i: usize, known: &[u32], texts: &Texts) -> u64 {
 
 /// Where the line that ends at byte `nk` of token `nj` starts: (token, byte offset in it,
 /// the line's length in bytes). `None` where an unknown token or the walk limit comes first.
-fn line_start(nj: usize, nk: usize, known: &[u32], texts: &Texts) -> Option<(usize, usize, u32)> {
+pub fn line_start(nj: usize, nk: usize, known: &[u32], texts: &Texts) -> Option<(usize, usize, u32)> {
     let mut len = nk as u32; // bytes of the previous line inside token nj, before the newline
     let prev_nl = texts.of(known[nj])[..nk].iter().rposition(|&b| b == b'\n');
     let (mut start_tok, mut start_off) = (nj, prev_nl.map_or(0, |k| k + 1));

@@ -35,7 +35,7 @@ impl ContextMix {
     pub(super) fn complete(&mut self, e: usize) {
         let n = self.known.len();
         let lay =
-            contexts::Layout { column: None, above: None, word: 0, field: None, field_above: None, inside_len: 0, next_fields: None, above_line: None };
+            contexts::Layout::none();
         for k in 0..self.p.contexts.len() {
             let kind = self.p.contexts[k];
             let Some((before, after)) = kind.token_span() else { continue };

@@ -241,7 +241,7 @@ impl ContextMix {
         let mut lay = if structured {
             contexts::layout(i, &self.known, &self.texts)
         } else {
-            contexts::Layout { column: None, above: None, word: 0, field: None, field_above: None, inside_len: 0, next_fields: None, above_line: None }
+            contexts::Layout::none()
         };
         if self.p.contexts.contains(&Kind::NextFields) {
             lay.next_fields = pointers::next_fields(&lay, &self.known, &self.texts);

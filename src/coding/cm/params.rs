@@ -104,9 +104,12 @@ impl Params {
         p
     }
 
-    /// Version 7: version 6 with the pointers into the line above.
+    /// Version 7: version 6 with the pointers into the line above and the context of the
+    /// next fields of the line above.
     pub fn v7(rounds: usize) -> Self {
-        Params { pointers: true, ..Params::v6(rounds) }
+        let mut p = Params { pointers: true, mixer_boost: 15.0, ..Params::v6(rounds) };
+        p.contexts.push(Kind::NextFields);
+        p
     }
 
     /// The settings of version 3 files (whatever their plan).
