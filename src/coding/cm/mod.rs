@@ -41,7 +41,7 @@ use crate::error::Result;
 pub const UNKNOWN: u32 = u32::MAX;
 
 /// Most hashed context orders.
-const MAX_ORDERS: usize = 22;
+const MAX_ORDERS: usize = 23;
 /// Deepest tree the selectors distinguish (vocabularies up to 2^20).
 const MAX_DEPTH: usize = 20;
 /// LM odds buckets for a selector.
