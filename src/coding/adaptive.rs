@@ -40,7 +40,7 @@ pub enum Version {
 
 impl Version {
     /// What new files are written with.
-    pub const CURRENT: Version = Version::ContextMixV6;
+    pub const CURRENT: Version = Version::ContextMixV7;
 
     pub fn from_u8(v: u8) -> Result<Self> {
         Ok(match v {
