@@ -169,7 +169,13 @@ impl ContextMix {
             ptr: p.pointers.then(|| pointers::Pointers::new(n, Tree::new(vocab, &[]).bits)),
             confidence: Counters::new(12),
             mixer: Mixer::new(inputs, &sets, MAX_DEPTH, p.mixer_rate, p.mixer_boost, &[1.0]),
-            sse: Sse::new(&p, 1 << table_bits(n, 16, 8, 16), Tree::new(vocab, &[]).bits, MAX_DEPTH, MATCH_STATES),
+            sse: Sse::new(
+                &p,
+                1 << table_bits(n, 16, 8, 16),
+                Tree::new(vocab, &[]).bits,
+                MAX_DEPTH,
+                MATCH_STATES * if p.pointers { pointers::STATES } else { 1 },
+            ),
             prev2_hash: 0,
             prev_hash: 0,
 
@@ -367,7 +373,9 @@ impl ContextMix {
             sets += 1;
         }
         let pm = m.mix(&sel[..sets], d);
-        let decision = sse::Decision { depth: d, mstate, node, prev: self.prev_hash, prev2: self.prev2_hash, lm };
+        // version 7: the first APM tells the pointers' states apart too
+        let sstate = self.ptr.as_ref().map_or(mstate, |ptr| mstate * pointers::STATES + ptr.on);
+        let decision = sse::Decision { depth: d, mstate: sstate, node, prev: self.prev_hash, prev2: self.prev2_hash, lm };
         let p = self.sse.refine(pm, &decision);
         ((p * 65536.0) as u32).clamp(1, 65535)
     }
