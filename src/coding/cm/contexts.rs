@@ -53,6 +53,14 @@ impl Kind {
         }
     }
 
+    /// Whether the context needs the line's layout ([`layout`]).
+    pub fn structured(self) -> bool {
+        matches!(
+            self,
+            Kind::Column | Kind::Above | Kind::AboveLeft | Kind::Word | Kind::Field | Kind::FieldAbove | Kind::NextFields
+        )
+    }
+
     /// How far before and after `i` a context made only of tokens looks; `None` for
     /// contexts that look at text (they are learned only when coding).
     pub fn token_span(self) -> Option<(usize, usize)> {

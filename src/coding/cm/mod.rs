@@ -158,6 +158,8 @@ impl ContextMix {
         if p.pointers {
             sets.push(MAX_DEPTH * pointers::STATES);
         }
+        // version 7: the first APM tells the pointers' states apart too
+        let sse_states = MATCH_STATES * if p.pointers { pointers::STATES } else { 1 };
         ContextMix {
             tree: Tree::new(vocab, text),
             texts: Texts::new(vocab, text),
@@ -169,13 +171,7 @@ impl ContextMix {
             ptr: p.pointers.then(|| pointers::Pointers::new(n, Tree::new(vocab, &[]).bits)),
             confidence: Counters::new(12),
             mixer: Mixer::new(inputs, &sets, MAX_DEPTH, p.mixer_rate, p.mixer_boost, &[1.0]),
-            sse: Sse::new(
-                &p,
-                1 << table_bits(n, 16, 8, 16),
-                Tree::new(vocab, &[]).bits,
-                MAX_DEPTH,
-                MATCH_STATES * if p.pointers { pointers::STATES } else { 1 },
-            ),
+            sse: Sse::new(&p, 1 << table_bits(n, 16, 8, 16), Tree::new(vocab, &[]).bits, MAX_DEPTH, sse_states),
             prev2_hash: 0,
             prev_hash: 0,
 
@@ -238,12 +234,7 @@ impl ContextMix {
     }
 
     fn begin(&mut self, i: usize) {
-        let structured = self.p.contexts.iter().any(|k| {
-            matches!(
-                k,
-                Kind::Column | Kind::Above | Kind::AboveLeft | Kind::Word | Kind::Field | Kind::FieldAbove | Kind::NextFields
-            )
-        });
+        let structured = self.p.contexts.iter().any(|k| k.structured());
         let mut lay = if structured {
             contexts::layout(i, &self.known, &self.texts)
         } else {
@@ -354,10 +345,14 @@ impl ContextMix {
             m.add(long.input(node, depth));
         }
         if let Some(ptr) = &mut self.ptr {
-            for k in 0..pointers::N {
-                m.add(ptr.input(k, node, depth));
-            }
+            ptr.inputs(m, node, depth);
         }
+        self.mix_and_refine(node, d, lm, mstate, (hit, mask))
+    }
+
+    /// The decision's P(1) from the inputs added: the weight sets the selectors choose for
+    /// (depth `d`, match state, the orders seen as a count and a mask), mixed, then the APMs.
+    fn mix_and_refine(&mut self, node: u32, d: usize, lm: f32, mstate: usize, (hit, mask): (usize, usize)) -> P16 {
         let lmb = (((lm + tree::CLIP) / (2.0 * tree::CLIP) * (LM_BUCKETS as f32 - 0.01)) as usize).min(LM_BUCKETS - 1);
         let mut sel = [
             d * MATCH_STATES + mstate,
@@ -372,8 +367,7 @@ impl ContextMix {
             sel[sets] = d * pointers::STATES + ptr.on;
             sets += 1;
         }
-        let pm = m.mix(&sel[..sets], d);
-        // version 7: the first APM tells the pointers' states apart too
+        let pm = self.mixer.mix(&sel[..sets], d);
         let sstate = self.ptr.as_ref().map_or(mstate, |ptr| mstate * pointers::STATES + ptr.on);
         let decision = sse::Decision { depth: d, mstate: sstate, node, prev: self.prev_hash, prev2: self.prev2_hash, lm };
         let p = self.sse.refine(pm, &decision);

@@ -105,10 +105,18 @@ impl Pointers {
         }
     }
 
+    /// Each pointer's input for the decision at `node`, `depth`, into `m`.
+    #[inline]
+    pub fn inputs(&mut self, m: &mut super::mixer::Mixer, node: u32, depth: u32) {
+        for k in 0..N {
+            m.add(self.input(k, node, depth));
+        }
+    }
+
     /// The input of pointer `k` for the decision at `node`, `depth`: the stretched confidence
     /// towards its expected bit while the path still leads to its token, else 0.
     #[inline]
-    pub fn input(&mut self, k: usize, node: u32, depth: u32) -> f32 {
+    fn input(&mut self, k: usize, node: u32, depth: u32) -> f32 {
         self.expect_bit[k] = None;
         if k == 0 {
             self.on = 0;
