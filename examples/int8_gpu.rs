@@ -53,6 +53,15 @@ mod gpu {
             return;
         }
         let dir = &a[2];
+        if a[1] == "kvspeed" {
+            kvspeed(
+                dir,
+                &a[3],
+                a.get(4).map_or(512, |s| s.parse().unwrap()),
+                a.get(5).map_or(200, |s| s.parse().unwrap()),
+            );
+            return;
+        }
         if a[1] == "write" {
             // the loader's own choice: LLMZIP_INT8_CUDA=0 puts it on the GPU
             let f = |n: &str| std::fs::read(format!("{dir}/{n}")).unwrap();
@@ -214,5 +223,52 @@ mod gpu {
                 plan.window, plan.context, plan.rounds, zc.len(), tc, zg.len(), tg, zc == zg, back == text
             );
         }
+    }
+
+    /// `int8_gpu kvspeed INT_DIR TEXT [LANES] [STEPS]`: the calls of the default causal plan
+    /// (context 16, window 48: `[CLS] t_lo .. t_{i-1}`, the last row selected, `lo` hopping
+    /// by 48 when 64 tokens are shown) for LANES lanes spread over TEXT, one call per step, on
+    /// GPU 0 with the K/V cache: seconds per call and per token, the cache's phases.
+    fn kvspeed(dir: &str, text: &str, lanes: usize, steps: usize) {
+        let f = |n: &str| std::fs::read(format!("{dir}/{n}")).unwrap();
+        let cfg = ModelConfig::from_json(&String::from_utf8(f("config.json")).unwrap(), "m").unwrap();
+        let p = IntParams::read(&f(FILE), &cfg).unwrap();
+        let lm = cuda::CudaLm::new(&p, 0, cfg.max_sequence(), true).unwrap();
+        let m =
+            Model::from_int8(dir, &f("config.json"), &f("tokenizer.json"), &f(FILE), &llmzip::model::DeviceSpec::Cpu)
+                .unwrap();
+        let ids = m.tokenizer.encode(&std::fs::read(text).unwrap()).unwrap().ids;
+        let cls = m.tokenizer.ids.cls;
+        let span = ids.len() / lanes;
+        assert!(span > steps, "text too short for {lanes} lanes x {steps} steps");
+        let mut lo: Vec<usize> = (0..lanes).map(|l| l * span).collect();
+        let mut times = Vec::new();
+        let t0 = Instant::now();
+        for step in 0..steps {
+            let seqs: Vec<Vec<u32>> = (0..lanes)
+                .map(|l| {
+                    let i = l * span + step;
+                    if i - lo[l] >= 64 {
+                        lo[l] += 48;
+                    }
+                    std::iter::once(cls).chain(ids[lo[l]..i].iter().copied()).collect()
+                })
+                .collect();
+            let sel: Vec<(usize, usize)> = seqs.iter().enumerate().map(|(k, s)| (k, s.len() - 1)).collect();
+            let t = Instant::now();
+            let out = lm.log_probs(&seqs, &sel).unwrap();
+            times.push(t.elapsed().as_secs_f64());
+            assert_eq!(out.len(), lanes * lm.vocab_size());
+        }
+        let total = t0.elapsed().as_secs_f64();
+        let (calls, ph) = lm.cache_profile();
+        let (computed, reused) = lm.cache_rows();
+        println!(
+            "kvspeed {lanes} lanes x {steps} steps: {total:.3} s, median call {:.3} ms, {:.1} k tokens/s; \
+             rows computed {computed} reused {reused}; {calls} calls: lock {:.3} place {:.3} launch {:.3} kernels {:.3} fetch {:.3} s",
+            1e3 * median(times),
+            (lanes * steps) as f64 / total / 1e3,
+            ph[0], ph[1], ph[2], ph[3], ph[4]
+        );
     }
 }

@@ -267,8 +267,41 @@ impl MaskedLm for Uncached {
     }
 }
 
+/// The CPU engine (with its cache) asking for merged calls, as the GPU engine does: the
+/// encoder then makes several steps' calls as one.
+struct Merging(IntLm, std::sync::Arc<std::sync::atomic::AtomicUsize>, bool);
+
+impl MaskedLm for Merging {
+    fn vocab_size(&self) -> usize {
+        self.0.vocab_size()
+    }
+    fn max_sequence(&self) -> usize {
+        self.0.max_sequence()
+    }
+    fn numerics(&self) -> &str {
+        self.0.numerics()
+    }
+    fn architecture(&self) -> llmzip::model::Architecture {
+        self.0.architecture()
+    }
+    fn log_probs(&self, seqs: &[Vec<u32>], sel: &[(usize, usize)]) -> llmzip::Result<Vec<f32>> {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.0.log_probs(seqs, sel)
+    }
+    fn batch_invariant(&self) -> bool {
+        true
+    }
+    fn causal(&self) -> bool {
+        true
+    }
+    fn merges_calls(&self) -> bool {
+        self.2
+    }
+}
+
 /// Through the coder: the causal plan on the quantised tiny causal model writes the same file
-/// with the cache as without, and the file decodes (lanes overlapped with coding) to the text.
+/// with the cache as without, and with the encoder's steps merged into fewer calls; the file
+/// decodes (lanes overlapped with coding) to the text.
 #[test]
 fn causal_files_are_the_same_with_the_cache_and_decode() {
     use llmzip::schedule::{Lanes, RevealPlan, Shape};
@@ -283,7 +316,8 @@ fn causal_files_are_the_same_with_the_cache_and_decode() {
     let cached = load();
     assert!(cached.lm.causal());
     let mut uncached = load();
-    uncached.lm = Box::new(Uncached(IntLm::from_params(p, cached.lm.max_sequence(), true)));
+    let max = cached.lm.max_sequence();
+    uncached.lm = Box::new(Uncached(IntLm::from_params(p.clone(), max, true)));
     let plan =
         RevealPlan { window: 16, context: 8, rounds: 1, shape: Shape::Causal, lanes: Lanes::AtMost(8), settle: None };
     let text = &sample()[..6000];
@@ -295,8 +329,55 @@ fn causal_files_are_the_same_with_the_cache_and_decode() {
     };
     let z = compress(&cached);
     assert!(z == compress(&uncached), "the cache changed the file");
+    let mut calls = Vec::new();
+    for merge in [false, true] {
+        let mut m = load();
+        let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        m.lm = Box::new(Merging(IntLm::from_params(p.clone(), max, true), count.clone(), merge));
+        assert!(z == compress(&m), "merging the encoder's calls ({merge}) changed the file");
+        calls.push(count.load(std::sync::atomic::Ordering::Relaxed));
+    }
+    eprintln!("model calls: {} one step each, {} merged", calls[0], calls[1]);
+    assert!(calls[1] * 4 < calls[0], "calls not merged: {calls:?}");
     eprintln!("{} bytes -> {} bytes", text.len(), z.len());
     let mut out = Vec::new();
     Decompressor::new(&load(), 1).decompress(&z[..], &mut out, &Hooks::default()).unwrap();
     assert!(out == text, "decoded text differs");
+}
+
+/// The GPU engine's K/V cache (feature `int8-cuda`, a GPU present; skipped otherwise): the
+/// random workload's calls, from one thread and from four at once, give the CPU engine's bits.
+#[cfg(feature = "int8-cuda")]
+#[test]
+fn the_gpu_cache_gives_the_cpu_bits() {
+    use llmzip::model::int8::cuda::{gpu_count, CudaLm};
+    if gpu_count().unwrap_or(0) == 0 {
+        eprintln!("no GPU: skipped");
+        return;
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(0x9e7);
+    for model in 0..4 {
+        let (_, cpu) = random_model(&mut rng);
+        let max = cpu.max_sequence();
+        let gpu = CudaLm::new(&cpu.engine.p, 0, max, true).unwrap();
+        let seeds: Vec<u64> = (0..if model == 3 { 4 } else { 1 }).map(|_| rng.random()).collect();
+        std::thread::scope(|s| {
+            for &seed in &seeds {
+                let (gpu, cpu) = (&gpu, &cpu);
+                s.spawn(move || {
+                    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                    let mut lanes: Vec<Vec<u32>> = (0..rng.random_range(1..=48)).map(|_| vec![0]).collect();
+                    for call in 0..60 {
+                        let (seqs, sel) = next_call(&mut rng, &mut lanes, max);
+                        let got = gpu.log_probs(&seqs, &sel).unwrap();
+                        let want = cpu.engine.forward(&seqs, &sel).unwrap();
+                        assert!(bits(&got) == bits(&want), "model {model}, seed {seed}, call {call}");
+                    }
+                });
+            }
+        });
+        let (computed, reused) = gpu.cache_rows();
+        eprintln!("GPU model {model}: {computed} rows computed, {reused} from the cache");
+        assert!(reused > computed, "model {model}: {reused} rows reused, {computed} computed");
+    }
 }

@@ -9,6 +9,7 @@ pub mod arith;
 pub mod cache;
 pub mod cm;
 pub mod mask;
+pub mod merge;
 pub mod ngram;
 pub mod overlap;
 pub mod profile;
@@ -107,25 +108,47 @@ pub fn drive_known(ctx: &Ctx, tokens: &[u32], mut f: impl FnMut(usize, &[f32]) -
     let v = ctx.lm.vocab_size();
     let (lm, plan, ids, batch, nanos) = (ctx.lm, ctx.plan, ctx.ids, ctx.batch, ctx.model_nanos);
     std::thread::scope(|s| {
-        // one step in flight beside the one being coded: a step's log-probabilities are
-        // batch × window × vocabulary floats (32 MB at the defaults)
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<(Vec<usize>, Vec<f32>)>>(1);
+        // one step in flight beside the one being coded (or one merged call's steps): a
+        // step's log-probabilities are batch × window × vocabulary floats (32 MB at the
+        // defaults of masked plans)
+        let group = if lm.merges_calls() && lm.causal() && lm.batch_invariant() { merge::STEPS } else { 1 };
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<(Vec<usize>, Vec<f32>)>>(group);
         s.spawn(move || {
             let mut known = vec![ids.mask; n];
             let walker = Walker::new(plan, n, batch);
+            // a causal model's calls of several steps as one (merge.rs)
+            let mut pending = Vec::new();
             for ph in 0..walker.phases() {
-                for step in walker.phase(ph, &known, ids.cls, ids.sep, ids.mask) {
-                    let t = std::time::Instant::now();
-                    let lp = lm.log_probs(&step.seqs, &step.sel);
-                    nanos.fetch_add(t.elapsed().as_nanos() as u64, Relaxed);
-                    let failed = lp.is_err();
-                    // a phase's steps were all built before this: revealing now is as late
-                    // as `drive` reveals
+                // a phase's steps are all built before any is revealed: revealing them now
+                // is as late as `drive` reveals
+                let steps = walker.phase(ph, &known, ids.cls, ids.sep, ids.mask);
+                for step in &steps {
                     for &t in &step.targets {
                         known[t] = tokens[t];
                     }
+                }
+                pending.extend(steps);
+                if pending.len() < group && ph + 1 < walker.phases() {
+                    continue;
+                }
+                let t = std::time::Instant::now();
+                let lps = if group > 1 && pending.len() > 1 {
+                    let m = merge::merge(&pending);
+                    lm.log_probs_parts(&m.seqs, &m.sel, &m.parts)
+                } else {
+                    pending.iter().map(|st| lm.log_probs(&st.seqs, &st.sel)).collect()
+                };
+                nanos.fetch_add(t.elapsed().as_nanos() as u64, Relaxed);
+                let lps = match lps {
+                    Ok(lps) => lps,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                };
+                for (step, lp) in pending.drain(..).zip(lps) {
                     // the receiver hangs up when coding stopped (error or Ctrl-C): stop too
-                    if tx.send(lp.map(|lp| (step.targets, lp))).is_err() || failed {
+                    if tx.send(Ok((step.targets, lp))).is_err() {
                         return;
                     }
                 }

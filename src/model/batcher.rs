@@ -13,8 +13,9 @@ use crate::error::{Error, Result};
 
 /// How long a gathered call waits for blocks that have no call pending yet, unless
 /// `LLMZIP_BATCH_LINGER_US` says otherwise: long enough for a block's model thread to hand in
-/// its next call, short beside one call of the model.
-const LINGER: Duration = Duration::from_micros(2000);
+/// its next call, short beside one call of the model (on an H100 with the K/V cache, 16 MiB
+/// at `-j16`: 84.3 s at 300 us against 93.4 s at 2 ms).
+const LINGER: Duration = Duration::from_micros(300);
 
 struct Request {
     seqs: Vec<Vec<u32>>,
@@ -51,12 +52,16 @@ impl<'a> Batcher<'a> {
     }
 
     /// Whether batching applies to `lm` with `jobs` blocks at once: the rows of a batch
-    /// invariant model, several blocks, and asked for by `LLMZIP_BATCH_BLOCKS=1`. Off by
-    /// default because it did not pay where measured: on 2 CPU cores the engine already
-    /// spreads one call over both, and on an H100 sixteen blocks' own concurrent calls coded
-    /// 2.8 times faster than their merged calls (docs/RESULTS.md, "Session 7").
+    /// invariant model, several blocks, and a model that asks for it
+    /// ([`MaskedLm::merges_calls`]: the GPU engine with its K/V cache) or
+    /// `LLMZIP_BATCH_BLOCKS=1` (`=0` turns it off). Not for the CPU engine by default: on 2
+    /// cores it already spreads one call over both, and on an H100 without the K/V cache
+    /// sixteen blocks' own concurrent calls coded 2.8 times faster than their merged calls
+    /// (docs/RESULTS.md, "Session 7"); with the cache, merged calls coded 16 MiB at `-j16` in
+    /// 63.6 s against 170.1 s ("Session 10").
     pub fn applies(lm: &dyn MaskedLm, blocks: usize) -> bool {
-        blocks > 1 && lm.batch_invariant() && std::env::var_os("LLMZIP_BATCH_BLOCKS").is_some_and(|v| v == "1")
+        let asked = std::env::var_os("LLMZIP_BATCH_BLOCKS");
+        blocks > 1 && lm.batch_invariant() && asked.map_or(lm.merges_calls(), |v| v == "1")
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -123,15 +128,16 @@ impl<'a> Batcher<'a> {
             sel.extend(r.sel.iter().map(|&(s, p)| (base + s, p)));
             seqs.extend(r.seqs.iter().cloned());
         }
-        let v = self.inner.vocab_size();
-        match self.inner.log_probs(&seqs, &sel) {
-            Ok(lp) if lp.len() == sel.len() * v => {
-                let mut at = 0;
-                for r in batch {
-                    let n = r.sel.len() * v;
+        let parts: Vec<usize> = batch.iter().map(|r| r.sel.len()).collect();
+        let got = match fetch_in_parts() {
+            true => self.inner.log_probs_parts(&seqs, &sel, &parts),
+            false => crate::model::split_parts(self.inner.log_probs(&seqs, &sel), self.inner.vocab_size(), &parts),
+        };
+        match got {
+            Ok(lps) if lps.len() == batch.len() => {
+                for (r, lp) in batch.into_iter().zip(lps) {
                     // a client that stopped waiting (an error or Ctrl-C in its block) hung up
-                    let _ = r.reply.send(Ok(lp[at..at + n].to_vec()));
-                    at += n;
+                    let _ = r.reply.send(Ok(lp));
                 }
             }
             _ => {
@@ -141,6 +147,13 @@ impl<'a> Batcher<'a> {
             }
         }
     }
+}
+
+/// Whether merged calls bring each block's rows back separately (`LLMZIP_BATCH_PARTS=0`: in
+/// one piece, then split; for comparing).
+fn fetch_in_parts() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("LLMZIP_BATCH_PARTS").is_none_or(|v| v != "0"))
 }
 
 /// One block's view of the model: its calls go through the [`Batcher`].
@@ -183,6 +196,9 @@ impl MaskedLm for Client<'_, '_> {
     }
     fn causal(&self) -> bool {
         self.batcher.inner.causal()
+    }
+    fn merges_calls(&self) -> bool {
+        self.batcher.inner.merges_calls()
     }
     fn log_probs(&self, seqs: &[Vec<u32>], sel: &[(usize, usize)]) -> Result<Vec<f32>> {
         if sel.is_empty() {

@@ -34,6 +34,12 @@ pub trait MaskedLm: Send + Sync {
     /// `seqs`: token ids (padded internally to the longest); `sel`: (sequence, position)
     /// pairs. Returns `sel.len() * vocab_size()` natural-log probabilities, row-major.
     fn log_probs(&self, seqs: &[Vec<u32>], sel: &[(usize, usize)]) -> Result<Vec<f32>>;
+    /// [`MaskedLm::log_probs`] of several callers' calls made as one: `parts[i]` of the
+    /// selections (in order) are caller i's, and its rows come back as a vector of its own
+    /// (a backend whose results live elsewhere, a GPU, copies each part straight there).
+    fn log_probs_parts(&self, seqs: &[Vec<u32>], sel: &[(usize, usize)], parts: &[usize]) -> Result<Vec<Vec<f32>>> {
+        split_parts(self.log_probs(seqs, sel), self.vocab_size(), parts)
+    }
     /// Names the computation (an id of [`crate::numerics`] or a new one): files record it, and
     /// equal ids must mean bit-identical `log_probs`.
     fn numerics(&self) -> &str;
@@ -51,6 +57,28 @@ pub trait MaskedLm: Send + Sync {
     fn causal(&self) -> bool {
         false
     }
+    /// Whether blocks coded at once should have their calls merged into one
+    /// ([`batcher::Batcher`]) by default: a backend whose cost per call barely grows with its
+    /// rows. Only for batch invariant models.
+    fn merges_calls(&self) -> bool {
+        false
+    }
+}
+
+/// A merged call's rows (`vocab` per selection) as one vector per part of `parts[i]` rows.
+pub fn split_parts(all: Result<Vec<f32>>, vocab: usize, parts: &[usize]) -> Result<Vec<Vec<f32>>> {
+    let all = all?;
+    if all.len() != parts.iter().sum::<usize>() * vocab {
+        return Err(crate::error::Error::Internal("a merged call's rows do not match its parts".into()));
+    }
+    let mut at = 0;
+    Ok(parts
+        .iter()
+        .map(|&n| {
+            at += n * vocab;
+            all[at - n * vocab..at].to_vec()
+        })
+        .collect())
 }
 
 /// What a backend tells about its network.

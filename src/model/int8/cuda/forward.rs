@@ -1,6 +1,6 @@
 //! The forward pass on the GPU: the CPU engine's steps (forward.rs) as kernel launches.
 
-use cudarc::driver::{CudaFunction, CudaSlice, LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaFunction, CudaSlice, CudaView, LaunchConfig, PushKernelArg};
 
 use super::{gpu, kind, CudaLm, DBuf, DGelu, DLayer, DNorm};
 use crate::error::{Error, Result};
@@ -114,6 +114,11 @@ impl CudaLm {
 
     /// Natural-log probabilities at the selected positions, as the CPU engine computes them.
     pub fn forward(&self, seqs: &[Vec<u32>], sel: &[(usize, usize)]) -> Result<Vec<f32>> {
+        self.fetch(&self.forward_device(seqs, sel)?, sel.len())
+    }
+
+    /// The same, left on the device.
+    pub(super) fn forward_device(&self, seqs: &[Vec<u32>], sel: &[(usize, usize)]) -> Result<CudaSlice<f32>> {
         match self.run(seqs, sel, None)? {
             Run::Probs(p) => Ok(p),
             Run::Residual(_) => Err(Error::Internal("forward stopped early".into())),
@@ -140,7 +145,7 @@ impl CudaLm {
             if stop == Some(li) {
                 return Ok(Run::Residual(st.clone_dtoh(&x).map_err(gpu)?));
             }
-            self.layer(l, &mut x, rows, &d)?;
+            self.layer(l, li, &mut x, rows, &d, None)?;
         }
         if stop.is_some() {
             return Ok(Run::Residual(st.clone_dtoh(&x).map_err(gpu)?));
@@ -190,7 +195,7 @@ impl CudaLm {
     }
 
     /// The residual stream after the embeddings and their LayerNorm.
-    fn embed(&self, d_ids: &CudaSlice<i32>, d_pos: &CudaSlice<i32>, rows: usize) -> Result<CudaSlice<i32>> {
+    pub(super) fn embed(&self, d_ids: &CudaSlice<i32>, d_pos: &CudaSlice<i32>, rows: usize) -> Result<CudaSlice<i32>> {
         let h32 = self.hidden as i32;
         let mut e = self.alloc::<i32>(rows * self.hidden)?;
         let mut b = self.stream.launch_builder(&self.f.embed);
@@ -202,10 +207,19 @@ impl CudaLm {
         }
     }
 
-    /// One encoder layer over every row of the residual stream `x`.
-    fn layer(&self, l: &DLayer, x: &mut CudaSlice<i32>, rows: usize, d: &DBatch) -> Result<()> {
+    /// One encoder layer over every row of the residual stream `x`; with `kv` (layer `li` of a
+    /// cached call) the rows' K and V go to their places in the cache's pools and the
+    /// attention reads its keys and values there.
+    pub(super) fn layer(
+        &self,
+        l: &DLayer,
+        li: usize,
+        x: &mut CudaSlice<i32>,
+        rows: usize,
+        d: &DBatch,
+        kv: Option<&mut KvDest>,
+    ) -> Result<()> {
         let h = self.hidden;
-        let (h32, hd32) = (h as i32, (h / self.heads) as i32);
         let a = self.norm_into(&l.ln1, x, rows)?;
         let mut q = DBuf::I8(self.alloc(rows * h)?);
         let mut k = DBuf::I8(self.alloc(rows * h)?);
@@ -215,15 +229,16 @@ impl CudaLm {
         }
         let (DBuf::I8(q), DBuf::I8(k), DBuf::I8(vv)) = (&q, &k, &vv) else { unreachable!() };
         let mut ctx = self.alloc::<i8>(rows * h)?;
-        let mut b = self.stream.launch_builder(&self.f.attention);
-        b.arg(q).arg(k).arg(vv).arg(&h32).arg(&hd32).arg(&d.qrow).arg(&d.kstart).arg(&d.klen);
-        b.arg(&l.score_m).arg(&l.score_shift).arg(&self.exp2).arg(&mut ctx);
-        let cfg = LaunchConfig {
-            grid_dim: (rows as u32, self.heads as u32, 1),
-            block_dim: (128, 1, 1),
-            shared_mem_bytes: (8 * d.longest.max(1)) as u32,
-        };
-        unsafe { b.launch(cfg) }.map_err(gpu)?;
+        match kv {
+            None => self.attend(l, q, &k.slice(..), &vv.slice(..), rows, d, &mut ctx)?,
+            Some(dst) => {
+                let base = li * dst.layer_rows;
+                self.scatter(k, base, &dst.rows, dst.k, rows)?;
+                self.scatter(vv, base, &dst.rows, dst.v, rows)?;
+                let layer = base * h..(base + dst.layer_rows) * h;
+                self.attend(l, q, &dst.k.slice(layer.clone()), &dst.v.slice(layer), rows, d, &mut ctx)?;
+            }
+        }
         let ctx = DBuf::I8(ctx);
         self.gemm(&ctx, &l.o.w, h, h, rows, Some((&l.o.m, &l.o.b, l.o.shift)), Epilogue::Residual(x))?;
         let a = self.norm_into(&l.ln2, x, rows)?;
@@ -235,8 +250,54 @@ impl CudaLm {
         self.gemm(&g, &fo.w, fo.n, fo.k, rows, Some((&fo.m, &fo.b, fo.shift)), Epilogue::Residual(x))
     }
 
-    /// The prediction head at the `picked` rows of `x`: natural-log probabilities.
-    fn head(&self, x: &CudaSlice<i32>, picked: &[i32]) -> Result<Vec<f32>> {
+    /// The attention contexts of the `rows` query rows of `q`, each over its keys and values
+    /// in `k` and `v` as the batch `d` places them.
+    #[allow(clippy::too_many_arguments)]
+    fn attend(
+        &self,
+        l: &DLayer,
+        q: &CudaSlice<i8>,
+        k: &CudaView<i8>,
+        v: &CudaView<i8>,
+        rows: usize,
+        d: &DBatch,
+        ctx: &mut CudaSlice<i8>,
+    ) -> Result<()> {
+        let (h32, hd32) = (self.hidden as i32, (self.hidden / self.heads) as i32);
+        let mut b = self.stream.launch_builder(&self.f.attention);
+        b.arg(q).arg(k).arg(v).arg(&h32).arg(&hd32).arg(&d.qrow).arg(&d.kstart).arg(&d.klen);
+        b.arg(&l.score_m).arg(&l.score_shift).arg(&self.exp2).arg(ctx);
+        let cfg = LaunchConfig {
+            grid_dim: (rows as u32, self.heads as u32, 1),
+            block_dim: (128, 1, 1),
+            shared_mem_bytes: (8 * d.longest.max(1)) as u32,
+        };
+        unsafe { b.launch(cfg) }.map_err(gpu)?;
+        Ok(())
+    }
+
+    /// Row `i` of `src` (`rows × H`) to row `base + at[i]` of `pool`.
+    fn scatter(
+        &self,
+        src: &CudaSlice<i8>,
+        base: usize,
+        at: &CudaSlice<i32>,
+        pool: &mut CudaSlice<i8>,
+        rows: usize,
+    ) -> Result<()> {
+        if rows == 0 {
+            return Ok(());
+        }
+        let (h32, base) = (self.hidden as i32, base as i64);
+        let mut b = self.stream.launch_builder(&self.f.scatter);
+        b.arg(src).arg(&h32).arg(&base).arg(at).arg(pool);
+        unsafe { b.launch(Self::rows_cfg(rows, 128)) }.map_err(gpu)?;
+        Ok(())
+    }
+
+    /// The prediction head at the `picked` rows of `x`: natural-log probabilities, on the
+    /// device (see [`CudaLm::fetch`]).
+    pub(super) fn head(&self, x: &CudaSlice<i32>, picked: &[i32]) -> Result<CudaSlice<f32>> {
         let (h, v) = (self.hidden, self.vocab);
         let (h32, st) = (h as i32, &self.stream);
         let n = picked.len();
@@ -270,9 +331,29 @@ impl CudaLm {
         b.arg(&acc).arg(&v32).arg(&self.dec_m).arg(&self.dec_b).arg(&self.dec_shift);
         b.arg(&self.exp2).arg(&self.log2).arg(&mut logits).arg(&mut out);
         unsafe { b.launch(Self::rows_cfg(n, 256)) }.map_err(gpu)?;
-        let mut o = st.clone_dtoh(&out).map_err(gpu)?;
-        o.truncate(n * v);
-        Ok(o)
+        Ok(out)
+    }
+
+    /// The head's log-probabilities (`n × vocab`) brought to the host.
+    pub(super) fn fetch(&self, out: &CudaSlice<f32>, n: usize) -> Result<Vec<f32>> {
+        Ok(self.fetch_parts(out, &[n])?.pop().unwrap_or_default())
+    }
+
+    /// The same in parts of `parts[i]` rows, each straight into a vector of its own.
+    pub(super) fn fetch_parts(&self, out: &CudaSlice<f32>, parts: &[usize]) -> Result<Vec<Vec<f32>>> {
+        let v = self.vocab;
+        let mut at = 0;
+        parts
+            .iter()
+            .map(|&n| {
+                let mut o = vec![0f32; n * v];
+                if n > 0 {
+                    self.stream.memcpy_dtoh(&out.slice(at * v..(at + n) * v), &mut o).map_err(gpu)?;
+                }
+                at += n;
+                Ok(o)
+            })
+            .collect()
     }
 }
 
@@ -292,15 +373,24 @@ struct Batch {
 }
 
 /// What the attention needs of the batch, on the device.
-struct DBatch {
-    qrow: CudaSlice<i32>,
-    kstart: CudaSlice<i32>,
-    klen: CudaSlice<i32>,
-    longest: usize,
+pub(super) struct DBatch {
+    pub qrow: CudaSlice<i32>,
+    pub kstart: CudaSlice<i32>,
+    pub klen: CudaSlice<i32>,
+    pub longest: usize,
+}
+
+/// Where a cached call keeps K and V (cache.rs): the pools (`layers × layer_rows` rows each)
+/// and each new row's row within a layer's part.
+pub(super) struct KvDest<'a> {
+    pub k: &'a mut CudaSlice<i8>,
+    pub v: &'a mut CudaSlice<i8>,
+    pub layer_rows: usize,
+    pub rows: CudaSlice<i32>,
 }
 
 enum Run {
-    Probs(Vec<f32>),
+    Probs(CudaSlice<f32>),
     Residual(Vec<i32>),
 }
 

@@ -308,6 +308,18 @@ extern "C" __global__ void attention(const i8* q, const i8* k, const i8* v, int 
     }
 }
 
+// The K/V cache's moves (cache.rs): row i of `src` to row `base + rows[i]` of `dst`, and rows
+// `from[i]` to `to[i]` within one pool.
+extern "C" __global__ void scatter_rows(const i8* src, int H, i64 base, const int* rows, i8* dst) {
+    int i = blockIdx.x;
+    for (int c = threadIdx.x; c < H; c += blockDim.x) dst[(base + rows[i]) * H + c] = src[(i64)i * H + c];
+}
+
+extern "C" __global__ void copy_rows(i8* pool, int H, const int* from, const int* to) {
+    int i = blockIdx.x;
+    for (int c = threadIdx.x; c < H; c += blockDim.x) pool[(i64)to[i] * H + c] = pool[(i64)from[i] * H + c];
+}
+
 extern "C" __global__ void gather_rows(const int* x, int H, const int* rows, int* out) {
     int i = blockIdx.x;
     for (int c = threadIdx.x; c < H; c += blockDim.x) out[(i64)i * H + c] = x[(i64)rows[i] * H + c];

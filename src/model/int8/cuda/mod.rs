@@ -84,9 +84,9 @@ pub struct CudaLm {
     positions: usize,
     position_offset: usize,
     max_sequence: usize,
-    /// each row attends to the rows at and before it (no K/V cache here: every call computes
-    /// every row, as the CPU engine's uncached forward does)
+    /// each row attends to the rows at and before it; such a model's calls go through `cache`
     causal: bool,
+    cache: cache::DevCache,
     arch: crate::model::Architecture,
     word: CudaSlice<i8>,
     word_m: CudaSlice<i32>,
@@ -122,6 +122,8 @@ struct Funcs {
     gemm2_i16: CudaFunction,
     attention: CudaFunction,
     gather: CudaFunction,
+    scatter: CudaFunction,
+    copy_rows: CudaFunction,
     log_softmax: CudaFunction,
     _module: Arc<CudaModule>,
 }
@@ -189,6 +191,8 @@ impl Funcs {
             gemm2_i16: func("gemm2_i16")?,
             attention: func("attention")?,
             gather: func("gather_rows")?,
+            scatter: func("scatter_rows")?,
+            copy_rows: func("copy_rows")?,
             log_softmax: func("log_softmax")?,
             _module: module.clone(),
         })
@@ -291,6 +295,7 @@ impl CudaLm {
             dummy: stream.alloc_zeros::<i16>(1).map_err(gpu)?,
             sms: sms.max(1) as usize,
             simple_gemm: false.into(),
+            cache: Default::default(),
             stream,
         })
     }
@@ -334,6 +339,7 @@ impl CudaLm {
     }
 }
 
+mod cache;
 mod forward;
 
 impl MaskedLm for CudaLm {
@@ -353,7 +359,22 @@ impl MaskedLm for CudaLm {
         if sel.is_empty() {
             return Ok(Vec::new());
         }
+        if self.causal && use_cache() {
+            return self.forward_cached(seqs, sel);
+        }
         self.forward(seqs, sel)
+    }
+    fn log_probs_parts(&self, seqs: &[Vec<u32>], sel: &[(usize, usize)], parts: &[usize]) -> Result<Vec<Vec<f32>>> {
+        if parts.iter().sum::<usize>() != sel.len() {
+            return Err(Error::Internal("a merged call's parts do not cover its rows".into()));
+        }
+        if sel.is_empty() {
+            return Ok(parts.iter().map(|_| Vec::new()).collect());
+        }
+        if self.causal && use_cache() {
+            return self.forward_cached_parts(seqs, sel, parts);
+        }
+        self.fetch_parts(&self.forward_device(seqs, sel)?, parts)
     }
     /// It computes the CPU engine's integers, and those do not depend on the batch
     /// (`MaskedLm for IntLm`).
@@ -363,6 +384,18 @@ impl MaskedLm for CudaLm {
     fn causal(&self) -> bool {
         self.causal
     }
+    /// A cached call serves many sequences for about the time of a few (the GPU's launches
+    /// and transfers dominate), and the cache admits one call at a time.
+    fn merges_calls(&self) -> bool {
+        self.causal && use_cache()
+    }
+}
+
+/// Whether causal models keep K and V on the device (`LLMZIP_GPU_KV=0` turns it off, for
+/// comparing: both compute the same integers).
+fn use_cache() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("LLMZIP_GPU_KV").is_none_or(|v| v != "0"))
 }
 
 /// The numerics id of files this engine computes: the CPU engine's.
