@@ -37,6 +37,18 @@ fn dump(model: &str, file: &str, out: &str, rounds: usize, context: Option<usize
     let tok = m.tokenizer.encode(&data).unwrap();
     let mut opts = Options::default();
     opts.plan.rounds = rounds;
+    // ROUNDS 0: the causal plan of the default level (CONTEXT … CONTEXT + 47 tokens before
+    // each token, 32 lanes)
+    if rounds == 0 {
+        opts.plan.rounds = 1;
+        opts.plan.shape = llmzip::schedule::Shape::Causal;
+        opts.plan.window = 48;
+        opts.plan.context = 16;
+    }
+    // CM_LANES=L: at most L lanes (the plan's default otherwise)
+    if let Some(l) = std::env::var("CM_LANES").ok().and_then(|l| l.parse().ok()) {
+        opts.plan.lanes = llmzip::schedule::Lanes::AtMost(l);
+    }
     if let Some(c) = context {
         opts.plan.context = c;
     }
@@ -97,6 +109,7 @@ fn kind(s: &str) -> Kind {
         "field" => Kind::Field,
         "fa" => Kind::FieldAbove,
         "lr" => Kind::Between,
+        "nf" => Kind::NextFields,
         _ if s.starts_with('t') => Kind::Tokens(s[1..].parse().unwrap()),
         _ if s.starts_with('b') => Kind::Bytes(s[1..].parse().unwrap()),
         _ if s.starts_with('s') => Kind::Skip(s[1..].parse().unwrap()),
@@ -138,6 +151,8 @@ fn replay(args: &[String]) {
             Some(("gap", v)) => p.match_gap = v != "0",
             Some(("long", v)) => p.match_long = v.parse().unwrap(),
             Some(("v6", v)) => p = Params::v6(v.parse().unwrap()),
+            Some(("v7", v)) => p = Params::v7(v.parse().unwrap()),
+            Some(("ptr", v)) => p.pointers = v != "0",
             Some(("add", v)) => p.contexts.extend(v.split(',').map(kind)),
             Some((k, _)) => panic!("unknown parameter {k}"),
             None => files.push(a.clone()),
@@ -168,6 +183,8 @@ fn replay(args: &[String]) {
         // cost of tokens coded without their left neighbour known (later rounds' gaps)
         let (mut blind, mut blind_n) = (0.0f64, 0usize);
         let mut seen = vec![false; n];
+        // CM_COSTS=PATH: each token's position, id and bits, for a look at where they go
+        let mut costs = std::env::var("CM_COSTS").ok().map(|p| std::fs::File::create(format!("{p}.{}", f.rsplit('/').next().unwrap())).unwrap());
         let mut off = 4;
         for _ in 0..n {
             let (i, tok) = (u(off) as usize, u(off + 1));
@@ -194,6 +211,9 @@ fn replay(args: &[String]) {
                 Ok(b)
             })
             .unwrap();
+            if let Some(c) = &mut costs {
+                writeln!(c, "{i} {tok} {}", cost - before).unwrap();
+            }
             if i > 0 && !seen[i - 1] {
                 blind += cost - before;
                 blind_n += 1;

@@ -92,9 +92,10 @@ pub const LEVELS: [Level; 9] = [
 ];
 
 /// The adaptive token model of each level (arith), a column of its own so that it changes
-/// apart from the models and plans: version 6 (context mixing), smaller than version 5 on
-/// logs, tables and prose (docs/RESULTS.md, "Session 7"). Level 1 (mask) does not use it.
-pub const MIX_VERSIONS: [u8; 9] = [2, 6, 6, 6, 6, 6, 6, 6, 6];
+/// apart from the models and plans: version 7 (context mixing), smaller than version 6 on
+/// logs and tables, the same on prose (docs/RESULTS.md, "Session 10"). Level 1 (mask) does
+/// not use it.
+pub const MIX_VERSIONS: [u8; 9] = [2, 7, 7, 7, 7, 7, 7, 7, 7];
 
 /// The level used when none is given.
 pub const DEFAULT: u8 = 5;

@@ -33,11 +33,14 @@ pub enum Version {
     /// 6: version 5 with a second match model from a context of 12 tokens and contexts by
     /// the field of the line and the same field in the line above (`cm::Params::v6`)
     ContextMixV6 = 6,
+    /// 7: version 6 with pointers into the line above and a context of the line above's
+    /// next fields (`cm::Params::v7`)
+    ContextMixV7 = 7,
 }
 
 impl Version {
     /// What new files are written with.
-    pub const CURRENT: Version = Version::ContextMixV6;
+    pub const CURRENT: Version = Version::ContextMixV7;
 
     pub fn from_u8(v: u8) -> Result<Self> {
         Ok(match v {
@@ -48,6 +51,7 @@ impl Version {
             4 => Version::ContextMix,
             5 => Version::ContextMixV5,
             6 => Version::ContextMixV6,
+            7 => Version::ContextMixV7,
             _ => return Err(Error::corrupt("unknown adaptive-model version")),
         })
     }
@@ -70,13 +74,21 @@ impl Version {
             Version::ContextMix => Box::new(ContextMixModel::new(vocab, n, &text(), Params::for_plan(rounds))),
             Version::ContextMixV5 => Box::new(ContextMixModel::new(vocab, n, &text(), Params::v5(rounds))),
             Version::ContextMixV6 => Box::new(ContextMixModel::new(vocab, n, &text(), Params::v6(rounds))),
+            Version::ContextMixV7 => Box::new(ContextMixModel::new(vocab, n, &text(), Params::v7(rounds))),
         }
     }
 
     /// Decisions are bits in a binary arithmetic coder's bytes; otherwise whole tokens in
     /// constriction's range-coder words.
     fn binary(self) -> bool {
-        matches!(self, Version::ContextMixV3 | Version::ContextMix | Version::ContextMixV5 | Version::ContextMixV6)
+        matches!(
+            self,
+            Version::ContextMixV3
+                | Version::ContextMix
+                | Version::ContextMixV5
+                | Version::ContextMixV6
+                | Version::ContextMixV7
+        )
     }
 }
 

@@ -27,6 +27,9 @@ pub enum Kind {
     Field,
     /// the token of the line above at the same place of the same field, and the field
     FieldAbove,
+    /// the starts of the next two fields of the line above, the field and the bytes since
+    /// it began (what the next field will be, from the line above)
+    NextFields,
     /// the tokens on both sides (only where the plan revealed the next token already)
     Between,
     /// tokens i−2 … i−n, where the previous token is not revealed yet (later rounds' gaps)
@@ -48,6 +51,14 @@ impl Kind {
             Kind::Skip(_) | Kind::Near(_) => i > 0 && known[i - 1] == UNKNOWN,
             _ => true,
         }
+    }
+
+    /// Whether the context needs the line's layout ([`layout`]).
+    pub fn structured(self) -> bool {
+        matches!(
+            self,
+            Kind::Column | Kind::Above | Kind::AboveLeft | Kind::Word | Kind::Field | Kind::FieldAbove | Kind::NextFields
+        )
     }
 
     /// How far before and after `i` a context made only of tokens looks; `None` for
@@ -122,11 +133,33 @@ pub struct Layout {
     /// the token of the previous line at the same place of the same field (UNKNOWN where
     /// that line has fewer fields or a shorter one)
     pub field_above: Option<u32>,
+    /// bytes since the field began (with `field`)
+    pub inside_len: u32,
+    /// the hash of the tokens starting the next two fields of the line above (filled in by the
+    /// caller where a context needs it)
+    pub next_fields: Option<u64>,
+    /// the previous line: its start (token, byte offset) and its newline (token, byte offset)
+    pub above_line: Option<((usize, usize), (usize, usize))>,
+}
+
+impl Layout {
+    /// Nothing known (contexts that need no layout).
+    pub fn none() -> Self {
+        Layout {
+            column: None,
+            above: None,
+            word: 0,
+            field: None,
+            field_above: None,
+            inside_len: 0,
+            next_fields: None,
+            above_line: None,
+        }
+    }
 }
 
 pub fn layout(i: usize, known: &[u32], texts: &Texts) -> Layout {
-    let mut out =
-        Layout { column: None, above: None, word: word_before(i, known, texts), field: None, field_above: None };
+    let mut out = Layout { word: word_before(i, known, texts), ..Layout::none() };
     // separators seen walking back, and the field's bytes until the first of them
     let (mut seps, mut inside, mut inside_len, mut open) = (0u32, 0u64, 0u32, true);
     let mut scan = |bytes: &[u8]| {
@@ -169,9 +202,11 @@ pub fn layout(i: usize, known: &[u32], texts: &Texts) -> Layout {
     };
     out.column = Some(col);
     out.field = Some(field);
+    out.inside_len = inside_len;
     let Some((start_tok, start_off, len)) = line_start(nj, nk, known, texts) else {
         return out;
     };
+    out.above_line = Some(((start_tok, start_off), (nj, nk)));
     out.field_above = Some(token_at_field(field.0, inside_len, (start_tok, start_off), (nj, nk), known, texts));
     if col >= len {
         out.above = Some(UNKNOWN);
@@ -201,7 +236,7 @@ fn word_before(i: usize, known: &[u32], texts: &Texts) -> u64 {
 
 /// Where the line that ends at byte `nk` of token `nj` starts: (token, byte offset in it,
 /// the line's length in bytes). `None` where an unknown token or the walk limit comes first.
-fn line_start(nj: usize, nk: usize, known: &[u32], texts: &Texts) -> Option<(usize, usize, u32)> {
+pub fn line_start(nj: usize, nk: usize, known: &[u32], texts: &Texts) -> Option<(usize, usize, u32)> {
     let mut len = nk as u32; // bytes of the previous line inside token nj, before the newline
     let prev_nl = texts.of(known[nj])[..nk].iter().rposition(|&b| b == b'\n');
     let (mut start_tok, mut start_off) = (nj, prev_nl.map_or(0, |k| k + 1));
@@ -261,6 +296,7 @@ pub fn hash(kind: Kind, i: usize, known: &[u32], texts: &Texts, lay: &Layout) ->
         Kind::Word => 0x500,
         Kind::Field => 0xB00,
         Kind::FieldAbove => 0xC00,
+        Kind::NextFields => 0xD00,
         Kind::Between => 0x600,
         Kind::Skip(n) => 0x700 + n as u64,
         Kind::Near(n) => 0x800 + n as u64,
@@ -312,6 +348,11 @@ pub fn hash(kind: Kind, i: usize, known: &[u32], texts: &Texts, lay: &Layout) ->
         Kind::FieldAbove => {
             h = fold(h, lay.field_above.map_or(0x1_0000_0000, |t| t as u64));
             h = fold(h, lay.field.map_or(u32::MAX, |f| f.0.min(1000)) as u64);
+        }
+        Kind::NextFields => {
+            h = fold(h, lay.next_fields.unwrap_or(1));
+            h = fold(h, lay.field.map_or(u32::MAX, |f| f.0.min(1000)) as u64);
+            h = fold(h, lay.inside_len.min(64) as u64);
         }
         Kind::Skip(n) => {
             for j in 2..=n {

@@ -12,7 +12,7 @@ use super::huge::Table;
 use super::math::{squash, stretch};
 use super::tree::CLIP;
 
-pub const MAX_INPUTS: usize = 48;
+pub const MAX_INPUTS: usize = 64;
 /// Most weight-set selectors (first layers) of a [`Mixer`].
 const MAX_SELECTORS: usize = 8;
 

@@ -20,6 +20,7 @@ pub mod matcher;
 pub mod math;
 pub mod mixer;
 pub mod params;
+pub mod pointers;
 pub mod sse;
 pub mod tree;
 
@@ -40,7 +41,7 @@ use crate::error::Result;
 pub const UNKNOWN: u32 = u32::MAX;
 
 /// Most hashed context orders.
-const MAX_ORDERS: usize = 22;
+const MAX_ORDERS: usize = 23;
 /// Deepest tree the selectors distinguish (vocabularies up to 2^20).
 const MAX_DEPTH: usize = 20;
 /// LM odds buckets for a selector.
@@ -97,6 +98,7 @@ pub struct ContextMix {
     histories: Vec<StateMap>,
     matcher: Matcher,
     long: Option<LongMatch>,
+    ptr: Option<pointers::Pointers>,
     confidence: Counters,
     mixer: Mixer,
     sse: Sse,
@@ -147,12 +149,17 @@ impl ContextMix {
         assert!(p.contexts.len() <= MAX_ORDERS);
         let bits = table_bits(n, p.slots_per_token, 12, 22);
         let k = p.contexts.len();
-        let inputs = 3 + 2 * k + (p.match_long > 0) as usize;
+        let inputs = 3 + 2 * k + (p.match_long > 0) as usize + if p.pointers { pointers::N } else { 0 };
         let mut sets =
             vec![MAX_DEPTH * MATCH_STATES, MAX_DEPTH * (MAX_ORDERS + 1), LM_BUCKETS * 3, MAX_DEPTH * CLASSES];
         if p.sel_mask {
             sets.push(MASK_SETS * MATCH_STATES);
         }
+        if p.pointers {
+            sets.push(MAX_DEPTH * pointers::STATES);
+        }
+        // version 7: the first APM tells the pointers' states apart too
+        let sse_states = MATCH_STATES * if p.pointers { pointers::STATES } else { 1 };
         ContextMix {
             tree: Tree::new(vocab, text),
             texts: Texts::new(vocab, text),
@@ -161,9 +168,10 @@ impl ContextMix {
             histories: p.contexts.iter().map(|_| StateMap::new(MAX_DEPTH)).collect(),
             matcher: Matcher::new(n, table_bits(n, 2, 10, 22)).with_gaps(p.match_gap),
             long: (p.match_long > 0).then(|| LongMatch::new(n, Tree::new(vocab, &[]).bits, p.match_long)),
+            ptr: p.pointers.then(|| pointers::Pointers::new(n, Tree::new(vocab, &[]).bits)),
             confidence: Counters::new(12),
             mixer: Mixer::new(inputs, &sets, MAX_DEPTH, p.mixer_rate, p.mixer_boost, &[1.0]),
-            sse: Sse::new(&p, 1 << table_bits(n, 16, 8, 16), Tree::new(vocab, &[]).bits, MAX_DEPTH, MATCH_STATES),
+            sse: Sse::new(&p, 1 << table_bits(n, 16, 8, 16), Tree::new(vocab, &[]).bits, MAX_DEPTH, sse_states),
             prev2_hash: 0,
             prev_hash: 0,
 
@@ -226,14 +234,18 @@ impl ContextMix {
     }
 
     fn begin(&mut self, i: usize) {
-        let structured = self.p.contexts.iter().any(|k| {
-            matches!(k, Kind::Column | Kind::Above | Kind::AboveLeft | Kind::Word | Kind::Field | Kind::FieldAbove)
-        });
-        let lay = if structured {
+        let structured = self.p.contexts.iter().any(|k| k.structured());
+        let mut lay = if structured {
             contexts::layout(i, &self.known, &self.texts)
         } else {
-            contexts::Layout { column: None, above: None, word: 0, field: None, field_above: None }
+            contexts::Layout::none()
         };
+        if self.p.contexts.contains(&Kind::NextFields) {
+            lay.next_fields = pointers::next_fields(&lay, &self.known, &self.texts);
+        }
+        if let Some(ptr) = &mut self.ptr {
+            ptr.begin(i, &self.known, &self.texts, &lay, |t| self.tree.rank(t));
+        }
         for (k, &kind) in self.p.contexts.iter().enumerate() {
             self.active[k] = kind.active(i, &self.known);
             self.hashes[k] = contexts::hash(kind, i, &self.known, &self.texts, &lay);
@@ -332,16 +344,32 @@ impl ContextMix {
         if let Some(long) = &mut self.long {
             m.add(long.input(node, depth));
         }
+        if let Some(ptr) = &mut self.ptr {
+            ptr.inputs(m, node, depth);
+        }
+        self.mix_and_refine(node, d, lm, mstate, (hit, mask))
+    }
+
+    /// The decision's P(1) from the inputs added: the weight sets the selectors choose for
+    /// (depth `d`, match state, the orders seen as a count and a mask), mixed, then the APMs.
+    fn mix_and_refine(&mut self, node: u32, d: usize, lm: f32, mstate: usize, (hit, mask): (usize, usize)) -> P16 {
         let lmb = (((lm + tree::CLIP) / (2.0 * tree::CLIP) * (LM_BUCKETS as f32 - 0.01)) as usize).min(LM_BUCKETS - 1);
-        let sel = [
+        let mut sel = [
             d * MATCH_STATES + mstate,
             d * (MAX_ORDERS + 1) + hit,
             lmb * 3 + hit.min(2),
             d * CLASSES + self.class,
             (mask & (MASK_SETS - 1)) * MATCH_STATES + mstate,
+            0,
         ];
-        let pm = m.mix(&sel[..4 + self.p.sel_mask as usize], d);
-        let decision = sse::Decision { depth: d, mstate, node, prev: self.prev_hash, prev2: self.prev2_hash, lm };
+        let mut sets = 4 + self.p.sel_mask as usize;
+        if let Some(ptr) = &self.ptr {
+            sel[sets] = d * pointers::STATES + ptr.on;
+            sets += 1;
+        }
+        let pm = self.mixer.mix(&sel[..sets], d);
+        let sstate = self.ptr.as_ref().map_or(mstate, |ptr| mstate * pointers::STATES + ptr.on);
+        let decision = sse::Decision { depth: d, mstate: sstate, node, prev: self.prev_hash, prev2: self.prev2_hash, lm };
         let p = self.sse.refine(pm, &decision);
         ((p * 65536.0) as u32).clamp(1, 65535)
     }
@@ -369,12 +397,18 @@ impl ContextMix {
         if let Some(long) = &mut self.long {
             long.update(bit);
         }
+        if let Some(ptr) = &mut self.ptr {
+            ptr.update(bit);
+        }
         self.mixer.update(bit);
         self.sse.update(bit);
     }
 
     fn end(&mut self, i: usize, tok: u32) {
         self.known[i] = tok;
+        if let Some(ptr) = &mut self.ptr {
+            ptr.learn(i, self.tree.rank(tok));
+        }
         self.matcher.learn(i, &self.known);
         if let Some(long) = &mut self.long {
             long.learn(i, &self.known);

@@ -36,6 +36,8 @@ pub struct Params {
     pub apm_mix_rate: f32,
     /// the second match model's context length in tokens (0: none)
     pub match_long: usize,
+    /// pointers into the line above ([`super::pointers`])
+    pub pointers: bool,
 }
 
 impl Params {
@@ -77,6 +79,7 @@ impl Params {
             apm_mix: false,
             apm_mix_rate: 0.001,
             match_long: 0,
+            pointers: false,
         }
     }
 
@@ -98,6 +101,14 @@ impl Params {
     pub fn v6(rounds: usize) -> Self {
         let mut p = Params { match_long: 12, ..Params::v5(rounds) };
         p.contexts.extend([Kind::Field, Kind::FieldAbove]);
+        p
+    }
+
+    /// Version 7: version 6 with the pointers into the line above and the context of the
+    /// next fields of the line above.
+    pub fn v7(rounds: usize) -> Self {
+        let mut p = Params { pointers: true, mixer_boost: 15.0, ..Params::v6(rounds) };
+        p.contexts.push(Kind::NextFields);
         p
     }
 

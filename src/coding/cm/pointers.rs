@@ -1,0 +1,255 @@
+//! Pointers into the line above (version 7): each names one token of the previous line as
+//! the token expected here, and speaks like the match model (towards the expected token's
+//! bits while the path leads to it) with a confidence learned by the pointer, the previous
+//! token and the run of right guesses, not by the expected token itself. A hashed context
+//! that includes the token above has to learn each value anew (a package name seen for the
+//! first time); a pointer is trusted from the first line where its kind of place was right.
+//!
+//! The pointers: the start of the next field of the line above and the start of the same
+//! field (a line whose fields shift by one against the line above, as log lines of another
+//! action do), the same two of the line before that (lines of two kinds taking turns), and
+//! the token after the one a pointer got right (the rest of that value).
+
+use super::contexts::{line_start, Layout, Texts};
+use super::counters::{Counters, Read};
+use super::fields::is_separator;
+use super::UNKNOWN;
+
+/// Pointers: 0 the continuation, 1 the next field's start above, 2 this field's start above,
+/// 3 and 4 the same two in the line before the line above.
+pub const N: usize = 5;
+
+/// Longest run of right guesses the confidence tells apart.
+const RUNS: u32 = 15;
+
+#[derive(Clone, Copy)]
+struct Expect {
+    /// the expected token's rank
+    rank: u32,
+    /// where it is
+    at: usize,
+    /// right guesses in a row that led here
+    run: u32,
+}
+
+pub struct Pointers {
+    confidence: Counters,
+    bits: u32,
+    expect: [Option<Expect>; N],
+    /// per position: the continuation there (token index + 1, run; 0 for none). Lanes of a
+    /// plan interleave, so it is kept by position rather than for the next token coded.
+    next: Vec<(u32, u32)>,
+    /// per pointer: the hash of its confidence context (without the depth)
+    ctx: [u64; N],
+    reads: [Read; N],
+    expect_bit: [Option<bool>; N],
+    /// bit k: pointer k still leads to its token at this decision
+    pub on: usize,
+}
+
+/// Mixer weight sets [`Pointers::on`] selects per depth.
+pub const STATES: usize = 1 << N;
+
+#[inline]
+fn fold(h: u64, x: u64) -> u64 {
+    (h ^ x).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(23)
+}
+
+impl Pointers {
+    /// For a block of `n` tokens and a tree of `bits` levels.
+    pub fn new(n: usize, bits: u32) -> Self {
+        Pointers {
+            confidence: Counters::new(16),
+            bits,
+            expect: [None; N],
+            next: vec![(0, 0); n],
+            ctx: [0; N],
+            reads: [Read::default(); N],
+            expect_bit: [None; N],
+            on: 0,
+        }
+    }
+
+    /// Before coding position `i`, whose layout is `lay`: the expected tokens; `rank` maps a
+    /// token to its rank.
+    pub fn begin(&mut self, i: usize, known: &[u32], texts: &Texts, lay: &Layout, rank: impl Fn(u32) -> u32) {
+        let prev = i.checked_sub(1).map_or(UNKNOWN - 1, |j| known[j]) as u64;
+        let at = |j: usize, run: u32| (known[j] != UNKNOWN).then(|| Expect { rank: rank(known[j]), at: j, run });
+        self.expect = [None; N];
+        let (j, run) = self.next[i];
+        if j > 0 && (j as usize) <= i {
+            self.expect[0] = at(j as usize - 1, run);
+        }
+        if let (Some((f, _)), Some((start, end))) = (lay.field, lay.above_line) {
+            for (k, df) in [(1, 1), (2, 0)] {
+                if let Some(j) = field_start(f + df, start, end, known, texts) {
+                    self.expect[k] = at(j, 0);
+                }
+            }
+        }
+        // the line before the line above: its newline is the byte before the line above
+        if let (Some((f, _)), Some((start, _))) = (lay.field, lay.above_line) {
+            let end = (start.0, start.1.wrapping_sub(1));
+            if let Some((a, b, _)) = (start.1 > 0).then(|| line_start(end.0, end.1, known, texts)).flatten() {
+                for (k, df) in [(3, 1), (4, 0)] {
+                    if let Some(j) = field_start(f + df, (a, b), end, known, texts) {
+                        self.expect[k] = at(j, 0);
+                    }
+                }
+            }
+        }
+        let f = lay.field.map_or(31, |(f, _)| f.min(30)) as u64;
+        for (k, e) in self.expect.iter().enumerate() {
+            let run = e.map_or(0, |e| e.run.min(RUNS)) as u64;
+            self.ctx[k] = fold(fold(fold((k as u64 + 1) << 40, prev), run), if k == 0 { 0 } else { f });
+        }
+    }
+
+    /// Each pointer's input for the decision at `node`, `depth`, into `m`.
+    #[inline]
+    pub fn inputs(&mut self, m: &mut super::mixer::Mixer, node: u32, depth: u32) {
+        for k in 0..N {
+            m.add(self.input(k, node, depth));
+        }
+    }
+
+    /// The input of pointer `k` for the decision at `node`, `depth`: the stretched confidence
+    /// towards its expected bit while the path still leads to its token, else 0.
+    #[inline]
+    fn input(&mut self, k: usize, node: u32, depth: u32) -> f32 {
+        self.expect_bit[k] = None;
+        if k == 0 {
+            self.on = 0;
+        }
+        let Some(e) = self.expect[k] else { return 0.0 };
+        if (e.rank | (1 << self.bits)) >> (self.bits - depth) != node {
+            return 0.0;
+        }
+        self.on |= 1 << k;
+        let eb = (e.rank >> (self.bits - 1 - depth)) & 1 == 1;
+        self.expect_bit[k] = Some(eb);
+        self.reads[k] = self.confidence.read(self.ctx[k], depth);
+        let s = self.reads[k].stretch();
+        if eb {
+            s
+        } else {
+            -s
+        }
+    }
+
+    pub fn update(&mut self, bit: bool) {
+        for k in 0..N {
+            if let Some(eb) = self.expect_bit[k] {
+                self.confidence.update(&self.reads[k], bit == eb);
+            }
+        }
+    }
+
+    /// After coding position `i`, a token of rank `rank`: the first pointer that expected it
+    /// continues at position `i + 1` with the token after its own.
+    pub fn learn(&mut self, i: usize, rank: u32) {
+        if let (Some(e), Some(next)) = (self.expect.iter().flatten().find(|e| e.rank == rank), self.next.get_mut(i + 1)) {
+            *next = (e.at as u32 + 2, e.run + 1);
+        }
+    }
+}
+
+/// The token holding the first byte of field `field` (fields counted from 0 by separators)
+/// of the line from `start` (token, byte offset) to `end` (token, byte offset of its
+/// newline); `None` where the line has no such byte.
+pub fn field_start(field: u32, start: (usize, usize), end: (usize, usize), known: &[u32], texts: &Texts) -> Option<usize> {
+    let mut seps = 0u32;
+    for (k, &tok) in known.iter().enumerate().take(end.0 + 1).skip(start.0) {
+        let t = texts.of(tok);
+        let from = if k == start.0 { start.1 } else { 0 };
+        let to = if k == end.0 { end.1 } else { t.len() };
+        for &b in &t[from..to.max(from)] {
+            if is_separator(b) {
+                seps += 1;
+                if seps > field {
+                    return None;
+                }
+            } else if seps == field {
+                return Some(k);
+            }
+        }
+    }
+    None
+}
+
+/// The hash of the tokens starting the next two fields in the line above
+/// ([`Layout::next_fields`]): the two after the current one, or where the current one has
+/// not begun yet (a separator just passed), it and the one after.
+pub fn next_fields(lay: &Layout, known: &[u32], texts: &Texts) -> Option<u64> {
+    let ((mut f, _), (start, end)) = (lay.field?, lay.above_line?);
+    if lay.inside_len == 0 {
+        f = f.wrapping_sub(1);
+    }
+    let tok = |g| field_start(g, start, end, known, texts).map_or(UNKNOWN as u64 + 1, |j| known[j] as u64);
+    Some(fold(fold(0x5A5A, tok(f.wrapping_add(1))), tok(f.wrapping_add(2))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::coding::cm::{ContextMix, LmOdds, Params};
+    use rand::{Rng, SeedableRng};
+
+    struct Uniform;
+
+    impl LmOdds for Uniform {
+        fn odds(&self, _depth: u32, _lo: usize, _mid: usize, _hi: usize) -> f32 {
+            0.0
+        }
+    }
+
+    /// Ideal bits of coding `tokens` left to right with `p` and an LM that knows nothing.
+    fn cost(p: Params, text: &[Vec<u8>], tokens: &[u32]) -> f64 {
+        let mut cm = ContextMix::new(text.len(), tokens.len(), text, p);
+        let mut bits = 0.0;
+        for (i, &t) in tokens.iter().enumerate() {
+            cm.code(i, &Uniform, Some(t), |bit, p1| {
+                let b = bit.unwrap();
+                let q = p1 as f64 / 65536.0;
+                bits -= if b { q } else { 1.0 - q }.log2();
+                Ok(b)
+            })
+            .unwrap();
+        }
+        bits
+    }
+
+    /// Log lines in pairs: "act <value>" then "act state <value>": the value is new each pair
+    /// (one of 2000, so no context has seen it), and the second line has it one field further
+    /// than the first. A pointer to the next field of the line above is right from the first
+    /// pairs on; contexts that hash the token above must learn each value anew.
+    #[test]
+    fn a_pointer_follows_a_new_value_into_the_next_line() {
+        // ids: 0 "\n", 1 " act", 2 " state", 3.. " v<k>"
+        let mut text: Vec<Vec<u8>> = vec![b"\n".to_vec(), b" act".to_vec(), b" state".to_vec()];
+        text.extend((0..2000).map(|k| format!(" v{k}").into_bytes()));
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let mut tokens = Vec::new();
+        for _ in 0..500 {
+            let value = rng.random_range(3..2003);
+            tokens.extend([1, value, 0, 1, 2, value, 0]);
+        }
+        let (v6, v7) = (cost(Params::v6(1), &text, &tokens), cost(Params::v7(1), &text, &tokens));
+        assert!(v7 < 0.8 * v6, "v6 {v6:.0} bits, v7 {v7:.0} bits");
+    }
+
+    #[test]
+    fn the_token_starting_a_field() {
+        // ids: 0 "ab", 1 ",", 2 ",c", 3 "d\n"; the line "ab,,cd"
+        let text: Vec<Vec<u8>> = ["ab", ",", ",c", "d\n"].iter().map(|s| s.as_bytes().to_vec()).collect();
+        let texts = Texts::new(4, &text);
+        let known = [0, 1, 2, 3];
+        let at = |g| field_start(g, (0, 0), (3, 1), &known, &texts);
+        assert_eq!(at(0), Some(0));
+        assert_eq!(at(1), None, "field 1 is empty");
+        assert_eq!(at(2), Some(2), "the c of \",c\" begins field 2");
+        assert_eq!(at(3), None, "three fields");
+        assert_eq!(field_start(1, (2, 1), (3, 1), &known, &texts), None, "a line starting inside a token: \"cd\" has one field");
+        assert_eq!(field_start(0, (2, 1), (3, 1), &known, &texts), Some(2));
+    }
+}
