@@ -184,7 +184,9 @@ fn replay(args: &[String]) {
         let (mut blind, mut blind_n) = (0.0f64, 0usize);
         let mut seen = vec![false; n];
         // CM_COSTS=PATH: each token's position, id and bits, for a look at where they go
-        let mut costs = std::env::var("CM_COSTS").ok().map(|p| std::fs::File::create(format!("{p}.{}", f.rsplit('/').next().unwrap())).unwrap());
+        let mut costs = std::env::var("CM_COSTS")
+            .ok()
+            .map(|p| std::fs::File::create(format!("{p}.{}", f.rsplit('/').next().unwrap())).unwrap());
         let mut off = 4;
         for _ in 0..n {
             let (i, tok) = (u(off) as usize, u(off + 1));

@@ -57,7 +57,13 @@ impl Kind {
     pub fn structured(self) -> bool {
         matches!(
             self,
-            Kind::Column | Kind::Above | Kind::AboveLeft | Kind::Word | Kind::Field | Kind::FieldAbove | Kind::NextFields
+            Kind::Column
+                | Kind::Above
+                | Kind::AboveLeft
+                | Kind::Word
+                | Kind::Field
+                | Kind::FieldAbove
+                | Kind::NextFields
         )
     }
 

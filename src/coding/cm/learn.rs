@@ -34,8 +34,7 @@ impl ContextMix {
     /// complete then; otherwise it is learned here.
     pub(super) fn complete(&mut self, e: usize) {
         let n = self.known.len();
-        let lay =
-            contexts::Layout::none();
+        let lay = contexts::Layout::none();
         for k in 0..self.p.contexts.len() {
             let kind = self.p.contexts[k];
             let Some((before, after)) = kind.token_span() else { continue };

@@ -235,11 +235,7 @@ impl ContextMix {
 
     fn begin(&mut self, i: usize) {
         let structured = self.p.contexts.iter().any(|k| k.structured());
-        let mut lay = if structured {
-            contexts::layout(i, &self.known, &self.texts)
-        } else {
-            contexts::Layout::none()
-        };
+        let mut lay = if structured { contexts::layout(i, &self.known, &self.texts) } else { contexts::Layout::none() };
         if self.p.contexts.contains(&Kind::NextFields) {
             lay.next_fields = pointers::next_fields(&lay, &self.known, &self.texts);
         }
@@ -369,7 +365,8 @@ impl ContextMix {
         }
         let pm = self.mixer.mix(&sel[..sets], d);
         let sstate = self.ptr.as_ref().map_or(mstate, |ptr| mstate * pointers::STATES + ptr.on);
-        let decision = sse::Decision { depth: d, mstate: sstate, node, prev: self.prev_hash, prev2: self.prev2_hash, lm };
+        let decision =
+            sse::Decision { depth: d, mstate: sstate, node, prev: self.prev_hash, prev2: self.prev2_hash, lm };
         let p = self.sse.refine(pm, &decision);
         ((p * 65536.0) as u32).clamp(1, 65535)
     }

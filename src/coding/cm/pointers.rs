@@ -148,7 +148,8 @@ impl Pointers {
     /// After coding position `i`, a token of rank `rank`: the first pointer that expected it
     /// continues at position `i + 1` with the token after its own.
     pub fn learn(&mut self, i: usize, rank: u32) {
-        if let (Some(e), Some(next)) = (self.expect.iter().flatten().find(|e| e.rank == rank), self.next.get_mut(i + 1)) {
+        if let (Some(e), Some(next)) = (self.expect.iter().flatten().find(|e| e.rank == rank), self.next.get_mut(i + 1))
+        {
             *next = (e.at as u32 + 2, e.run + 1);
         }
     }
@@ -157,7 +158,13 @@ impl Pointers {
 /// The token holding the first byte of field `field` (fields counted from 0 by separators)
 /// of the line from `start` (token, byte offset) to `end` (token, byte offset of its
 /// newline); `None` where the line has no such byte.
-pub fn field_start(field: u32, start: (usize, usize), end: (usize, usize), known: &[u32], texts: &Texts) -> Option<usize> {
+pub fn field_start(
+    field: u32,
+    start: (usize, usize),
+    end: (usize, usize),
+    known: &[u32],
+    texts: &Texts,
+) -> Option<usize> {
     let mut seps = 0u32;
     for (k, &tok) in known.iter().enumerate().take(end.0 + 1).skip(start.0) {
         let t = texts.of(tok);
@@ -249,7 +256,11 @@ mod tests {
         assert_eq!(at(1), None, "field 1 is empty");
         assert_eq!(at(2), Some(2), "the c of \",c\" begins field 2");
         assert_eq!(at(3), None, "three fields");
-        assert_eq!(field_start(1, (2, 1), (3, 1), &known, &texts), None, "a line starting inside a token: \"cd\" has one field");
+        assert_eq!(
+            field_start(1, (2, 1), (3, 1), &known, &texts),
+            None,
+            "a line starting inside a token: \"cd\" has one field"
+        );
         assert_eq!(field_start(0, (2, 1), (3, 1), &known, &texts), Some(2));
     }
 }
