@@ -391,6 +391,22 @@ impl MaskedLm for CudaLm {
     }
 }
 
+/// `LLMZIP_PROFILE=1`: what the cached calls cost, when the engine goes.
+impl Drop for CudaLm {
+    fn drop(&mut self) {
+        let (calls, p) = self.cache_profile();
+        if calls > 0 && crate::coding::profile::enabled() {
+            let (computed, reused) = self.cache_rows();
+            eprintln!(
+                "profile GPU: {calls} cached calls, {computed} rows computed, {reused} reused; \
+                 waiting for the cache {:.3} s, placing {:.3} s, launching {:.3} s, kernels {:.3} s, \
+                 fetching {:.3} s",
+                p[0], p[1], p[2], p[3], p[4]
+            );
+        }
+    }
+}
+
 /// Whether causal models keep K and V on the device (`LLMZIP_GPU_KV=0` turns it off, for
 /// comparing: both compute the same integers).
 fn use_cache() -> bool {
