@@ -342,6 +342,12 @@ impl CudaLm {
     /// The same in parts of `parts[i]` rows, each straight into a vector of its own.
     pub(super) fn fetch_parts(&self, out: &CudaSlice<f32>, parts: &[usize]) -> Result<Vec<Vec<f32>>> {
         let v = self.vocab;
+        if super::pinned() {
+            // None: a host that cannot lock that much memory gets the rows the slower way
+            if let Some(o) = self.fetch_pinned(out, parts)? {
+                return Ok(o);
+            }
+        }
         let mut at = 0;
         parts
             .iter()
@@ -354,6 +360,40 @@ impl CudaLm {
                 Ok(o)
             })
             .collect()
+    }
+}
+
+impl CudaLm {
+    /// [`CudaLm::fetch_parts`] through page-locked host memory (one transfer at the link's
+    /// speed), then each part copied out on its own thread; `None` where the memory cannot be
+    /// had.
+    fn fetch_pinned(&self, out: &CudaSlice<f32>, parts: &[usize]) -> Result<Option<Vec<Vec<f32>>>> {
+        use rayon::prelude::*;
+        let v = self.vocab;
+        let total = parts.iter().sum::<usize>() * v;
+        let mut g = self.pinned.lock().unwrap_or_else(|e| e.into_inner());
+        if g.as_ref().is_none_or(|p| p.len() < total) {
+            // cacheable (flags 0): the host reads it back, which write-combined memory makes slow
+            // SAFETY: the transfer below writes every value read from it
+            *g = None;
+            match unsafe { self.stream.context().alloc_pinned_with_flags::<f32>(total.max(1), 0) } {
+                Ok(p) => *g = Some(p),
+                Err(_) => return Ok(None),
+            }
+        }
+        let p = g.as_mut().expect("made above");
+        // a copy into the whole buffer would move the buffer's length, not the call's
+        let dst = &mut p.as_mut_slice().map_err(gpu)?[..total];
+        self.stream.memcpy_dtoh(&out.slice(..total), dst).map_err(gpu)?;
+        self.stream.synchronize().map_err(gpu)?;
+        let host = &p.as_slice().map_err(gpu)?[..total];
+        let mut spans = Vec::with_capacity(parts.len());
+        let mut at = 0;
+        for &n in parts {
+            spans.push(at * v..(at + n) * v);
+            at += n;
+        }
+        Ok(Some(spans.into_par_iter().map(|r| host[r].to_vec()).collect()))
     }
 }
 

@@ -87,6 +87,8 @@ pub struct CudaLm {
     /// each row attends to the rows at and before it; such a model's calls go through `cache`
     causal: bool,
     cache: cache::DevCache,
+    /// page-locked host memory the log-probabilities come back through (`pinned()`)
+    pinned: std::sync::Mutex<Option<cudarc::driver::PinnedHostSlice<f32>>>,
     arch: crate::model::Architecture,
     word: CudaSlice<i8>,
     word_m: CudaSlice<i32>,
@@ -296,6 +298,7 @@ impl CudaLm {
             sms: sms.max(1) as usize,
             simple_gemm: false.into(),
             cache: Default::default(),
+            pinned: Default::default(),
             stream,
         })
     }
@@ -412,6 +415,14 @@ impl Drop for CudaLm {
 fn use_cache() -> bool {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *ON.get_or_init(|| std::env::var_os("LLMZIP_GPU_KV").is_none_or(|v| v != "0"))
+}
+
+/// Whether results come back through page-locked memory (`LLMZIP_GPU_PINNED=0` turns it off,
+/// for comparing). 16 MB of the corpus at `-5 -j16` on one H100: compress 33.3 s against 76.6 s
+/// through pageable memory (docs/RESULTS.md, "Session 10").
+fn pinned() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("LLMZIP_GPU_PINNED").is_none_or(|v| v != "0"))
 }
 
 /// The numerics id of files this engine computes: the CPU engine's.
