@@ -184,6 +184,33 @@ fn the_cache_gives_the_bits_of_a_fresh_engine() {
     assert!(packed > 10, "{packed} calls select more than four rows of a sequence");
 }
 
+/// One thread per seed at once, each making `calls` calls of the random workload on up to
+/// `lanes` lanes through `lm`: every call gets the rows of `reference`'s uncached engine.
+fn calls_match(
+    lm: &dyn MaskedLm,
+    reference: &IntLm,
+    max: usize,
+    seeds: &[u64],
+    lanes: usize,
+    calls: usize,
+    what: &str,
+) {
+    std::thread::scope(|s| {
+        for &seed in seeds {
+            s.spawn(move || {
+                let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                let mut open: Vec<Vec<u32>> = (0..rng.random_range(1..=lanes)).map(|_| vec![0]).collect();
+                for call in 0..calls {
+                    let (seqs, sel) = next_call(&mut rng, &mut open, max);
+                    let got = lm.log_probs(&seqs, &sel).unwrap();
+                    let want = reference.engine.forward(&seqs, &sel).unwrap();
+                    assert!(bits(&got) == bits(&want), "{what}, thread seeded {seed}, call {call}");
+                }
+            });
+        }
+    });
+}
+
 /// Calls from several threads at once share one cache (the decoder's overlapped calls, blocks
 /// on their own threads): every call still gets the uncached bits.
 #[test]
@@ -192,21 +219,7 @@ fn concurrent_calls_share_the_cache_exactly() {
     let (cached, fresh) = random_model(&mut rng);
     let max = cached.max_sequence();
     let seeds: Vec<u64> = (0..4).map(|_| rng.random()).collect();
-    std::thread::scope(|s| {
-        for &seed in &seeds {
-            let (cached, fresh) = (&cached, &fresh);
-            s.spawn(move || {
-                let mut rng = ChaCha8Rng::seed_from_u64(seed);
-                let mut lanes: Vec<Vec<u32>> = (0..rng.random_range(1..=20)).map(|_| vec![0]).collect();
-                for call in 0..40 {
-                    let (seqs, sel) = next_call(&mut rng, &mut lanes, max);
-                    let got = cached.log_probs(&seqs, &sel).unwrap();
-                    let want = fresh.engine.forward(&seqs, &sel).unwrap();
-                    assert!(bits(&got) == bits(&want), "thread seeded {seed}, call {call}");
-                }
-            });
-        }
-    });
+    calls_match(&cached, &fresh, max, &seeds, 20, 40, "CPU");
     let (computed, reused) = cached.cache_rows();
     eprintln!("{computed} rows computed, {reused} from the cache");
     // the threads' calls do use the cache (lanes left alone for a while age out of it)
@@ -361,21 +374,7 @@ fn the_gpu_cache_gives_the_cpu_bits() {
         let max = cpu.max_sequence();
         let gpu = CudaLm::new(&cpu.engine.p, 0, max, true).unwrap();
         let seeds: Vec<u64> = (0..if model == 3 { 4 } else { 1 }).map(|_| rng.random()).collect();
-        std::thread::scope(|s| {
-            for &seed in &seeds {
-                let (gpu, cpu) = (&gpu, &cpu);
-                s.spawn(move || {
-                    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-                    let mut lanes: Vec<Vec<u32>> = (0..rng.random_range(1..=48)).map(|_| vec![0]).collect();
-                    for call in 0..60 {
-                        let (seqs, sel) = next_call(&mut rng, &mut lanes, max);
-                        let got = gpu.log_probs(&seqs, &sel).unwrap();
-                        let want = cpu.engine.forward(&seqs, &sel).unwrap();
-                        assert!(bits(&got) == bits(&want), "model {model}, seed {seed}, call {call}");
-                    }
-                });
-            }
-        });
+        calls_match(&gpu, &cpu, max, &seeds, 48, 60, &format!("GPU model {model}"));
         let (computed, reused) = gpu.cache_rows();
         eprintln!("GPU model {model}: {computed} rows computed, {reused} from the cache");
         assert!(reused > computed, "model {model}: {reused} rows reused, {computed} computed");

@@ -22,6 +22,8 @@ pub mod mixer;
 pub mod params;
 pub mod pointers;
 pub mod sse;
+#[cfg(test)]
+mod testing;
 pub mod tree;
 
 use coder::P16;

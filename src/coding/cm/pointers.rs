@@ -199,32 +199,9 @@ pub fn next_fields(lay: &Layout, known: &[u32], texts: &Texts) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::coding::cm::{ContextMix, LmOdds, Params};
+    use crate::coding::cm::testing::cost;
+    use crate::coding::cm::Params;
     use rand::{Rng, SeedableRng};
-
-    struct Uniform;
-
-    impl LmOdds for Uniform {
-        fn odds(&self, _depth: u32, _lo: usize, _mid: usize, _hi: usize) -> f32 {
-            0.0
-        }
-    }
-
-    /// Ideal bits of coding `tokens` left to right with `p` and an LM that knows nothing.
-    fn cost(p: Params, text: &[Vec<u8>], tokens: &[u32]) -> f64 {
-        let mut cm = ContextMix::new(text.len(), tokens.len(), text, p);
-        let mut bits = 0.0;
-        for (i, &t) in tokens.iter().enumerate() {
-            cm.code(i, &Uniform, Some(t), |bit, p1| {
-                let b = bit.unwrap();
-                let q = p1 as f64 / 65536.0;
-                bits -= if b { q } else { 1.0 - q }.log2();
-                Ok(b)
-            })
-            .unwrap();
-        }
-        bits
-    }
 
     /// Log lines in pairs: "act <value>" then "act state <value>": the value is new each pair
     /// (one of 2000, so no context has seen it), and the second line has it one field further
