@@ -35,6 +35,10 @@ pub struct Options {
     /// blocks coded at once, each on its own thread; not recorded, since it never changes
     /// the output (it keeps a GPU busy while CPU threads do the coding)
     pub jobs: usize,
+    /// lanes plans: a member whose first block is structured text ([`structured`]) is coded
+    /// with at most this many lanes instead of the plan's (recorded in the header like any
+    /// plan, so the decoder needs no measure)
+    pub structured_lanes: Option<usize>,
 }
 
 impl Default for Options {
@@ -57,6 +61,7 @@ impl Default for Options {
             mix: true,
             mix_version: coding::MIX_VERSION,
             jobs: 1,
+            structured_lanes: None,
         }
     }
 }
@@ -99,6 +104,26 @@ impl Default for Hooks<'_> {
     fn default() -> Self {
         Hooks { progress: &|_| {}, cancel: &|| false }
     }
+}
+
+/// DEFLATE (level 1) output of at most this many bits per input byte marks structured text.
+/// Measured (docs/RESULTS.md, "Session 11"): logs and CSV 0.9-1.0, very repetitive text 0.5,
+/// JSON lines and source code 2.2-2.3, prose 3.0-3.8.
+pub const STRUCTURED_BITS: f64 = 1.5;
+
+/// Whether `data` is structured text (logs, tables, templated reports): so repetitive that a
+/// fast compressor squeezes it to at most [`STRUCTURED_BITS`] bits per byte. There the
+/// adaptive model carries the ratio, and it predicts best when it has seen all the text before
+/// each token: with fewer lanes the block's start is coded before the rest.
+pub fn structured(data: &[u8]) -> bool {
+    use flate2::{write::DeflateEncoder, Compression};
+    if data.is_empty() {
+        return false;
+    }
+    let mut e = DeflateEncoder::new(Vec::new(), Compression::fast());
+    // writing into a vector cannot fail
+    let deflated = e.write_all(data).and_then(|_| e.finish()).map_or(usize::MAX, |v| v.len());
+    deflated as f64 * 8.0 <= STRUCTURED_BITS * data.len() as f64
 }
 
 /// Reads up to `size` bytes, then cuts after the last newline in the final quarter (so
@@ -155,6 +180,18 @@ impl<'m> Compressor<'m> {
             return Err(Error::Invalid("batch must be 1..=65536".into()));
         }
         Ok(Compressor { model, opts })
+    }
+
+    /// The plan for a member whose first block is `first`: the plan given, with at most
+    /// [`Options::structured_lanes`] lanes where that block is [`structured`].
+    pub fn plan_for(&self, first: &[u8]) -> RevealPlan {
+        let mut plan = self.opts.plan;
+        if let (Some(few), Lanes::AtMost(most)) = (self.opts.structured_lanes, plan.lanes) {
+            if few < most && structured(first) {
+                plan.lanes = Lanes::AtMost(few.max(1));
+            }
+        }
+        plan
     }
 
     pub fn header(&self) -> Header {
@@ -220,17 +257,40 @@ impl<'m> Compressor<'m> {
 
     /// Compresses a whole stream into one member. Up to `jobs` blocks are coded at once;
     /// they are written in order, so the output does not depend on `jobs`.
+    /// The first block is read before the header is written: it chooses the member's plan
+    /// ([`Self::plan_for`]).
     pub fn compress<R: Read, W: Write + ?Sized>(&self, mut input: R, out: &mut W, hooks: &Hooks) -> Result<Stats> {
+        let mut carry = Vec::new();
+        let first = next_block(&mut input, self.opts.block_size, &mut carry)?;
+        let plan = self.plan_for(&first);
+        if plan != self.opts.plan {
+            let me = Compressor { model: self.model, opts: Options { plan, ..self.opts.clone() } };
+            return me.compress_from(first, carry, input, out, hooks);
+        }
+        self.compress_from(first, carry, input, out, hooks)
+    }
+
+    /// [`Self::compress`] with the first block (empty for an empty input) and what was read
+    /// after it already read.
+    fn compress_from<R: Read, W: Write + ?Sized>(
+        &self,
+        first: Vec<u8>,
+        mut carry: Vec<u8>,
+        mut input: R,
+        out: &mut W,
+        hooks: &Hooks,
+    ) -> Result<Stats> {
         let mut stats = Stats::default();
         let wio = |e| Error::io("writing output", e);
         let header = self.header().to_bytes();
         out.write_all(&header).map_err(wio)?;
         let mut written = header.len() as u64;
-        let mut carry = Vec::new();
         let mut total_crc = crc32fast::Hasher::new();
         let jobs = self.opts.jobs.max(1);
+        let mut first = Some(first).filter(|f| !f.is_empty());
         loop {
             let mut batch = Vec::with_capacity(jobs);
+            batch.extend(first.take());
             while batch.len() < jobs {
                 let data = next_block(&mut input, self.opts.block_size, &mut carry)?;
                 if data.is_empty() {

@@ -173,6 +173,8 @@ fn options(a: &CompressArgs, causal: bool) -> Options {
         mix: level.mix && !a.no_mix,
         mix_version: a.mix_version.unwrap_or(level.mix_version),
         jobs: 1,
+        // an explicit --lanes is taken as given
+        structured_lanes: level.structured_lanes_for(causal).filter(|_| a.lanes.is_none()),
     }
 }
 
