@@ -373,3 +373,32 @@ pub(crate) fn parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync
         handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lines that repeat the line above are structured; prose and random bytes are not.
+    #[test]
+    fn structured_text_is_told_apart() {
+        let log: String = (0..200)
+            .map(|i| format!("2025-06-24 14:36:{:02} status installed libfoo{}:amd64 1.{}\n", i % 60, i / 3, i % 7))
+            .collect();
+        assert!(structured(log.as_bytes()));
+        let prose = "Alice was beginning to get very tired of sitting by her sister on the bank, and of having \
+            nothing to do: once or twice she had peeped into the book her sister was reading, but it had no \
+            pictures or conversations in it, and what is the use of a book, thought Alice, without pictures?";
+        assert!(!structured(prose.as_bytes()));
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let noise: Vec<u8> = (0..4096)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 32) as u8
+            })
+            .collect();
+        assert!(!structured(&noise));
+        assert!(!structured(b""));
+    }
+}
