@@ -280,9 +280,10 @@ impl MaskedLm for Uncached {
     }
 }
 
-/// The CPU engine (with its cache) asking for merged calls, as the GPU engine does: the
-/// encoder then makes several steps' calls as one.
-struct Merging(IntLm, std::sync::Arc<std::sync::atomic::AtomicUsize>, bool);
+/// The CPU engine (with its cache) asking for merged calls (field 2), as the GPU engine does:
+/// the encoder then makes several steps' calls as one; field 3 false: not batch invariant, so
+/// never merged.
+struct Merging(IntLm, std::sync::Arc<std::sync::atomic::AtomicUsize>, bool, bool);
 
 impl MaskedLm for Merging {
     fn vocab_size(&self) -> usize {
@@ -302,7 +303,7 @@ impl MaskedLm for Merging {
         self.0.log_probs(seqs, sel)
     }
     fn batch_invariant(&self) -> bool {
-        true
+        self.3
     }
     fn causal(&self) -> bool {
         true
@@ -313,8 +314,9 @@ impl MaskedLm for Merging {
 }
 
 /// Through the coder: the causal plan on the quantised tiny causal model writes the same file
-/// with the cache as without, and with the encoder's steps merged into fewer calls; the file
-/// decodes (lanes overlapped with coding) to the text.
+/// with the cache as without, and with the encoder's steps merged into fewer calls (asked for
+/// by the model, or at one lane by any batch invariant one); the files decode (lanes
+/// overlapped with coding) to the text.
 #[test]
 fn causal_files_are_the_same_with_the_cache_and_decode() {
     use llmzip::schedule::{Lanes, RevealPlan, Shape};
@@ -334,28 +336,43 @@ fn causal_files_are_the_same_with_the_cache_and_decode() {
     let plan =
         RevealPlan { window: 16, context: 8, rounds: 1, shape: Shape::Causal, lanes: Lanes::AtMost(8), settle: None };
     let text = &sample()[..6000];
-    let compress = |m: &Model| {
+    let compress_with = |m: &Model, plan: RevealPlan| {
         let c = Compressor::new(m, Options { plan, ..Options::default() }).unwrap();
         let mut z = Vec::new();
         c.compress(text, &mut z, &Hooks::default()).unwrap();
         z
     };
+    let compress = |m: &Model| compress_with(m, plan);
     let z = compress(&cached);
     assert!(z == compress(&uncached), "the cache changed the file");
-    let mut calls = Vec::new();
-    for merge in [false, true] {
+    let counted = |merges: bool, invariant: bool| {
         let mut m = load();
         let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        m.lm = Box::new(Merging(IntLm::from_params(p.clone(), max, true), count.clone(), merge));
+        m.lm = Box::new(Merging(IntLm::from_params(p.clone(), max, true), count.clone(), merges, invariant));
+        (m, count)
+    };
+    let calls_of = |c: &std::sync::Arc<std::sync::atomic::AtomicUsize>| c.load(std::sync::atomic::Ordering::Relaxed);
+    let mut calls = Vec::new();
+    for merge in [false, true] {
+        let (m, count) = counted(merge, true);
         assert!(z == compress(&m), "merging the encoder's calls ({merge}) changed the file");
-        calls.push(count.load(std::sync::atomic::Ordering::Relaxed));
+        calls.push(calls_of(&count));
     }
     eprintln!("model calls: {} one step each, {} merged", calls[0], calls[1]);
     assert!(calls[1] * 4 < calls[0], "calls not merged: {calls:?}");
-    eprintln!("{} bytes -> {} bytes", text.len(), z.len());
-    let mut out = Vec::new();
-    Decompressor::new(&load(), 1).decompress(&z[..], &mut out, &Hooks::default()).unwrap();
-    assert!(out == text, "decoded text differs");
+    let one_lane = RevealPlan { lanes: Lanes::AtMost(1), ..plan };
+    let ((stepwise, step_calls), (merged, merged_calls)) = (counted(false, false), counted(false, true));
+    let z1 = compress_with(&stepwise, one_lane);
+    assert!(z1 == compress_with(&merged, one_lane), "merging one lane's steps changed the file");
+    let one = (calls_of(&step_calls), calls_of(&merged_calls));
+    eprintln!("one lane: {} calls one step each, {} merged", one.0, one.1);
+    assert!(one.1 * 4 < one.0, "one lane's calls not merged: {one:?}");
+    eprintln!("{} bytes -> {} bytes (8 lanes), {} bytes (one lane)", text.len(), z.len(), z1.len());
+    for z in [z, z1] {
+        let mut out = Vec::new();
+        Decompressor::new(&load(), 1).decompress(&z[..], &mut out, &Hooks::default()).unwrap();
+        assert!(out == text, "decoded text differs");
+    }
 }
 
 /// The GPU engine's K/V cache (feature `int8-cuda`, a GPU present; skipped otherwise): the

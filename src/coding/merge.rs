@@ -1,5 +1,6 @@
 //! The encoder's calls of several steps made as one, for a causal model whose calls cost about
-//! the same whatever their rows (the GPU engine with its K/V cache: [`MaskedLm::merges_calls`]).
+//! the same whatever their rows (the GPU engine with its K/V cache: [`MaskedLm::merges_calls`];
+//! any engine when a block has few lanes, [`FEW_LANES`]).
 //! In a causal model a row sees only the rows at and before it, and the integer engines
 //! compute each row by the same integer code whatever the batch ([`MaskedLm::batch_invariant`]),
 //! so the row of a sequence's last token is the same row inside any longer sequence that
@@ -15,6 +16,11 @@ use crate::schedule::Step;
 /// Steps made as one call at most (each step is a call of every lane: 8 steps of 16 blocks'
 /// 32 lanes are 4,096 rows, 128 MB of log-probabilities at a vocabulary of 8,000).
 pub const STEPS: usize = 8;
+
+/// The encoder merges the steps of a block of at most this many lanes whatever the model
+/// (the CPU engine reads its weights once per call: a call of one row costs nearly what a
+/// call of 32 does).
+pub const FEW_LANES: usize = 4;
 
 /// One call of several steps.
 pub struct Merged {
