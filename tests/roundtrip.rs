@@ -32,6 +32,7 @@ fn opts(method: Method) -> Options {
         mix: true,
         mix_version: llmzip::coding::MIX_VERSION,
         jobs: 1,
+        structured_lanes: None,
     }
 }
 
@@ -203,7 +204,8 @@ fn any_input() -> impl Strategy<Value = Vec<u8>> {
 }
 
 /// Settings of every kind: both methods, with and without the adaptive model, any plan that
-/// fits the model (settled parts included), 1 to 8 windows per call, blocks small enough that inputs span several.
+/// fits the model (settled parts included, fewer lanes for structured inputs), 1 to 8 windows
+/// per call, blocks small enough that inputs span several.
 fn any_options(max_sequence: usize) -> impl Strategy<Value = Options> {
     (
         any::<bool>(),
@@ -217,7 +219,7 @@ fn any_options(max_sequence: usize) -> impl Strategy<Value = Options> {
         16usize..=700,
         0.0f32..=1.0,
         0usize..3,
-        (any::<bool>(), 0usize..300, 1usize..=64),
+        ((any::<bool>(), 0usize..300, 1usize..=64), proptest::option::of(1usize..=4)),
     )
         .prop_map(
             move |(
@@ -232,7 +234,7 @@ fn any_options(max_sequence: usize) -> impl Strategy<Value = Options> {
                 block_size,
                 mask_rate,
                 select,
-                settle,
+                (settle, structured_lanes),
             )| {
                 let sides = if lanes == 0 { 2 } else { 1 };
                 let window = window.min(max_sequence - 2);
@@ -257,6 +259,8 @@ fn any_options(max_sequence: usize) -> impl Strategy<Value = Options> {
                     mix,
                     mix_version: llmzip::coding::MIX_VERSION,
                     jobs: 1,
+                    // structured inputs (runs, repeats) may get fewer lanes
+                    structured_lanes,
                 }
             },
         )
