@@ -153,6 +153,7 @@ fn replay(args: &[String]) {
             Some(("v6", v)) => p = Params::v6(v.parse().unwrap()),
             Some(("v7", v)) => p = Params::v7(v.parse().unwrap()),
             Some(("ptr", v)) => p.pointers = v != "0",
+            Some(("key", v)) => p.keyed = v != "0",
             Some(("add", v)) => p.contexts.extend(v.split(',').map(kind)),
             Some((k, _)) => panic!("unknown parameter {k}"),
             None => files.push(a.clone()),

@@ -170,7 +170,7 @@ impl ContextMix {
             histories: p.contexts.iter().map(|_| StateMap::new(MAX_DEPTH)).collect(),
             matcher: Matcher::new(n, table_bits(n, 2, 10, 22)).with_gaps(p.match_gap),
             long: (p.match_long > 0).then(|| LongMatch::new(n, Tree::new(vocab, &[]).bits, p.match_long)),
-            ptr: p.pointers.then(|| pointers::Pointers::new(n, Tree::new(vocab, &[]).bits)),
+            ptr: p.pointers.then(|| pointers::Pointers::new(n, Tree::new(vocab, &[]).bits).with_keyed(p.keyed)),
             confidence: Counters::new(12),
             mixer: Mixer::new(inputs, &sets, MAX_DEPTH, p.mixer_rate, p.mixer_boost, &[1.0]),
             sse: Sse::new(&p, 1 << table_bits(n, 16, 8, 16), Tree::new(vocab, &[]).bits, MAX_DEPTH, sse_states),

@@ -38,6 +38,8 @@ pub struct Params {
     pub match_long: usize,
     /// pointers into the line above ([`super::pointers`])
     pub pointers: bool,
+    /// tuning only: pointers 3 and 4 into the keyed line ([`super::pointers::Pointers::with_keyed`])
+    pub keyed: bool,
 }
 
 impl Params {
@@ -80,6 +82,7 @@ impl Params {
             apm_mix_rate: 0.001,
             match_long: 0,
             pointers: false,
+            keyed: false,
         }
     }
 

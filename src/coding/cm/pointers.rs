@@ -45,7 +45,13 @@ pub struct Pointers {
     expect_bit: [Option<bool>; N],
     /// bit k: pointer k still leads to its token at this decision
     pub on: usize,
+    /// tuning only ([`Pointers::with_keyed`]): (field, value) -> the last line with that
+    /// value in that field
+    keyed: Option<std::collections::HashMap<u64, Span>>,
 }
+
+/// A line: its start (token, byte offset) and its newline (token, byte offset).
+type Span = ((usize, usize), (usize, usize));
 
 /// Mixer weight sets [`Pointers::on`] selects per depth.
 pub const STATES: usize = 1 << N;
@@ -67,7 +73,44 @@ impl Pointers {
             reads: [Read::default(); N],
             expect_bit: [None; N],
             on: 0,
+            keyed: None,
         }
+    }
+
+    /// Tuning only (no version uses it yet; docs/RESULTS.md, "Session 11"): pointers 3 and 4
+    /// look into the *keyed line* where there is one instead of the line before the line
+    /// above: the last line whose value in the nearest field that differs from the line
+    /// above's is this line's (a package's earlier line, which wrote the version its
+    /// `configure` line repeats). Unbounded: one entry per distinct (field, value).
+    pub fn with_keyed(mut self, on: bool) -> Self {
+        self.keyed = on.then(std::collections::HashMap::new);
+        self
+    }
+
+    /// The keyed line for position `i` at the start of a field (and, at a line's start, the
+    /// line above entered under each of its fields' values).
+    fn keyed_line(&mut self, i: usize, known: &[u32], texts: &Texts, lay: &Layout) -> Option<Span> {
+        let (Some((f, _)), Some((start, end)), 0) = (lay.field, lay.above_line, lay.inside_len) else { return None };
+        let table = self.keyed.as_mut()?;
+        if f == 0 {
+            for g in 0..64u32 {
+                let Some((v, _)) = field_value(g, start, end, known, texts) else { break };
+                table.insert(fold(v, g as u64), (start, end));
+            }
+            return None;
+        }
+        let cur = ((end.0, end.1 + 1), (i - 1, texts.of(known[i - 1]).len()));
+        for g in (0..f).rev() {
+            let (Some((v, _)), above) =
+                (field_value(g, cur.0, cur.1, known, texts), field_value(g, start, end, known, texts))
+            else {
+                continue;
+            };
+            if above.map(|a| a.0) != Some(v) {
+                return table.get(&fold(v, g as u64)).copied();
+            }
+        }
+        None
     }
 
     /// Before coding position `i`, whose layout is `lay`: the expected tokens; `rank` maps a
@@ -87,8 +130,20 @@ impl Pointers {
                 }
             }
         }
+        // tuning only (no version uses it): pointers 3 and 4 into the keyed line where there is one
+        if self.keyed.is_some() {
+            if let (Some((f, _)), Some(span)) = (lay.field, self.keyed_line(i, known, texts, lay)) {
+                for (k, df) in [(3, 1), (4, 0)] {
+                    if let Some(j) = field_start(f + df, span.0, span.1, known, texts) {
+                        self.expect[k] = at(j, 0);
+                    }
+                }
+            }
+        }
         // the line before the line above: its newline is the byte before the line above
-        if let (Some((f, _)), Some((start, _))) = (lay.field, lay.above_line) {
+        if let (Some((f, _)), Some((start, _)), true) =
+            (lay.field, lay.above_line, self.expect[3].is_none() && self.expect[4].is_none())
+        {
             let end = (start.0, start.1.wrapping_sub(1));
             if let Some((a, b, _)) = (start.1 > 0).then(|| line_start(end.0, end.1, known, texts)).flatten() {
                 for (k, df) in [(3, 1), (4, 0)] {
@@ -182,6 +237,35 @@ pub fn field_start(
         }
     }
     None
+}
+
+/// The hash of field `field`'s bytes in the line from `start` to `end` (as [`field_start`])
+/// and the token holding its first byte; `None` for an empty or missing field.
+fn field_value(
+    field: u32,
+    start: (usize, usize),
+    end: (usize, usize),
+    known: &[u32],
+    texts: &Texts,
+) -> Option<(u64, usize)> {
+    let (mut seps, mut h, mut first) = (0u32, 0x3C3Cu64, None);
+    for (k, &tok) in known.iter().enumerate().take(end.0 + 1).skip(start.0) {
+        let t = texts.of(tok);
+        let from = if k == start.0 { start.1 } else { 0 };
+        let to = if k == end.0 { end.1 } else { t.len() };
+        for &b in &t[from.min(to)..to] {
+            if is_separator(b) {
+                seps += 1;
+                if seps > field {
+                    return first.map(|f| (h, f));
+                }
+            } else if seps == field {
+                first.get_or_insert(k);
+                h = fold(h, b as u64);
+            }
+        }
+    }
+    first.map(|f| (h, f))
 }
 
 /// The hash of the tokens starting the next two fields in the line above
