@@ -48,6 +48,8 @@ pub struct Pointers {
     /// tuning only ([`Pointers::with_keyed`]): (field, value) -> the last line with that
     /// value in that field
     keyed: Option<std::collections::HashMap<u64, Span>>,
+    /// the field whose value found the keyed line, + 1 (0: none)
+    key_field: u64,
 }
 
 /// A line: its start (token, byte offset) and its newline (token, byte offset).
@@ -74,6 +76,7 @@ impl Pointers {
             expect_bit: [None; N],
             on: 0,
             keyed: None,
+            key_field: 0,
         }
     }
 
@@ -100,13 +103,15 @@ impl Pointers {
             return None;
         }
         let cur = ((end.0, end.1 + 1), (i - 1, texts.of(known[i - 1]).len()));
-        for g in (0..f).rev() {
+        // at most 8 fields back: each look is a walk over two lines
+        for g in (f.saturating_sub(8)..f).rev() {
             let (Some((v, _)), above) =
                 (field_value(g, cur.0, cur.1, known, texts), field_value(g, start, end, known, texts))
             else {
                 continue;
             };
             if above.map(|a| a.0) != Some(v) {
+                self.key_field = g as u64 + 1;
                 return table.get(&fold(v, g as u64)).copied();
             }
         }
@@ -132,6 +137,7 @@ impl Pointers {
         }
         // tuning only (no version uses it): pointers 3 and 4 into the keyed line where there is one
         if self.keyed.is_some() {
+            self.key_field = 0;
             if let (Some((f, _)), Some(span)) = (lay.field, self.keyed_line(i, known, texts, lay)) {
                 for (k, df) in [(3, 1), (4, 0)] {
                     if let Some(j) = field_start(f + df, span.0, span.1, known, texts) {
@@ -157,6 +163,9 @@ impl Pointers {
         for (k, e) in self.expect.iter().enumerate() {
             let run = e.map_or(0, |e| e.run.min(RUNS)) as u64;
             self.ctx[k] = fold(fold(fold((k as u64 + 1) << 40, prev), run), if k == 0 { 0 } else { f });
+            if k >= 3 && self.key_field > 0 {
+                self.ctx[k] = fold(self.ctx[k], self.key_field << 8);
+            }
         }
     }
 
