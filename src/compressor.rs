@@ -35,10 +35,10 @@ pub struct Options {
     /// blocks coded at once, each on its own thread; not recorded, since it never changes
     /// the output (it keeps a GPU busy while CPU threads do the coding)
     pub jobs: usize,
-    /// lanes plans: a member whose first block is structured text ([`structured`]) is coded
-    /// with at most this many lanes instead of the plan's (recorded in the header like any
-    /// plan, so the decoder needs no measure)
-    pub structured_lanes: Option<usize>,
+    /// a member whose first block is structured text ([`structured`]) is coded with this plan
+    /// instead of `plan` (recorded in the header like any plan, so the decoder needs no
+    /// measure)
+    pub structured_plan: Option<RevealPlan>,
 }
 
 impl Default for Options {
@@ -61,7 +61,7 @@ impl Default for Options {
             mix: true,
             mix_version: coding::MIX_VERSION,
             jobs: 1,
-            structured_lanes: None,
+            structured_plan: None,
         }
     }
 }
@@ -165,8 +165,10 @@ pub struct Compressor<'m> {
 
 impl<'m> Compressor<'m> {
     pub fn new(model: &'m Model, opts: Options) -> Result<Self> {
-        opts.plan.validate(model.lm.max_sequence())?;
-        plan_fits(model.lm.as_ref(), &opts.plan, opts.method)?;
+        for plan in std::iter::once(&opts.plan).chain(&opts.structured_plan) {
+            plan.validate(model.lm.max_sequence())?;
+            plan_fits(model.lm.as_ref(), plan, opts.method)?;
+        }
         if !(0.0..=1.0).contains(&opts.mask_rate) {
             return Err(Error::Invalid("--mask-rate must be between 0 and 1".into()));
         }
@@ -182,16 +184,13 @@ impl<'m> Compressor<'m> {
         Ok(Compressor { model, opts })
     }
 
-    /// The plan for a member whose first block is `first`: the plan given, with at most
-    /// [`Options::structured_lanes`] lanes where that block is [`structured`].
+    /// The plan for a member whose first block is `first`: [`Options::structured_plan`] where
+    /// that block is [`structured`], else the plan given.
     pub fn plan_for(&self, first: &[u8]) -> RevealPlan {
-        let mut plan = self.opts.plan;
-        if let (Some(few), Lanes::AtMost(most)) = (self.opts.structured_lanes, plan.lanes) {
-            if few < most && structured(first) {
-                plan.lanes = Lanes::AtMost(few.max(1));
-            }
+        match self.opts.structured_plan {
+            Some(plan) if structured(first) => plan,
+            _ => self.opts.plan,
         }
-        plan
     }
 
     pub fn header(&self) -> Header {

@@ -379,6 +379,7 @@ fn older_adaptive_model_versions_still_decode() {
         ("v6-settle", 6),
         ("v7", 7),
         ("v7-rounds2", 7),
+        ("v8", 8),
     ] {
         let f = dir.join(format!("{name}.llmz"));
         let out = llmzip(d.path()).arg("decompress").arg("-c").arg(&f).assert().success().get_output().stdout.clone();

@@ -56,3 +56,20 @@ fn the_default_codes_structured_text_in_one_lane() {
     decodes_to(p, "wide.llmz", &log);
     decodes_to(p, "prose.llmz", TEXT);
 }
+
+/// A table made by the default level when it first coded structured text with adaptive model
+/// version 8 (one lane, context 32 … 127; `tests/fixtures/mix/table.csv`, generated package
+/// events) decodes byte for byte, with the plan it records.
+#[test]
+fn a_structured_version_8_file_still_decodes() {
+    let d = setup();
+    let dir = common::fixture("mix");
+    let f = dir.join("v8-table.llmz");
+    let want = fs::read_to_string(dir.join("table.csv")).unwrap();
+    let out = llmzip(d.path()).arg("decompress").arg("-c").arg(&f).assert().success().get_output().stdout.clone();
+    assert_eq!(String::from_utf8(out).unwrap(), want);
+    let info = llmzip(d.path()).args(["info", "--json"]).arg(&f).assert().success().get_output().stdout.clone();
+    let v: serde_json::Value = serde_json::from_slice(&info).unwrap();
+    let m = &v["members"][0];
+    assert_eq!((m["mix"].as_u64(), m["lanes"].as_u64(), m["context"].as_u64()), (Some(8), Some(1), Some(32)), "{v}");
+}

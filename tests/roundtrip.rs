@@ -32,7 +32,7 @@ fn opts(method: Method) -> Options {
         mix: true,
         mix_version: llmzip::coding::MIX_VERSION,
         jobs: 1,
-        structured_lanes: None,
+        structured_plan: None,
     }
 }
 
@@ -234,15 +234,16 @@ fn any_options(max_sequence: usize) -> impl Strategy<Value = Options> {
                 block_size,
                 mask_rate,
                 select,
-                (settle, structured_lanes),
+                (settle, structured),
             )| {
                 let sides = if lanes == 0 { 2 } else { 1 };
                 let window = window.min(max_sequence - 2);
+                let context = context.min((max_sequence - 2 - window) / sides);
                 Options {
                     method: if mask { Method::Mask } else { Method::Arith },
                     plan: RevealPlan {
                         window,
-                        context: context.min((max_sequence - 2 - window) / sides),
+                        context,
                         rounds: rounds.min(window),
                         shape: if uniform { Shape::Uniform } else { Shape::Geometric },
                         lanes: Lanes::from_count(lanes),
@@ -260,7 +261,14 @@ fn any_options(max_sequence: usize) -> impl Strategy<Value = Options> {
                     mix_version: llmzip::coding::MIX_VERSION,
                     jobs: 1,
                     // structured inputs (runs, repeats) may get fewer lanes
-                    structured_lanes,
+                    structured_plan: structured.map(|l| RevealPlan {
+                        window,
+                        context,
+                        rounds: rounds.min(window),
+                        shape: if uniform { Shape::Uniform } else { Shape::Geometric },
+                        lanes: Lanes::AtMost(l),
+                        settle: None,
+                    }),
                 }
             },
         )

@@ -173,9 +173,19 @@ fn options(a: &CompressArgs, causal: bool) -> Options {
         mix: level.mix && !a.no_mix,
         mix_version: a.mix_version.unwrap_or(level.mix_version),
         jobs: 1,
-        // an explicit --lanes is taken as given
-        structured_lanes: level.structured_lanes_for(causal).filter(|_| a.lanes.is_none()),
+        // a plan given in part is taken as given
+        structured_plan: level.structured_for(causal).filter(|_| !plan_given(a)),
     }
+}
+
+/// Whether any part of the plan was given explicitly.
+fn plan_given(a: &CompressArgs) -> bool {
+    a.lanes.is_some()
+        || a.window.is_some()
+        || a.context.is_some()
+        || a.rounds.is_some()
+        || a.shape.is_some()
+        || a.settle.is_some()
 }
 
 /// The model: the one given, else the level's.

@@ -19,9 +19,9 @@ pub struct Level {
     pub mix: bool,
     /// arith: the adaptive token model's version ([`MIX_VERSIONS`])
     pub mix_version: u8,
-    /// at most this many lanes for structured text ([`llmzip::compressor::structured`]),
-    /// where the plan's lanes cost the adaptive model most
-    pub structured_lanes: Option<usize>,
+    /// the plan for structured text ([`llmzip::compressor::structured`]), where the plan's
+    /// lanes cost the adaptive model most
+    pub structured: Option<RevealPlan>,
 }
 
 /// A level of model `model`, plan `window` / `context` / `rounds` (geometric, 32 lanes).
@@ -33,7 +33,7 @@ const fn plan(model: &'static str, method: Method, window: usize, context: usize
         mix: true,
         // filled in by `get` from MIX_VERSIONS
         mix_version: 0,
-        structured_lanes: None,
+        structured: None,
     }
 }
 
@@ -58,11 +58,13 @@ const fn causal(model: &'static str, context: usize, hop: usize, lanes: usize) -
     }
 }
 
-/// `level` coding structured text (logs, tables) with at most `lanes` lanes: the adaptive
-/// model then has seen the text before each token instead of only the start of every other
-/// lane (docs/RESULTS.md, "Session 11": logs −18%, CSV −16% at one lane against 32).
-const fn structured(level: Level, lanes: usize) -> Level {
-    Level { structured_lanes: Some(lanes), ..level }
+/// `level` coding structured text (logs, tables) with at most `lanes` lanes and `context` …
+/// `context + hop - 1` tokens of context: the adaptive model then has seen the text before
+/// each token instead of only the start of every other lane (docs/RESULTS.md, "Session 11":
+/// logs −18%, CSV −19% at one lane, context 32 … 127, against 32 lanes, context 16 … 63).
+const fn structured(level: Level, lanes: usize, context: usize, hop: usize) -> Level {
+    let plan = RevealPlan { lanes: Lanes::AtMost(lanes), context, window: hop, ..level.plan };
+    Level { structured: Some(plan), ..level }
 }
 
 /// The plan a causal model given with `--model` takes at a level made for a masked model:
@@ -95,7 +97,7 @@ pub const LEVELS: [Level; 9] = [
     /* 2 */ plan(SMALL, Arith, 64, 0, 1),
     /* 3 */ plan(SMALL, Arith, 32, 8, 1),
     /* 4 */ plan(SMALL, Arith, 32, 32, 2),
-    /* 5 */ structured(causal(CAUSAL1, 16, 48, 32), 1),
+    /* 5 */ structured(causal(CAUSAL1, 16, 48, 32), 1, 32, 96),
     /* 6 */ causal(CAUSAL_LARGE, 16, 48, 32),
     /* 7 */ causal(CAUSAL_LARGE, 64, 128, 32),
     /* 8 */ causal(CAUSAL_LARGE, 64, 128, 8),
@@ -103,10 +105,9 @@ pub const LEVELS: [Level; 9] = [
 ];
 
 /// The adaptive token model of each level (arith), a column of its own so that it changes
-/// apart from the models and plans: version 7 (context mixing), smaller than version 6 on
-/// logs and tables, the same on prose (docs/RESULTS.md, "Session 10"). Level 1 (mask) does
-/// not use it.
-pub const MIX_VERSIONS: [u8; 9] = [2, 7, 7, 7, 7, 7, 7, 7, 7];
+/// apart from the models and plans: version 8 (context mixing), smaller than version 7 on
+/// tables, the same on prose (docs/RESULTS.md, "Session 11"). Level 1 (mask) does not use it.
+pub const MIX_VERSIONS: [u8; 9] = [2, 8, 8, 8, 8, 8, 8, 8, 8];
 
 /// The level used when none is given.
 pub const DEFAULT: u8 = 5;
@@ -137,14 +138,14 @@ impl Level {
             plan,
             mix: self.mix,
             mix_version: self.mix_version,
-            structured_lanes: self.structured_lanes_for(causal),
+            structured_plan: self.structured_for(causal),
             ..Default::default()
         }
     }
 
-    /// [`Level::structured_lanes`] where the level's own plan is used (a model of its kind).
-    pub fn structured_lanes_for(self, causal: bool) -> Option<usize> {
-        self.structured_lanes.filter(|_| self.plan_for(causal) == self.plan)
+    /// [`Level::structured`] where the level's own plan is used (a model of its kind).
+    pub fn structured_for(self, causal: bool) -> Option<RevealPlan> {
+        self.structured.filter(|_| self.plan_for(causal) == self.plan)
     }
 }
 

@@ -36,11 +36,15 @@ pub enum Version {
     /// 7: version 6 with pointers into the line above and a context of the line above's
     /// next fields (`cm::Params::v7`)
     ContextMixV7 = 7,
+    /// 8: version 7 whose pointers into the line before the line above look, where there is
+    /// one, into the keyed line: the last line with this line's value in the nearest field
+    /// that differs from the line above (`cm::Params::v8`)
+    ContextMixV8 = 8,
 }
 
 impl Version {
     /// What new files are written with.
-    pub const CURRENT: Version = Version::ContextMixV7;
+    pub const CURRENT: Version = Version::ContextMixV8;
 
     pub fn from_u8(v: u8) -> Result<Self> {
         Ok(match v {
@@ -52,6 +56,7 @@ impl Version {
             5 => Version::ContextMixV5,
             6 => Version::ContextMixV6,
             7 => Version::ContextMixV7,
+            8 => Version::ContextMixV8,
             _ => return Err(Error::corrupt("unknown adaptive-model version")),
         })
     }
@@ -75,6 +80,7 @@ impl Version {
             Version::ContextMixV5 => Box::new(ContextMixModel::new(vocab, n, &text(), Params::v5(rounds))),
             Version::ContextMixV6 => Box::new(ContextMixModel::new(vocab, n, &text(), Params::v6(rounds))),
             Version::ContextMixV7 => Box::new(ContextMixModel::new(vocab, n, &text(), Params::v7(rounds))),
+            Version::ContextMixV8 => Box::new(ContextMixModel::new(vocab, n, &text(), Params::v8(rounds))),
         }
     }
 
@@ -88,6 +94,7 @@ impl Version {
                 | Version::ContextMixV5
                 | Version::ContextMixV6
                 | Version::ContextMixV7
+                | Version::ContextMixV8
         )
     }
 }

@@ -3,8 +3,8 @@
 
 use super::contexts::Kind;
 
-/// The settings of the model. [`Params::for_plan`] (version 4), [`Params::v5`], [`Params::v6`] and
-/// [`Params::v3`] are part of the format; other values exist for tuning
+/// The settings of the model. [`Params::for_plan`] (version 4), [`Params::v5`] … [`Params::v8`]
+/// and [`Params::v3`] are part of the format; other values exist for tuning
 /// (`examples/cm_tune.rs`).
 #[derive(Debug, Clone)]
 pub struct Params {
@@ -38,7 +38,7 @@ pub struct Params {
     pub match_long: usize,
     /// pointers into the line above ([`super::pointers`])
     pub pointers: bool,
-    /// tuning only: pointers 3 and 4 into the keyed line ([`super::pointers::Pointers::with_keyed`])
+    /// pointers 3 and 4 into the keyed line ([`super::pointers::Pointers::with_keyed`])
     pub keyed: bool,
 }
 
@@ -113,6 +113,12 @@ impl Params {
         let mut p = Params { pointers: true, mixer_boost: 15.0, ..Params::v6(rounds) };
         p.contexts.push(Kind::NextFields);
         p
+    }
+
+    /// Version 8: version 7 with pointers 3 and 4 into the keyed line where there is one
+    /// ([`super::pointers::Pointers::with_keyed`]).
+    pub fn v8(rounds: usize) -> Self {
+        Params { keyed: true, ..Params::v7(rounds) }
     }
 
     /// The settings of version 3 files (whatever their plan).

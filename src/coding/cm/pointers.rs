@@ -315,6 +315,32 @@ mod tests {
         assert!(v7 < 0.8 * v6, "v6 {v6:.0} bits, v7 {v7:.0} bits");
     }
 
+    /// A package log as a table: each package is installed with a version no context has
+    /// seen (two lines), and later, in another order, configured with that version. Version
+    /// 8's keyed line is the package's earlier line, whose next field is the version.
+    #[test]
+    fn the_keyed_line_brings_back_a_package_s_version() {
+        // ids: 0 "\n", 1 ",", 2 "install", 3 "unpacked", 4 "configure", 5.. names, 405.. versions
+        let mut text: Vec<Vec<u8>> = ["\n", ",", "install", "unpacked", "configure"].map(|s| s.into()).to_vec();
+        text.extend((0..400).map(|k| format!("pkg{k}").into_bytes()));
+        text.extend((0..2000).map(|k| format!("1.{k}").into_bytes()));
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(8);
+        let packages: Vec<(u32, u32)> = (0..300).map(|k| (5 + k, rng.random_range(405..2405))).collect();
+        let mut tokens = Vec::new();
+        for &(name, version) in &packages {
+            tokens.extend([2, 1, name, 1, 1, version, 0, 3, 1, name, 1, 1, version, 0]);
+        }
+        let mut order: Vec<usize> = (0..packages.len()).collect();
+        for k in (1..order.len()).rev() {
+            order.swap(k, rng.random_range(0..=k));
+        }
+        for &k in &order {
+            tokens.extend([4, 1, packages[k].0, 1, packages[k].1, 1, 0]);
+        }
+        let (v7, v8) = (cost(Params::v7(1), &text, &tokens), cost(Params::v8(1), &text, &tokens));
+        assert!(v8 < 0.9 * v7, "v7 {v7:.0} bits, v8 {v8:.0} bits");
+    }
+
     #[test]
     fn the_token_starting_a_field() {
         // ids: 0 "ab", 1 ",", 2 ",c", 3 "d\n"; the line "ab,,cd"
