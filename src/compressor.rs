@@ -188,6 +188,7 @@ impl<'m> Compressor<'m> {
         let t = std::time::Instant::now();
         let tok = self.model.tokenizer.encode(data)?;
         stats.tokenize_seconds += t.elapsed().as_secs_f64();
+        crate::memory::release_freed();
         let nanos = AtomicU64::new(0);
         let mix = if self.opts.mix { self.opts.mix_version } else { 0 };
         let mut ctx = ctx(self.model, &self.opts.plan, self.opts.batch, mix, hooks, &nanos);
