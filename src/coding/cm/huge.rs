@@ -19,6 +19,28 @@ const HUGE: usize = 2 << 20;
 /// Tables smaller than this stay on the heap (a few TLB entries cover them anyway).
 const WORTH: usize = 4 << 20;
 
+#[cfg(test)]
+thread_local! {
+    /// bytes of table mappings this thread made and dropped, net (for tests that weigh what
+    /// a model holds)
+    static MAPPED_HERE: std::cell::Cell<isize> = const { std::cell::Cell::new(0) };
+}
+
+/// Bytes of table mappings made on this thread and not yet unmapped there.
+#[cfg(test)]
+pub fn mapped_here() -> isize {
+    MAPPED_HERE.with(|m| m.get())
+}
+
+/// Bytes a table of `bytes` takes: a mapped one whole huge pages.
+pub fn footprint(bytes: usize) -> usize {
+    if cfg!(target_os = "linux") && bytes >= WORTH {
+        bytes.next_multiple_of(HUGE)
+    } else {
+        bytes
+    }
+}
+
 /// Entry types whose all-zero bytes are the value zero (what a fresh mapping holds).
 ///
 /// # Safety
@@ -148,6 +170,8 @@ fn map_aligned(bytes: usize) -> Option<(*mut u8, usize)> {
             libc::munmap(end as *mut libc::c_void, base + total - end);
         }
         libc::madvise(start as *mut libc::c_void, want, libc::MADV_HUGEPAGE);
+        #[cfg(test)]
+        MAPPED_HERE.with(|m| m.set(m.get() + want as isize));
         Some((start as *mut u8, want))
     }
 }
@@ -166,6 +190,8 @@ impl<T: Copy> Drop for Table<T> {
             unsafe {
                 libc::munmap(self.ptr as *mut libc::c_void, bytes);
             }
+            #[cfg(test)]
+            MAPPED_HERE.with(|m| m.set(m.get() - bytes as isize));
         }
     }
 }
@@ -211,6 +237,26 @@ mod tests {
                 assert_eq!(f.as_ptr() as usize % HUGE, 0);
             }
         }
+    }
+
+    /// A large zeroed table takes no memory until it is written (a block's model costs only
+    /// the pages its contexts reach, and no slack around the table is ever touched).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_fresh_table_is_not_resident() {
+        let resident = |t: &[u32]| {
+            let page = 4096;
+            let mut v = vec![0u8; (t.len() * 4).div_ceil(page)];
+            // SAFETY: the range is the table's own, page-aligned (it starts on a huge page)
+            let rc = unsafe { libc::mincore(t.as_ptr() as *mut libc::c_void, t.len() * 4, v.as_mut_ptr()) };
+            assert_eq!(rc, 0);
+            v.iter().filter(|&&b| b & 1 == 1).count()
+        };
+        let mut t = Table::<u32>::zeroed(8 << 20);
+        assert_eq!(resident(&t), 0);
+        t[12345] = 1;
+        let after = resident(&t);
+        assert!((1..=512).contains(&after), "{after} pages resident after one write");
     }
 
     /// Tables of entries of odd sizes (a struct of 8 bytes with padding) map and fill too.
