@@ -28,6 +28,8 @@ struct State {
     queue: Vec<Request>,
     /// clients that may still make calls
     open: usize,
+    /// requests taken by an engine thread and not yet answered (their clients cannot call)
+    in_flight: usize,
     stop: bool,
     /// engine calls made and requests they served (for `-v`)
     calls: u64,
@@ -86,8 +88,10 @@ impl<'a> Batcher<'a> {
         (s.calls, s.served)
     }
 
-    /// The batcher's thread: waits for calls, gathers those of every open client (or what
-    /// came within the linger time after the first) and makes them as one call.
+    /// An engine thread of the batcher: waits for calls, gathers those of every open client
+    /// that is not waiting on another engine thread's call (or what came within the linger
+    /// time after the first) and makes them as one call. Several such threads may run: while
+    /// one waits for its call's results, another places and launches the next call.
     pub fn run(&self) {
         loop {
             let mut s = self.lock();
@@ -98,7 +102,7 @@ impl<'a> Batcher<'a> {
                 return;
             }
             let first = Instant::now();
-            while s.queue.len() < s.open && !s.stop {
+            while s.queue.len() + s.in_flight < s.open && !s.stop {
                 let left = self.linger.saturating_sub(first.elapsed());
                 if left.is_zero() {
                     break;
@@ -106,10 +110,13 @@ impl<'a> Batcher<'a> {
                 s = self.wake.wait_timeout(s, left).unwrap_or_else(|p| p.into_inner()).0;
             }
             let batch = std::mem::take(&mut s.queue);
+            let n = batch.len();
             s.calls += 1;
-            s.served += batch.len() as u64;
+            s.served += n as u64;
+            s.in_flight += n;
             drop(s);
             self.answer(batch);
+            self.lock().in_flight -= n;
         }
     }
 
@@ -154,6 +161,12 @@ impl<'a> Batcher<'a> {
 fn fetch_in_parts() -> bool {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *ON.get_or_init(|| std::env::var_os("LLMZIP_BATCH_PARTS").is_none_or(|v| v != "0"))
+}
+
+/// How many engine threads make merged calls (`LLMZIP_BATCH_THREADS`, default 2): with two, a
+/// GPU call's kernels are launched while the call before it brings its results back.
+fn engine_threads() -> usize {
+    std::env::var("LLMZIP_BATCH_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(2).clamp(1, 8)
 }
 
 /// One block's view of the model: its calls go through the [`Batcher`].
@@ -227,8 +240,10 @@ pub fn parallel<T: Sync, R: Send>(
     let clients: Vec<Client> = items.iter().map(|_| batcher.client()).collect();
     let work: Vec<(&T, &Client)> = items.iter().zip(&clients).collect();
     let out = std::thread::scope(|s| {
-        s.spawn(|| batcher.run());
-        // stops the batcher thread even when a block's thread panics, or the scope would wait
+        for _ in 0..engine_threads() {
+            s.spawn(|| batcher.run());
+        }
+        // stops the batcher threads even when a block's thread panics, or the scope would wait
         // for it forever
         let _stop = Stop(&batcher);
         crate::compressor::parallel(&work, |&(it, client)| {
@@ -298,6 +313,49 @@ mod tests {
             );
         }
         assert_eq!(batcher.counts(), (1, 4));
+    }
+
+    /// With several engine threads, clients calling again and again each get the rows of
+    /// their own calls, and every call is served once.
+    #[test]
+    fn several_engine_threads_route_each_its_own_rows() {
+        let m = mock::model();
+        let lm = m.lm.as_ref();
+        let call = |k: usize, j: usize| {
+            let seqs: Vec<Vec<u32>> = (0..1 + (k + j) % 3)
+                .map(|s| (0..4 + s + j % 5).map(|i| 5 + ((i * 31 + k * 7 + j) % 11) as u32).collect())
+                .collect();
+            let sel: Vec<(usize, usize)> = (0..seqs.len()).map(|s| (s, 1 + (k + j + s) % 3)).collect();
+            (seqs, sel)
+        };
+        let batcher = Batcher::new(lm);
+        let clients: Vec<Client> = (0..6).map(|_| batcher.client()).collect();
+        std::thread::scope(|s| {
+            for _ in 0..3 {
+                s.spawn(|| batcher.run());
+            }
+            let _stop = Stop(&batcher);
+            let hs: Vec<_> = clients
+                .iter()
+                .enumerate()
+                .map(|(k, c)| {
+                    s.spawn(move || {
+                        for j in 0..20 {
+                            let (seqs, sel) = call(k, j);
+                            let got = c.log_probs(&seqs, &sel).unwrap();
+                            assert_eq!(got, lm.log_probs(&seqs, &sel).unwrap(), "client {k} call {j}");
+                        }
+                        c.done();
+                    })
+                })
+                .collect();
+            for h in hs {
+                h.join().unwrap();
+            }
+        });
+        let (calls, served) = batcher.counts();
+        assert_eq!(served, 6 * 20);
+        assert!(calls <= served);
     }
 
     /// A client tells what its model is: causal or not (plans are chosen by it).

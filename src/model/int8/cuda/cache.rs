@@ -272,19 +272,22 @@ impl CudaLm {
         let pool = guard.as_mut().expect("made above");
         if seqs.len() > pool.slots.len() || seqs.iter().any(|s| s.len() > pool.slot_rows) {
             drop(guard);
-            return self.fetch_parts(&self.forward_device(seqs, sel)?, parts);
+            return self.fetch_parts(self.forward_device(seqs, sel)?, parts);
         }
         let (places, copies) = pool.place(seqs, &limit)?;
         clock.lap(1);
         let out = self.run_cached(pool, seqs, sel, &places, &copies)?;
+        // queued before the next call's kernels, so that they do not delay this copy
+        let landing = self.land(out, sel.len())?;
         clock.lap(2);
-        // the next call may place and launch while this one's results come back
+        // the next call (another batcher thread's) may place and launch while this one's
+        // results come back
         drop(guard);
         if profiling() {
             self.stream.synchronize().map_err(gpu)?;
             clock.lap(3);
         }
-        let probs = self.fetch_parts(&out, parts);
+        let probs = self.arrive(landing, parts);
         clock.lap(4);
         self.cache.calls.fetch_add(1, Relaxed);
         probs

@@ -114,7 +114,7 @@ impl CudaLm {
 
     /// Natural-log probabilities at the selected positions, as the CPU engine computes them.
     pub fn forward(&self, seqs: &[Vec<u32>], sel: &[(usize, usize)]) -> Result<Vec<f32>> {
-        self.fetch(&self.forward_device(seqs, sel)?, sel.len())
+        self.fetch(self.forward_device(seqs, sel)?, sel.len())
     }
 
     /// The same, left on the device.
@@ -335,66 +335,95 @@ impl CudaLm {
     }
 
     /// The head's log-probabilities (`n × vocab`) brought to the host.
-    pub(super) fn fetch(&self, out: &CudaSlice<f32>, n: usize) -> Result<Vec<f32>> {
+    pub(super) fn fetch(&self, out: CudaSlice<f32>, n: usize) -> Result<Vec<f32>> {
         Ok(self.fetch_parts(out, &[n])?.pop().unwrap_or_default())
     }
 
     /// The same in parts of `parts[i]` rows, each straight into a vector of its own.
-    pub(super) fn fetch_parts(&self, out: &CudaSlice<f32>, parts: &[usize]) -> Result<Vec<Vec<f32>>> {
-        let v = self.vocab;
-        if super::pinned() {
-            // None: a host that cannot lock that much memory gets the rows the slower way
-            if let Some(o) = self.fetch_pinned(out, parts)? {
-                return Ok(o);
-            }
-        }
-        let mut at = 0;
-        parts
-            .iter()
-            .map(|&n| {
-                let mut o = vec![0f32; n * v];
-                if n > 0 {
-                    self.stream.memcpy_dtoh(&out.slice(at * v..(at + n) * v), &mut o).map_err(gpu)?;
-                }
-                at += n;
-                Ok(o)
-            })
-            .collect()
+    pub(super) fn fetch_parts(&self, out: CudaSlice<f32>, parts: &[usize]) -> Result<Vec<Vec<f32>>> {
+        let landing = self.land(out, parts.iter().sum())?;
+        self.arrive(landing, parts)
     }
-}
 
-impl CudaLm {
-    /// [`CudaLm::fetch_parts`] through page-locked host memory (one transfer at the link's
-    /// speed), then each part copied out on its own thread; `None` where the memory cannot be
-    /// had.
-    fn fetch_pinned(&self, out: &CudaSlice<f32>, parts: &[usize]) -> Result<Option<Vec<Vec<f32>>>> {
+    /// Starts bringing the first `rows` rows of `out` to the host: into a page-locked buffer
+    /// (one transfer at the link's speed, queued behind the call's kernels, the host not
+    /// waiting), or, where the memory cannot be locked or `LLMZIP_GPU_PINNED=0`, left for
+    /// [`CudaLm::arrive`] to copy the slower way. Only the stream's order links the copy to
+    /// the kernels, so a cached call queues it before the next call may launch.
+    pub(super) fn land(&self, out: CudaSlice<f32>, rows: usize) -> Result<Landing> {
+        use cudarc::driver::DevicePtr;
+        let total = rows * self.vocab;
+        if !super::pinned() || total == 0 {
+            return Ok(Landing::Device(out));
+        }
+        let mut buf = {
+            let mut pool = self.pinned.lock().unwrap_or_else(|e| e.into_inner());
+            match pool.iter().position(|b| b.len() >= total) {
+                Some(i) => pool.swap_remove(i),
+                None => {
+                    // one buffer per call in flight: a smaller one makes room for this size
+                    pool.pop();
+                    drop(pool);
+                    // cacheable (flags 0): the host reads it back, which write-combined memory
+                    // makes slow
+                    // SAFETY: the transfer below writes every value read from it
+                    match unsafe { self.stream.context().alloc_pinned_with_flags::<f32>(total, 0) } {
+                        Ok(p) => p,
+                        Err(_) => return Ok(Landing::Device(out)),
+                    }
+                }
+            }
+        };
+        // a copy into the whole buffer would move the buffer's length, not the call's
+        let dst = &mut buf.as_mut_slice().map_err(gpu)?[..total];
+        let (src, record) = out.device_ptr(&self.stream);
+        // SAFETY: `dst` is page-locked and stays alive (in the landing) until `done` has passed;
+        // `out` is freed in stream order, after the copy
+        unsafe { cudarc::driver::result::memcpy_dtoh_async(dst, src, self.stream.cu_stream()) }.map_err(gpu)?;
+        drop(record);
+        let done = self.stream.record_event(None).map_err(gpu)?;
+        Ok(Landing::Pinned { buf, done, total })
+    }
+
+    /// Waits for a landing and hands out its rows in parts of `parts[i]` rows, each copied out
+    /// on its own thread; the page-locked buffer goes back for the next call.
+    pub(super) fn arrive(&self, landing: Landing, parts: &[usize]) -> Result<Vec<Vec<f32>>> {
         use rayon::prelude::*;
         let v = self.vocab;
-        let total = parts.iter().sum::<usize>() * v;
-        let mut g = self.pinned.lock().unwrap_or_else(|e| e.into_inner());
-        if g.as_ref().is_none_or(|p| p.len() < total) {
-            // cacheable (flags 0): the host reads it back, which write-combined memory makes slow
-            // SAFETY: the transfer below writes every value read from it
-            *g = None;
-            match unsafe { self.stream.context().alloc_pinned_with_flags::<f32>(total.max(1), 0) } {
-                Ok(p) => *g = Some(p),
-                Err(_) => return Ok(None),
-            }
-        }
-        let p = g.as_mut().expect("made above");
-        // a copy into the whole buffer would move the buffer's length, not the call's
-        let dst = &mut p.as_mut_slice().map_err(gpu)?[..total];
-        self.stream.memcpy_dtoh(&out.slice(..total), dst).map_err(gpu)?;
-        self.stream.synchronize().map_err(gpu)?;
-        let host = &p.as_slice().map_err(gpu)?[..total];
         let mut spans = Vec::with_capacity(parts.len());
         let mut at = 0;
         for &n in parts {
             spans.push(at * v..(at + n) * v);
             at += n;
         }
-        Ok(Some(spans.into_par_iter().map(|r| host[r].to_vec()).collect()))
+        match landing {
+            Landing::Device(out) => spans
+                .into_iter()
+                .map(|r| {
+                    let mut o = vec![0f32; r.len()];
+                    if !r.is_empty() {
+                        self.stream.memcpy_dtoh(&out.slice(r), &mut o).map_err(gpu)?;
+                    }
+                    Ok(o)
+                })
+                .collect(),
+            Landing::Pinned { buf, done, total } => {
+                done.synchronize().map_err(gpu)?;
+                let host = &buf.as_slice().map_err(gpu)?[..total];
+                let o = spans.into_par_iter().map(|r| host[r].to_vec()).collect();
+                self.pinned.lock().unwrap_or_else(|e| e.into_inner()).push(buf);
+                Ok(o)
+            }
+        }
     }
+}
+
+/// A call's log-probabilities on their way to the host ([`CudaLm::land`]).
+pub(super) enum Landing {
+    /// still on the device
+    Device(CudaSlice<f32>),
+    /// coming into a page-locked buffer: `done` passes once the first `total` values are there
+    Pinned { buf: cudarc::driver::PinnedHostSlice<f32>, done: cudarc::driver::CudaEvent, total: usize },
 }
 
 /// A batch's rows on the host ([`CudaLm::batch`]).

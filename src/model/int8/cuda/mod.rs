@@ -87,8 +87,9 @@ pub struct CudaLm {
     /// each row attends to the rows at and before it; such a model's calls go through `cache`
     causal: bool,
     cache: cache::DevCache,
-    /// page-locked host memory the log-probabilities come back through (`pinned()`)
-    pinned: std::sync::Mutex<Option<cudarc::driver::PinnedHostSlice<f32>>>,
+    /// page-locked host buffers the log-probabilities come back through (`pinned()`), one
+    /// per call in flight, kept for the next calls
+    pinned: std::sync::Mutex<Vec<cudarc::driver::PinnedHostSlice<f32>>>,
     arch: crate::model::Architecture,
     word: CudaSlice<i8>,
     word_m: CudaSlice<i32>,
@@ -260,6 +261,13 @@ impl CudaLm {
 
     fn create(p: &IntParams, ordinal: usize, max_sequence: usize, causal: bool) -> Result<CudaLm> {
         let ctx = open(ordinal)?;
+        if lean() {
+            // SAFETY: every piece of work goes to the one stream below, in order, and the host
+            // reads results only after waiting for an event recorded after them
+            // (`CudaLm::land`), so cudarc's own cross-stream events (two made per buffer)
+            // guard nothing here
+            unsafe { ctx.disable_event_tracking() };
+        }
         let stream = ctx.default_stream();
         let f = Funcs::load(&ctx)?;
         let up = Upload(&stream);
@@ -313,8 +321,17 @@ impl CudaLm {
         LaunchConfig { grid_dim: (rows as u32, 1, 1), block_dim: (threads, 1, 1), shared_mem_bytes: 0 }
     }
 
+    /// A working buffer of `n` values. Every kernel writes all of its output buffer before
+    /// anything reads it (and a K/V pool row is read only after its call wrote it), so the
+    /// buffer is not zeroed first unless `LLMZIP_GPU_LEAN=0`; the cache test compares the
+    /// rows with the CPU engine's bit for bit, which garbage read anywhere would break.
     fn alloc<T: cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits>(&self, n: usize) -> Result<CudaSlice<T>> {
-        self.stream.alloc_zeros::<T>(n.max(1)).map_err(gpu)
+        if lean() {
+            // SAFETY: see above: written before read
+            unsafe { self.stream.alloc::<T>(n.max(1)) }.map_err(gpu)
+        } else {
+            self.stream.alloc_zeros::<T>(n.max(1)).map_err(gpu)
+        }
     }
 
     fn buf(&self, a: Act, n: usize) -> Result<DBuf> {
@@ -377,7 +394,7 @@ impl MaskedLm for CudaLm {
         if self.causal && use_cache() {
             return self.forward_cached_parts(seqs, sel, parts);
         }
-        self.fetch_parts(&self.forward_device(seqs, sel)?, parts)
+        self.fetch_parts(self.forward_device(seqs, sel)?, parts)
     }
     /// It computes the CPU engine's integers, and those do not depend on the batch
     /// (`MaskedLm for IntLm`).
@@ -423,6 +440,14 @@ fn use_cache() -> bool {
 fn pinned() -> bool {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *ON.get_or_init(|| std::env::var_os("LLMZIP_GPU_PINNED").is_none_or(|v| v != "0"))
+}
+
+/// Whether the engine skips what one stream does not need: cudarc's per-buffer events and
+/// zeroing each working buffer (`LLMZIP_GPU_LEAN=0` keeps both, for comparing: the same
+/// integers either way).
+fn lean() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("LLMZIP_GPU_LEAN").is_none_or(|v| v != "0"))
 }
 
 /// The numerics id of files this engine computes: the CPU engine's.
