@@ -41,17 +41,26 @@ pub fn footprint(bytes: usize) -> usize {
     }
 }
 
-/// Entry types whose all-zero bytes are the value zero (what a fresh mapping holds).
+/// Entry types whose all-zero bytes are the value [`Zeroed::ZERO`] (what a fresh mapping
+/// holds).
 ///
 /// # Safety
-/// Every bit pattern of zeros must be a valid value of the type.
-pub unsafe trait Zeroed: Copy {}
+/// All-zero bytes must be a valid value of the type, equal to `ZERO`.
+pub unsafe trait Zeroed: Copy {
+    const ZERO: Self;
+}
 // SAFETY: integers and floats are valid (zero) as all-zero bytes
-unsafe impl Zeroed for u32 {}
+unsafe impl Zeroed for u32 {
+    const ZERO: Self = 0;
+}
 // SAFETY: as above
-unsafe impl Zeroed for u64 {}
+unsafe impl Zeroed for u64 {
+    const ZERO: Self = 0;
+}
 // SAFETY: as above
-unsafe impl Zeroed for f32 {}
+unsafe impl Zeroed for f32 {
+    const ZERO: Self = 0.0;
+}
 
 /// `len` entries; dereferences to them.
 pub struct Table<T: Copy> {
@@ -86,10 +95,7 @@ impl<T: Copy> Table<T> {
         T: Zeroed,
     {
         // SAFETY: a fresh anonymous mapping holds zero bytes, a valid `T` (`Zeroed`)
-        unsafe { Self::mapped(len) }.unwrap_or_else(|| {
-            // SAFETY: as above, for the zeroed heap memory
-            Self::heap(unsafe { zeroed_vec(len) })
-        })
+        unsafe { Self::mapped(len) }.unwrap_or_else(|| Self::heap(vec![T::ZERO; len]))
     }
 
     /// Entry `i` is `f(i)`: advised before it is written.
@@ -122,20 +128,6 @@ impl<T: Copy> Table<T> {
         }
         map_aligned(bytes).map(|(ptr, mapped)| Table { ptr: ptr as *mut T, len, owner: Owner::Mapped(mapped) })
     }
-}
-
-/// `len` zeroed entries from the heap.
-///
-/// # Safety
-/// All-zero bytes must be a valid `T`.
-unsafe fn zeroed_vec<T: Copy>(len: usize) -> Vec<T> {
-    let mut v = Vec::with_capacity(len);
-    // SAFETY: the capacity is `len`; the bytes are set before the length covers them
-    unsafe {
-        std::ptr::write_bytes(v.as_mut_ptr(), 0, len);
-        v.set_len(len);
-    }
-    v
 }
 
 /// `bytes` (rounded up to whole huge pages) of fresh zero memory starting on a huge-page
