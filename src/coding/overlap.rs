@@ -20,9 +20,12 @@ use crate::schedule::{Lanes, Walker};
 /// group is coded.
 const PARTS: usize = 2;
 
-/// Whether [`drive`] overlaps anything for this plan and model.
+/// Whether [`drive`] overlaps anything for this plan and model (`LLMZIP_OVERLAP=0`: never,
+/// for comparing; the same tokens and calls either way).
 fn applies(ctx: &Ctx, n: usize) -> bool {
-    ctx.plan.lanes != Lanes::Lockstep
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("LLMZIP_OVERLAP").is_none_or(|v| v != "0"))
+        && ctx.plan.lanes != Lanes::Lockstep
         && ctx.lm.batch_invariant()
         && Walker::new(ctx.plan, n, ctx.batch).lane_count() >= PARTS
 }

@@ -322,7 +322,9 @@ impl CudaLm {
         self.cache.reused.fetch_add(places.iter().map(|p| p.from as u64).sum(), Relaxed);
         let picked: Vec<i32> = sel.iter().map(|&(s, p)| (first[s] + p - places[s].from) as i32).collect();
         let st = &self.stream;
-        let up = |x: &[i32]| st.clone_htod(x).map_err(gpu);
+        let qrow: Vec<i32> = (0..rows as i32).collect();
+        let longest = klen.iter().copied().max().unwrap_or(0) as usize;
+        let u = self.upload(&[&qrow, &kstart, &klen, &at, &ids, &pos, &picked])?;
         if !copies.is_empty() {
             let (mut src, mut dst) = (vec![], vec![]);
             for li in 0..layers {
@@ -333,7 +335,8 @@ impl CudaLm {
                     }
                 }
             }
-            let (d_src, d_dst) = (up(&src)?, up(&dst)?);
+            let c = self.upload(&[&src, &dst])?;
+            let (d_src, d_dst) = (c.view(0), c.view(1));
             let h32 = self.hidden as i32;
             for buf in [&mut pool.k, &mut pool.v] {
                 let mut b = st.launch_builder(&self.f.copy_rows);
@@ -341,14 +344,12 @@ impl CudaLm {
                 unsafe { b.launch(Self::rows_cfg(src.len(), 128)) }.map_err(gpu)?;
             }
         }
-        let qrow: Vec<i32> = (0..rows as i32).collect();
-        let longest = klen.iter().copied().max().unwrap_or(0) as usize;
-        let d = DBatch { qrow: up(&qrow)?, kstart: up(&kstart)?, klen: up(&klen)?, longest };
-        let mut kv = KvDest { k: &mut pool.k, v: &mut pool.v, layer_rows, rows: up(&at)? };
-        let mut x = self.embed(&up(&ids)?, &up(&pos)?, rows)?;
+        let d = DBatch { qrow: u.view(0), kstart: u.view(1), klen: u.view(2), longest };
+        let mut kv = KvDest { k: &mut pool.k, v: &mut pool.v, layer_rows, rows: u.view(3) };
+        let mut x = self.embed(&u.view(4), &u.view(5), rows)?;
         for (li, l) in self.layers.iter().enumerate() {
             self.layer(l, li, &mut x, rows, &d, Some(&mut kv))?;
         }
-        self.head(&x, &picked)
+        self.head(&x, &u.view(6), picked.len())
     }
 }

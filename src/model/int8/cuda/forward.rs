@@ -138,9 +138,9 @@ impl CudaLm {
         let b = self.batch(seqs, sel)?;
         let rows = b.ids.len();
         let st = &self.stream;
-        let up = |x: &[i32]| st.clone_htod(x).map_err(gpu);
-        let d = DBatch { qrow: up(&b.qrow)?, kstart: up(&b.kstart)?, klen: up(&b.klen)?, longest: b.longest };
-        let mut x = self.embed(&up(&b.ids)?, &up(&b.pos)?, rows)?;
+        let u = self.upload(&[&b.qrow, &b.kstart, &b.klen, &b.ids, &b.pos, &b.picked])?;
+        let d = DBatch { qrow: u.view(0), kstart: u.view(1), klen: u.view(2), longest: b.longest };
+        let mut x = self.embed(&u.view(3), &u.view(4), rows)?;
         for (li, l) in self.layers.iter().enumerate() {
             if stop == Some(li) {
                 return Ok(Run::Residual(st.clone_dtoh(&x).map_err(gpu)?));
@@ -150,7 +150,7 @@ impl CudaLm {
         if stop.is_some() {
             return Ok(Run::Residual(st.clone_dtoh(&x).map_err(gpu)?));
         }
-        Ok(Run::Probs(self.head(&x, &b.picked)?))
+        Ok(Run::Probs(self.head(&x, &u.view(5), b.picked.len())?))
     }
 
     /// The batch's rows on the host: checked against the model, every sequence's rows one
@@ -195,7 +195,7 @@ impl CudaLm {
     }
 
     /// The residual stream after the embeddings and their LayerNorm.
-    pub(super) fn embed(&self, d_ids: &CudaSlice<i32>, d_pos: &CudaSlice<i32>, rows: usize) -> Result<CudaSlice<i32>> {
+    pub(super) fn embed(&self, d_ids: &CudaView<i32>, d_pos: &CudaView<i32>, rows: usize) -> Result<CudaSlice<i32>> {
         let h32 = self.hidden as i32;
         let mut e = self.alloc::<i32>(rows * self.hidden)?;
         let mut b = self.stream.launch_builder(&self.f.embed);
@@ -281,7 +281,7 @@ impl CudaLm {
         &self,
         src: &CudaSlice<i8>,
         base: usize,
-        at: &CudaSlice<i32>,
+        at: &CudaView<i32>,
         pool: &mut CudaSlice<i8>,
         rows: usize,
     ) -> Result<()> {
@@ -295,16 +295,14 @@ impl CudaLm {
         Ok(())
     }
 
-    /// The prediction head at the `picked` rows of `x`: natural-log probabilities, on the
-    /// device (see [`CudaLm::fetch`]).
-    pub(super) fn head(&self, x: &CudaSlice<i32>, picked: &[i32]) -> Result<CudaSlice<f32>> {
+    /// The prediction head at the `n` rows of `x` that `d_pick` lists: natural-log
+    /// probabilities, on the device (see [`CudaLm::fetch`]).
+    pub(super) fn head(&self, x: &CudaSlice<i32>, d_pick: &CudaView<i32>, n: usize) -> Result<CudaSlice<f32>> {
         let (h, v) = (self.hidden, self.vocab);
         let (h32, st) = (h as i32, &self.stream);
-        let n = picked.len();
-        let d_pick = st.clone_htod(picked).map_err(gpu)?;
         let mut xs = self.alloc::<i32>(n * h)?;
         let mut b = st.launch_builder(&self.f.gather);
-        b.arg(x).arg(&h32).arg(&d_pick).arg(&mut xs);
+        b.arg(x).arg(&h32).arg(d_pick).arg(&mut xs);
         unsafe { b.launch(Self::rows_cfg(n, 128)) }.map_err(gpu)?;
         let a = self.norm_into(&self.final_ln, &xs, n)?;
         // the head's GELU feeds a LayerNorm: kept in 32-bit storage at the table's 15 bits
@@ -442,11 +440,42 @@ struct Batch {
 }
 
 /// What the attention needs of the batch, on the device.
-pub(super) struct DBatch {
-    pub qrow: CudaSlice<i32>,
-    pub kstart: CudaSlice<i32>,
-    pub klen: CudaSlice<i32>,
+pub(super) struct DBatch<'a> {
+    pub qrow: CudaView<'a, i32>,
+    pub kstart: CudaView<'a, i32>,
+    pub klen: CudaView<'a, i32>,
     pub longest: usize,
+}
+
+/// A call's index arrays, uploaded as one buffer: one small transfer and one allocation a
+/// call instead of one per array.
+pub(super) struct Packed {
+    buf: CudaSlice<i32>,
+    spans: Vec<std::ops::Range<usize>>,
+}
+
+impl Packed {
+    /// Array `i` of those given to [`CudaLm::upload`].
+    pub fn view(&self, i: usize) -> CudaView<'_, i32> {
+        self.buf.slice(self.spans[i].clone())
+    }
+}
+
+impl CudaLm {
+    /// `parts` on the device, one after the other in one buffer.
+    pub(super) fn upload(&self, parts: &[&[i32]]) -> Result<Packed> {
+        let mut host = Vec::with_capacity(parts.iter().map(|p| p.len()).sum::<usize>().max(1));
+        let mut spans = Vec::with_capacity(parts.len());
+        for p in parts {
+            spans.push(host.len()..host.len() + p.len());
+            host.extend_from_slice(p);
+        }
+        if host.is_empty() {
+            // no zero-length allocation; nothing reads it
+            host.push(0);
+        }
+        Ok(Packed { buf: self.stream.clone_htod(&host).map_err(gpu)?, spans })
+    }
 }
 
 /// Where a cached call keeps K and V (cache.rs): the pools (`layers × layer_rows` rows each)
@@ -455,7 +484,7 @@ pub(super) struct KvDest<'a> {
     pub k: &'a mut CudaSlice<i8>,
     pub v: &'a mut CudaSlice<i8>,
     pub layer_rows: usize,
-    pub rows: CudaSlice<i32>,
+    pub rows: CudaView<'a, i32>,
 }
 
 enum Run {
