@@ -8,6 +8,7 @@ use crate::coding::select::{Pick, Select};
 use crate::coding::{self, Ctx, Method};
 use crate::container::{self, payload, Block, Header};
 use crate::error::{Error, Result};
+use crate::memory;
 use crate::model::{batcher, MaskedLm, Model, UNNAMED_MODEL};
 use crate::schedule::{Lanes, RevealPlan, Shape};
 use crate::text::pos::{self, UPOS};
@@ -72,6 +73,8 @@ pub struct Stats {
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub blocks: u64,
+    /// blocks coded at once (the request, or fewer where memory is short)
+    pub jobs: u64,
     pub tokens: u64,
     pub exceptions: u64,
     pub masked: u64,
@@ -224,6 +227,7 @@ impl<'m> Compressor<'m> {
         let t = std::time::Instant::now();
         let tok = self.model.tokenizer.encode(data)?;
         stats.tokenize_seconds += t.elapsed().as_secs_f64();
+        crate::memory::release_freed();
         let nanos = AtomicU64::new(0);
         let mix = if self.opts.mix { self.opts.mix_version } else { 0 };
         let mut ctx = ctx(self.model, &self.opts.plan, self.opts.batch, mix, hooks, &nanos);
@@ -252,6 +256,18 @@ impl<'m> Compressor<'m> {
             coding::profile::report("compress", data.len(), tok.ids.len(), model, t.elapsed().as_secs_f64(), cpu);
         }
         Ok(block)
+    }
+
+    /// Blocks coded at once: `jobs`, or fewer where their adaptive models would not fit in
+    /// the memory available ([`memory::jobs_that_fit`]).
+    pub fn jobs(&self) -> usize {
+        memory::jobs_that_fit(self.opts.jobs, self.block_bytes(), memory::available())
+    }
+
+    /// Bytes one block in flight holds at most ([`memory::block_bytes`]).
+    pub fn block_bytes(&self) -> u64 {
+        let mix = if self.opts.mix && self.opts.method == Method::Arith { self.opts.mix_version } else { 0 };
+        memory::block_bytes(mix, self.model.lm.vocab_size(), self.opts.plan.rounds, self.opts.block_size)
     }
 
     /// Compresses a whole stream into one member. Up to `jobs` blocks are coded at once;
@@ -285,7 +301,8 @@ impl<'m> Compressor<'m> {
         out.write_all(&header).map_err(wio)?;
         let mut written = header.len() as u64;
         let mut total_crc = crc32fast::Hasher::new();
-        let jobs = self.opts.jobs.max(1);
+        let jobs = self.jobs();
+        stats.jobs = jobs as u64;
         let mut first = Some(first).filter(|f| !f.is_empty());
         loop {
             let mut batch = Vec::with_capacity(jobs);

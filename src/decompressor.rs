@@ -149,7 +149,8 @@ impl<'m> MemberDecoder<'m> {
         Ok(data)
     }
 
-    /// Decodes the member's blocks, `jobs` at once, up to and including its end record.
+    /// Decodes the member's blocks, `jobs` at once (fewer where their adaptive models would
+    /// not fit in the memory available), up to and including its end record.
     /// Returns the member's original length.
     fn decode_rest<R: Read, W: Write + ?Sized>(
         &self,
@@ -160,6 +161,11 @@ impl<'m> MemberDecoder<'m> {
     ) -> Result<u64> {
         let mut total = 0u64;
         let mut crc = crc32fast::Hasher::new();
+        let h = &self.header;
+        let mix = if h.method == Method::Arith { h.mix } else { 0 };
+        let per_block =
+            crate::memory::block_bytes(mix, self.model.lm.vocab_size(), h.plan.rounds, h.block_size as usize);
+        let jobs = crate::memory::jobs_that_fit(jobs, per_block, crate::memory::available());
         loop {
             let mut batch = Vec::with_capacity(jobs);
             let mut end = None;

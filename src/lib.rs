@@ -12,6 +12,7 @@ pub mod decompressor;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzz;
+pub mod memory;
 pub mod model;
 pub mod numerics;
 pub mod schedule;

@@ -24,7 +24,8 @@ pub struct Global {
     #[arg(long, global = true)]
     pub threads: Option<usize>,
     /// Blocks coded at once, one thread each; never changes the output (default: 1 on the
-    /// CPU, all cores with --device cuda)
+    /// CPU, all cores with --device cuda). Each holds its adaptive model's tables (about 350
+    /// MB for a 1 MiB block): fewer run at once where they would not fit in available memory
     #[arg(short = 'j', long, global = true)]
     pub jobs: Option<usize>,
 }

@@ -129,6 +129,14 @@ pub fn run(g: &Global, a: CompressArgs) -> anyhow::Result<()> {
         // a refusal (an existing output, a terminal) comes before a pipe is read from
         dest.check(a.io.force, true)?;
         let comp = Compressor::new(&model, Options { jobs: models.jobs, ..options(&a, model.lm.causal()) })?;
+        let jobs = comp.jobs();
+        if jobs < models.jobs && !g.quiet {
+            eprintln!(
+                "llmzip: note: {} blocks at once would not fit in memory (about {} MB each): coding {jobs} at once (the output is the same)",
+                models.jobs,
+                comp.block_bytes() >> 20
+            );
+        }
         let (stats, secs) = through(g, f, &dest, a.io.force, true, "compressing", |input, out, hooks| {
             comp.compress(input, out, hooks).with_context(|| format!("compressing {}", f.display()))
         })?;

@@ -71,17 +71,29 @@ impl Version {
         rounds: usize,
         text: impl FnOnce() -> Vec<Vec<u8>>,
     ) -> Box<dyn AdaptiveModel> {
+        if let Some(p) = self.params(rounds) {
+            return Box::new(ContextMixModel::new(vocab, n, &text(), p));
+        }
         match self {
             Version::LmOnly => Box::new(LmOnly { freqs: Vec::new() }),
             Version::BigramCache => Box::new(WholeToken::new(BigramCache::new(vocab, n))),
-            Version::Ngram => Box::new(WholeToken::new(NgramModel::new(vocab, n))),
-            Version::ContextMixV3 => Box::new(ContextMixModel::new(vocab, n, &text(), Params::v3())),
-            Version::ContextMix => Box::new(ContextMixModel::new(vocab, n, &text(), Params::for_plan(rounds))),
-            Version::ContextMixV5 => Box::new(ContextMixModel::new(vocab, n, &text(), Params::v5(rounds))),
-            Version::ContextMixV6 => Box::new(ContextMixModel::new(vocab, n, &text(), Params::v6(rounds))),
-            Version::ContextMixV7 => Box::new(ContextMixModel::new(vocab, n, &text(), Params::v7(rounds))),
-            Version::ContextMixV8 => Box::new(ContextMixModel::new(vocab, n, &text(), Params::v8(rounds))),
+            // the context-mixing versions returned above
+            _ => Box::new(WholeToken::new(NgramModel::new(vocab, n))),
         }
+    }
+
+    /// The context-mixing settings of this version for a plan of `rounds` rounds (`None`:
+    /// not a context-mixing version).
+    pub fn params(self, rounds: usize) -> Option<Params> {
+        Some(match self {
+            Version::LmOnly | Version::BigramCache | Version::Ngram => return None,
+            Version::ContextMixV3 => Params::v3(),
+            Version::ContextMix => Params::for_plan(rounds),
+            Version::ContextMixV5 => Params::v5(rounds),
+            Version::ContextMixV6 => Params::v6(rounds),
+            Version::ContextMixV7 => Params::v7(rounds),
+            Version::ContextMixV8 => Params::v8(rounds),
+        })
     }
 
     /// Decisions are bits in a binary arithmetic coder's bytes; otherwise whole tokens in

@@ -83,7 +83,7 @@ pub struct Counters {
 impl Counters {
     /// A table of 2^bits slots.
     pub fn new(bits: u32) -> Self {
-        Counters { t: Table::filled(1 << bits, 0), mask: (1u64 << bits) - 1 }
+        Counters { t: Table::zeroed(1 << bits), mask: (1u64 << bits) - 1 }
     }
 
     #[inline]

@@ -178,6 +178,8 @@ struct Point {
 }
 
 const APM_STEPS: usize = 33;
+/// Bytes of one APM context's curve.
+pub const APM_ROW_BYTES: usize = APM_STEPS * std::mem::size_of::<Point>();
 const APM_RANGE: f32 = 8.0;
 
 impl Apm {

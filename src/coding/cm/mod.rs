@@ -91,6 +91,28 @@ pub fn table_bits(n: usize, per_token: usize, min: u32, max: u32) -> u32 {
     want.clamp(min, max)
 }
 
+/// Bytes a [`ContextMix`] of `n` tokens over `vocab` ids with settings `p` holds, counted from
+/// the sizes [`ContextMix::new`] gives its parts: the context slots, the APMs, the match
+/// tables and the per-position vectors (the mixer's weights and the small maps, a few hundred
+/// kB, are left out). What one block in flight costs; the tables dominate.
+pub fn model_bytes(vocab: usize, n: usize, p: &Params) -> usize {
+    let slots = huge::footprint(4 << table_bits(n, p.slots_per_token, 12, 22));
+    let counters = p.contexts.len() * slots + (4 << 12);
+    let matcher = (4usize << table_bits(n, 2, 10, 22)) + n * 6;
+    let long = if p.match_long > 0 { matcher + (4 << 12) } else { 0 };
+    // the keyed lines' table: about one entry (48 bytes with the map's slack) per token
+    let pointers = if p.pointers { (4 << 16) + n * 8 + if p.keyed { n * 48 } else { 0 } } else { 0 };
+    let bits = Tree::new(vocab, &[]).bits;
+    let small = 1usize << table_bits(n, 16, 8, 16);
+    let apm = |rows: usize| huge::footprint(rows * mixer::APM_ROW_BYTES);
+    let states = MATCH_STATES * if p.pointers { pointers::STATES } else { 1 };
+    let apms = apm(MAX_DEPTH * states)
+        + apm(1 << bits.min(16))
+        + if p.apm_prev { apm(small) } else { 0 }
+        + if p.apm_mix { apm(small) + apm(MAX_DEPTH * sse::LM_STEPS) } else { 0 };
+    counters + matcher + long + pointers + apms + n * 4
+}
+
 pub struct ContextMix {
     p: Params,
     tree: Tree,

@@ -11,7 +11,7 @@ use super::params::Params;
 use super::tree::CLIP;
 
 /// LM odds buckets of the version 5 APM by the LM.
-const LM_STEPS: usize = 24;
+pub(super) const LM_STEPS: usize = 24;
 
 /// What an APM stage needs to know about one decision.
 pub struct Decision {
