@@ -331,97 +331,6 @@ impl CudaLm {
         unsafe { b.launch(Self::rows_cfg(n, 256)) }.map_err(gpu)?;
         Ok(out)
     }
-
-    /// The head's log-probabilities (`n × vocab`) brought to the host.
-    pub(super) fn fetch(&self, out: CudaSlice<f32>, n: usize) -> Result<Vec<f32>> {
-        Ok(self.fetch_parts(out, &[n])?.pop().unwrap_or_default())
-    }
-
-    /// The same in parts of `parts[i]` rows, each straight into a vector of its own.
-    pub(super) fn fetch_parts(&self, out: CudaSlice<f32>, parts: &[usize]) -> Result<Vec<Vec<f32>>> {
-        let landing = self.land(out, parts.iter().sum())?;
-        self.arrive(landing, parts)
-    }
-
-    /// Starts bringing the first `rows` rows of `out` to the host: into a page-locked buffer
-    /// (one transfer at the link's speed, queued behind the call's kernels, the host not
-    /// waiting), or, where the memory cannot be locked or `LLMZIP_GPU_PINNED=0`, left for
-    /// [`CudaLm::arrive`] to copy the slower way. Only the stream's order links the copy to
-    /// the kernels, so a cached call queues it before the next call may launch.
-    pub(super) fn land(&self, out: CudaSlice<f32>, rows: usize) -> Result<Landing> {
-        use cudarc::driver::DevicePtr;
-        let total = rows * self.vocab;
-        if !super::pinned() || total == 0 {
-            return Ok(Landing::Device(out));
-        }
-        let mut buf = {
-            let mut pool = self.pinned.lock().unwrap_or_else(|e| e.into_inner());
-            match pool.iter().position(|b| b.len() >= total) {
-                Some(i) => pool.swap_remove(i),
-                None => {
-                    // one buffer per call in flight: a smaller one makes room for this size
-                    pool.pop();
-                    drop(pool);
-                    // cacheable (flags 0): the host reads it back, which write-combined memory
-                    // makes slow
-                    // SAFETY: the transfer below writes every value read from it
-                    match unsafe { self.stream.context().alloc_pinned_with_flags::<f32>(total, 0) } {
-                        Ok(p) => p,
-                        Err(_) => return Ok(Landing::Device(out)),
-                    }
-                }
-            }
-        };
-        // a copy into the whole buffer would move the buffer's length, not the call's
-        let dst = &mut buf.as_mut_slice().map_err(gpu)?[..total];
-        let (src, record) = out.device_ptr(&self.stream);
-        // SAFETY: `dst` is page-locked and stays alive (in the landing) until `done` has passed;
-        // `out` is freed in stream order, after the copy
-        unsafe { cudarc::driver::result::memcpy_dtoh_async(dst, src, self.stream.cu_stream()) }.map_err(gpu)?;
-        drop(record);
-        let done = self.stream.record_event(None).map_err(gpu)?;
-        Ok(Landing::Pinned { buf, done, total })
-    }
-
-    /// Waits for a landing and hands out its rows in parts of `parts[i]` rows, each copied out
-    /// on its own thread; the page-locked buffer goes back for the next call.
-    pub(super) fn arrive(&self, landing: Landing, parts: &[usize]) -> Result<Vec<Vec<f32>>> {
-        use rayon::prelude::*;
-        let v = self.vocab;
-        let mut spans = Vec::with_capacity(parts.len());
-        let mut at = 0;
-        for &n in parts {
-            spans.push(at * v..(at + n) * v);
-            at += n;
-        }
-        match landing {
-            Landing::Device(out) => spans
-                .into_iter()
-                .map(|r| {
-                    let mut o = vec![0f32; r.len()];
-                    if !r.is_empty() {
-                        self.stream.memcpy_dtoh(&out.slice(r), &mut o).map_err(gpu)?;
-                    }
-                    Ok(o)
-                })
-                .collect(),
-            Landing::Pinned { buf, done, total } => {
-                done.synchronize().map_err(gpu)?;
-                let host = &buf.as_slice().map_err(gpu)?[..total];
-                let o = spans.into_par_iter().map(|r| host[r].to_vec()).collect();
-                self.pinned.lock().unwrap_or_else(|e| e.into_inner()).push(buf);
-                Ok(o)
-            }
-        }
-    }
-}
-
-/// A call's log-probabilities on their way to the host ([`CudaLm::land`]).
-pub(super) enum Landing {
-    /// still on the device
-    Device(CudaSlice<f32>),
-    /// coming into a page-locked buffer: `done` passes once the first `total` values are there
-    Pinned { buf: cudarc::driver::PinnedHostSlice<f32>, done: cudarc::driver::CudaEvent, total: usize },
 }
 
 /// A batch's rows on the host ([`CudaLm::batch`]).
@@ -445,37 +354,6 @@ pub(super) struct DBatch<'a> {
     pub kstart: CudaView<'a, i32>,
     pub klen: CudaView<'a, i32>,
     pub longest: usize,
-}
-
-/// A call's index arrays, uploaded as one buffer: one small transfer and one allocation a
-/// call instead of one per array.
-pub(super) struct Packed {
-    buf: CudaSlice<i32>,
-    spans: Vec<std::ops::Range<usize>>,
-}
-
-impl Packed {
-    /// Array `i` of those given to [`CudaLm::upload`].
-    pub fn view(&self, i: usize) -> CudaView<'_, i32> {
-        self.buf.slice(self.spans[i].clone())
-    }
-}
-
-impl CudaLm {
-    /// `parts` on the device, one after the other in one buffer.
-    pub(super) fn upload(&self, parts: &[&[i32]]) -> Result<Packed> {
-        let mut host = Vec::with_capacity(parts.iter().map(|p| p.len()).sum::<usize>().max(1));
-        let mut spans = Vec::with_capacity(parts.len());
-        for p in parts {
-            spans.push(host.len()..host.len() + p.len());
-            host.extend_from_slice(p);
-        }
-        if host.is_empty() {
-            // no zero-length allocation; nothing reads it
-            host.push(0);
-        }
-        Ok(Packed { buf: self.stream.clone_htod(&host).map_err(gpu)?, spans })
-    }
 }
 
 /// Where a cached call keeps K and V (cache.rs): the pools (`layers × layer_rows` rows each)

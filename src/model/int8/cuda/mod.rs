@@ -361,6 +361,7 @@ impl CudaLm {
 
 mod cache;
 mod forward;
+mod transfer;
 
 impl MaskedLm for CudaLm {
     fn vocab_size(&self) -> usize {
