@@ -334,9 +334,9 @@ fn merged_calls(stderr: &[u8]) -> (u64, u64) {
     sum
 }
 
-/// Blocks coded at once share the integer engine's calls (a batcher merges them), and the
-/// files are those of one block at a time and of unmerged calls; every file decodes, with
-/// merged calls too.
+/// Blocks coded at once share the integer engine's calls (a batcher merges them, with one or
+/// several engine threads), and the files are those of one block at a time and of unmerged
+/// calls; every file decodes, with merged calls too.
 #[test]
 fn blocks_share_model_calls_and_the_bytes_stay() {
     let d = tempfile::tempdir().unwrap();
@@ -345,9 +345,18 @@ fn blocks_share_model_calls_and_the_bytes_stay() {
     let model = common::fixture(INT);
     let mut files = Vec::new();
     // "": the variable unset, where blocks make their own calls (merging is asked for)
-    for (jobs, batch) in [("1", "1"), ("4", "1"), ("4", "0"), ("4", ""), ("3", "1")] {
-        let out = format!("t.{jobs}.{batch}.llmz");
+    for (jobs, batch, threads) in [
+        ("1", "1", "2"),
+        ("4", "1", "2"),
+        ("4", "0", "2"),
+        ("4", "", "2"),
+        ("3", "1", "2"),
+        ("4", "1", "1"),
+        ("4", "1", "3"),
+    ] {
+        let out = format!("t.{jobs}.{batch}.{threads}.llmz");
         let mut c = llmzip(d.path());
+        c.env("LLMZIP_BATCH_THREADS", threads);
         c.args(["--jobs", jobs, "compress", "--block-size", "2000", "--window", "16", "--context", "8", "-o", &out]);
         c.arg("--model").arg(&model).arg("t.txt").env_remove("LLMZIP_BATCH_BLOCKS").env("LLMZIP_PROFILE", "1");
         if !batch.is_empty() {
@@ -365,7 +374,7 @@ fn blocks_share_model_calls_and_the_bytes_stay() {
     assert!(files.iter().all(|f| *f == files[0]), "merged model calls changed the file");
     for jobs in ["1", "4"] {
         let mut c = llmzip(d.path());
-        c.args(["--jobs", jobs, "decompress", "-c", "t.1.1.llmz"])
+        c.args(["--jobs", jobs, "decompress", "-c", "t.1.1.2.llmz"])
             .env("LLMZIP_PROFILE", "1")
             .env("LLMZIP_BATCH_BLOCKS", "1");
         let out = c.assert().success().stdout(text.to_vec()).get_output().stderr.clone();
