@@ -15,5 +15,11 @@ for E in ${MODES:-LLMZIP_X=0}; do
   kill $D; sleep 0.3
   grep -v "^profile" $W/pd.txt | tail -1
   grep "^profile GPU\|^profile: " $W/pd.txt
+  grep "^profile decompress" $W/pd.txt | python3 -c "
+import re, sys, statistics as st
+r = [l for l in sys.stdin if ' 1048' in l]
+c = [float(re.search(r'coding thread CPU ([0-9.]+)', l).group(1)) for l in r]
+t = [int(re.search(r'bytes ([0-9]+) tokens', l).group(1)) for l in r]
+print('full blocks %d: coding thread median %.2f s, %.1f us/token' % (len(c), st.median(c), 1e6 * st.median(c) / st.median(t))) if c else None"
   awk '/^# *gpu/ {for (i=2;i<=NF;i++) {if ($i=="sm") sc=i-1; if ($i=="rxpci") rc=i-1; if ($i=="txpci") tc=i-1}} !/^#/ && NF>1 {s+=$sc; r+=$rc; t+=$tc; n++} END {printf "SM mean %.1f%%, PCIe rx %.0f tx %.0f MB/s over %d s\n", s/n, r/n, t/n, n}' $W/dmon.log
 done
