@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Session 10 GPU check: the K/V cache on the GPU (tests), same bytes as the CPU, speed.
 set -u
-C=carry/c10
+C=${C:-carry/c10}
 python3 $C/carry-binary.py unpack $C/llmzip.xz /tmp/llmzip --partial >/dev/null
 python3 $C/carry-binary.py unpack $C/causal.xz /tmp/causal --partial >/dev/null
 B=/tmp/llmzip

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 set -u
-C=carry/c10
+C=${C:-carry/c10}
 python3 $C/carry-binary.py unpack $C/int8_gpu.xz /tmp/int8_gpu --partial >/dev/null
 cat $C/bench/*.txt > /tmp/all.txt
 for l in ${LANES:-32 512 1024}; do

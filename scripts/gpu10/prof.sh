@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # per-block profile of -5 -j16 on the first $BYTES of the slice
 set -u
-C=carry/c10; W=/tmp/llmz-slice; mkdir -p $W
+C=${C:-carry/c10}; W=/tmp/llmz-slice; mkdir -p $W
 [ -f $W/slice.txt ] || SLICE_DIR=$W bash scripts/gpu-slice.sh make carry/slice ${BYTES:-16777216} >/dev/null
 python3 $C/carry-binary.py unpack $C/llmzip.xz $W/llmzip --partial >/dev/null
 export LLMZIP_INT8_CUDA=0

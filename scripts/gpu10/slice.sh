@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # 50 MB slice at -5: compress/decompress MB/s, cmp, SM%, peak RSS, for each "mode:jobs" in $RUNS.
 set -u
-C=carry/c10; W=/tmp/llmz-slice; mkdir -p $W
+C=${C:-carry/c10}; W=/tmp/llmz-slice; mkdir -p $W
 case "$1" in
 start)
   [ -n "${SKIPMAKE:-}" ] || SLICE_DIR=$W bash scripts/gpu-slice.sh make carry/slice ${BYTES:-50000000}

@@ -2,7 +2,7 @@
 # A/B of two builds (carry/c11/llmzipA.xz, llmzip.xz) on the first $BYTES of the slice,
 # -5 -j$J, alternating, ROUNDS times: compress, decompress, cmp
 set -u
-C=carry/c11; W=/tmp/llmz-slice; mkdir -p $W
+export C=${C:-carry/c11}; W=/tmp/llmz-slice; mkdir -p $W
 [ -f $W/slice.txt ] || SLICE_DIR=$W bash scripts/gpu-slice.sh make carry/slice ${BYTES:-16000000} >/dev/null
 python3 $C/carry-binary.py unpack $C/llmzipA.xz $W/A --partial >/dev/null
 python3 $C/carry-binary.py unpack $C/llmzip.xz $W/B --partial >/dev/null

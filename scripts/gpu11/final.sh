@@ -2,7 +2,7 @@
 # merged main on the GPU: cache test, alice and the structured texts GPU file == CPU file and
 # GPU round trips, all seven bench texts together at -5 -j16 (MB/s, SM busy)
 set -u
-C=carry/c11
+export C=${C:-carry/c11}
 bash $C/gpu.sh test 2>&1 | tail -3
 bash $C/gpu.sh alice 2>&1 | tail -4
 B=/tmp/llmzip; export LLMZIP_INT8_CUDA=0

@@ -2,7 +2,7 @@
 # decoder latency settings on the first $BYTES of the slice at -5 -j$J: compress once, then
 # decompress for each env set in MODES (comma-separated variables), cmp, SM% and PCIe (dmon)
 set -u
-C=carry/c11; W=/tmp/llmz-slice; mkdir -p $W
+export C=${C:-carry/c11}; W=/tmp/llmz-slice; mkdir -p $W
 [ -f $W/slice.txt ] || SLICE_DIR=$W bash scripts/gpu-slice.sh make carry/slice ${BYTES:-16000000} >/dev/null
 python3 $C/carry-binary.py unpack $C/llmzip.xz $W/llmzip --partial >/dev/null
 export LLMZIP_INT8_CUDA=0
