@@ -272,6 +272,37 @@ mod tests {
     use super::*;
     use crate::model::mock;
 
+    /// Runs `engines` engine threads of `batcher` while `clients` clients each run `f(k,
+    /// client)` on a thread of their own (every client open before any calls); what each
+    /// returned, in order.
+    fn serve<R: Send>(
+        batcher: &Batcher,
+        engines: usize,
+        clients: usize,
+        f: impl Fn(usize, &Client) -> R + Sync,
+    ) -> Vec<R> {
+        let clients: Vec<Client> = (0..clients).map(|_| batcher.client()).collect();
+        std::thread::scope(|s| {
+            for _ in 0..engines {
+                s.spawn(|| batcher.run());
+            }
+            let _stop = Stop(batcher);
+            let f = &f;
+            let hs: Vec<_> = clients
+                .iter()
+                .enumerate()
+                .map(|(k, c)| {
+                    s.spawn(move || {
+                        let r = f(k, c);
+                        c.done();
+                        r
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        })
+    }
+
     /// The calls of several threads, merged, get the rows their own calls get, and gathering
     /// waits for every open client: with all of them calling, one engine call serves them.
     #[test]
@@ -286,23 +317,9 @@ mod tests {
         };
         let mut batcher = Batcher::new(lm);
         batcher.linger = Duration::from_secs(30);
-        let clients: Vec<Client> = (0..4).map(|_| batcher.client()).collect();
-        let got: Vec<Vec<f32>> = std::thread::scope(|s| {
-            s.spawn(|| batcher.run());
-            let _stop = Stop(&batcher);
-            let hs: Vec<_> = clients
-                .iter()
-                .enumerate()
-                .map(|(k, c)| {
-                    s.spawn(move || {
-                        let (seqs, sel) = call(k);
-                        let lp = c.log_probs(&seqs, &sel).unwrap();
-                        c.done();
-                        lp
-                    })
-                })
-                .collect();
-            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        let got = serve(&batcher, 1, 4, |k, c| {
+            let (seqs, sel) = call(k);
+            c.log_probs(&seqs, &sel).unwrap()
         });
         for (k, lp) in got.iter().enumerate() {
             let (seqs, sel) = call(k);
@@ -329,28 +346,11 @@ mod tests {
             (seqs, sel)
         };
         let batcher = Batcher::new(lm);
-        let clients: Vec<Client> = (0..6).map(|_| batcher.client()).collect();
-        std::thread::scope(|s| {
-            for _ in 0..3 {
-                s.spawn(|| batcher.run());
-            }
-            let _stop = Stop(&batcher);
-            let hs: Vec<_> = clients
-                .iter()
-                .enumerate()
-                .map(|(k, c)| {
-                    s.spawn(move || {
-                        for j in 0..20 {
-                            let (seqs, sel) = call(k, j);
-                            let got = c.log_probs(&seqs, &sel).unwrap();
-                            assert_eq!(got, lm.log_probs(&seqs, &sel).unwrap(), "client {k} call {j}");
-                        }
-                        c.done();
-                    })
-                })
-                .collect();
-            for h in hs {
-                h.join().unwrap();
+        serve(&batcher, 3, 6, |k, c| {
+            for j in 0..20 {
+                let (seqs, sel) = call(k, j);
+                let got = c.log_probs(&seqs, &sel).unwrap();
+                assert_eq!(got, lm.log_probs(&seqs, &sel).unwrap(), "client {k} call {j}");
             }
         });
         let (calls, served) = batcher.counts();
