@@ -138,7 +138,11 @@ impl<'a> Batcher<'a> {
         let parts: Vec<usize> = batch.iter().map(|r| r.sel.len()).collect();
         let got = match fetch_in_parts() {
             true => self.inner.log_probs_parts(&seqs, &sel, &parts),
-            false => crate::model::split_parts(self.inner.log_probs(&seqs, &sel), self.inner.vocab_size(), &parts),
+            false => crate::model::split_parts(
+                self.inner.log_probs(&seqs, &sel),
+                self.inner.rows().len(self.inner.vocab_size()),
+                &parts,
+            ),
         };
         match got {
             Ok(lps) if lps.len() == batch.len() => {
@@ -212,6 +216,9 @@ impl MaskedLm for Client<'_, '_> {
     }
     fn merges_calls(&self) -> bool {
         self.batcher.inner.merges_calls()
+    }
+    fn rows(&self) -> crate::model::RowForm {
+        self.batcher.inner.rows()
     }
     fn log_probs(&self, seqs: &[Vec<u32>], sel: &[(usize, usize)]) -> Result<Vec<f32>> {
         if sel.is_empty() {

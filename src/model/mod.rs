@@ -32,13 +32,25 @@ pub trait MaskedLm: Send + Sync {
     /// Longest sequence accepted, special tokens included.
     fn max_sequence(&self) -> usize;
     /// `seqs`: token ids (padded internally to the longest); `sel`: (sequence, position)
-    /// pairs. Returns `sel.len() * vocab_size()` natural-log probabilities, row-major.
+    /// pairs. Returns a row per selection, row-major, in [`MaskedLm::rows`]' form: for a
+    /// model itself `vocab_size()` natural-log probabilities.
     fn log_probs(&self, seqs: &[Vec<u32>], sel: &[(usize, usize)]) -> Result<Vec<f32>>;
     /// [`MaskedLm::log_probs`] of several callers' calls made as one: `parts[i]` of the
     /// selections (in order) are caller i's, and its rows come back as a vector of its own
     /// (a backend whose results live elsewhere, a GPU, copies each part straight there).
     fn log_probs_parts(&self, seqs: &[Vec<u32>], sel: &[(usize, usize)], parts: &[usize]) -> Result<Vec<Vec<f32>>> {
-        split_parts(self.log_probs(seqs, sel), self.vocab_size(), parts)
+        split_parts(self.log_probs(seqs, sel), self.rows().len(self.vocab_size()), parts)
+    }
+    /// What a row of [`MaskedLm::log_probs`] holds.
+    fn rows(&self) -> RowForm {
+        RowForm::LogProbs
+    }
+    /// This model with rows in [`RowForm::Ranked`] form for the vocabulary tree whose
+    /// `rank[id]` is each id's rank, where the backend computes that form itself (a GPU: the
+    /// context mixer's first step per token done there, and the same bits the coding thread
+    /// would compute from log-probabilities, `coding::cm::ranked`). `None`: not offered.
+    fn ranked<'a>(&'a self, _rank: &[u32], _depth: u32, _v3: bool) -> Option<Box<dyn MaskedLm + 'a>> {
+        None
     }
     /// Names the computation (an id of [`crate::numerics`] or a new one): files record it, and
     /// equal ids must mean bit-identical `log_probs`.
@@ -65,7 +77,28 @@ pub trait MaskedLm: Send + Sync {
     }
 }
 
-/// A merged call's rows (`vocab` per selection) as one vector per part of `parts[i]` rows.
+/// How a row of [`MaskedLm::log_probs`] is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowForm {
+    /// `vocab` natural-log probabilities, by token id
+    LogProbs,
+    /// the probabilities e^lp (the context mixer's `math::exp`) in the vocabulary tree's rank
+    /// order, then the sums of the ranges of the tree's nodes at depths 1 to `depth`
+    /// (`coding::cm::ranked`)
+    Ranked { depth: u32 },
+}
+
+impl RowForm {
+    /// Floats per row for a vocabulary of `vocab` ids.
+    pub fn len(self, vocab: usize) -> usize {
+        match self {
+            RowForm::LogProbs => vocab,
+            RowForm::Ranked { depth } => vocab + (2usize << depth) - 2,
+        }
+    }
+}
+
+/// A merged call's rows (`row` floats per selection) as one vector per part of `parts[i]` rows.
 pub fn split_parts(all: Result<Vec<f32>>, vocab: usize, parts: &[usize]) -> Result<Vec<Vec<f32>>> {
     let all = all?;
     if all.len() != parts.iter().sum::<usize>() * vocab {

@@ -21,6 +21,7 @@ pub mod math;
 pub mod mixer;
 pub mod params;
 pub mod pointers;
+pub mod ranked;
 pub mod sse;
 #[cfg(test)]
 mod testing;
@@ -148,21 +149,36 @@ pub struct ContextMix {
 pub struct ContextMixModel {
     lm: LmBits,
     cm: ContextMix,
+    /// the rows' sums' depth when they come ranked ([`ranked`]), `None` for log-probabilities
+    ranked: Option<u32>,
 }
 
 impl ContextMixModel {
     pub fn new(vocab: usize, n: usize, text: &[Vec<u8>], p: Params) -> Self {
-        ContextMixModel { lm: LmBits::default(), cm: ContextMix::new(vocab, n, text, p) }
+        ContextMixModel { lm: LmBits::default(), cm: ContextMix::new(vocab, n, text, p), ranked: None }
+    }
+
+    /// The same model fed rows of `form`.
+    pub fn with_rows(mut self, form: crate::model::RowForm) -> Self {
+        self.ranked = match form {
+            crate::model::RowForm::LogProbs => None,
+            crate::model::RowForm::Ranked { depth } => Some(depth),
+        };
+        self
     }
 }
 
 impl AdaptiveModel for ContextMixModel {
     fn code(&mut self, i: usize, lp: &[f32], io: &mut dyn TokenIo) -> Result<u32> {
         self.cm.prepare(i);
+        let want = io.known();
+        if let Some(depth) = self.ranked {
+            let odds = ranked::RankedOdds::new(lp, &self.cm.tree, depth)?;
+            return self.cm.code(i, &odds, want, |bit, p| io.bit(bit, p));
+        }
         let t = crate::coding::profile::start();
         self.lm.load(lp, &self.cm.tree, self.cm.p.v3);
         crate::coding::profile::stop(crate::coding::profile::Stage::Quantize, t);
-        let want = io.known();
         self.cm.code(i, &self.lm, want, |bit, p| io.bit(bit, p))
     }
 }
