@@ -397,3 +397,44 @@ fn the_gpu_cache_gives_the_cpu_bits() {
         assert!(reused > computed, "model {model}: {reused} rows reused, {computed} computed");
     }
 }
+
+/// Ranked rows made on the GPU (feature `int8-cuda`, a GPU present; skipped otherwise) are
+/// the host's ranked rows (`HostRanked`) of the CPU engine's log-probabilities, bit for bit:
+/// the random workload on the cached (causal) and uncached (bidirectional) paths, merged
+/// calls brought back in parts, version 3's reading of tiny probabilities too.
+#[cfg(feature = "int8-cuda")]
+#[test]
+fn the_gpu_ranks_rows_as_the_host_does() {
+    use llmzip::coding::cm::ranked::{HostRanked, DEPTH};
+    use llmzip::model::int8::cuda::{gpu_count, CudaLm};
+    use rand::seq::SliceRandom;
+    if gpu_count().unwrap_or(0) == 0 {
+        eprintln!("no GPU: skipped");
+        return;
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(0x7a4);
+    for (model, causal) in [(0, true), (1, false), (2, true)] {
+        let (_, cpu) = random_model(&mut rng);
+        let max = cpu.max_sequence();
+        let gpu = CudaLm::new(&cpu.engine.p, 0, max, causal).unwrap();
+        let reference = IntLm::from_params(cpu.engine.p.clone(), max, causal);
+        let mut rank: Vec<u32> = (0..reference.vocab_size() as u32).collect();
+        rank.shuffle(&mut rng);
+        let v3 = model == 2;
+        let on_gpu = gpu.ranked(&rank, DEPTH, v3).expect("the GPU engine offers ranked rows");
+        let host = HostRanked::new(&reference, &rank, DEPTH, v3).unwrap();
+        assert_eq!(on_gpu.rows(), host.rows());
+        let mut open: Vec<Vec<u32>> = (0..rng.random_range(8..=40)).map(|_| vec![0]).collect();
+        for call in 0..40 {
+            let (seqs, sel) = next_call(&mut rng, &mut open, max);
+            let want = host.log_probs(&seqs, &sel).unwrap();
+            let got = if call % 2 == 0 {
+                on_gpu.log_probs(&seqs, &sel).unwrap()
+            } else {
+                let cut = sel.len() / 2;
+                on_gpu.log_probs_parts(&seqs, &sel, &[cut, sel.len() - cut]).unwrap().concat()
+            };
+            assert!(bits(&got) == bits(&want), "model {model} (causal {causal}), call {call}");
+        }
+    }
+}
