@@ -307,7 +307,7 @@ impl<'m> Compressor<'m> {
         // backend makes it (the same file either way)
         let (o, tok) = (&self.opts, &self.model.tokenizer);
         let mix = if o.mix { o.mix_version } else { 0 };
-        let ranked = coding::cm::ranked::for_coding(self.model.lm.as_ref(), tok, o.method, mix, o.plan.rounds);
+        let ranked = coding::cm::ranked::for_coding(self.model.lm.as_ref(), tok, o.method, mix, o.plan.rounds, true);
         let lm = ranked.as_deref().unwrap_or(self.model.lm.as_ref());
         let mut first = Some(first).filter(|f| !f.is_empty());
         loop {

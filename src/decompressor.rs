@@ -169,7 +169,7 @@ impl<'m> MemberDecoder<'m> {
         // the model's rows in the form the block's adaptive model reads fastest, where the
         // backend makes it (the same file either way)
         let tok = &self.model.tokenizer;
-        let ranked = coding::cm::ranked::for_coding(self.model.lm.as_ref(), tok, h.method, h.mix, h.plan.rounds);
+        let ranked = coding::cm::ranked::for_coding(self.model.lm.as_ref(), tok, h.method, h.mix, h.plan.rounds, false);
         let lm = ranked.as_deref().unwrap_or(self.model.lm.as_ref());
         loop {
             let mut batch = Vec::with_capacity(jobs);

@@ -137,11 +137,14 @@ pub fn drive_known(ctx: &Ctx, tokens: &[u32], mut f: impl FnMut(usize, &[f32]) -
                     continue;
                 }
                 let t = std::time::Instant::now();
+                // each selection's token, for rows that depend on it (`RowForm::Path`)
+                let known_of = |st: &crate::schedule::Step| st.targets.iter().map(|&t| tokens[t]).collect::<Vec<_>>();
                 let lps = if group > 1 && pending.len() > 1 {
                     let m = merge::merge(&pending);
-                    lm.log_probs_parts(&m.seqs, &m.sel, &m.parts)
+                    let known: Vec<u32> = pending.iter().flat_map(known_of).collect();
+                    lm.log_probs_parts_known(&m.seqs, &m.sel, &m.parts, &known)
                 } else {
-                    pending.iter().map(|st| lm.log_probs(&st.seqs, &st.sel)).collect()
+                    pending.iter().map(|st| lm.log_probs_known(&st.seqs, &st.sel, &known_of(st))).collect()
                 };
                 nanos.fetch_add(t.elapsed().as_nanos() as u64, Relaxed);
                 let lps = match lps {

@@ -95,8 +95,8 @@ impl MaskedLm for MockLm {
     fn causal(&self) -> bool {
         self.causal
     }
-    fn ranked<'a>(&'a self, rank: &[u32], depth: u32, v3: bool) -> Option<Box<dyn MaskedLm + 'a>> {
-        let host = crate::coding::cm::ranked::HostRanked::new(self, rank, depth, v3);
+    fn ranked<'a>(&'a self, rank: &[u32], form: super::RowForm, v3: bool) -> Option<Box<dyn MaskedLm + 'a>> {
+        let host = crate::coding::cm::ranked::HostRanked::new(self, rank, form, v3);
         host.filter(|_| self.ranked).map(|h| Box::new(h) as Box<dyn MaskedLm>)
     }
 }

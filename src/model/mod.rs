@@ -41,15 +41,31 @@ pub trait MaskedLm: Send + Sync {
     fn log_probs_parts(&self, seqs: &[Vec<u32>], sel: &[(usize, usize)], parts: &[usize]) -> Result<Vec<Vec<f32>>> {
         split_parts(self.log_probs(seqs, sel), self.rows().len(self.vocab_size()), parts)
     }
+    /// The encoder's [`MaskedLm::log_probs`]: `known[k]` is the token at selection k's
+    /// target, which a row's form may use ([`RowForm::Path`]).
+    fn log_probs_known(&self, seqs: &[Vec<u32>], sel: &[(usize, usize)], _known: &[u32]) -> Result<Vec<f32>> {
+        self.log_probs(seqs, sel)
+    }
+    /// [`MaskedLm::log_probs_parts`] with the selections' tokens ([`MaskedLm::log_probs_known`]).
+    fn log_probs_parts_known(
+        &self,
+        seqs: &[Vec<u32>],
+        sel: &[(usize, usize)],
+        parts: &[usize],
+        known: &[u32],
+    ) -> Result<Vec<Vec<f32>>> {
+        split_parts(self.log_probs_known(seqs, sel, known), self.rows().len(self.vocab_size()), parts)
+    }
     /// What a row of [`MaskedLm::log_probs`] holds.
     fn rows(&self) -> RowForm {
         RowForm::LogProbs
     }
-    /// This model with rows in [`RowForm::Ranked`] form for the vocabulary tree whose
-    /// `rank[id]` is each id's rank, where the backend computes that form itself (a GPU: the
-    /// context mixer's first step per token done there, and the same bits the coding thread
-    /// would compute from log-probabilities, `coding::cm::ranked`). `None`: not offered.
-    fn ranked<'a>(&'a self, _rank: &[u32], _depth: u32, _v3: bool) -> Option<Box<dyn MaskedLm + 'a>> {
+    /// This model with rows in `form` ([`RowForm::Ranked`] or [`RowForm::Path`]) for the
+    /// vocabulary tree whose `rank[id]` is each id's rank, where the backend computes that
+    /// form itself (a GPU: the context mixer's first step per token done there, with the bits
+    /// the coding thread would compute from log-probabilities, `coding::cm::ranked`). `None`:
+    /// not offered.
+    fn ranked<'a>(&'a self, _rank: &[u32], _form: RowForm, _v3: bool) -> Option<Box<dyn MaskedLm + 'a>> {
         None
     }
     /// Names the computation (an id of [`crate::numerics`] or a new one): files record it, and
@@ -86,6 +102,10 @@ pub enum RowForm {
     /// order, then the sums of the ranges of the tree's nodes at depths 1 to `depth`
     /// (`coding::cm::ranked`)
     Ranked { depth: u32 },
+    /// the encoder's: for each depth of the vocabulary tree, the probability sums of the two
+    /// sides of the decision on the path to the selection's known token
+    /// ([`MaskedLm::log_probs_known`]), 2 × the tree's depth values
+    Path,
 }
 
 impl RowForm {
@@ -94,6 +114,7 @@ impl RowForm {
         match self {
             RowForm::LogProbs => vocab,
             RowForm::Ranked { depth } => vocab + (2usize << depth) - 2,
+            RowForm::Path => 2 * (usize::BITS - (vocab.max(2) - 1).leading_zeros()) as usize,
         }
     }
 }

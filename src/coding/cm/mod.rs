@@ -149,22 +149,19 @@ pub struct ContextMix {
 pub struct ContextMixModel {
     lm: LmBits,
     cm: ContextMix,
-    /// the rows' sums' depth when they come ranked ([`ranked`]), `None` for log-probabilities
-    ranked: Option<u32>,
+    /// the form of the LM's rows ([`ranked`])
+    rows: crate::model::RowForm,
 }
 
 impl ContextMixModel {
     pub fn new(vocab: usize, n: usize, text: &[Vec<u8>], p: Params) -> Self {
-        ContextMixModel { lm: LmBits::default(), cm: ContextMix::new(vocab, n, text, p), ranked: None }
+        let rows = crate::model::RowForm::LogProbs;
+        ContextMixModel { lm: LmBits::default(), cm: ContextMix::new(vocab, n, text, p), rows }
     }
 
     /// The same model fed rows of `form`.
-    pub fn with_rows(mut self, form: crate::model::RowForm) -> Self {
-        self.ranked = match form {
-            crate::model::RowForm::LogProbs => None,
-            crate::model::RowForm::Ranked { depth } => Some(depth),
-        };
-        self
+    pub fn with_rows(self, rows: crate::model::RowForm) -> Self {
+        ContextMixModel { rows, ..self }
     }
 }
 
@@ -172,9 +169,16 @@ impl AdaptiveModel for ContextMixModel {
     fn code(&mut self, i: usize, lp: &[f32], io: &mut dyn TokenIo) -> Result<u32> {
         self.cm.prepare(i);
         let want = io.known();
-        if let Some(depth) = self.ranked {
-            let odds = ranked::RankedOdds::new(lp, &self.cm.tree, depth)?;
-            return self.cm.code(i, &odds, want, |bit, p| io.bit(bit, p));
+        match self.rows {
+            crate::model::RowForm::Ranked { depth } => {
+                let odds = ranked::RankedOdds::new(lp, &self.cm.tree, depth)?;
+                return self.cm.code(i, &odds, want, |bit, p| io.bit(bit, p));
+            }
+            crate::model::RowForm::Path => {
+                let odds = ranked::PathOdds::new(lp, &self.cm.tree, want)?;
+                return self.cm.code(i, &odds, want, |bit, p| io.bit(bit, p));
+            }
+            crate::model::RowForm::LogProbs => {}
         }
         let t = crate::coding::profile::start();
         self.lm.load(lp, &self.cm.tree, self.cm.p.v3);

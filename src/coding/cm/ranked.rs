@@ -50,6 +50,45 @@ pub fn ranked_row(lp: &[f32], tree: &Tree, v3: bool, depth: u32, lm: &mut LmBits
     }
 }
 
+/// The path row of `lp` for `tree` and the token of rank `r` ([`RowForm::Path`]), into `out`:
+/// for each depth the sums of the two sides of the decision on `r`'s path, as
+/// [`LmBits::stretch`] sums them (the reference for backends that make them).
+pub fn path_row(lp: &[f32], tree: &Tree, v3: bool, r: u32, lm: &mut LmBits, out: &mut Vec<f32>) {
+    lm.load(lp, tree, v3);
+    let p = lm.probs();
+    out.clear();
+    for d in 0..tree.bits {
+        let node = (1 << d) | (r >> (tree.bits - d));
+        let (lo, mid, hi) = tree.split(node, d);
+        let (s0, s1) = sums(&p[lo..mid], &p[mid..hi]);
+        out.extend([s0, s1]);
+    }
+}
+
+/// A path row read as the LM's odds for the decisions on its token's path (the only ones an
+/// encoder asks for).
+pub struct PathOdds<'a> {
+    row: &'a [f32],
+}
+
+impl<'a> PathOdds<'a> {
+    /// `want`: the token the row's path leads to (an encoder's; a decoder has none).
+    pub fn new(row: &'a [f32], tree: &Tree, want: Option<u32>) -> Result<Self> {
+        if want.is_none() || row.len() != RowForm::Path.len(tree.vocab) {
+            return Err(Error::Internal("path rows serve an encoder only, one pair per depth".into()));
+        }
+        Ok(PathOdds { row })
+    }
+}
+
+impl LmOdds for PathOdds<'_> {
+    #[inline]
+    fn odds(&self, depth: u32, _lo: usize, _mid: usize, _hi: usize) -> f32 {
+        let d = depth as usize;
+        odds_of(self.row[2 * d], self.row[2 * d + 1])
+    }
+}
+
 /// A ranked row read as the LM's odds for each decision.
 pub struct RankedOdds<'a> {
     p: &'a [f32],
@@ -88,39 +127,69 @@ fn allowed() -> bool {
     *ON.get_or_init(|| std::env::var_os("LLMZIP_GPU_TREE").is_none_or(|v| v != "0"))
 }
 
-/// `lm` with ranked rows, where they serve the coding (the arith method with a
-/// context-mixing adaptive model `mix`) and the backend makes them; `None` otherwise.
+/// `lm` with rows in the form the block's adaptive model reads fastest, where they serve
+/// the coding (the arith method with a context-mixing adaptive model `mix`) and the backend
+/// makes them: path rows for an `encoder` (it knows each token), ranked ones for a decoder;
+/// `None` otherwise.
 pub fn for_coding<'a>(
     lm: &'a dyn MaskedLm,
     tokenizer: &LosslessTokenizer,
     method: Method,
     mix: u8,
     rounds: usize,
+    encoder: bool,
 ) -> Option<Box<dyn MaskedLm + 'a>> {
     if method != Method::Arith || !allowed() {
         return None;
     }
     let params = Version::from_u8(mix).ok()?.params(rounds)?;
     let tree = Tree::new(lm.vocab_size(), &tokenizer.token_bytes());
-    lm.ranked(tree.ranks(), depth_for(&tree), params.v3)
+    let form = if encoder { RowForm::Path } else { RowForm::Ranked { depth: depth_for(&tree) } };
+    lm.ranked(tree.ranks(), form, params.v3)
 }
 
-/// A model whose rows are made ranked on the host from another's log-probabilities with
-/// [`ranked_row`]: the reference for backends that make them themselves, and the way tests
-/// code through ranked rows without a GPU.
+/// A model whose rows are made ranked (or path rows) on the host from another's
+/// log-probabilities with [`ranked_row`] ([`path_row`]): the reference for backends that make
+/// them themselves, and the way tests code through such rows without a GPU.
 pub struct HostRanked<'a> {
     lm: &'a dyn MaskedLm,
     tree: Tree,
     v3: bool,
-    depth: u32,
+    form: RowForm,
 }
 
 impl<'a> HostRanked<'a> {
-    /// `lm`'s rows ranked for the tree of `rank` ([`MaskedLm::ranked`]'s arguments); `None`
-    /// for a `rank` that is no permutation of `lm`'s vocabulary or a `depth` below its leaves.
-    pub fn new(lm: &'a dyn MaskedLm, rank: &[u32], depth: u32, v3: bool) -> Option<Self> {
-        let tree = Tree::from_ranks(rank).filter(|t| t.vocab == lm.vocab_size() && depth <= t.bits)?;
-        Some(HostRanked { lm, tree, v3, depth })
+    /// `lm`'s rows in `form` for the tree of `rank` ([`MaskedLm::ranked`]'s arguments); `None`
+    /// for a `rank` that is no permutation of `lm`'s vocabulary or a depth below its leaves.
+    pub fn new(lm: &'a dyn MaskedLm, rank: &[u32], form: RowForm, v3: bool) -> Option<Self> {
+        let tree = Tree::from_ranks(rank).filter(|t| t.vocab == lm.vocab_size())?;
+        match form {
+            RowForm::Ranked { depth } if depth <= tree.bits => {}
+            RowForm::Path => {}
+            _ => return None,
+        }
+        Some(HostRanked { lm, tree, v3, form })
+    }
+
+    /// The rows of `lp` (log-probabilities, one row per selection) in this form.
+    fn convert(&self, lp: &[f32], known: Option<&[u32]>) -> Result<Vec<f32>> {
+        let v = self.lm.vocab_size();
+        let (mut lm, mut row) = (LmBits::default(), Vec::new());
+        let mut out = Vec::with_capacity(lp.len() / v * self.form.len(v));
+        for (k, r) in lp.chunks_exact(v).enumerate() {
+            match self.form {
+                RowForm::Ranked { depth } => ranked_row(r, &self.tree, self.v3, depth, &mut lm, &mut row),
+                _ => {
+                    let t = known.and_then(|known| known.get(k)).copied();
+                    let t = t
+                        .filter(|&t| (t as usize) < v)
+                        .ok_or_else(|| Error::Internal("path rows need each selection's token".into()))?;
+                    path_row(r, &self.tree, self.v3, self.tree.rank(t), &mut lm, &mut row)
+                }
+            }
+            out.extend_from_slice(&row);
+        }
+        Ok(out)
     }
 }
 
@@ -147,18 +216,13 @@ impl MaskedLm for HostRanked<'_> {
         self.lm.merges_calls()
     }
     fn rows(&self) -> RowForm {
-        RowForm::Ranked { depth: self.depth }
+        self.form
     }
     fn log_probs(&self, seqs: &[Vec<u32>], sel: &[(usize, usize)]) -> Result<Vec<f32>> {
-        let v = self.lm.vocab_size();
-        let lp = self.lm.log_probs(seqs, sel)?;
-        let (mut lm, mut row) = (LmBits::default(), Vec::new());
-        let mut out = Vec::with_capacity(sel.len() * self.rows().len(v));
-        for r in lp.chunks_exact(v) {
-            ranked_row(r, &self.tree, self.v3, self.depth, &mut lm, &mut row);
-            out.extend_from_slice(&row);
-        }
-        Ok(out)
+        self.convert(&self.lm.log_probs(seqs, sel)?, None)
+    }
+    fn log_probs_known(&self, seqs: &[Vec<u32>], sel: &[(usize, usize)], known: &[u32]) -> Result<Vec<f32>> {
+        self.convert(&self.lm.log_probs(seqs, sel)?, Some(known))
     }
 }
 
@@ -203,6 +267,19 @@ mod tests {
                     }
                 }
                 assert!(checked >= vocab - 1);
+                // the path rows of a few tokens: the odds of the decisions on each one's path
+                for t in [0, vocab - 1, rng.random_range(0..vocab)] {
+                    let r = tree.rank(t as u32);
+                    path_row(&lp, &tree, v3, r, &mut LmBits::default(), &mut row);
+                    let path = PathOdds::new(&row, &tree, Some(t as u32)).unwrap();
+                    for d in 0..tree.bits {
+                        let node = (1 << d) | (r >> (tree.bits - d));
+                        let (lo, mid, hi) = tree.split(node, d);
+                        let (a, b) = (lm.odds(d, lo, mid, hi), path.odds(d, lo, mid, hi));
+                        assert_eq!(a.to_bits(), b.to_bits(), "vocab {vocab} trial {trial} token {t} depth {d}");
+                    }
+                    assert!(PathOdds::new(&row, &tree, None).is_err(), "a decoder has no path");
+                }
             }
             assert!(RankedOdds::new(&[0.0; 3], &tree, depth).is_err());
         }

@@ -416,3 +416,42 @@ extern "C" __global__ void rank_rows(const float* lp, int V, const int* rank, in
         o[V + t] = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
     }
 }
+
+// The encoder's path rows (ranked.rs `path_row`): e^lp at each id's rank into `p` (scratch,
+// a row per block), then for each depth d the sums of the two sides of the decision on the
+// path to rank[known[row]], each as eight running sums in rank_rows' order. 16 × bits threads.
+extern "C" __global__ void path_rows(const float* lp, int V, const int* rank, int bits, int v3, const int* known,
+                                     float* p, float* out) {
+    __shared__ float part[1024];
+    i64 row = blockIdx.x;
+    const float* l = lp + row * V;
+    float* o = p + row * V;
+    for (int j = threadIdx.x; j < V; j += blockDim.x) {
+        float x = l[j];
+        float e = cm_exp(x);
+        if (v3 && !(x > -87.0f)) e = 0.0f;
+        o[rank[j]] = e;
+    }
+    __syncthreads();
+    int t = threadIdx.x;
+    if (t < 16 * bits) {
+        int d = t / 16, side = (t / 8) % 2, k = t % 8;
+        int r = rank[known[row]];
+        int below = bits - d;
+        int lo = (r >> below) << below;
+        int mid = lo + (1 << (below - 1));
+        int hi = lo + (1 << below);
+        lo = lo < V ? lo : V;
+        mid = mid < V ? mid : V;
+        hi = hi < V ? hi : V;
+        int a = side ? mid : lo, b = side ? hi : mid;
+        float acc = 0.0f;
+        for (int i = a + k; i < b; i += 8) acc = acc + o[i];
+        part[t] = acc;
+    }
+    __syncthreads();
+    if (t < 2 * bits) {
+        const float* a = part + 8 * t;
+        out[row * 2 * bits + t] = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+    }
+}

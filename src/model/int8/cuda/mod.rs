@@ -129,6 +129,7 @@ struct Funcs {
     copy_rows: CudaFunction,
     log_softmax: CudaFunction,
     rank_rows: CudaFunction,
+    path_rows: CudaFunction,
     _module: Arc<CudaModule>,
 }
 
@@ -199,6 +200,7 @@ impl Funcs {
             copy_rows: func("copy_rows")?,
             log_softmax: func("log_softmax")?,
             rank_rows: func("rank_rows")?,
+            path_rows: func("path_rows")?,
             _module: module.clone(),
         })
     }
@@ -380,13 +382,13 @@ impl MaskedLm for CudaLm {
         self.arch
     }
     fn log_probs(&self, seqs: &[Vec<u32>], sel: &[(usize, usize)]) -> Result<Vec<f32>> {
-        Ok(self.call(seqs, sel, &[sel.len()], None)?.pop().unwrap_or_default())
+        Ok(self.call(seqs, sel, &[sel.len()], None, None)?.pop().unwrap_or_default())
     }
     fn log_probs_parts(&self, seqs: &[Vec<u32>], sel: &[(usize, usize)], parts: &[usize]) -> Result<Vec<Vec<f32>>> {
-        self.call(seqs, sel, parts, None)
+        self.call(seqs, sel, parts, None, None)
     }
-    fn ranked<'a>(&'a self, rank: &[u32], depth: u32, v3: bool) -> Option<Box<dyn MaskedLm + 'a>> {
-        self.with_ranks(rank, depth, v3).map(|r| Box::new(r) as Box<dyn MaskedLm>)
+    fn ranked<'a>(&'a self, rank: &[u32], form: crate::model::RowForm, v3: bool) -> Option<Box<dyn MaskedLm + 'a>> {
+        self.with_ranks(rank, form, v3).map(|r| Box::new(r) as Box<dyn MaskedLm>)
     }
     /// It computes the CPU engine's integers, and those do not depend on the batch
     /// (`MaskedLm for IntLm`).

@@ -10,19 +10,20 @@ use crate::error::Result;
 impl CudaLm {
     /// The head's log-probabilities (`n × vocab`) brought to the host.
     pub(super) fn fetch(&self, out: CudaSlice<f32>, n: usize) -> Result<Vec<f32>> {
-        Ok(self.fetch_parts(out, &[n], None)?.pop().unwrap_or_default())
+        Ok(self.fetch_parts(out, &[n], None, None)?.pop().unwrap_or_default())
     }
 
     /// The same in parts of `parts[i]` rows, each straight into a vector of its own; in
-    /// ranked form where `rank` says.
+    /// `rank`'s form where given (`known`: the selections' tokens, for path rows).
     pub(super) fn fetch_parts(
         &self,
         out: CudaSlice<f32>,
         parts: &[usize],
         rank: Option<&Ranking>,
+        known: Option<&[u32]>,
     ) -> Result<Vec<Vec<f32>>> {
         let n = parts.iter().sum();
-        let (out, row) = self.shape_rows(out, n, rank)?;
+        let (out, row) = self.shape_rows(out, n, rank, known)?;
         let landing = self.land(out, n * row)?;
         self.arrive(landing, parts, row)
     }
