@@ -379,9 +379,12 @@ __device__ __forceinline__ float cm_exp(float x) {
 // [lo, hi) clipped to V, as the coding thread sums it (tree.rs `sums`): eight running sums,
 // value i to sum (i − lo) mod 8 in order, combined pairwise. One block per row; a node's eight
 // sums are eight threads (blockDim.x ≥ 8 × nodes).
+// With `shared` the sums read the row from the block's shared memory (V floats of dynamic
+// shared memory), else from its global copy: the same values either way.
 extern "C" __global__ void rank_rows(const float* lp, int V, const int* rank, int bits, int depth, int v3,
-                                     float* out, int R) {
+                                     float* out, int R, int shared) {
     __shared__ float part[1024];
+    extern __shared__ float row_s[];
     i64 row = blockIdx.x;
     const float* l = lp + row * V;
     float* o = out + row * R;
@@ -390,8 +393,10 @@ extern "C" __global__ void rank_rows(const float* lp, int V, const int* rank, in
         float e = cm_exp(x);
         if (v3 && !(x > -87.0f)) e = 0.0f;
         o[rank[j]] = e;
+        if (shared) row_s[rank[j]] = e;
     }
     __syncthreads();
+    const float* src = shared ? row_s : o;
     int nodes = (2 << depth) - 2;
     int t = threadIdx.x;
     if (t < 8 * nodes) {
@@ -403,7 +408,7 @@ extern "C" __global__ void rank_rows(const float* lp, int V, const int* rank, in
         lo = lo < V ? lo : V;
         hi = hi < V ? hi : V;
         float acc = 0.0f;
-        for (int i = lo + k; i < hi; i += 8) acc = acc + o[i];
+        for (int i = lo + k; i < hi; i += 8) acc = acc + src[i];
         part[t] = acc;
     }
     __syncthreads();
@@ -416,12 +421,14 @@ extern "C" __global__ void rank_rows(const float* lp, int V, const int* rank, in
 // The encoder's path rows (ranked.rs `path_row`): e^lp at each id's rank into `p` (scratch,
 // a row per block), then for each depth d the sums of the two sides of the decision on the
 // path to rank[known[row]], each as eight running sums in rank_rows' order. 16 × bits threads.
+// `shared` as in rank_rows (then `p` is not used).
 extern "C" __global__ void path_rows(const float* lp, int V, const int* rank, int bits, int v3, const int* known,
-                                     float* p, float* out) {
+                                     float* p, float* out, int shared) {
     __shared__ float part[1024];
+    extern __shared__ float row_s[];
     i64 row = blockIdx.x;
     const float* l = lp + row * V;
-    float* o = p + row * V;
+    float* o = shared ? row_s : p + row * V;
     for (int j = threadIdx.x; j < V; j += blockDim.x) {
         float x = l[j];
         float e = cm_exp(x);

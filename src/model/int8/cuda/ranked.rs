@@ -11,6 +11,10 @@ use super::{gpu, CudaLm};
 use crate::error::{Error, Result};
 use crate::model::{Architecture, MaskedLm, RowForm};
 
+/// The largest row the ranking kernels keep in shared memory (within the 48 KB a block may
+/// have without opting in, beside their own 4 KB).
+const SHARED_ROW_BYTES: usize = 40 << 10;
+
 /// A vocabulary tree's ranks on the device and the form of its rows.
 pub struct Ranking {
     rank: CudaSlice<i32>,
@@ -33,13 +37,25 @@ impl CudaLm {
         let row = r.form.len(self.vocab);
         let mut shaped = self.alloc::<f32>(n * row)?;
         let (v, v3) = (self.vocab as i32, r.v3 as i32);
-        // 8 threads per node's sum (at most 126 nodes: `ranked::DEPTH`), 16 per path depth
-        let cfg = LaunchConfig { grid_dim: (n as u32, 1, 1), block_dim: (1024, 1, 1), shared_mem_bytes: 0 };
+        // 8 threads per node's sum (at most 126 nodes: `ranked::DEPTH`), 16 per path depth;
+        // the sums read the row from shared memory where it fits beside the kernel's own 4 KB
+        let shared = self.vocab * 4 <= SHARED_ROW_BYTES;
+        let bytes = if shared { (self.vocab * 4) as u32 } else { 0 };
+        let cfg = LaunchConfig { grid_dim: (n as u32, 1, 1), block_dim: (1024, 1, 1), shared_mem_bytes: bytes };
+        let shared = shared as i32;
         match r.form {
             RowForm::Ranked { depth } => {
                 let (row32, d) = (row as i32, depth as i32);
                 let mut b = self.stream.launch_builder(&self.f.rank_rows);
-                b.arg(&out).arg(&v).arg(&r.rank).arg(&r.bits).arg(&d).arg(&v3).arg(&mut shaped).arg(&row32);
+                b.arg(&out)
+                    .arg(&v)
+                    .arg(&r.rank)
+                    .arg(&r.bits)
+                    .arg(&d)
+                    .arg(&v3)
+                    .arg(&mut shaped)
+                    .arg(&row32)
+                    .arg(&shared);
                 unsafe { b.launch(cfg) }.map_err(gpu)?;
             }
             _ => {
@@ -50,9 +66,10 @@ impl CudaLm {
                     .map(|&t| t as i32)
                     .collect();
                 let known = self.stream.clone_htod(&known).map_err(gpu)?;
-                let mut p = self.alloc::<f32>(n * self.vocab)?;
+                let mut p = self.alloc::<f32>(if shared == 1 { 1 } else { n * self.vocab })?;
                 let mut b = self.stream.launch_builder(&self.f.path_rows);
                 b.arg(&out).arg(&v).arg(&r.rank).arg(&r.bits).arg(&v3).arg(&known).arg(&mut p).arg(&mut shaped);
+                b.arg(&shared);
                 unsafe { b.launch(cfg) }.map_err(gpu)?;
             }
         }
