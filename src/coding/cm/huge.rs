@@ -16,8 +16,15 @@ use std::ops::{Deref, DerefMut};
 
 /// Bytes of a huge page.
 const HUGE: usize = 2 << 20;
-/// Tables smaller than this stay on the heap (a few TLB entries cover them anyway).
+/// Tables smaller than this stay on the heap (a few TLB entries cover them anyway), unless
+/// they are whole huge pages ([`mapping_pays`]).
 const WORTH: usize = 4 << 20;
+
+/// Whether a table of `bytes` is mapped on huge pages: from [`WORTH`] on, or when it fills
+/// whole huge pages (no slack; small blocks' context tables, read at random like the large).
+fn mapping_pays(bytes: usize) -> bool {
+    cfg!(target_os = "linux") && (bytes >= WORTH || (bytes > 0 && bytes % HUGE == 0))
+}
 
 #[cfg(test)]
 thread_local! {
@@ -34,7 +41,7 @@ pub fn mapped_here() -> isize {
 
 /// Bytes a table of `bytes` takes: a mapped one whole huge pages.
 pub fn footprint(bytes: usize) -> usize {
-    if cfg!(target_os = "linux") && bytes >= WORTH {
+    if mapping_pays(bytes) {
         bytes.next_multiple_of(HUGE)
     } else {
         bytes
@@ -123,7 +130,7 @@ impl<T: Copy> Table<T> {
     unsafe fn mapped(len: usize) -> Option<Self> {
         let size = std::mem::size_of::<T>();
         let bytes = len.checked_mul(size)?;
-        if !cfg!(target_os = "linux") || size == 0 || bytes < WORTH || HUGE % std::mem::align_of::<T>() != 0 {
+        if size == 0 || !mapping_pays(bytes) || HUGE % std::mem::align_of::<T>() != 0 {
             return None;
         }
         map_aligned(bytes).map(|(ptr, mapped)| Table { ptr: ptr as *mut T, len, owner: Owner::Mapped(mapped) })
