@@ -244,6 +244,30 @@ mod tests {
         assert!((squash_of(m.p(0, 0x01)) - 0.75).abs() < 0.05);
     }
 
+    /// In groups of four slots a context that has seen much keeps its slot while contexts
+    /// seen once come and go in its group; with one slot per hash they take it over.
+    #[test]
+    fn groups_keep_the_context_that_has_seen_most() {
+        for (ways, kept) in [(4, true), (2, true), (1, false)] {
+            let mut c = Counters::with_ways(3, ways);
+            for _ in 0..20 {
+                let r = c.read(1, 1);
+                c.update(&r, true);
+            }
+            // (8 check bits: a new context now and then reads another's slot as its own)
+            let mut fresh = 0;
+            for h in 100..400 {
+                let r = c.read(h, 1);
+                fresh += (r.state == 0) as usize;
+                c.update(&r, false);
+                assert_ne!(c.read(h, 1).state, 0, "ways {ways}: context {h} got a slot");
+            }
+            assert!(fresh > 270, "ways {ways}: {fresh} of 300 new contexts read as new");
+            let r = c.read(1, 1);
+            assert_eq!(r.state != 0 && r.p > 60_000, kept, "ways {ways}");
+        }
+    }
+
     /// The product and shift divide as `/` does: every divisor, edge and random dividends.
     #[test]
     fn small_divisions_are_exact() {

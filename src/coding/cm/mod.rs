@@ -93,8 +93,8 @@ pub fn table_bits(n: usize, per_token: usize, min: u32, max: u32) -> u32 {
 
 /// Bytes a [`ContextMix`] of `n` tokens over `vocab` ids with settings `p` holds, counted from
 /// the sizes [`ContextMix::new`] gives its parts: the context slots, the APMs, the match
-/// tables and the per-position vectors (the mixer's weights and the small maps, a few hundred
-/// kB, are left out). What one block in flight costs; the tables dominate.
+/// tables, the per-position vectors, the mixer's weights and the history maps. What one block
+/// in flight costs; the tables dominate.
 pub fn model_bytes(vocab: usize, n: usize, p: &Params) -> usize {
     let bits = Tree::new(vocab, &[]).bits;
     let counters: usize =
@@ -116,7 +116,25 @@ pub fn model_bytes(vocab: usize, n: usize, p: &Params) -> usize {
         + apm(1 << bits.min(16))
         + if p.apm_prev { apm(small) } else { 0 }
         + if p.apm_mix { apm(small) + apm(MAX_DEPTH * sse::LM_STEPS) } else { 0 };
-    counters + matcher + long + pointers + apms + n * 4
+    // the mixer's weights and update counts, the history maps, the token tree and texts
+    let (inputs, sets) = mixer_shape(p);
+    let sets: usize = sets.iter().sum();
+    let weights = sets * (inputs + 1) * 4 + MAX_DEPTH * (6 + 1) * 4;
+    let maps = p.contexts.len() * MAX_DEPTH * 256 * 8;
+    counters + matcher + long + pointers + apms + n * 4 + weights + maps + vocab * 16
+}
+
+/// The mixer's inputs and the sizes of its selectors' weight sets.
+fn mixer_shape(p: &Params) -> (usize, Vec<usize>) {
+    let inputs = 3 + 2 * p.contexts.len() + (p.match_long > 0) as usize + if p.pointers { pointers::N } else { 0 };
+    let mut sets = vec![MAX_DEPTH * MATCH_STATES, MAX_DEPTH * (MAX_ORDERS + 1), LM_BUCKETS * 3, MAX_DEPTH * CLASSES];
+    if p.sel_mask {
+        sets.push(MASK_SETS * MATCH_STATES);
+    }
+    if p.pointers {
+        sets.push(MAX_DEPTH * pointers::STATES);
+    }
+    (inputs, sets)
 }
 
 /// The keyed lines' table's entries for a block of `n` tokens with one per `every` tokens (0:
@@ -185,15 +203,7 @@ impl ContextMix {
         assert!(p.contexts.len() <= MAX_ORDERS);
         let tree_bits = Tree::new(vocab, &[]).bits;
         let k = p.contexts.len();
-        let inputs = 3 + 2 * k + (p.match_long > 0) as usize + if p.pointers { pointers::N } else { 0 };
-        let mut sets =
-            vec![MAX_DEPTH * MATCH_STATES, MAX_DEPTH * (MAX_ORDERS + 1), LM_BUCKETS * 3, MAX_DEPTH * CLASSES];
-        if p.sel_mask {
-            sets.push(MASK_SETS * MATCH_STATES);
-        }
-        if p.pointers {
-            sets.push(MAX_DEPTH * pointers::STATES);
-        }
+        let (inputs, sets) = mixer_shape(&p);
         // version 7: the first APM tells the pointers' states apart too
         let sse_states = MATCH_STATES * if p.pointers { pointers::STATES } else { 1 };
         ContextMix {
