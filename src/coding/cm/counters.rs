@@ -99,8 +99,13 @@ impl Counters {
     /// the one of its group with its check bits, or, where none has them, the one that has
     /// seen least (the first such), which it takes over when updated.
     pub fn with_ways(bits: u32, ways: u32) -> Self {
-        assert!(matches!(ways, 1 | 2 | 4 | 8) && bits >= 3);
-        Counters { t: Table::zeroed(1 << bits), mask: (1u64 << bits) - 1, ways }
+        Counters::in_table(Table::zeroed(1 << bits), ways)
+    }
+
+    /// [`Counters::with_ways`] in a zeroed table of a power-of-two length.
+    pub fn in_table(t: Table<u32>, ways: u32) -> Self {
+        assert!(matches!(ways, 1 | 2 | 4 | 8) && t.len().is_power_of_two() && t.len() >= 8);
+        Counters { mask: t.len() as u64 - 1, t, ways }
     }
 
     #[inline]

@@ -97,8 +97,8 @@ pub fn table_bits(n: usize, per_token: usize, min: u32, max: u32) -> u32 {
 /// in flight costs; the tables dominate.
 pub fn model_bytes(vocab: usize, n: usize, p: &Params) -> usize {
     let bits = Tree::new(vocab, &[]).bits;
-    let counters: usize =
-        (0..p.contexts.len()).map(|k| huge::footprint(4 << p.ctx_bits(k, n, bits))).sum::<usize>() + (4 << 12);
+    let tables: Vec<usize> = (0..p.contexts.len()).map(|k| 4 << p.ctx_bits(k, n, bits)).collect();
+    let counters = huge::footprint_together(&tables) + (4 << 12);
     let matcher = (4usize << table_bits(n, p.match_slots, 10, 22)) + n * 6;
     let long = if p.match_long > 0 { matcher + (4 << 12) } else { 0 };
     let keyed = match keyed_capacity(n, p.keyed_every) {
@@ -210,13 +210,16 @@ impl ContextMix {
             tree: Tree::new(vocab, text),
             texts: Texts::new(vocab, text),
             known: vec![UNKNOWN; n],
-            ctx: (0..k).map(|c| Counters::with_ways(p.ctx_bits(c, n, tree_bits), p.ways)).collect(),
+            ctx: huge::Table::zeroed_together(&(0..k).map(|c| 1 << p.ctx_bits(c, n, tree_bits)).collect::<Vec<_>>())
+                .into_iter()
+                .map(|t| Counters::in_table(t, p.ways))
+                .collect(),
             histories: p.contexts.iter().map(|_| StateMap::new(MAX_DEPTH)).collect(),
             matcher: Matcher::new(n, table_bits(n, p.match_slots, 10, 22)).with_gaps(p.match_gap),
             long: (p.match_long > 0).then(|| LongMatch::new(n, tree_bits, p.match_long, p.match_slots)),
-            ptr: p.pointers.then(|| {
-                pointers::Pointers::new(n, tree_bits).with_keyed(p.keyed, keyed_capacity(n, p.keyed_every))
-            }),
+            ptr: p
+                .pointers
+                .then(|| pointers::Pointers::new(n, tree_bits).with_keyed(p.keyed, keyed_capacity(n, p.keyed_every))),
             confidence: Counters::new(12),
             mixer: Mixer::new(inputs, &sets, MAX_DEPTH, p.mixer_rate, p.mixer_boost, &[1.0]),
             sse: Sse::new(&p, 1 << table_bits(n, 16, 8, p.apm_bits), tree_bits, MAX_DEPTH, sse_states),

@@ -94,7 +94,8 @@ impl Pointers {
     /// `cap` entries, allocated up front: once full, only values already entered move on to
     /// later lines.
     pub fn with_keyed(mut self, on: bool, cap: Option<usize>) -> Self {
-        self.keyed = on.then(|| cap.map_or_else(std::collections::HashMap::new, std::collections::HashMap::with_capacity));
+        self.keyed =
+            on.then(|| cap.map_or_else(std::collections::HashMap::new, std::collections::HashMap::with_capacity));
         self.keyed_cap = cap;
         self
     }
