@@ -51,6 +51,7 @@ pub fn drive(ctx: &Ctx, n: usize, mut f: impl FnMut(usize, &[f32]) -> Result<u32
     let bounds: Vec<usize> = (0..=PARTS).map(|g| g * lanes / PARTS).collect();
     let phases = walker.phases();
     let v = ctx.lm.vocab_size();
+    let row = ctx.lm.rows().len(v);
     let (lm, nanos) = (ctx.lm, ctx.model_nanos);
     let mut known = vec![ctx.ids.mask; n];
     std::thread::scope(|s| {
@@ -101,7 +102,7 @@ pub fn drive(ctx: &Ctx, n: usize, mut f: impl FnMut(usize, &[f32]) -> Result<u32
                 }
                 let lp = lp_rx.recv().map_err(|_| Error::Internal("model thread stopped".into()))??;
                 for (k, &t) in targets.iter().enumerate() {
-                    let tok = f(t, &lp[k * v..(k + 1) * v])?;
+                    let tok = f(t, &lp[k * row..(k + 1) * row])?;
                     if tok as usize >= v {
                         return Err(Error::corrupt("decoded token outside the vocabulary"));
                     }
