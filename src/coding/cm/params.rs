@@ -3,7 +3,7 @@
 
 use super::contexts::Kind;
 
-/// The settings of the model. [`Params::for_plan`] (version 4), [`Params::v5`] … [`Params::v8`]
+/// The settings of the model. [`Params::for_plan`] (version 4), [`Params::v5`] … [`Params::v9`]
 /// and [`Params::v3`] are part of the format; other values exist for tuning
 /// (`examples/cm_tune.rs`).
 #[derive(Debug, Clone)]
