@@ -154,6 +154,23 @@ fn replay(args: &[String]) {
             Some(("v7", v)) => p = Params::v7(v.parse().unwrap()),
             Some(("ptr", v)) => p.pointers = v != "0",
             Some(("key", v)) => p.keyed = v != "0",
+            Some(("v8", v)) => p = Params::v8(v.parse().unwrap()),
+            Some(("v9", v)) => p = Params::v9(v.parse().unwrap()),
+            Some(("maxbits", v)) => p.max_bits = v.parse().unwrap(),
+            Some(("o0", v)) => p.small_order0 = v != "0",
+            Some(("ways", v)) => p.ways = v.parse().unwrap(),
+            Some(("apm_bits", v)) => p.apm_bits = v.parse().unwrap(),
+            Some(("mslots", v)) => p.match_slots = v.parse().unwrap(),
+            Some(("keyed_every", v)) => p.keyed_every = v.parse().unwrap(),
+            // shift=KIND:S,...: context KIND's table 2^S times the size
+            Some(("shift", v)) => {
+                p.ctx_shift = vec![0; p.contexts.len()];
+                for ks in v.split(',') {
+                    let (k, sh) = ks.split_once(':').unwrap();
+                    let at = p.contexts.iter().position(|&c| c == kind(k)).unwrap();
+                    p.ctx_shift[at] = sh.parse().unwrap();
+                }
+            }
             Some(("add", v)) => p.contexts.extend(v.split(',').map(kind)),
             Some((k, _)) => panic!("unknown parameter {k}"),
             None => files.push(a.clone()),
@@ -175,6 +192,7 @@ fn replay(args: &[String]) {
             at += 4 + len;
         }
         let mut cm = ContextMix::new(v, n, &text, p.clone());
+        let mb = llmzip::coding::cm::model_bytes(v, n, &p);
         let bits = bits as usize;
         let t0 = std::time::Instant::now();
         let mut cost = 0.0f64;
@@ -224,9 +242,10 @@ fn replay(args: &[String]) {
             seen[i] = true;
         }
         println!(
-            "{:28} {:.6} bits/byte  (LM alone {:.4}; {:.0} tokens/s; {} tokens without their left neighbour: {:.1}% of the bits; P(1) digest {digest:016x})",
+            "{:28} {:.6} bits/byte  ({:.1} MB; LM alone {:.4}; {:.0} tokens/s; {} tokens without their left neighbour: {:.1}% of the bits; P(1) digest {digest:016x})",
             f.rsplit('/').next().unwrap(),
             cost / bytes as f64,
+            mb as f64 / 1e6,
             lm_cost / bytes as f64,
             n as f64 / t0.elapsed().as_secs_f64(),
             blind_n,

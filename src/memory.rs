@@ -118,7 +118,7 @@ mod tests {
         let text = || (0..vocab).map(|t| format!("t{t}").into_bytes()).collect();
         for v in 3..=crate::coding::MAX_MIX_VERSION {
             let version = Version::from_u8(v).unwrap();
-            for (n, rounds) in [(20_000, 1), (300_000, 1), (300_000, 3)] {
+            for (n, rounds) in [(20_000, 1), (300_000, 1), (300_000, 3), (1000, 1)] {
                 let (heap, mapped) = (counting::live_here(), huge::mapped_here());
                 let model = version.model(vocab, n, rounds, text);
                 let held = (counting::live_here() - heap + huge::mapped_here() - mapped) as f64;
@@ -159,5 +159,15 @@ mod tests {
         let v7 = block_bytes(7, 8000, 1, 1 << 20);
         assert!((330 << 20..420 << 20).contains(&v7), "{v7}");
         assert!(block_bytes(0, 8000, 1, 1 << 20) < v7 / 4);
+    }
+
+    /// Version 9 holds a 1 MiB block's model (323,057 tokens of English) in at most 48 MB, a
+    /// seventh of version 8's.
+    #[test]
+    fn version_9_fits_a_megabyte_block_in_48_mb() {
+        let n = 323_057;
+        let v9 = cm::model_bytes(8000, n, &Version::ContextMixV9.params(1).unwrap());
+        let v8 = cm::model_bytes(8000, n, &Version::ContextMixV8.params(1).unwrap());
+        assert!(v9 <= 48_000_000 && v9 * 7 < v8, "v9 {v9}, v8 {v8}");
     }
 }

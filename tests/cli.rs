@@ -354,7 +354,7 @@ fn framing_costs_few_bytes() {
 /// one, two and three rounds; v4, v5 and v6 each with llmzip-default W32 C8 R1 and
 /// llmzip-small-1 W32 C32 R2; v4, v5 and v6 with llmzip-medium-1 W32 C32 R2 settling into
 /// windows of 8 after 300 tokens; v7 at level 5, the causal plan, and with llmzip-small-1
-/// W32 C32 R2), and `info` names the version each was made with.
+/// W32 C32 R2; v8 and v9 at level 5), and `info` names the version each was made with.
 #[test]
 fn older_adaptive_model_versions_still_decode() {
     let d = tempfile::tempdir().unwrap();
@@ -380,6 +380,7 @@ fn older_adaptive_model_versions_still_decode() {
         ("v7", 7),
         ("v7-rounds2", 7),
         ("v8", 8),
+        ("v9", 9),
     ] {
         let f = dir.join(format!("{name}.llmz"));
         let out = llmzip(d.path()).arg("decompress").arg("-c").arg(&f).assert().success().get_output().stdout.clone();

@@ -57,19 +57,22 @@ fn the_default_codes_structured_text_in_one_lane() {
     decodes_to(p, "prose.llmz", TEXT);
 }
 
-/// A table made by the default level when it first coded structured text with adaptive model
-/// version 8 (one lane, context 32 … 127; `tests/fixtures/mix/table.csv`, generated package
-/// events) decodes byte for byte, with the plan it records.
+/// Tables made by the default level when it coded structured text with adaptive model
+/// versions 8 and 9 (one lane, context 32 … 127; `tests/fixtures/mix/table.csv`, generated
+/// package events) decode byte for byte, with the plan they record.
 #[test]
-fn a_structured_version_8_file_still_decodes() {
+fn structured_version_8_and_9_files_still_decode() {
     let d = setup();
     let dir = common::fixture("mix");
-    let f = dir.join("v8-table.llmz");
     let want = fs::read_to_string(dir.join("table.csv")).unwrap();
-    let out = llmzip(d.path()).arg("decompress").arg("-c").arg(&f).assert().success().get_output().stdout.clone();
-    assert_eq!(String::from_utf8(out).unwrap(), want);
-    let info = llmzip(d.path()).args(["info", "--json"]).arg(&f).assert().success().get_output().stdout.clone();
-    let v: serde_json::Value = serde_json::from_slice(&info).unwrap();
-    let m = &v["members"][0];
-    assert_eq!((m["mix"].as_u64(), m["lanes"].as_u64(), m["context"].as_u64()), (Some(8), Some(1), Some(32)), "{v}");
+    for version in [8, 9] {
+        let f = dir.join(format!("v{version}-table.llmz"));
+        let out = llmzip(d.path()).arg("decompress").arg("-c").arg(&f).assert().success().get_output().stdout.clone();
+        assert_eq!(String::from_utf8(out).unwrap(), want, "v{version}");
+        let info = llmzip(d.path()).args(["info", "--json"]).arg(&f).assert().success().get_output().stdout.clone();
+        let v: serde_json::Value = serde_json::from_slice(&info).unwrap();
+        let m = &v["members"][0];
+        let plan = (m["mix"].as_u64(), m["lanes"].as_u64(), m["context"].as_u64());
+        assert_eq!(plan, (Some(version), Some(1), Some(32)), "{v}");
+    }
 }

@@ -105,9 +105,9 @@ pub const LEVELS: [Level; 9] = [
 ];
 
 /// The adaptive token model of each level (arith), a column of its own so that it changes
-/// apart from the models and plans: version 8 (context mixing), smaller than version 7 on
-/// tables, the same on prose (docs/RESULTS.md, "Session 11"). Level 1 (mask) does not use it.
-pub const MIX_VERSIONS: [u8; 9] = [2, 8, 8, 8, 8, 8, 8, 8, 8];
+/// apart from the models and plans: version 9 (context mixing), version 8 in a seventh of the
+/// memory per block (docs/RESULTS.md, "Session 12"). Level 1 (mask) does not use it.
+pub const MIX_VERSIONS: [u8; 9] = [2, 9, 9, 9, 9, 9, 9, 9, 9];
 
 /// The level used when none is given.
 pub const DEFAULT: u8 = 5;

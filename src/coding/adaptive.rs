@@ -41,11 +41,15 @@ pub enum Version {
     /// one, into the keyed line: the last line with this line's value in the nearest field
     /// that differs from the line above (`cm::Params::v8`)
     ContextMixV8 = 8,
+    /// 9: version 8 in far less memory: smaller context tables whose contexts share 4-slot
+    /// groups, fewer APM contexts, smaller match tables, a bounded keyed-lines table
+    /// (`cm::Params::v9`)
+    ContextMixV9 = 9,
 }
 
 impl Version {
     /// What new files are written with.
-    pub const CURRENT: Version = Version::ContextMixV8;
+    pub const CURRENT: Version = Version::ContextMixV9;
 
     pub fn from_u8(v: u8) -> Result<Self> {
         Ok(match v {
@@ -58,6 +62,7 @@ impl Version {
             6 => Version::ContextMixV6,
             7 => Version::ContextMixV7,
             8 => Version::ContextMixV8,
+            9 => Version::ContextMixV9,
             _ => return Err(Error::corrupt("unknown adaptive-model version")),
         })
     }
@@ -113,6 +118,7 @@ impl Version {
             Version::ContextMixV6 => Params::v6(rounds),
             Version::ContextMixV7 => Params::v7(rounds),
             Version::ContextMixV8 => Params::v8(rounds),
+            Version::ContextMixV9 => Params::v9(rounds),
         })
     }
 
@@ -127,6 +133,7 @@ impl Version {
                 | Version::ContextMixV6
                 | Version::ContextMixV7
                 | Version::ContextMixV8
+                | Version::ContextMixV9
         )
     }
 }

@@ -20,7 +20,7 @@ pub mod token_model;
 /// The adaptive token model new files use (header field `mix`).
 pub const MIX_VERSION: u8 = adaptive::Version::CURRENT as u8;
 /// The newest adaptive-model version this build reads (it reads every older one too).
-pub const MAX_MIX_VERSION: u8 = adaptive::Version::ContextMixV8 as u8;
+pub const MAX_MIX_VERSION: u8 = adaptive::Version::ContextMixV9 as u8;
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 

@@ -78,12 +78,34 @@ impl Read {
 pub struct Counters {
     t: Table<u32>,
     mask: u64,
+    /// slots of the group a context may take (1, 2 or 4)
+    ways: u32,
+}
+
+/// How much a slot has seen: the two counts of its history (0 for an empty slot).
+#[inline]
+fn seen(s: u32) -> u32 {
+    let state = (s >> 8) & 0xFF;
+    (state >> 4) + (state & 15)
 }
 
 impl Counters {
     /// A table of 2^bits slots.
     pub fn new(bits: u32) -> Self {
-        Counters { t: Table::zeroed(1 << bits), mask: (1u64 << bits) - 1 }
+        Counters::with_ways(bits, 1)
+    }
+
+    /// A table of 2^bits slots in aligned groups of `ways` (1, 2 or 4): a context's slot is
+    /// the one of its group with its check bits, or, where none has them, the one that has
+    /// seen least (the first such), which it takes over when updated.
+    pub fn with_ways(bits: u32, ways: u32) -> Self {
+        Counters::in_table(Table::zeroed(1 << bits), ways)
+    }
+
+    /// [`Counters::with_ways`] in a zeroed table of a power-of-two length.
+    pub fn in_table(t: Table<u32>, ways: u32) -> Self {
+        assert!(matches!(ways, 1 | 2 | 4 | 8) && t.len().is_power_of_two() && t.len() >= 8);
+        Counters { mask: t.len() as u64 - 1, t, ways }
     }
 
     #[inline]
@@ -91,12 +113,31 @@ impl Counters {
         let x = mix(h, node);
         let idx = (x & self.mask) as u32;
         let chk = (x >> 56) as u8;
+        if self.ways > 1 {
+            return self.read_group(idx & !(self.ways - 1), chk);
+        }
         let s = self.t[idx as usize];
         if s & 0xFF == chk as u32 && s != 0 {
             Read { idx, chk, p: s >> 16, state: (s >> 8) as u8 }
         } else {
             Read { idx, chk, p: 1 << 15, state: 0 }
         }
+    }
+
+    /// [`Counters::read`] in the group of `ways` slots that begins at `base`.
+    #[inline]
+    fn read_group(&self, base: u32, chk: u8) -> Read {
+        let group = &self.t[base as usize..(base + self.ways) as usize];
+        let mut victim = (0, u32::MAX);
+        for (w, &s) in group.iter().enumerate() {
+            if s & 0xFF == chk as u32 && s != 0 {
+                return Read { idx: base + w as u32, chk, p: s >> 16, state: (s >> 8) as u8 };
+            }
+            if seen(s) < victim.1 {
+                victim = (w as u32, seen(s));
+            }
+        }
+        Read { idx: base + victim.0, chk, p: 1 << 15, state: 0 }
     }
 
     /// Asks the memory system for the slot of `(h, node)` ahead of its [`Counters::read`]:
@@ -206,6 +247,30 @@ mod tests {
             m.update(k % 4 != 0);
         }
         assert!((squash_of(m.p(0, 0x01)) - 0.75).abs() < 0.05);
+    }
+
+    /// In groups of four slots a context that has seen much keeps its slot while contexts
+    /// seen once come and go in its group; with one slot per hash they take it over.
+    #[test]
+    fn groups_keep_the_context_that_has_seen_most() {
+        for (ways, kept) in [(4, true), (2, true), (1, false)] {
+            let mut c = Counters::with_ways(3, ways);
+            for _ in 0..20 {
+                let r = c.read(1, 1);
+                c.update(&r, true);
+            }
+            // (8 check bits: a new context now and then reads another's slot as its own)
+            let mut fresh = 0;
+            for h in 100..400 {
+                let r = c.read(h, 1);
+                fresh += (r.state == 0) as usize;
+                c.update(&r, false);
+                assert_ne!(c.read(h, 1).state, 0, "ways {ways}: context {h} got a slot");
+            }
+            assert!(fresh > 270, "ways {ways}: {fresh} of 300 new contexts read as new");
+            let r = c.read(1, 1);
+            assert_eq!(r.state != 0 && r.p > 60_000, kept, "ways {ways}");
+        }
     }
 
     /// The product and shift divide as `/` does: every divisor, edge and random dividends.

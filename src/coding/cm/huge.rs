@@ -16,8 +16,15 @@ use std::ops::{Deref, DerefMut};
 
 /// Bytes of a huge page.
 const HUGE: usize = 2 << 20;
-/// Tables smaller than this stay on the heap (a few TLB entries cover them anyway).
+/// Tables smaller than this stay on the heap (a few TLB entries cover them anyway), unless
+/// they are whole huge pages ([`mapping_pays`]).
 const WORTH: usize = 4 << 20;
+
+/// Whether a table of `bytes` is mapped on huge pages: from [`WORTH`] on, or when it fills
+/// whole huge pages (no slack; small blocks' context tables, read at random like the large).
+fn mapping_pays(bytes: usize) -> bool {
+    cfg!(target_os = "linux") && (bytes >= WORTH || (bytes > 0 && bytes % HUGE == 0))
+}
 
 #[cfg(test)]
 thread_local! {
@@ -34,7 +41,7 @@ pub fn mapped_here() -> isize {
 
 /// Bytes a table of `bytes` takes: a mapped one whole huge pages.
 pub fn footprint(bytes: usize) -> usize {
-    if cfg!(target_os = "linux") && bytes >= WORTH {
+    if mapping_pays(bytes) {
         bytes.next_multiple_of(HUGE)
     } else {
         bytes
@@ -76,6 +83,58 @@ enum Owner<T> {
     Heap(#[allow(dead_code)] Vec<T>),
     /// a mapping of this many bytes at `ptr`
     Mapped(usize),
+    /// a part of a mapping shared with other tables, unmapped with the last of them
+    Shared(#[allow(dead_code)] std::sync::Arc<Mapping>),
+}
+
+/// A mapping that several tables share ([`Table::zeroed_together`]).
+struct Mapping {
+    at: *mut u8,
+    bytes: usize,
+}
+
+// SAFETY: the mapping is plain memory; the tables carved from it never overlap, and it is only
+// unmapped when the last of them is dropped
+unsafe impl Send for Mapping {}
+// SAFETY: as above; `&Mapping` gives access to nothing
+unsafe impl Sync for Mapping {}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        #[cfg(target_os = "linux")]
+        // SAFETY: made by `map_aligned` with this start and length, unmapped once, after every
+        // table in it was dropped (each holds the `Arc`)
+        unsafe {
+            libc::munmap(self.at as *mut libc::c_void, self.bytes);
+        }
+        #[cfg(test)]
+        MAPPED_HERE.with(|m| m.set(m.get() - self.bytes as isize));
+    }
+}
+
+/// Which of tables of `bytes` each [`Table::zeroed_together`] maps together: the largest
+/// first, as many as fill whole huge pages (no slack); the others are made alone.
+fn together(bytes: &[usize]) -> (Vec<usize>, usize) {
+    let mut order: Vec<usize> = (0..bytes.len()).collect();
+    order.sort_by_key(|&k| std::cmp::Reverse(bytes[k]));
+    let (mut sum, mut take) = (0usize, 0);
+    for (j, &k) in order.iter().enumerate() {
+        sum += bytes[k];
+        if bytes[k] % 64 != 0 {
+            break;
+        }
+        if sum % HUGE == 0 && mapping_pays(sum) {
+            take = j + 1;
+        }
+    }
+    (order, take)
+}
+
+/// Bytes that tables of `bytes` each take when made by [`Table::zeroed_together`].
+pub fn footprint_together(bytes: &[usize]) -> usize {
+    let (order, take) = together(bytes);
+    order[..take].iter().map(|&k| bytes[k]).sum::<usize>()
+        + order[take..].iter().map(|&k| footprint(bytes[k])).sum::<usize>()
 }
 
 // SAFETY: a table owns its entries like a `Vec<T>` does; the raw pointer is never shared
@@ -86,6 +145,36 @@ unsafe impl<T: Copy + Sync> Sync for Table<T> {}
 impl<T: Copy> Table<T> {
     fn heap(mut v: Vec<T>) -> Self {
         Table { ptr: v.as_mut_ptr(), len: v.len(), owner: Owner::Heap(v) }
+    }
+
+    /// Tables of `lens[k]` zeros each. The largest of them, as many as fill whole huge pages,
+    /// lie one after the other in one mapping ([`together`]): tables too small for huge pages of
+    /// their own (a small block's contexts) share them; the others are made alone.
+    pub fn zeroed_together(lens: &[usize]) -> Vec<Self>
+    where
+        T: Zeroed,
+    {
+        let size = std::mem::size_of::<T>();
+        let bytes: Vec<usize> = lens.iter().map(|&l| l * size).collect();
+        let (order, take) = together(&bytes);
+        let total: usize = order[..take].iter().map(|&k| bytes[k]).sum();
+        let mut parts: Vec<Option<Self>> = lens.iter().map(|_| None).collect();
+        if let Some((at, mapped)) =
+            (take > 0 && HUGE % std::mem::align_of::<T>() == 0).then(|| map_aligned(total)).flatten()
+        {
+            let shared = std::sync::Arc::new(Mapping { at, bytes: mapped });
+            let mut offset = 0;
+            for &k in &order[..take] {
+                // SAFETY: the parts lie one after the other within the mapping (`total` bytes),
+                // each aligned for `T` (every part's size is a multiple of 64 bytes); a fresh
+                // mapping is zero bytes, a valid `T` (`Zeroed`); the `Arc` keeps the mapping
+                // until the last part goes
+                let ptr = unsafe { at.add(offset) } as *mut T;
+                offset += bytes[k];
+                parts[k] = Some(Table { ptr, len: lens[k], owner: Owner::Shared(shared.clone()) });
+            }
+        }
+        parts.into_iter().zip(lens).map(|(t, &len)| t.unwrap_or_else(|| Self::zeroed(len))).collect()
     }
 
     /// `len` zeros; the pages are the kernel's zero pages until written, so each becomes a
@@ -123,7 +212,7 @@ impl<T: Copy> Table<T> {
     unsafe fn mapped(len: usize) -> Option<Self> {
         let size = std::mem::size_of::<T>();
         let bytes = len.checked_mul(size)?;
-        if !cfg!(target_os = "linux") || size == 0 || bytes < WORTH || HUGE % std::mem::align_of::<T>() != 0 {
+        if size == 0 || !mapping_pays(bytes) || HUGE % std::mem::align_of::<T>() != 0 {
             return None;
         }
         map_aligned(bytes).map(|(ptr, mapped)| Table { ptr: ptr as *mut T, len, owner: Owner::Mapped(mapped) })
@@ -249,6 +338,39 @@ mod tests {
         t[12345] = 1;
         let after = resident(&t);
         assert!((1..=512).contains(&after), "{after} pages resident after one write");
+    }
+
+    /// Tables made together hold zeros, do not overlap, share huge pages where together they
+    /// fill them, and give the mapping back with the last of them.
+    #[test]
+    fn tables_made_together_are_apart() {
+        let cases = [
+            (vec![1 << 18, 1 << 17, 1 << 18, 5], 2 << 20),
+            (vec![3, 7], 0),
+            (vec![1 << 19, 1 << 20, 1 << 19, 1 << 16], 8 << 20),
+        ];
+        for (lens, together) in cases {
+            let mapped = mapped_here();
+            let mut ts = Table::<u32>::zeroed_together(&lens);
+            let bytes: Vec<usize> = lens.iter().map(|l| l * 4).collect();
+            let want = if cfg!(target_os = "linux") { together } else { 0 };
+            assert_eq!(mapped_here() - mapped, want, "{lens:?}");
+            assert_eq!(footprint_together(&bytes), bytes.iter().sum::<usize>(), "{lens:?}: no slack");
+            for (k, t) in ts.iter_mut().enumerate() {
+                assert_eq!(t.len(), lens[k]);
+                assert!(t.iter().all(|&x| x == 0));
+                t.fill(k as u32 + 1);
+            }
+            for (k, t) in ts.iter().enumerate() {
+                assert!(t.iter().all(|&x| x == k as u32 + 1), "table {k} of {lens:?} was overwritten");
+            }
+            if cfg!(target_os = "linux") && lens[1] == 1 << 20 {
+                // the largest first, on a huge page's boundary; the 256 KiB one alone
+                assert_eq!(ts[1].as_ptr() as usize % HUGE, 0);
+            }
+            drop(ts);
+            assert_eq!(mapped_here(), mapped);
+        }
     }
 
     /// Tables of entries of odd sizes (a struct of 8 bytes with padding) map and fill too.

@@ -28,9 +28,10 @@ pub const STATES: usize = 4;
 
 impl LongMatch {
     /// For a block of `n` tokens and a tree of `bits` levels; matches share `min` tokens.
-    pub fn new(n: usize, bits: u32, min: usize) -> Self {
+    /// Its table has `slots` slots per token.
+    pub fn new(n: usize, bits: u32, min: usize, slots: usize) -> Self {
         LongMatch {
-            matcher: Matcher::new(n, table_bits(n, 2, 10, 22)).with_min(min),
+            matcher: Matcher::new(n, table_bits(n, slots, 10, 22)).with_min(min),
             confidence: Counters::new(12),
             bits,
             expect: None,

@@ -94,24 +94,54 @@ pub fn table_bits(n: usize, per_token: usize, min: u32, max: u32) -> u32 {
 
 /// Bytes a [`ContextMix`] of `n` tokens over `vocab` ids with settings `p` holds, counted from
 /// the sizes [`ContextMix::new`] gives its parts: the context slots, the APMs, the match
-/// tables and the per-position vectors (the mixer's weights and the small maps, a few hundred
-/// kB, are left out). What one block in flight costs; the tables dominate.
+/// tables, the per-position vectors, the mixer's weights and the history maps. What one block
+/// in flight costs; the tables dominate.
 pub fn model_bytes(vocab: usize, n: usize, p: &Params) -> usize {
-    let slots = huge::footprint(4 << table_bits(n, p.slots_per_token, 12, 22));
-    let counters = p.contexts.len() * slots + (4 << 12);
-    let matcher = (4usize << table_bits(n, 2, 10, 22)) + n * 6;
-    let long = if p.match_long > 0 { matcher + (4 << 12) } else { 0 };
-    // the keyed lines' table: about one entry (48 bytes with the map's slack) per token
-    let pointers = if p.pointers { (4 << 16) + n * 8 + if p.keyed { n * 48 } else { 0 } } else { 0 };
     let bits = Tree::new(vocab, &[]).bits;
-    let small = 1usize << table_bits(n, 16, 8, 16);
+    let tables: Vec<usize> = (0..p.contexts.len()).map(|k| 4 << p.ctx_bits(k, n, bits)).collect();
+    let counters = huge::footprint_together(&tables) + (4 << 12);
+    let matcher = (4usize << table_bits(n, p.match_slots, 10, 22)) + n * 6;
+    let long = if p.match_long > 0 { matcher + (4 << 12) } else { 0 };
+    let keyed = match keyed_capacity(n, p.keyed_every) {
+        // a bounded table is allocated up front: a map of that many entries (44 bytes each,
+        // eight in seven buckets used at most)
+        Some(cap) => (cap * 8 / 7).next_power_of_two() * pointers::KEYED_ENTRY_BYTES,
+        // else about one entry (48 bytes with the map's slack) per token
+        None => n * 48,
+    };
+    let pointers = if p.pointers { (4 << 16) + n * 8 + if p.keyed { keyed } else { 0 } } else { 0 };
+    let small = 1usize << table_bits(n, 16, 8, p.apm_bits);
     let apm = |rows: usize| huge::footprint(rows * mixer::APM_ROW_BYTES);
     let states = MATCH_STATES * if p.pointers { pointers::STATES } else { 1 };
     let apms = apm(MAX_DEPTH * states)
         + apm(1 << bits.min(16))
         + if p.apm_prev { apm(small) } else { 0 }
         + if p.apm_mix { apm(small) + apm(MAX_DEPTH * sse::LM_STEPS) } else { 0 };
-    counters + matcher + long + pointers + apms + n * 4
+    // the mixer's weights and update counts, the history maps, the token tree and texts
+    let (inputs, sets) = mixer_shape(p);
+    let sets: usize = sets.iter().sum();
+    let weights = sets * (inputs + 1) * 4 + MAX_DEPTH * (6 + 1) * 4;
+    let maps = p.contexts.len() * MAX_DEPTH * 256 * 8;
+    counters + matcher + long + pointers + apms + n * 4 + weights + maps + vocab * 16
+}
+
+/// The mixer's inputs and the sizes of its selectors' weight sets.
+fn mixer_shape(p: &Params) -> (usize, Vec<usize>) {
+    let inputs = 3 + 2 * p.contexts.len() + (p.match_long > 0) as usize + if p.pointers { pointers::N } else { 0 };
+    let mut sets = vec![MAX_DEPTH * MATCH_STATES, MAX_DEPTH * (MAX_ORDERS + 1), LM_BUCKETS * 3, MAX_DEPTH * CLASSES];
+    if p.sel_mask {
+        sets.push(MASK_SETS * MATCH_STATES);
+    }
+    if p.pointers {
+        sets.push(MAX_DEPTH * pointers::STATES);
+    }
+    (inputs, sets)
+}
+
+/// The keyed lines' table's entries for a block of `n` tokens with one per `every` tokens (0:
+/// unbounded).
+fn keyed_capacity(n: usize, every: usize) -> Option<usize> {
+    (every > 0).then(|| (n / every).max(64))
 }
 
 pub struct ContextMix {
@@ -191,31 +221,28 @@ impl ContextMix {
     /// The model of a block of `n` tokens over `vocab` ids whose texts are `text`.
     pub fn new(vocab: usize, n: usize, text: &[Vec<u8>], p: Params) -> Self {
         assert!(p.contexts.len() <= MAX_ORDERS);
-        let bits = table_bits(n, p.slots_per_token, 12, 22);
+        let tree_bits = Tree::new(vocab, &[]).bits;
         let k = p.contexts.len();
-        let inputs = 3 + 2 * k + (p.match_long > 0) as usize + if p.pointers { pointers::N } else { 0 };
-        let mut sets =
-            vec![MAX_DEPTH * MATCH_STATES, MAX_DEPTH * (MAX_ORDERS + 1), LM_BUCKETS * 3, MAX_DEPTH * CLASSES];
-        if p.sel_mask {
-            sets.push(MASK_SETS * MATCH_STATES);
-        }
-        if p.pointers {
-            sets.push(MAX_DEPTH * pointers::STATES);
-        }
+        let (inputs, sets) = mixer_shape(&p);
         // version 7: the first APM tells the pointers' states apart too
         let sse_states = MATCH_STATES * if p.pointers { pointers::STATES } else { 1 };
         ContextMix {
             tree: Tree::new(vocab, text),
             texts: Texts::new(vocab, text),
             known: vec![UNKNOWN; n],
-            ctx: p.contexts.iter().map(|_| Counters::new(bits)).collect(),
+            ctx: huge::Table::zeroed_together(&(0..k).map(|c| 1 << p.ctx_bits(c, n, tree_bits)).collect::<Vec<_>>())
+                .into_iter()
+                .map(|t| Counters::in_table(t, p.ways))
+                .collect(),
             histories: p.contexts.iter().map(|_| StateMap::new(MAX_DEPTH)).collect(),
-            matcher: Matcher::new(n, table_bits(n, 2, 10, 22)).with_gaps(p.match_gap),
-            long: (p.match_long > 0).then(|| LongMatch::new(n, Tree::new(vocab, &[]).bits, p.match_long)),
-            ptr: p.pointers.then(|| pointers::Pointers::new(n, Tree::new(vocab, &[]).bits).with_keyed(p.keyed)),
+            matcher: Matcher::new(n, table_bits(n, p.match_slots, 10, 22)).with_gaps(p.match_gap),
+            long: (p.match_long > 0).then(|| LongMatch::new(n, tree_bits, p.match_long, p.match_slots)),
+            ptr: p
+                .pointers
+                .then(|| pointers::Pointers::new(n, tree_bits).with_keyed(p.keyed, keyed_capacity(n, p.keyed_every))),
             confidence: Counters::new(12),
             mixer: Mixer::new(inputs, &sets, MAX_DEPTH, p.mixer_rate, p.mixer_boost, &[1.0]),
-            sse: Sse::new(&p, 1 << table_bits(n, 16, 8, 16), Tree::new(vocab, &[]).bits, MAX_DEPTH, sse_states),
+            sse: Sse::new(&p, 1 << table_bits(n, 16, 8, p.apm_bits), tree_bits, MAX_DEPTH, sse_states),
             prev2_hash: 0,
             prev_hash: 0,
 

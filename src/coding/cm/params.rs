@@ -3,7 +3,7 @@
 
 use super::contexts::Kind;
 
-/// The settings of the model. [`Params::for_plan`] (version 4), [`Params::v5`] … [`Params::v8`]
+/// The settings of the model. [`Params::for_plan`] (version 4), [`Params::v5`] … [`Params::v9`]
 /// and [`Params::v3`] are part of the format; other values exist for tuning
 /// (`examples/cm_tune.rs`).
 #[derive(Debug, Clone)]
@@ -40,6 +40,23 @@ pub struct Params {
     pub pointers: bool,
     /// pointers 3 and 4 into the keyed line ([`super::pointers::Pointers::with_keyed`])
     pub keyed: bool,
+    /// the largest context table, as a power of two
+    pub max_bits: u32,
+    /// per context (in the order of `contexts`; missing: 0): its table's size relative to
+    /// the size `slots_per_token` gives, as a power of two
+    pub ctx_shift: Vec<i8>,
+    /// the order-0 context's table holds four slots per tree node instead
+    pub small_order0: bool,
+    /// slots a context may take in its table: 1 (the slot its hash names) or 2 or 4 (the
+    /// aligned group around it; a new context replaces the one that has seen least)
+    pub ways: u32,
+    /// the APMs by the previous tokens: at most 2^apm_bits contexts
+    pub apm_bits: u32,
+    /// the match models' table slots per token
+    pub match_slots: usize,
+    /// the keyed lines' table: at most one entry per this many tokens, allocated up front
+    /// (0: unbounded)
+    pub keyed_every: usize,
 }
 
 impl Params {
@@ -83,6 +100,13 @@ impl Params {
             match_long: 0,
             pointers: false,
             keyed: false,
+            max_bits: 22,
+            ctx_shift: Vec::new(),
+            small_order0: false,
+            ways: 1,
+            apm_bits: 16,
+            match_slots: 2,
+            keyed_every: 0,
         }
     }
 
@@ -119,6 +143,47 @@ impl Params {
     /// ([`super::pointers::Pointers::with_keyed`]).
     pub fn v8(rounds: usize) -> Self {
         Params { keyed: true, ..Params::v7(rounds) }
+    }
+
+    /// Version 9: version 8 in far less memory (docs/FORMAT.md, "Version 9"): smaller
+    /// context tables whose contexts share 4-slot groups, the order-0 table sized by the
+    /// vocabulary, fewer APM contexts, smaller match tables, a bounded keyed-lines table.
+    pub fn v9(rounds: usize) -> Self {
+        use Kind::*;
+        let p = Params::v8(rounds);
+        // by replay (docs/RESULTS.md, "Session 12"): the structured contexts cost prose
+        // nothing at half size, the order-2 and word contexts gain most from twice
+        let ctx_shift = p
+            .contexts
+            .iter()
+            .map(|k| match k {
+                Tokens(1) | Tokens(8) | Column | Above | AboveLeft | Field | FieldAbove | NextFields => -1,
+                Tokens(2) | Word => 1,
+                _ => 0,
+            })
+            .collect();
+        Params {
+            slots_per_token: 4,
+            max_bits: 19,
+            ctx_shift,
+            small_order0: true,
+            ways: 4,
+            apm_bits: 12,
+            match_slots: 1,
+            keyed_every: 16,
+            ..p
+        }
+    }
+
+    /// The table size (a power of two) of context `k` in a block of `n` tokens whose tree has
+    /// `tree_bits` levels.
+    pub fn ctx_bits(&self, k: usize, n: usize, tree_bits: u32) -> u32 {
+        if self.small_order0 && self.contexts[k] == Kind::Tokens(0) {
+            return (tree_bits + 2).clamp(12, 22);
+        }
+        let base = super::table_bits(n, self.slots_per_token, 12, self.max_bits) as i32;
+        let shift = self.ctx_shift.get(k).copied().unwrap_or(0) as i32;
+        (base + shift).clamp(12, 22) as u32
     }
 
     /// The settings of version 3 files (whatever their plan).

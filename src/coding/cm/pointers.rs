@@ -48,12 +48,17 @@ pub struct Pointers {
     /// tuning only ([`Pointers::with_keyed`]): (field, value) -> the last line with that
     /// value in that field
     keyed: Option<std::collections::HashMap<u64, Span>>,
+    /// the most entries `keyed` takes (allocated up front), if bounded
+    keyed_cap: Option<usize>,
     /// the field whose value found the keyed line, + 1 (0: none)
     key_field: u64,
 }
 
 /// A line: its start (token, byte offset) and its newline (token, byte offset).
 type Span = ((usize, usize), (usize, usize));
+
+/// Bytes per bucket of the keyed lines' map: an entry and its control byte.
+pub const KEYED_ENTRY_BYTES: usize = std::mem::size_of::<(u64, Span)>() + 1;
 
 /// Mixer weight sets [`Pointers::on`] selects per depth.
 pub const STATES: usize = 1 << N;
@@ -76,6 +81,7 @@ impl Pointers {
             expect_bit: [None; N],
             on: 0,
             keyed: None,
+            keyed_cap: None,
             key_field: 0,
         }
     }
@@ -84,9 +90,13 @@ impl Pointers {
     /// look into the *keyed line* where there is one instead of the line before the line
     /// above: the last line whose value in the nearest field that differs from the line
     /// above's is this line's (a package's earlier line, which wrote the version its
-    /// `configure` line repeats). Unbounded: one entry per distinct (field, value).
-    pub fn with_keyed(mut self, on: bool) -> Self {
-        self.keyed = on.then(std::collections::HashMap::new);
+    /// `configure` line repeats). One entry per distinct (field, value), or with `cap` at most
+    /// `cap` entries, allocated up front: once full, only values already entered move on to
+    /// later lines.
+    pub fn with_keyed(mut self, on: bool, cap: Option<usize>) -> Self {
+        self.keyed =
+            on.then(|| cap.map_or_else(std::collections::HashMap::new, std::collections::HashMap::with_capacity));
+        self.keyed_cap = cap;
         self
     }
 
@@ -98,7 +108,10 @@ impl Pointers {
         if f == 0 {
             for g in 0..64u32 {
                 let Some((v, _)) = field_value(g, start, end, known, texts) else { break };
-                table.insert(fold(v, g as u64), (start, end));
+                let key = fold(v, g as u64);
+                if self.keyed_cap.is_none_or(|cap| table.len() < cap) || table.contains_key(&key) {
+                    table.insert(key, (start, end));
+                }
             }
             return None;
         }
