@@ -134,6 +134,7 @@ impl Mixer {
         match k {
             4 => s[..4].copy_from_slice(&dots::<4>(rows[..4].try_into().unwrap(), x)),
             5 => s[..5].copy_from_slice(&dots::<5>(rows[..5].try_into().unwrap(), x)),
+            6 => s[..6].copy_from_slice(&dots::<6>(rows[..6].try_into().unwrap(), x)),
             _ => {
                 for (j, layer) in self.first.iter().enumerate() {
                     s[j] = layer.dot(sel[j], x);

@@ -28,7 +28,7 @@ pub mod tree;
 
 use coder::P16;
 use contexts::{Kind, Texts};
-use counters::{Counters, Read, StateMap};
+use counters::{Counters, Read, Slot, StateMap};
 use longmatch::LongMatch;
 use matcher::Matcher;
 use mixer::Mixer;
@@ -41,6 +41,8 @@ use crate::error::Result;
 
 /// A position not revealed yet (no vocabulary reaches this id).
 pub const UNKNOWN: u32 = u32::MAX;
+/// No tree node (nodes are below 2^21).
+const NO_NODE: u32 = u32::MAX;
 
 /// Most hashed context orders.
 const MAX_ORDERS: usize = 23;
@@ -135,6 +137,13 @@ pub struct ContextMix {
     class: usize,
     // per decision
     reads: [Read; MAX_ORDERS],
+    /// the slots of node `next_node`, located and asked for when the decision before it was
+    /// learned
+    next_slots: [Slot; MAX_ORDERS],
+    next_node: u32,
+    /// the node of the decision being coded and whether the next one is in this token
+    node: u32,
+    more: bool,
     conf_read: Read,
     expect_bit: Option<bool>,
     /// token context instances to learn before the next token is coded
@@ -204,6 +213,10 @@ impl ContextMix {
             expect: None,
             class: 0,
             reads: [Read::default(); MAX_ORDERS],
+            next_slots: [Slot::default(); MAX_ORDERS],
+            next_node: NO_NODE,
+            node: 1,
+            more: false,
             conf_read: Read::default(),
             expect_bit: None,
             pending: Vec::new(),
@@ -237,7 +250,7 @@ impl ContextMix {
             let p = self.predict(node, d, lm.odds(d, lo, mid, hi));
             let bit = io(want.map(|r| (r >> (self.tree.bits - 1 - d)) & 1 == 1), p)?;
             node = 2 * node + bit as u32;
-            self.update(bit, (d + 1 < self.tree.bits).then_some(node));
+            self.update(bit);
         }
         let tok = self.tree.id(node ^ (1 << self.tree.bits));
         self.end(i, tok);
@@ -274,6 +287,7 @@ impl ContextMix {
         let t2 = i.checked_sub(2).map_or(UNKNOWN - 1, |j| self.known[j]) as u64;
         self.prev2_hash = (self.prev_hash ^ t2.wrapping_mul(0x9E37_79B9_7F4A_7C15)).rotate_left(29);
         // the first decision's slots and maps, loading while the match models search
+        self.next_node = NO_NODE;
         for (k, c) in self.ctx.iter().enumerate() {
             if self.active[k] {
                 c.prefetch(self.hashes[k], 1);
@@ -295,6 +309,15 @@ impl ContextMix {
     }
 
     fn predict(&mut self, node: u32, depth: u32, lm: f32) -> P16 {
+        // the slots first, in a loop of their own so that their cache misses overlap
+        let located = node == self.next_node;
+        for (k, c) in self.ctx.iter().enumerate() {
+            if self.active[k] {
+                let at = if located { self.next_slots[k] } else { c.locate(self.hashes[k], node) };
+                self.reads[k] = c.read_at(at);
+            }
+        }
+        (self.node, self.more) = (node, depth + 1 < self.tree.bits);
         let m = &mut self.mixer;
         m.clear();
         m.add(lm);
@@ -304,12 +327,6 @@ impl ContextMix {
         let mut mask = 0usize;
         let mut order = 0;
         let d = (depth as usize).min(MAX_DEPTH - 1);
-        // the slots first, in a loop of their own so that their cache misses overlap
-        for (k, c) in self.ctx.iter().enumerate() {
-            if self.active[k] {
-                self.reads[k] = c.read(self.hashes[k], node);
-            }
-        }
         // what each history predicts, stretched all at once
         let mut hist = [0.5f32; MAX_ORDERS.next_multiple_of(8)];
         for (k, h) in self.histories.iter_mut().enumerate() {
@@ -395,13 +412,17 @@ impl ContextMix {
         ((p * 65536.0) as u32).clamp(1, 65535)
     }
 
-    /// Learns the decision's `bit`; `next` is the node of the next decision of this token.
-    fn update(&mut self, bit: bool, next: Option<u32>) {
+    /// Learns the decision's `bit`.
+    fn update(&mut self, bit: bool) {
         // the next decision's slots and maps first: they load while this one is learned
-        if let Some(next) = next {
+        self.next_node = NO_NODE;
+        if self.more {
+            let next = 2 * self.node + bit as u32;
+            self.next_node = next;
             for (k, c) in self.ctx.iter().enumerate() {
                 if self.active[k] {
-                    c.prefetch(self.hashes[k], next);
+                    self.next_slots[k] = c.locate(self.hashes[k], next);
+                    c.prefetch_at(self.next_slots[k]);
                 }
             }
             self.sse.prefetch(next, self.prev_hash, self.prev2_hash);
