@@ -8,6 +8,7 @@
 use std::sync::OnceLock;
 
 use super::counters::prefetch;
+use super::dots::dots;
 use super::huge::Table;
 use super::math::{squash, stretch};
 use super::tree::CLIP;
@@ -60,22 +61,6 @@ impl Layer {
             *a += g * b;
         }
     }
-}
-
-/// The dot products of `x` with each of `rows`, side by side: each sum adds its terms in
-/// input order from 0 (the same bits as [`Layer::dot`] before its clamp, one row after
-/// another), but the sums of different rows do not wait on each other.
-#[inline]
-fn dots<const K: usize>(rows: &[&[f32]; K], x: &[f32]) -> [f32; K] {
-    let n = rows.iter().fold(x.len(), |n, r| n.min(r.len()));
-    let rows: [&[f32]; K] = std::array::from_fn(|j| &rows[j][..n]);
-    let mut s = [0.0f32; K];
-    for i in 0..n {
-        for j in 0..K {
-            s[j] += rows[j][i] * x[i];
-        }
-    }
-    s
 }
 
 /// Weight sets chosen by several contexts, then a final mixer over their outputs.

@@ -12,6 +12,7 @@
 pub mod coder;
 pub mod contexts;
 pub mod counters;
+mod dots;
 pub mod fields;
 pub mod huge;
 mod learn;
