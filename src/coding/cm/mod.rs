@@ -405,12 +405,26 @@ impl ContextMix {
             sel[sets] = d * pointers::STATES + ptr.on;
             sets += 1;
         }
-        let pm = self.mixer.mix(&sel[..sets], d);
         let sstate = self.ptr.as_ref().map_or(mstate, |ptr| mstate * pointers::STATES + ptr.on);
         let decision =
             sse::Decision { depth: d, mstate: sstate, node, prev: self.prev_hash, prev2: self.prev2_hash, lm };
+        self.sse.prefetch_rows(&decision);
+        let pm = self.mixer.mix(&sel[..sets], d);
         let p = self.sse.refine(pm, &decision);
         ((p * 65536.0) as u32).clamp(1, 65535)
+    }
+
+    /// Locates the slots of the decision at `next` and asks for them and its APM curves (no
+    /// effect on any value).
+    fn ask(&mut self, next: u32) {
+        self.next_node = next;
+        for (k, c) in self.ctx.iter().enumerate() {
+            if self.active[k] {
+                self.next_slots[k] = c.locate(self.hashes[k], next);
+                c.prefetch_at(self.next_slots[k]);
+            }
+        }
+        self.sse.prefetch(next, self.prev_hash, self.prev2_hash);
     }
 
     /// Learns the decision's `bit`.
@@ -418,15 +432,7 @@ impl ContextMix {
         // the next decision's slots and maps first: they load while this one is learned
         self.next_node = NO_NODE;
         if self.more {
-            let next = 2 * self.node + bit as u32;
-            self.next_node = next;
-            for (k, c) in self.ctx.iter().enumerate() {
-                if self.active[k] {
-                    self.next_slots[k] = c.locate(self.hashes[k], next);
-                    c.prefetch_at(self.next_slots[k]);
-                }
-            }
-            self.sse.prefetch(next, self.prev_hash, self.prev2_hash);
+            self.ask(2 * self.node + bit as u32);
         }
         for (k, c) in self.ctx.iter_mut().enumerate() {
             if self.active[k] {
