@@ -303,6 +303,12 @@ impl<'m> Compressor<'m> {
         let mut total_crc = crc32fast::Hasher::new();
         let jobs = self.jobs();
         stats.jobs = jobs as u64;
+        // the model's rows in the form the block's adaptive model reads fastest, where the
+        // backend makes it (the same file either way)
+        let (o, tok) = (&self.opts, &self.model.tokenizer);
+        let mix = if o.mix { o.mix_version } else { 0 };
+        let ranked = coding::cm::ranked::for_coding(self.model.lm.as_ref(), tok, o.method, mix, o.plan.rounds, true);
+        let lm = ranked.as_deref().unwrap_or(self.model.lm.as_ref());
         let mut first = Some(first).filter(|f| !f.is_empty());
         loop {
             let mut batch = Vec::with_capacity(jobs);
@@ -317,7 +323,7 @@ impl<'m> Compressor<'m> {
             if batch.is_empty() {
                 break;
             }
-            let blocks = batcher::parallel(self.model.lm.as_ref(), &batch, |lm, data| {
+            let blocks = batcher::parallel(lm, &batch, |lm, data| {
                 let mut s = Stats::default();
                 self.compress_block_on(lm, data, hooks, &mut s).map(|b| (b, s))
             });

@@ -166,6 +166,11 @@ impl<'m> MemberDecoder<'m> {
         let per_block =
             crate::memory::block_bytes(mix, self.model.lm.vocab_size(), h.plan.rounds, h.block_size as usize);
         let jobs = crate::memory::jobs_that_fit(jobs, per_block, crate::memory::available());
+        // the model's rows in the form the block's adaptive model reads fastest, where the
+        // backend makes it (the same file either way)
+        let tok = &self.model.tokenizer;
+        let ranked = coding::cm::ranked::for_coding(self.model.lm.as_ref(), tok, h.method, h.mix, h.plan.rounds, false);
+        let lm = ranked.as_deref().unwrap_or(self.model.lm.as_ref());
         loop {
             let mut batch = Vec::with_capacity(jobs);
             let mut end = None;
@@ -178,7 +183,7 @@ impl<'m> MemberDecoder<'m> {
                     }
                 }
             }
-            for data in batcher::parallel(self.model.lm.as_ref(), &batch, |lm, b| self.decode_block_on(lm, b, hooks)) {
+            for data in batcher::parallel(lm, &batch, |lm, b| self.decode_block_on(lm, b, hooks)) {
                 let data = data?;
                 crc.update(&data);
                 total += data.len() as u64;

@@ -397,3 +397,50 @@ fn the_gpu_cache_gives_the_cpu_bits() {
         assert!(reused > computed, "model {model}: {reused} rows reused, {computed} computed");
     }
 }
+
+/// Ranked and path rows made on the GPU (feature `int8-cuda`, a GPU present; skipped
+/// otherwise) are the host's (`HostRanked`) from the CPU engine's log-probabilities, bit for
+/// bit: the random workload on the cached (causal) and uncached (bidirectional) paths, merged
+/// calls brought back in parts, version 3's reading of tiny probabilities too.
+#[cfg(feature = "int8-cuda")]
+#[test]
+fn the_gpu_ranks_rows_as_the_host_does() {
+    use llmzip::coding::cm::ranked::{HostRanked, DEPTH};
+    use llmzip::model::int8::cuda::{gpu_count, CudaLm};
+    use llmzip::model::RowForm;
+    use rand::seq::SliceRandom;
+    if gpu_count().unwrap_or(0) == 0 {
+        eprintln!("no GPU: skipped");
+        return;
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(0x7a4);
+    for (model, causal) in [(0, true), (1, false), (2, true)] {
+        let (_, cpu) = random_model(&mut rng);
+        let max = cpu.max_sequence();
+        let gpu = CudaLm::new(&cpu.engine.p, 0, max, causal).unwrap();
+        let reference = IntLm::from_params(cpu.engine.p.clone(), max, causal);
+        let v = reference.vocab_size();
+        let mut rank: Vec<u32> = (0..v as u32).collect();
+        rank.shuffle(&mut rng);
+        let v3 = model == 2;
+        for form in [RowForm::Ranked { depth: DEPTH }, RowForm::Path] {
+            let on_gpu = gpu.ranked(&rank, form, v3).expect("the GPU engine offers the form");
+            let host = HostRanked::new(&reference, &rank, form, v3).unwrap();
+            assert_eq!(on_gpu.rows(), form);
+            let mut open: Vec<Vec<u32>> = (0..rng.random_range(8..=40)).map(|_| vec![0]).collect();
+            for call in 0..30 {
+                let (seqs, sel) = next_call(&mut rng, &mut open, max);
+                let known: Vec<u32> = sel.iter().map(|_| rng.random_range(0..v as u32)).collect();
+                let want = host.log_probs_known(&seqs, &sel, &known).unwrap();
+                let got = if call % 2 == 0 {
+                    on_gpu.log_probs_known(&seqs, &sel, &known).unwrap()
+                } else {
+                    let cut = sel.len() / 2;
+                    on_gpu.log_probs_parts_known(&seqs, &sel, &[cut, sel.len() - cut], &known).unwrap().concat()
+                };
+                assert_eq!(got.len(), sel.len() * form.len(v));
+                assert!(bits(&got) == bits(&want), "model {model} (causal {causal}), {form:?}, call {call}");
+            }
+        }
+    }
+}

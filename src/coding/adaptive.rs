@@ -12,6 +12,7 @@ use super::ngram::NgramModel;
 use super::quantize::{cdf_model, frequencies};
 use super::token_model::{AdaptiveModel, TokenIo, WholeToken};
 use crate::error::{Error, Result};
+use crate::model::RowForm;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Version {
@@ -80,6 +81,25 @@ impl Version {
             // the context-mixing versions returned above
             _ => Box::new(WholeToken::new(NgramModel::new(vocab, n))),
         }
+    }
+
+    /// [`Version::model`] fed the LM's rows in `rows`' form: ranked rows only feed the
+    /// context-mixing versions.
+    pub fn model_for(
+        self,
+        vocab: usize,
+        n: usize,
+        rounds: usize,
+        text: impl FnOnce() -> Vec<Vec<u8>>,
+        rows: RowForm,
+    ) -> Result<Box<dyn AdaptiveModel>> {
+        if rows == RowForm::LogProbs {
+            return Ok(self.model(vocab, n, rounds, text));
+        }
+        let p = self.params(rounds).ok_or_else(|| {
+            Error::Internal(format!("adaptive model version {} reads log-probabilities only", self as u8))
+        })?;
+        Ok(Box::new(ContextMixModel::new(vocab, n, &text(), p).with_rows(rows)))
     }
 
     /// The context-mixing settings of this version for a plan of `rounds` rounds (`None`:

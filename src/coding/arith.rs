@@ -10,7 +10,8 @@ use crate::error::Result;
 
 pub fn encode(ctx: &Ctx, tokens: &[u32]) -> Result<Vec<u8>> {
     let version = Version::from_u8(ctx.mix)?;
-    let mut model = version.model(ctx.lm.vocab_size(), tokens.len(), ctx.plan.rounds, || ctx.tokenizer.token_bytes());
+    let text = || ctx.tokenizer.token_bytes();
+    let mut model = version.model_for(ctx.lm.vocab_size(), tokens.len(), ctx.plan.rounds, text, ctx.lm.rows())?;
     let mut io = Writer::new(version);
     drive_known(ctx, tokens, |i, lp| {
         io.tok = tokens[i];
@@ -22,7 +23,8 @@ pub fn encode(ctx: &Ctx, tokens: &[u32]) -> Result<Vec<u8>> {
 
 pub fn decode(ctx: &Ctx, payload: &[u8], n: usize) -> Result<Vec<u32>> {
     let version = Version::from_u8(ctx.mix)?;
-    let mut model = version.model(ctx.lm.vocab_size(), n, ctx.plan.rounds, || ctx.tokenizer.token_bytes());
+    let text = || ctx.tokenizer.token_bytes();
+    let mut model = version.model_for(ctx.lm.vocab_size(), n, ctx.plan.rounds, text, ctx.lm.rows())?;
     let mut io = Reader::new(version, payload)?;
     overlap::drive(ctx, n, |i, lp| timed_code(model.as_mut(), i, lp, &mut io))
 }

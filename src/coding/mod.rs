@@ -76,6 +76,7 @@ pub fn drive(ctx: &Ctx, n: usize, mut f: impl FnMut(usize, &[f32]) -> Result<u32
     let mut known = vec![ctx.ids.mask; n];
     let walker = Walker::new(ctx.plan, n, ctx.batch);
     let v = ctx.lm.vocab_size();
+    let row = ctx.lm.rows().len(v);
     for ph in 0..walker.phases() {
         for step in walker.phase(ph, &known, ctx.ids.cls, ctx.ids.sep, ctx.ids.mask) {
             if (ctx.cancel)() {
@@ -85,7 +86,7 @@ pub fn drive(ctx: &Ctx, n: usize, mut f: impl FnMut(usize, &[f32]) -> Result<u32
             let lp = ctx.lm.log_probs(&step.seqs, &step.sel)?;
             ctx.model_nanos.fetch_add(t.elapsed().as_nanos() as u64, Relaxed);
             for (k, &t) in step.targets.iter().enumerate() {
-                let tok = f(t, &lp[k * v..(k + 1) * v])?;
+                let tok = f(t, &lp[k * row..(k + 1) * row])?;
                 if tok as usize >= v {
                     return Err(Error::corrupt("decoded token outside the vocabulary"));
                 }
@@ -105,7 +106,7 @@ pub fn drive(ctx: &Ctx, n: usize, mut f: impl FnMut(usize, &[f32]) -> Result<u32
 /// model calls then share the time. `f(index, log_probs)` is called in [`drive`]'s order.
 pub fn drive_known(ctx: &Ctx, tokens: &[u32], mut f: impl FnMut(usize, &[f32]) -> Result<()>) -> Result<()> {
     let n = tokens.len();
-    let v = ctx.lm.vocab_size();
+    let v = ctx.lm.rows().len(ctx.lm.vocab_size());
     let (lm, plan, ids, batch, nanos) = (ctx.lm, ctx.plan, ctx.ids, ctx.batch, ctx.model_nanos);
     std::thread::scope(|s| {
         let walker = Walker::new(plan, n, batch);
@@ -136,11 +137,14 @@ pub fn drive_known(ctx: &Ctx, tokens: &[u32], mut f: impl FnMut(usize, &[f32]) -
                     continue;
                 }
                 let t = std::time::Instant::now();
+                // each selection's token, for rows that depend on it (`RowForm::Path`)
+                let known_of = |st: &crate::schedule::Step| st.targets.iter().map(|&t| tokens[t]).collect::<Vec<_>>();
                 let lps = if group > 1 && pending.len() > 1 {
                     let m = merge::merge(&pending);
-                    lm.log_probs_parts(&m.seqs, &m.sel, &m.parts)
+                    let known: Vec<u32> = pending.iter().flat_map(known_of).collect();
+                    lm.log_probs_parts_known(&m.seqs, &m.sel, &m.parts, &known)
                 } else {
-                    pending.iter().map(|st| lm.log_probs(&st.seqs, &st.sel)).collect()
+                    pending.iter().map(|st| lm.log_probs_known(&st.seqs, &st.sel, &known_of(st))).collect()
                 };
                 nanos.fetch_add(t.elapsed().as_nanos() as u64, Relaxed);
                 let lps = match lps {

@@ -20,6 +20,17 @@ use crate::schedule::{Lanes, Walker};
 /// group is coded.
 const PARTS: usize = 2;
 
+/// Lane groups for a plan of `lanes` lanes: [`PARTS`], or `LLMZIP_LANE_GROUPS` (2 to 16; more
+/// groups keep more of a block's calls in flight while one group is coded; the same tokens
+/// and calls' rows either way).
+fn groups(lanes: usize) -> usize {
+    static ASKED: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let asked = *ASKED.get_or_init(|| {
+        std::env::var("LLMZIP_LANE_GROUPS").ok().and_then(|v| v.parse().ok()).unwrap_or(PARTS).clamp(PARTS, 16)
+    });
+    asked.min(lanes)
+}
+
 /// Whether [`drive`] overlaps anything for this plan and model (`LLMZIP_OVERLAP=0`: never,
 /// for comparing; the same tokens and calls either way).
 fn applies(ctx: &Ctx, n: usize) -> bool {
@@ -30,12 +41,15 @@ fn applies(ctx: &Ctx, n: usize) -> bool {
         && Walker::new(ctx.plan, n, ctx.batch).lane_count() >= PARTS
 }
 
+/// A model call for a model thread: sequences, selections, where its rows go.
+type Call = (Vec<Vec<u32>>, Vec<(usize, usize)>, mpsc::Sender<Result<Vec<f32>>>);
+
 /// A queued piece of work, in coding order: one model call of a lane group's phase, or a
 /// phase in which the group has nothing to predict.
 struct Pending {
     part: usize,
-    /// the call's targets (`None`: no call)
-    targets: Option<Vec<usize>>,
+    /// the call's targets and where its rows arrive (`None`: no call)
+    targets: Option<(Vec<usize>, mpsc::Receiver<Result<Vec<f32>>>)>,
     /// the group's last call of this phase: its next phase may be scheduled after it
     last: bool,
 }
@@ -48,29 +62,35 @@ pub fn drive(ctx: &Ctx, n: usize, mut f: impl FnMut(usize, &[f32]) -> Result<u32
     }
     let walker = Walker::new(ctx.plan, n, ctx.batch);
     let lanes = walker.lane_count();
-    let bounds: Vec<usize> = (0..=PARTS).map(|g| g * lanes / PARTS).collect();
+    let parts = groups(lanes);
+    let bounds: Vec<usize> = (0..=parts).map(|g| g * lanes / parts).collect();
     let phases = walker.phases();
     let v = ctx.lm.vocab_size();
+    let row = ctx.lm.rows().len(v);
     let (lm, nanos) = (ctx.lm, ctx.model_nanos);
     let mut known = vec![ctx.ids.mask; n];
+    // calls go in coding order, each with the channel its rows come back on; the groups not
+    // being coded have their calls in flight, on `parts − 1` model threads
+    let (call_tx, call_rx) = mpsc::channel::<Call>();
+    let call_rx = std::sync::Mutex::new(call_rx);
     std::thread::scope(|s| {
-        // calls go in and results come out in coding order; at most PARTS phases' calls of
-        // one group each are in flight
-        let (call_tx, call_rx) = mpsc::channel::<(Vec<Vec<u32>>, Vec<(usize, usize)>)>();
-        let (lp_tx, lp_rx) = mpsc::channel::<Result<Vec<f32>>>();
-        s.spawn(move || {
-            for (seqs, sel) in call_rx {
+        // dropped when decoding ends or stops, which ends the model threads
+        let call_tx = call_tx;
+        for _ in 0..parts - 1 {
+            let call_rx = &call_rx;
+            s.spawn(move || loop {
+                // the lock is held only while waiting for the next call
+                let next = call_rx.lock().map_err(|_| ()).and_then(|rx| rx.recv().map_err(|_| ()));
+                // no more calls: decoding ended (or stopped)
+                let Ok((seqs, sel, reply)) = next else { return };
                 let t = std::time::Instant::now();
                 let lp = lm.log_probs(&seqs, &sel);
                 nanos.fetch_add(t.elapsed().as_nanos() as u64, Relaxed);
-                let failed = lp.is_err();
-                // the receiver hangs up when decoding stopped: stop too
-                if lp_tx.send(lp).is_err() || failed {
-                    return;
-                }
-            }
-        });
-        let mut next_phase = [0usize; PARTS];
+                // the receiver is gone when decoding stopped: the next recv ends this thread
+                let _ = reply.send(lp);
+            });
+        }
+        let mut next_phase = vec![0usize; parts];
         let mut queue = VecDeque::new();
         // queues the calls of group `g`'s next phase (its lanes' tokens so far are known)
         let mut schedule = |g: usize, known: &[u32], queue: &mut VecDeque<Pending>| -> Result<()> {
@@ -86,22 +106,23 @@ pub fn drive(ctx: &Ctx, n: usize, mut f: impl FnMut(usize, &[f32]) -> Result<u32
             }
             let count = steps.len();
             for (k, st) in steps.into_iter().enumerate() {
-                call_tx.send((st.seqs, st.sel)).map_err(|_| Error::Internal("model thread stopped".into()))?;
-                queue.push_back(Pending { part: g, targets: Some(st.targets), last: k + 1 == count });
+                let (reply, rows) = mpsc::channel();
+                call_tx.send((st.seqs, st.sel, reply)).map_err(|_| Error::Internal("model thread stopped".into()))?;
+                queue.push_back(Pending { part: g, targets: Some((st.targets, rows)), last: k + 1 == count });
             }
             Ok(())
         };
-        for g in 0..PARTS {
+        for g in 0..parts {
             schedule(g, &known, &mut queue)?;
         }
         while let Some(p) = queue.pop_front() {
-            if let Some(targets) = p.targets {
+            if let Some((targets, rows)) = p.targets {
                 if (ctx.cancel)() {
                     return Err(Error::Interrupted);
                 }
-                let lp = lp_rx.recv().map_err(|_| Error::Internal("model thread stopped".into()))??;
+                let lp = rows.recv().map_err(|_| Error::Internal("model thread stopped".into()))??;
                 for (k, &t) in targets.iter().enumerate() {
-                    let tok = f(t, &lp[k * v..(k + 1) * v])?;
+                    let tok = f(t, &lp[k * row..(k + 1) * row])?;
                     if tok as usize >= v {
                         return Err(Error::corrupt("decoded token outside the vocabulary"));
                     }

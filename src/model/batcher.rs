@@ -20,6 +20,8 @@ const LINGER: Duration = Duration::from_micros(300);
 struct Request {
     seqs: Vec<Vec<u32>>,
     sel: Vec<(usize, usize)>,
+    /// the selections' tokens, when the client knows them ([`MaskedLm::log_probs_known`])
+    known: Option<Vec<u32>>,
     reply: mpsc::Sender<Result<Vec<f32>>>,
 }
 
@@ -124,21 +126,33 @@ impl<'a> Batcher<'a> {
     /// each request is made alone, so that each gets its own answer or error.
     fn answer(&self, batch: Vec<Request>) {
         if batch.len() == 1 {
-            let r = &batch[0];
-            let _ = r.reply.send(self.inner.log_probs(&r.seqs, &r.sel));
+            let _ = batch[0].reply.send(self.alone(&batch[0]));
             return;
         }
         let mut seqs = Vec::with_capacity(batch.iter().map(|r| r.seqs.len()).sum());
         let mut sel = Vec::with_capacity(batch.iter().map(|r| r.sel.len()).sum());
+        // the selections' tokens where every request knows its own
+        let mut known = batch.iter().all(|r| r.known.is_some()).then(|| Vec::with_capacity(sel.capacity()));
         for r in &batch {
             let base = seqs.len();
             sel.extend(r.sel.iter().map(|&(s, p)| (base + s, p)));
             seqs.extend(r.seqs.iter().cloned());
+            if let (Some(all), Some(k)) = (&mut known, &r.known) {
+                all.extend_from_slice(k);
+            }
         }
         let parts: Vec<usize> = batch.iter().map(|r| r.sel.len()).collect();
-        let got = match fetch_in_parts() {
-            true => self.inner.log_probs_parts(&seqs, &sel, &parts),
-            false => crate::model::split_parts(self.inner.log_probs(&seqs, &sel), self.inner.vocab_size(), &parts),
+        let inner = self.inner;
+        let got = match (fetch_in_parts(), &known) {
+            (true, Some(k)) => inner.log_probs_parts_known(&seqs, &sel, &parts, k),
+            (true, None) => inner.log_probs_parts(&seqs, &sel, &parts),
+            (false, k) => {
+                let all = match k {
+                    Some(k) => inner.log_probs_known(&seqs, &sel, k),
+                    None => inner.log_probs(&seqs, &sel),
+                };
+                crate::model::split_parts(all, inner.rows().len(inner.vocab_size()), &parts)
+            }
         };
         match got {
             Ok(lps) if lps.len() == batch.len() => {
@@ -149,9 +163,17 @@ impl<'a> Batcher<'a> {
             }
             _ => {
                 for r in batch {
-                    let _ = r.reply.send(self.inner.log_probs(&r.seqs, &r.sel));
+                    let _ = r.reply.send(self.alone(&r));
                 }
             }
+        }
+    }
+
+    /// One request's call on its own.
+    fn alone(&self, r: &Request) -> Result<Vec<f32>> {
+        match &r.known {
+            Some(k) => self.inner.log_probs_known(&r.seqs, &r.sel, k),
+            None => self.inner.log_probs(&r.seqs, &r.sel),
         }
     }
 }
@@ -213,12 +235,26 @@ impl MaskedLm for Client<'_, '_> {
     fn merges_calls(&self) -> bool {
         self.batcher.inner.merges_calls()
     }
+    fn rows(&self) -> crate::model::RowForm {
+        self.batcher.inner.rows()
+    }
     fn log_probs(&self, seqs: &[Vec<u32>], sel: &[(usize, usize)]) -> Result<Vec<f32>> {
+        self.call(seqs, sel, None)
+    }
+    fn log_probs_known(&self, seqs: &[Vec<u32>], sel: &[(usize, usize)], known: &[u32]) -> Result<Vec<f32>> {
+        self.call(seqs, sel, Some(known))
+    }
+}
+
+impl Client<'_, '_> {
+    /// Hands the call to the batcher and waits for its rows.
+    fn call(&self, seqs: &[Vec<u32>], sel: &[(usize, usize)], known: Option<&[u32]>) -> Result<Vec<f32>> {
         if sel.is_empty() {
             return Ok(Vec::new());
         }
         let (tx, rx) = mpsc::channel();
-        self.batcher.lock().queue.push(Request { seqs: seqs.to_vec(), sel: sel.to_vec(), reply: tx });
+        let known = known.map(<[u32]>::to_vec);
+        self.batcher.lock().queue.push(Request { seqs: seqs.to_vec(), sel: sel.to_vec(), known, reply: tx });
         self.batcher.wake.notify_all();
         rx.recv().map_err(|_| Error::Internal("model batcher stopped".into()))?
     }
@@ -332,6 +368,37 @@ mod tests {
         assert_eq!(batcher.counts(), (1, 4));
     }
 
+    /// Merged calls of rows that depend on each selection's token (the encoder's path rows)
+    /// carry each client's tokens: each gets the rows of its own call.
+    #[test]
+    fn merged_calls_carry_each_clients_tokens() {
+        let m = mock::ranked_model(false);
+        let v = m.lm.vocab_size() as u32;
+        let rank: Vec<u32> = (0..v).rev().collect();
+        let lm = m.lm.ranked(&rank, crate::model::RowForm::Path, false).unwrap();
+        let lm = lm.as_ref();
+        let call = |k: usize| {
+            let seqs: Vec<Vec<u32>> =
+                (0..1 + k % 3).map(|s| (0..6 + s).map(|i| 5 + ((i * 31 + k) % 11) as u32).collect()).collect();
+            let sel: Vec<(usize, usize)> = (0..seqs.len()).map(|s| (s, 2)).collect();
+            let known: Vec<u32> = (0..sel.len()).map(|j| (7 + 13 * k as u32 + j as u32) % v).collect();
+            (seqs, sel, known)
+        };
+        let mut batcher = Batcher::new(lm);
+        batcher.linger = Duration::from_secs(30);
+        let got = serve(&batcher, 1, 4, |k, c| {
+            let (seqs, sel, known) = call(k);
+            c.log_probs_known(&seqs, &sel, &known).unwrap()
+        });
+        for (k, rows) in got.iter().enumerate() {
+            let (seqs, sel, known) = call(k);
+            assert_eq!(rows, &lm.log_probs_known(&seqs, &sel, &known).unwrap(), "client {k}");
+            assert_eq!(rows.len(), sel.len() * crate::model::RowForm::Path.len(v as usize));
+        }
+        assert_eq!(batcher.counts(), (1, 4));
+        assert!(lm.log_probs(&call(0).0, &call(0).1).is_err(), "path rows need the tokens");
+    }
+
     /// With several engine threads, clients calling again and again each get the rows of
     /// their own calls, and every call is served once.
     #[test]
@@ -408,8 +475,8 @@ mod tests {
         let batcher = Batcher::new(&lm);
         let (good_tx, good_rx) = mpsc::channel();
         let (bad_tx, bad_rx) = mpsc::channel();
-        let good = Request { seqs: vec![vec![5, 6, 7, 8]], sel: vec![(0, 2)], reply: good_tx };
-        let bad = Request { seqs: vec![vec![5, 99]], sel: vec![(0, 1)], reply: bad_tx };
+        let good = Request { seqs: vec![vec![5, 6, 7, 8]], sel: vec![(0, 2)], known: None, reply: good_tx };
+        let bad = Request { seqs: vec![vec![5, 99]], sel: vec![(0, 1)], known: None, reply: bad_tx };
         let want = lm.log_probs(&good.seqs, &good.sel).unwrap();
         batcher.answer(vec![good, bad]);
         assert_eq!(good_rx.recv().unwrap().unwrap(), want);

@@ -24,6 +24,9 @@ pub struct MockLm {
     /// a causal mock: row p sees `s[..=p]` and predicts the token after it (what the row
     /// for position p + 1 of a masked mock would, its right neighbour unknown)
     pub causal: bool,
+    /// offers ranked rows ([`MaskedLm::ranked`]), made on the host: stands for a backend
+    /// that makes them itself
+    pub ranked: bool,
 }
 
 impl MockLm {
@@ -92,11 +95,20 @@ impl MaskedLm for MockLm {
     fn causal(&self) -> bool {
         self.causal
     }
+    fn ranked<'a>(&'a self, rank: &[u32], form: super::RowForm, v3: bool) -> Option<Box<dyn MaskedLm + 'a>> {
+        let host = crate::coding::cm::ranked::HostRanked::new(self, rank, form, v3);
+        host.filter(|_| self.ranked).map(|h| Box::new(h) as Box<dyn MaskedLm>)
+    }
 }
 
 /// `m`'s tokenizer and identity with [`MockLm`] in place of its network.
 pub fn with_mock(mut m: Model) -> Model {
-    m.lm = Box::new(MockLm { vocab: m.lm.vocab_size(), max_sequence: m.lm.max_sequence(), causal: m.lm.causal() });
+    m.lm = Box::new(MockLm {
+        vocab: m.lm.vocab_size(),
+        max_sequence: m.lm.max_sequence(),
+        causal: m.lm.causal(),
+        ranked: false,
+    });
     m
 }
 
@@ -131,16 +143,21 @@ pub fn tokenizer() -> LosslessTokenizer {
 
 /// A [`Model`] of the mock tokenizer and [`MockLm`] (4,096 positions).
 pub fn model() -> Model {
-    mock_model(false)
+    mock_model(false, false)
 }
 
 /// [`model`] with the causal mock (256 positions, like llmzip's causal models).
 pub fn causal_model() -> Model {
-    mock_model(true)
+    mock_model(true, false)
 }
 
-fn mock_model(causal: bool) -> Model {
-    let lm = MockLm { vocab: VOCAB, max_sequence: if causal { 256 } else { 4096 }, causal };
+/// [`model`] or [`causal_model`] whose network offers ranked rows ([`MockLm::ranked`]).
+pub fn ranked_model(causal: bool) -> Model {
+    mock_model(causal, true)
+}
+
+fn mock_model(causal: bool, ranked: bool) -> Model {
+    let lm = MockLm { vocab: VOCAB, max_sequence: if causal { 256 } else { 4096 }, causal, ranked };
     let fingerprint = *blake3::hash(lm.numerics().as_bytes()).as_bytes();
     Model::from_parts("mock", fingerprint, tokenizer(), Box::new(lm)).expect("vocabularies agree")
 }
@@ -214,9 +231,48 @@ mod tests {
         assert!(Compressor::new(&c, Options { plan: masked, ..Options::default() }).is_err());
     }
 
+    /// Ranked rows change no byte: every context-mixing version, masked and causal plans,
+    /// one lane and many, files made with and without them equal and decoded with them.
+    #[test]
+    fn ranked_rows_make_the_same_files() {
+        let text = "Ranked: \u{1F600} caf\u{e9} \0\r\n and the same words again and again, 0123. ".repeat(25);
+        let causal = |lanes, context, window| RevealPlan {
+            window,
+            context,
+            rounds: 1,
+            shape: Shape::Causal,
+            lanes: Lanes::AtMost(lanes),
+            settle: None,
+        };
+        let masked = RevealPlan {
+            window: 16,
+            context: 8,
+            rounds: 3,
+            shape: Shape::Uniform,
+            lanes: Lanes::from_count(4),
+            settle: None,
+        };
+        for (is_causal, plan) in [(true, causal(8, 16, 48)), (true, causal(1, 32, 96)), (false, masked)] {
+            let (plain, ranked) = (mock_model(is_causal, false), ranked_model(is_causal));
+            for mix in [2, 3, 4, crate::coding::MIX_VERSION] {
+                let o = Options { plan, block_size: 900, batch: 3, mix_version: mix, jobs: 2, ..Options::default() };
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                Compressor::new(&plain, o.clone())
+                    .unwrap()
+                    .compress(text.as_bytes(), &mut a, &Hooks::default())
+                    .unwrap();
+                Compressor::new(&ranked, o).unwrap().compress(text.as_bytes(), &mut b, &Hooks::default()).unwrap();
+                assert!(a == b, "mix {mix}, {plan:?}");
+                let mut out = Vec::new();
+                Decompressor::new(&ranked, 2).decompress(&b[..], &mut out, &Hooks::default()).unwrap();
+                assert_eq!(out, text.as_bytes());
+            }
+        }
+    }
+
     #[test]
     fn probabilities_depend_on_what_the_call_shows() {
-        let lm = MockLm { vocab: VOCAB, max_sequence: 64, causal: false };
+        let lm = MockLm { vocab: VOCAB, max_sequence: 64, causal: false, ranked: false };
         let a = lm.log_probs(&[vec![0, 10, 11, 4, 2]], &[(0, 3)]).unwrap();
         let b = lm.log_probs(&[vec![0, 10, 12, 4, 2]], &[(0, 3)]).unwrap();
         assert_eq!(a, lm.log_probs(&[vec![0, 10, 11, 4, 2]], &[(0, 3)]).unwrap());

@@ -32,13 +32,41 @@ pub trait MaskedLm: Send + Sync {
     /// Longest sequence accepted, special tokens included.
     fn max_sequence(&self) -> usize;
     /// `seqs`: token ids (padded internally to the longest); `sel`: (sequence, position)
-    /// pairs. Returns `sel.len() * vocab_size()` natural-log probabilities, row-major.
+    /// pairs. Returns a row per selection, row-major, in [`MaskedLm::rows`]' form: for a
+    /// model itself `vocab_size()` natural-log probabilities.
     fn log_probs(&self, seqs: &[Vec<u32>], sel: &[(usize, usize)]) -> Result<Vec<f32>>;
     /// [`MaskedLm::log_probs`] of several callers' calls made as one: `parts[i]` of the
     /// selections (in order) are caller i's, and its rows come back as a vector of its own
     /// (a backend whose results live elsewhere, a GPU, copies each part straight there).
     fn log_probs_parts(&self, seqs: &[Vec<u32>], sel: &[(usize, usize)], parts: &[usize]) -> Result<Vec<Vec<f32>>> {
-        split_parts(self.log_probs(seqs, sel), self.vocab_size(), parts)
+        split_parts(self.log_probs(seqs, sel), self.rows().len(self.vocab_size()), parts)
+    }
+    /// The encoder's [`MaskedLm::log_probs`]: `known[k]` is the token at selection k's
+    /// target, which a row's form may use ([`RowForm::Path`]).
+    fn log_probs_known(&self, seqs: &[Vec<u32>], sel: &[(usize, usize)], _known: &[u32]) -> Result<Vec<f32>> {
+        self.log_probs(seqs, sel)
+    }
+    /// [`MaskedLm::log_probs_parts`] with the selections' tokens ([`MaskedLm::log_probs_known`]).
+    fn log_probs_parts_known(
+        &self,
+        seqs: &[Vec<u32>],
+        sel: &[(usize, usize)],
+        parts: &[usize],
+        known: &[u32],
+    ) -> Result<Vec<Vec<f32>>> {
+        split_parts(self.log_probs_known(seqs, sel, known), self.rows().len(self.vocab_size()), parts)
+    }
+    /// What a row of [`MaskedLm::log_probs`] holds.
+    fn rows(&self) -> RowForm {
+        RowForm::LogProbs
+    }
+    /// This model with rows in `form` ([`RowForm::Ranked`] or [`RowForm::Path`]) for the
+    /// vocabulary tree whose `rank[id]` is each id's rank, where the backend computes that
+    /// form itself (a GPU: the context mixer's first step per token done there, with the bits
+    /// the coding thread would compute from log-probabilities, `coding::cm::ranked`). `None`:
+    /// not offered.
+    fn ranked<'a>(&'a self, _rank: &[u32], _form: RowForm, _v3: bool) -> Option<Box<dyn MaskedLm + 'a>> {
+        None
     }
     /// Names the computation (an id of [`crate::numerics`] or a new one): files record it, and
     /// equal ids must mean bit-identical `log_probs`.
@@ -65,7 +93,33 @@ pub trait MaskedLm: Send + Sync {
     }
 }
 
-/// A merged call's rows (`vocab` per selection) as one vector per part of `parts[i]` rows.
+/// How a row of [`MaskedLm::log_probs`] is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowForm {
+    /// `vocab` natural-log probabilities, by token id
+    LogProbs,
+    /// the probabilities e^lp (the context mixer's `math::exp`) in the vocabulary tree's rank
+    /// order, then the sums of the ranges of the tree's nodes at depths 1 to `depth`
+    /// (`coding::cm::ranked`)
+    Ranked { depth: u32 },
+    /// the encoder's: for each depth of the vocabulary tree, the probability sums of the two
+    /// sides of the decision on the path to the selection's known token
+    /// ([`MaskedLm::log_probs_known`]), 2 × the tree's depth values
+    Path,
+}
+
+impl RowForm {
+    /// Floats per row for a vocabulary of `vocab` ids.
+    pub fn len(self, vocab: usize) -> usize {
+        match self {
+            RowForm::LogProbs => vocab,
+            RowForm::Ranked { depth } => vocab + (2usize << depth) - 2,
+            RowForm::Path => 2 * (usize::BITS - (vocab.max(2) - 1).leading_zeros()) as usize,
+        }
+    }
+}
+
+/// A merged call's rows (`row` floats per selection) as one vector per part of `parts[i]` rows.
 pub fn split_parts(all: Result<Vec<f32>>, vocab: usize, parts: &[usize]) -> Result<Vec<Vec<f32>>> {
     let all = all?;
     if all.len() != parts.iter().sum::<usize>() * vocab {

@@ -22,6 +22,7 @@ pub mod math;
 pub mod mixer;
 pub mod params;
 pub mod pointers;
+pub mod ranked;
 pub mod sse;
 #[cfg(test)]
 mod testing;
@@ -158,21 +159,40 @@ pub struct ContextMix {
 pub struct ContextMixModel {
     lm: LmBits,
     cm: ContextMix,
+    /// the form of the LM's rows ([`ranked`])
+    rows: crate::model::RowForm,
 }
 
 impl ContextMixModel {
     pub fn new(vocab: usize, n: usize, text: &[Vec<u8>], p: Params) -> Self {
-        ContextMixModel { lm: LmBits::default(), cm: ContextMix::new(vocab, n, text, p) }
+        let rows = crate::model::RowForm::LogProbs;
+        ContextMixModel { lm: LmBits::default(), cm: ContextMix::new(vocab, n, text, p), rows }
+    }
+
+    /// The same model fed rows of `form`.
+    pub fn with_rows(self, rows: crate::model::RowForm) -> Self {
+        ContextMixModel { rows, ..self }
     }
 }
 
 impl AdaptiveModel for ContextMixModel {
     fn code(&mut self, i: usize, lp: &[f32], io: &mut dyn TokenIo) -> Result<u32> {
         self.cm.prepare(i);
+        let want = io.known();
+        match self.rows {
+            crate::model::RowForm::Ranked { depth } => {
+                let odds = ranked::RankedOdds::new(lp, &self.cm.tree, depth)?;
+                return self.cm.code(i, &odds, want, |bit, p| io.bit(bit, p));
+            }
+            crate::model::RowForm::Path => {
+                let odds = ranked::PathOdds::new(lp, &self.cm.tree, want)?;
+                return self.cm.code(i, &odds, want, |bit, p| io.bit(bit, p));
+            }
+            crate::model::RowForm::LogProbs => {}
+        }
         let t = crate::coding::profile::start();
         self.lm.load(lp, &self.cm.tree, self.cm.p.v3);
         crate::coding::profile::stop(crate::coding::profile::Stage::Quantize, t);
-        let want = io.known();
         self.cm.code(i, &self.lm, want, |bit, p| io.bit(bit, p))
     }
 }

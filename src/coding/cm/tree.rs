@@ -44,6 +44,23 @@ impl Tree {
         self.id[rank as usize]
     }
 
+    /// Each id's rank, by id.
+    pub fn ranks(&self) -> &[u32] {
+        &self.rank
+    }
+
+    /// The tree whose [`Tree::ranks`] are `rank` (`None` unless a permutation).
+    pub fn from_ranks(rank: &[u32]) -> Option<Self> {
+        let vocab = rank.len();
+        let mut id = vec![u32::MAX; vocab];
+        for (i, &r) in rank.iter().enumerate() {
+            let slot = id.get_mut(r as usize).filter(|s| **s == u32::MAX)?;
+            *slot = i as u32;
+        }
+        let bits = usize::BITS - (vocab.max(2) - 1).leading_zeros();
+        Some(Tree { bits, vocab, rank: rank.to_vec(), id })
+    }
+
     /// Ranks under node `node` at `depth` (0 = root), split at the decision: `[lo, mid)` is the
     /// 0-side, `[mid, hi)` the 1-side, both clipped to the vocabulary.
     #[inline]
@@ -96,11 +113,22 @@ impl LmBits {
     #[inline]
     pub fn stretch(&self, lo: usize, mid: usize, hi: usize) -> f32 {
         let (s0, s1) = sums(&self.p[lo..mid], &self.p[mid..hi]);
-        if s0 <= 0.0 && s1 <= 0.0 {
-            return 0.0;
-        }
-        (math::ln(s1) - math::ln(s0)).clamp(-CLIP, CLIP)
+        odds_of(s0, s1)
     }
+
+    /// The probabilities in rank order, as [`LmBits::load`] left them.
+    pub fn probs(&self) -> &[f32] {
+        &self.p
+    }
+}
+
+/// ln(`s1` / `s0`) clipped to ±[`CLIP`], for the probability sums of a decision's two sides.
+#[inline]
+pub fn odds_of(s0: f32, s1: f32) -> f32 {
+    if s0 <= 0.0 && s1 <= 0.0 {
+        return 0.0;
+    }
+    (math::ln(s1) - math::ln(s0)).clamp(-CLIP, CLIP)
 }
 
 /// e^x of each of `lp` into `out`, with the widest vectors this CPU has (the same bits at
@@ -204,7 +232,7 @@ fn exp_scatter_loop(lp: &[f32], rank: &[u32], out: &mut [f32], v3: bool) {
 /// same order per slice, two chains at once. With AVX the eight running sums are one vector
 /// (the same additions, lane by lane).
 #[inline]
-fn sums(a: &[f32], b: &[f32]) -> (f32, f32) {
+pub fn sums(a: &[f32], b: &[f32]) -> (f32, f32) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx") {
         // SAFETY: the CPU has AVX (checked just above)

@@ -23,6 +23,7 @@ use std::sync::Mutex;
 use cudarc::driver::{CudaSlice, PushKernelArg};
 
 use super::forward::{DBatch, KvDest};
+use super::ranked::Ranking;
 use super::{gpu, CudaLm};
 use crate::error::{Error, Result};
 
@@ -234,15 +235,18 @@ impl CudaLm {
     /// holds; the cache then holds this call's sequences. A call the pools cannot hold (more
     /// sequences than slots, or longer ones) is computed whole.
     pub fn forward_cached(&self, seqs: &[Vec<u32>], sel: &[(usize, usize)]) -> Result<Vec<f32>> {
-        Ok(self.forward_cached_parts(seqs, sel, &[sel.len()])?.pop().unwrap_or_default())
+        Ok(self.forward_cached_parts(seqs, sel, &[sel.len()], None, None)?.pop().unwrap_or_default())
     }
 
-    /// [`CudaLm::forward_cached`] with the rows brought back in parts (`MaskedLm::log_probs_parts`).
+    /// [`CudaLm::forward_cached`] with the rows brought back in parts (`MaskedLm::log_probs_parts`),
+    /// in `rank`'s form where given (`known`: the selections' tokens, for path rows).
     pub fn forward_cached_parts(
         &self,
         seqs: &[Vec<u32>],
         sel: &[(usize, usize)],
         parts: &[usize],
+        rank: Option<&Ranking>,
+        known: Option<&[u32]>,
     ) -> Result<Vec<Vec<f32>>> {
         if !self.causal {
             return Err(Error::Internal("the K/V cache serves causal models only".into()));
@@ -272,13 +276,14 @@ impl CudaLm {
         let pool = guard.as_mut().expect("made above");
         if seqs.len() > pool.slots.len() || seqs.iter().any(|s| s.len() > pool.slot_rows) {
             drop(guard);
-            return self.fetch_parts(self.forward_device(seqs, sel)?, parts);
+            return self.fetch_parts(self.forward_device(seqs, sel)?, parts, rank, known);
         }
         let (places, copies) = pool.place(seqs, &limit)?;
         clock.lap(1);
         let out = self.run_cached(pool, seqs, sel, &places, &copies)?;
+        let (out, row) = self.shape_rows(out, sel.len(), rank, known)?;
         // queued before the next call's kernels, so that they do not delay this copy
-        let landing = self.land(out, sel.len())?;
+        let landing = self.land(out, sel.len() * row)?;
         clock.lap(2);
         // the next call (another batcher thread's) may place and launch while this one's
         // results come back
@@ -287,7 +292,7 @@ impl CudaLm {
             self.stream.synchronize().map_err(gpu)?;
             clock.lap(3);
         }
-        let probs = self.arrive(landing, parts);
+        let probs = self.arrive(landing, parts, row);
         clock.lap(4);
         self.cache.calls.fetch_add(1, Relaxed);
         probs

@@ -362,3 +362,96 @@ extern "C" __global__ void log_softmax(const int* acc, int V, const int* m, cons
         out[row * V + j] = __fmul_rn(__ll2float_rn(lp), kf);
     }
 }
+
+// The context mixer's e^x (src/coding/cm/math.rs `exp`): the same operations in the same
+// order, and this file is compiled without fused multiply-adds, so the same bits. The
+// constants are the f32 values Rust computes for LOG2_E, LN2_HI, LN2_LO and 1/6 … 1/720.
+__device__ __forceinline__ float cm_exp(float x) {
+    x = fminf(fmaxf(x, -87.0f), 88.0f);
+    const float log2e = __uint_as_float(0x3fb8aa3bu), ln2_hi = __uint_as_float(0x3f317200u);
+    const float ln2_lo = __uint_as_float(0x35bfbe8eu), round = 12582912.0f;
+    float k = (x * log2e + round) - round;
+    float r = (x - k * ln2_hi) - k * ln2_lo;
+    float p = 1.0f + r * (1.0f + r * (0.5f + r * (__uint_as_float(0x3e2aaaabu) + r * (__uint_as_float(0x3d2aaaabu)
+              + r * (__uint_as_float(0x3c088889u) + r * __uint_as_float(0x3ab60b61u))))));
+    unsigned two_k = (__float_as_uint(k + 8388735.0f) - 0x4B000000u) << 23;
+    return p * __uint_as_float(two_k);
+}
+
+// A row of log-probabilities in ranked form (src/coding/cm/ranked.rs `ranked_row`): e^lp at
+// each id's rank, then for each tree node m at depths 1 … `depth` the sum of its ranks' range
+// [lo, hi) clipped to V, as the coding thread sums it (tree.rs `sums`): eight running sums,
+// value i to sum (i − lo) mod 8 in order, combined pairwise. One block per row; a node's eight
+// sums are eight threads (blockDim.x ≥ 8 × nodes).
+extern "C" __global__ void rank_rows(const float* lp, int V, const int* rank, int bits, int depth, int v3,
+                                     float* out, int R) {
+    __shared__ float part[1024];
+    i64 row = blockIdx.x;
+    const float* l = lp + row * V;
+    float* o = out + row * R;
+    for (int j = threadIdx.x; j < V; j += blockDim.x) {
+        float x = l[j];
+        float e = cm_exp(x);
+        if (v3 && !(x > -87.0f)) e = 0.0f;
+        o[rank[j]] = e;
+    }
+    __syncthreads();
+    int nodes = (2 << depth) - 2;
+    int t = threadIdx.x;
+    if (t < 8 * nodes) {
+        int m = t / 8 + 2, k = t % 8;
+        int d = 31 - __clz(m);
+        int below = bits - d;
+        int lo = (m ^ (1 << d)) << below;
+        int hi = lo + (1 << below);
+        lo = lo < V ? lo : V;
+        hi = hi < V ? hi : V;
+        float acc = 0.0f;
+        for (int i = lo + k; i < hi; i += 8) acc = acc + o[i];
+        part[t] = acc;
+    }
+    __syncthreads();
+    if (t < nodes) {
+        const float* a = part + 8 * t;
+        o[V + t] = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+    }
+}
+
+// The encoder's path rows (ranked.rs `path_row`): e^lp at each id's rank into `p` (scratch,
+// a row per block), then for each depth d the sums of the two sides of the decision on the
+// path to rank[known[row]], each as eight running sums in rank_rows' order. 16 × bits threads.
+extern "C" __global__ void path_rows(const float* lp, int V, const int* rank, int bits, int v3, const int* known,
+                                     float* p, float* out) {
+    __shared__ float part[1024];
+    i64 row = blockIdx.x;
+    const float* l = lp + row * V;
+    float* o = p + row * V;
+    for (int j = threadIdx.x; j < V; j += blockDim.x) {
+        float x = l[j];
+        float e = cm_exp(x);
+        if (v3 && !(x > -87.0f)) e = 0.0f;
+        o[rank[j]] = e;
+    }
+    __syncthreads();
+    int t = threadIdx.x;
+    if (t < 16 * bits) {
+        int d = t / 16, side = (t / 8) % 2, k = t % 8;
+        int r = rank[known[row]];
+        int below = bits - d;
+        int lo = (r >> below) << below;
+        int mid = lo + (1 << (below - 1));
+        int hi = lo + (1 << below);
+        lo = lo < V ? lo : V;
+        mid = mid < V ? mid : V;
+        hi = hi < V ? hi : V;
+        int a = side ? mid : lo, b = side ? hi : mid;
+        float acc = 0.0f;
+        for (int i = a + k; i < b; i += 8) acc = acc + o[i];
+        part[t] = acc;
+    }
+    __syncthreads();
+    if (t < 2 * bits) {
+        const float* a = part + 8 * t;
+        out[row * 2 * bits + t] = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+    }
+}

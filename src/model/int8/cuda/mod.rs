@@ -128,6 +128,8 @@ struct Funcs {
     scatter: CudaFunction,
     copy_rows: CudaFunction,
     log_softmax: CudaFunction,
+    rank_rows: CudaFunction,
+    path_rows: CudaFunction,
     _module: Arc<CudaModule>,
 }
 
@@ -197,6 +199,8 @@ impl Funcs {
             scatter: func("scatter_rows")?,
             copy_rows: func("copy_rows")?,
             log_softmax: func("log_softmax")?,
+            rank_rows: func("rank_rows")?,
+            path_rows: func("path_rows")?,
             _module: module.clone(),
         })
     }
@@ -361,6 +365,7 @@ impl CudaLm {
 
 mod cache;
 mod forward;
+mod ranked;
 mod transfer;
 
 impl MaskedLm for CudaLm {
@@ -377,25 +382,13 @@ impl MaskedLm for CudaLm {
         self.arch
     }
     fn log_probs(&self, seqs: &[Vec<u32>], sel: &[(usize, usize)]) -> Result<Vec<f32>> {
-        if sel.is_empty() {
-            return Ok(Vec::new());
-        }
-        if self.causal && use_cache() {
-            return self.forward_cached(seqs, sel);
-        }
-        self.forward(seqs, sel)
+        Ok(self.call(seqs, sel, &[sel.len()], None, None)?.pop().unwrap_or_default())
     }
     fn log_probs_parts(&self, seqs: &[Vec<u32>], sel: &[(usize, usize)], parts: &[usize]) -> Result<Vec<Vec<f32>>> {
-        if parts.iter().sum::<usize>() != sel.len() {
-            return Err(Error::Internal("a merged call's parts do not cover its rows".into()));
-        }
-        if sel.is_empty() {
-            return Ok(parts.iter().map(|_| Vec::new()).collect());
-        }
-        if self.causal && use_cache() {
-            return self.forward_cached_parts(seqs, sel, parts);
-        }
-        self.fetch_parts(self.forward_device(seqs, sel)?, parts)
+        self.call(seqs, sel, parts, None, None)
+    }
+    fn ranked<'a>(&'a self, rank: &[u32], form: crate::model::RowForm, v3: bool) -> Option<Box<dyn MaskedLm + 'a>> {
+        self.with_ranks(rank, form, v3).map(|r| Box::new(r) as Box<dyn MaskedLm>)
     }
     /// It computes the CPU engine's integers, and those do not depend on the batch
     /// (`MaskedLm for IntLm`).

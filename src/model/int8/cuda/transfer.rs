@@ -3,29 +3,38 @@
 
 use cudarc::driver::{CudaSlice, CudaView};
 
+use super::ranked::Ranking;
 use super::{gpu, CudaLm};
 use crate::error::Result;
 
 impl CudaLm {
     /// The head's log-probabilities (`n × vocab`) brought to the host.
     pub(super) fn fetch(&self, out: CudaSlice<f32>, n: usize) -> Result<Vec<f32>> {
-        Ok(self.fetch_parts(out, &[n])?.pop().unwrap_or_default())
+        Ok(self.fetch_parts(out, &[n], None, None)?.pop().unwrap_or_default())
     }
 
-    /// The same in parts of `parts[i]` rows, each straight into a vector of its own.
-    pub(super) fn fetch_parts(&self, out: CudaSlice<f32>, parts: &[usize]) -> Result<Vec<Vec<f32>>> {
-        let landing = self.land(out, parts.iter().sum())?;
-        self.arrive(landing, parts)
+    /// The same in parts of `parts[i]` rows, each straight into a vector of its own; in
+    /// `rank`'s form where given (`known`: the selections' tokens, for path rows).
+    pub(super) fn fetch_parts(
+        &self,
+        out: CudaSlice<f32>,
+        parts: &[usize],
+        rank: Option<&Ranking>,
+        known: Option<&[u32]>,
+    ) -> Result<Vec<Vec<f32>>> {
+        let n = parts.iter().sum();
+        let (out, row) = self.shape_rows(out, n, rank, known)?;
+        let landing = self.land(out, n * row)?;
+        self.arrive(landing, parts, row)
     }
 
-    /// Starts bringing the first `rows` rows of `out` to the host: into a page-locked buffer
+    /// Starts bringing the first `total` values of `out` to the host: into a page-locked buffer
     /// (one transfer at the link's speed, queued behind the call's kernels, the host not
     /// waiting), or, where the memory cannot be locked or `LLMZIP_GPU_PINNED=0`, left for
     /// [`CudaLm::arrive`] to copy the slower way. Only the stream's order links the copy to
     /// the kernels, so a cached call queues it before the next call may launch.
-    pub(super) fn land(&self, out: CudaSlice<f32>, rows: usize) -> Result<Landing> {
+    pub(super) fn land(&self, out: CudaSlice<f32>, total: usize) -> Result<Landing> {
         use cudarc::driver::DevicePtr;
-        let total = rows * self.vocab;
         if !super::pinned() || total == 0 {
             return Ok(Landing::Device(out));
         }
@@ -58,11 +67,10 @@ impl CudaLm {
         Ok(Landing::Pinned { buf, done, total })
     }
 
-    /// Waits for a landing and hands out its rows in parts of `parts[i]` rows, each copied out
-    /// on its own thread; the page-locked buffer goes back for the next call.
-    pub(super) fn arrive(&self, landing: Landing, parts: &[usize]) -> Result<Vec<Vec<f32>>> {
+    /// Waits for a landing and hands out its rows (of `v` values) in parts of `parts[i]` rows,
+    /// each copied out on its own thread; the page-locked buffer goes back for the next call.
+    pub(super) fn arrive(&self, landing: Landing, parts: &[usize], v: usize) -> Result<Vec<Vec<f32>>> {
         use rayon::prelude::*;
-        let v = self.vocab;
         let mut spans = Vec::with_capacity(parts.len());
         let mut at = 0;
         for &n in parts {
