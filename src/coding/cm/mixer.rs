@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use super::counters::prefetch;
 use super::dots::dots;
 use super::huge::Table;
-use super::math::{squash, stretch};
+use super::math::{squash, squash_all, stretch};
 use super::tree::CLIP;
 
 pub const MAX_INPUTS: usize = 64;
@@ -106,6 +106,13 @@ impl Mixer {
         self.nx += 1;
     }
 
+    /// [`Mixer::add`] of each of `xs`, in order.
+    #[inline]
+    pub fn add_all(&mut self, xs: &[f32]) {
+        self.x[self.nx..self.nx + xs.len()].copy_from_slice(xs);
+        self.nx += xs.len();
+    }
+
     /// P(1) from the inputs added since `clear`, with selector k choosing weight set `sel[k]`.
     pub fn mix(&mut self, sel: &[usize], fsel: usize) -> f32 {
         let x = &self.x[..self.nx];
@@ -126,10 +133,11 @@ impl Mixer {
                 }
             }
         }
-        for ((h, p), &sj) in self.h.iter_mut().zip(&mut self.p_first).zip(&s[..k]) {
-            *h = sj.clamp(-CLIP, CLIP);
-            *p = squash(*h);
-        }
+        let h = s.map(|sj| sj.clamp(-CLIP, CLIP));
+        let mut p = h;
+        squash_all(&mut p);
+        self.h.copy_from_slice(&h[..k]);
+        self.p_first.copy_from_slice(&p[..k]);
         self.fsel = fsel;
         self.p = squash(self.final_.dot(fsel, &self.h));
         self.p

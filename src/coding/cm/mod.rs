@@ -123,6 +123,8 @@ pub struct ContextMix {
     texts: Texts,
     known: Vec<u32>,
     ctx: Vec<Counters>,
+    /// bit k: context k is a token n-gram with n ≥ 1 (the selectors count those)
+    ngram: u32,
     histories: Vec<StateMap>,
     matcher: Matcher,
     long: Option<LongMatch>,
@@ -219,6 +221,12 @@ impl ContextMix {
             texts: Texts::new(vocab, text),
             known: vec![UNKNOWN; n],
             ctx: p.contexts.iter().map(|_| Counters::new(bits)).collect(),
+            ngram: p
+                .contexts
+                .iter()
+                .enumerate()
+                .map(|(k, c)| (matches!(c, Kind::Tokens(n) if *n > 0) as u32) << k)
+                .sum(),
             histories: p.contexts.iter().map(|_| StateMap::new(MAX_DEPTH)).collect(),
             matcher: Matcher::new(n, table_bits(n, 2, 10, 22)).with_gaps(p.match_gap),
             long: (p.match_long > 0).then(|| LongMatch::new(n, Tree::new(vocab, &[]).bits, p.match_long)),
@@ -339,10 +347,6 @@ impl ContextMix {
             }
         }
         (self.node, self.more) = (node, depth + 1 < self.tree.bits);
-        let m = &mut self.mixer;
-        m.clear();
-        m.add(lm);
-        m.add(0.5);
         // how many token n-gram contexts (n ≥ 1) have seen this decision
         let mut hit = 0;
         let mut mask = 0usize;
@@ -356,23 +360,27 @@ impl ContextMix {
             }
         }
         math::stretch_all(&mut hist);
-        for (k, &hk) in hist.iter().enumerate().take(self.ctx.len()) {
+        // the LM, the bias and two inputs per context, gathered here and handed over at once
+        let mut xs = [0.0f32; 2 + 2 * MAX_ORDERS];
+        (xs[0], xs[1]) = (lm, 0.5);
+        let n = self.ctx.len();
+        for (k, &hk) in hist.iter().enumerate().take(n) {
             if !self.active[k] {
-                m.add(0.0);
-                m.add(0.0);
                 continue;
             }
             let r = self.reads[k];
-            if matches!(self.p.contexts[k], Kind::Tokens(n) if n > 0) {
+            if self.ngram >> k & 1 == 1 {
                 if r.state != 0 {
                     hit += 1;
                     mask |= 1 << order;
                 }
                 order += 1;
             }
-            m.add(r.stretch());
-            m.add(hk);
+            (xs[2 + 2 * k], xs[3 + 2 * k]) = (r.stretch(), hk);
         }
+        let m = &mut self.mixer;
+        m.clear();
+        m.add_all(&xs[..2 + 2 * n]);
         // the match model speaks while the path still leads to its token
         self.expect_bit = None;
         let mut mstate = 0;
