@@ -20,15 +20,20 @@ use crate::schedule::{Lanes, Walker};
 /// group is coded.
 const PARTS: usize = 2;
 
-/// Lane groups for a plan of `lanes` lanes: [`PARTS`], or `LLMZIP_LANE_GROUPS` (2 to 16; more
-/// groups keep more of a block's calls in flight while one group is coded; the same tokens
-/// and calls' rows either way).
-fn groups(lanes: usize) -> usize {
-    static ASKED: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+/// Lane groups on a model that merges blocks' calls (the GPU engine): with four, three calls
+/// of a block are in flight while one group is coded (16 MB at `-5 -j16` on one H100: 38.2 s
+/// against 41.6 s with two, 41.7 s with eight; docs/RESULTS.md, "Session 12").
+const MERGED_PARTS: usize = 4;
+
+/// Lane groups for a plan of `lanes` lanes on `lm`: [`PARTS`] ([`MERGED_PARTS`] where the
+/// model merges calls), or `LLMZIP_LANE_GROUPS` (2 to 16); the same tokens and rows either way.
+fn groups(lanes: usize, lm: &dyn crate::model::MaskedLm) -> usize {
+    static ASKED: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
     let asked = *ASKED.get_or_init(|| {
-        std::env::var("LLMZIP_LANE_GROUPS").ok().and_then(|v| v.parse().ok()).unwrap_or(PARTS).clamp(PARTS, 16)
+        std::env::var("LLMZIP_LANE_GROUPS").ok().and_then(|v| v.parse().ok()).map(|n: usize| n.clamp(PARTS, 16))
     });
-    asked.min(lanes)
+    let default = if lm.merges_calls() { MERGED_PARTS } else { PARTS };
+    asked.unwrap_or(default).min(lanes)
 }
 
 /// Whether [`drive`] overlaps anything for this plan and model (`LLMZIP_OVERLAP=0`: never,
@@ -62,7 +67,7 @@ pub fn drive(ctx: &Ctx, n: usize, mut f: impl FnMut(usize, &[f32]) -> Result<u32
     }
     let walker = Walker::new(ctx.plan, n, ctx.batch);
     let lanes = walker.lane_count();
-    let parts = groups(lanes);
+    let parts = groups(lanes, ctx.lm);
     let bounds: Vec<usize> = (0..=parts).map(|g| g * lanes / parts).collect();
     let phases = walker.phases();
     let v = ctx.lm.vocab_size();

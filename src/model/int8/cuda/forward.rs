@@ -224,8 +224,10 @@ impl CudaLm {
         let mut q = DBuf::I8(self.alloc(rows * h)?);
         let mut k = DBuf::I8(self.alloc(rows * h)?);
         let mut vv = DBuf::I8(self.alloc(rows * h)?);
-        for (lin, out) in [(&l.q, &mut q), (&l.k, &mut k), (&l.v, &mut vv)] {
-            self.gemm(&a, &lin.w, lin.n, lin.k, rows, Some((&lin.m, &lin.b, lin.shift)), Epilogue::Act(out))?;
+        if !self.qkv(&a, l, rows, [&mut q, &mut k, &mut vv])? {
+            for (lin, out) in [(&l.q, &mut q), (&l.k, &mut k), (&l.v, &mut vv)] {
+                self.gemm(&a, &lin.w, lin.n, lin.k, rows, Some((&lin.m, &lin.b, lin.shift)), Epilogue::Act(out))?;
+            }
         }
         let (DBuf::I8(q), DBuf::I8(k), DBuf::I8(vv)) = (&q, &k, &vv) else { unreachable!() };
         let mut ctx = self.alloc::<i8>(rows * h)?;
@@ -233,8 +235,7 @@ impl CudaLm {
             None => self.attend(l, q, &k.slice(..), &vv.slice(..), rows, d, &mut ctx)?,
             Some(dst) => {
                 let base = li * dst.layer_rows;
-                self.scatter(k, base, &dst.rows, dst.k, rows)?;
-                self.scatter(vv, base, &dst.rows, dst.v, rows)?;
+                self.scatter_kv(k, vv, base, dst, rows)?;
                 let layer = base * h..(base + dst.layer_rows) * h;
                 self.attend(l, q, &dst.k.slice(layer.clone()), &dst.v.slice(layer), rows, d, &mut ctx)?;
             }
@@ -276,23 +277,65 @@ impl CudaLm {
         Ok(())
     }
 
-    /// Row `i` of `src` (`rows × H`) to row `base + at[i]` of `pool`.
-    fn scatter(
+    /// Row `i` of `k` and `v` (`rows × H` each) to row `base + dst.rows[i]` of the pools.
+    fn scatter_kv(
         &self,
-        src: &CudaSlice<i8>,
+        k: &CudaSlice<i8>,
+        v: &CudaSlice<i8>,
         base: usize,
-        at: &CudaView<i32>,
-        pool: &mut CudaSlice<i8>,
+        dst: &mut KvDest,
         rows: usize,
     ) -> Result<()> {
         if rows == 0 {
             return Ok(());
         }
         let (h32, base) = (self.hidden as i32, base as i64);
-        let mut b = self.stream.launch_builder(&self.f.scatter);
-        b.arg(src).arg(&h32).arg(&base).arg(at).arg(pool);
+        let mut b = self.stream.launch_builder(&self.f.scatter_kv);
+        b.arg(k).arg(v).arg(&h32).arg(&base).arg(&dst.rows).arg(&mut *dst.k).arg(&mut *dst.v);
         unsafe { b.launch(Self::rows_cfg(rows, 128)) }.map_err(gpu)?;
         Ok(())
+    }
+
+    /// A layer's Q, K and V products of `a` in one launch (kernels `qkv*`: the products' own
+    /// bodies and arguments, so the same integers). `false` where the three do not share a
+    /// shape or the simple kernels are asked for: then they are three launches.
+    fn qkv(&self, a: &DBuf, l: &DLayer, rows: usize, out: [&mut DBuf; 3]) -> Result<bool> {
+        let (n, k) = (l.q.n, l.q.k);
+        let same = [&l.k, &l.v].iter().all(|x| x.n == n && x.k == k);
+        if !same || rows == 0 || self.simple_gemm.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(false);
+        }
+        // the tiles `gemm_kernel` would choose for each product
+        let wide = n.div_ceil(64) * rows.div_ceil(64) >= self.sms;
+        let tile = if wide { 64 } else { 32 };
+        let cfg = LaunchConfig {
+            grid_dim: (n.div_ceil(tile) as u32, rows.div_ceil(tile) as u32, 3),
+            block_dim: (16, 16, 1),
+            shared_mem_bytes: 0,
+        };
+        let f = &self.f;
+        let kernel = match (a, wide) {
+            (DBuf::I8(_), true) => &f.qkv4_i8,
+            (DBuf::I16(_), true) => &f.qkv4_i16,
+            (DBuf::I8(_), false) => &f.qkv2_i8,
+            (DBuf::I16(_), false) => &f.qkv2_i16,
+            (DBuf::I32(_), _) => return Err(Error::Internal("32-bit activations feed no product".into())),
+        };
+        let [DBuf::I8(oq), DBuf::I8(ok), DBuf::I8(ov)] = out else {
+            return Err(Error::Internal("Q, K and V are int8".into()));
+        };
+        let (m_, n_, k_) = (rows as i32, n as i32, k as i32);
+        let mut b = self.stream.launch_builder(kernel);
+        match a {
+            DBuf::I8(x) => b.arg(x),
+            DBuf::I16(x) => b.arg(x),
+            DBuf::I32(x) => b.arg(x),
+        };
+        b.arg(&l.q.w).arg(&l.k.w).arg(&l.v.w).arg(&l.q.m).arg(&l.k.m).arg(&l.v.m);
+        b.arg(&l.q.b).arg(&l.k.b).arg(&l.v.b).arg(&l.q.shift).arg(&l.k.shift).arg(&l.v.shift);
+        b.arg(oq).arg(ok).arg(ov).arg(&m_).arg(&n_).arg(&k_);
+        unsafe { b.launch(cfg) }.map_err(gpu)?;
+        Ok(true)
     }
 
     /// The prediction head at the `n` rows of `x` that `d_pick` lists: natural-log

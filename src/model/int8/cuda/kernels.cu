@@ -310,10 +310,6 @@ extern "C" __global__ void attention(const i8* q, const i8* k, const i8* v, int 
 
 // The K/V cache's moves (cache.rs): row i of `src` to row `base + rows[i]` of `dst`, and rows
 // `from[i]` to `to[i]` within one pool.
-extern "C" __global__ void scatter_rows(const i8* src, int H, i64 base, const int* rows, i8* dst) {
-    int i = blockIdx.x;
-    for (int c = threadIdx.x; c < H; c += blockDim.x) dst[(base + rows[i]) * H + c] = src[(i64)i * H + c];
-}
 
 extern "C" __global__ void copy_rows(i8* pool, int H, const int* from, const int* to) {
     int i = blockIdx.x;
@@ -453,5 +449,39 @@ extern "C" __global__ void path_rows(const float* lp, int V, const int* rank, in
     if (t < 2 * bits) {
         const float* a = part + 8 * t;
         out[row * 2 * bits + t] = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+    }
+}
+
+// A layer's Q, K and V products in one launch: blockIdx.z picks the product, each block runs
+// the body and arguments that product's own launch would (requantised to int8, clamp 127),
+// so the same integers with a third of the launches.
+#define QKV_ARGS const i8 *Wq, const i8 *Wk, const i8 *Wv, const int *mq, const int *mk, const int *mv, \
+                 const i64 *bq, const i64 *bk, const i64 *bv, int sq, int sk, int sv, i8 *oq, i8 *ok, i8 *ov, \
+                 int M, int N, int K
+#define QKV_PASS Wq, Wk, Wv, mq, mk, mv, bq, bk, bv, sq, sk, sv, oq, ok, ov, M, N, K
+
+template <int R, bool WIDE>
+__device__ void qkv_body(const void* A, QKV_ARGS) {
+    int z = blockIdx.z;
+    const i8* W = z == 0 ? Wq : (z == 1 ? Wk : Wv);
+    const int* m = z == 0 ? mq : (z == 1 ? mk : mv);
+    const i64* b = z == 0 ? bq : (z == 1 ? bk : bv);
+    int shift = z == 0 ? sq : (z == 1 ? sk : sv);
+    i8* out = z == 0 ? oq : (z == 1 ? ok : ov);
+    gemm_dp4a_body<R, WIDE>(A, W, M, N, K, 1, m, b, shift, 0, 127, (void*)out, (const i16*)0, 0, 0, 0);
+}
+
+extern "C" __global__ void __launch_bounds__(256) qkv4_i8(const i8* A, QKV_ARGS) { qkv_body<4, false>(A, QKV_PASS); }
+extern "C" __global__ void __launch_bounds__(256) qkv4_i16(const i16* A, QKV_ARGS) { qkv_body<4, true>(A, QKV_PASS); }
+extern "C" __global__ void __launch_bounds__(256) qkv2_i8(const i8* A, QKV_ARGS) { qkv_body<2, false>(A, QKV_PASS); }
+extern "C" __global__ void __launch_bounds__(256) qkv2_i16(const i16* A, QKV_ARGS) { qkv_body<2, true>(A, QKV_PASS); }
+
+// Row i of K and of V to row base + rows[i] of their pools, both in one launch.
+extern "C" __global__ void scatter_kv(const i8* k, const i8* v, int H, i64 base, const int* rows, i8* pk, i8* pv) {
+    int i = blockIdx.x;
+    i64 to = (base + rows[i]) * H, from = (i64)i * H;
+    for (int c = threadIdx.x; c < H; c += blockDim.x) {
+        pk[to + c] = k[from + c];
+        pv[to + c] = v[from + c];
     }
 }

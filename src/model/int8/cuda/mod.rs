@@ -125,11 +125,15 @@ struct Funcs {
     gemm2_i16: CudaFunction,
     attention: CudaFunction,
     gather: CudaFunction,
-    scatter: CudaFunction,
     copy_rows: CudaFunction,
     log_softmax: CudaFunction,
     rank_rows: CudaFunction,
     path_rows: CudaFunction,
+    qkv4_i8: CudaFunction,
+    qkv4_i16: CudaFunction,
+    qkv2_i8: CudaFunction,
+    qkv2_i16: CudaFunction,
+    scatter_kv: CudaFunction,
     _module: Arc<CudaModule>,
 }
 
@@ -196,11 +200,15 @@ impl Funcs {
             gemm2_i16: func("gemm2_i16")?,
             attention: func("attention")?,
             gather: func("gather_rows")?,
-            scatter: func("scatter_rows")?,
             copy_rows: func("copy_rows")?,
             log_softmax: func("log_softmax")?,
             rank_rows: func("rank_rows")?,
             path_rows: func("path_rows")?,
+            qkv4_i8: func("qkv4_i8")?,
+            qkv4_i16: func("qkv4_i16")?,
+            qkv2_i8: func("qkv2_i8")?,
+            qkv2_i16: func("qkv2_i16")?,
+            scatter_kv: func("scatter_kv")?,
             _module: module.clone(),
         })
     }
