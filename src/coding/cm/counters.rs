@@ -75,6 +75,13 @@ impl Read {
     }
 }
 
+/// A slot's place in its table and the check bits it must hold ([`Counters::locate`]).
+#[derive(Clone, Copy, Default)]
+pub struct Slot {
+    idx: u32,
+    chk: u8,
+}
+
 pub struct Counters {
     t: Table<u32>,
     mask: u64,
@@ -110,9 +117,21 @@ impl Counters {
 
     #[inline]
     pub fn read(&self, h: u64, node: u32) -> Read {
+        self.read_at(self.locate(h, node))
+    }
+
+    /// Where the slot of `(h, node)` is: what [`Counters::read_at`] reads.
+    #[inline]
+    pub fn locate(&self, h: u64, node: u32) -> Slot {
         let x = mix(h, node);
-        let idx = (x & self.mask) as u32;
-        let chk = (x >> 56) as u8;
+        Slot { idx: (x & self.mask) as u32, chk: (x >> 56) as u8 }
+    }
+
+    /// [`Counters::read`] of the slot [`Counters::locate`] found: in a table of groups, the
+    /// group's slot with its check bits or the one to take over.
+    #[inline]
+    pub fn read_at(&self, at: Slot) -> Read {
+        let Slot { idx, chk } = at;
         if self.ways > 1 {
             return self.read_group(idx & !(self.ways - 1), chk);
         }
@@ -144,7 +163,13 @@ impl Counters {
     /// the tables outgrow the caches, and a read that waits for memory stalls the decision.
     #[inline]
     pub fn prefetch(&self, h: u64, node: u32) {
-        prefetch(&self.t[(mix(h, node) & self.mask) as usize]);
+        self.prefetch_at(self.locate(h, node));
+    }
+
+    /// [`Counters::prefetch`] of the slot [`Counters::locate`] found.
+    #[inline]
+    pub fn prefetch_at(&self, at: Slot) {
+        prefetch(&self.t[at.idx as usize]);
     }
 
     #[inline]

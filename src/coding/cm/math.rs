@@ -89,6 +89,30 @@ fn stretch_loop<const N: usize>(p: &mut [f32; N]) {
     }
 }
 
+/// Each of `x` replaced by its [`squash`] (the same bits), several at a time with AVX2 where
+/// the CPU has it: a decision squashes each weight set's output.
+pub fn squash_all<const N: usize>(x: &mut [f32; N]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above)
+        return unsafe { squash_all_avx2(x) };
+    }
+    squash_loop(x);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn squash_all_avx2<const N: usize>(x: &mut [f32; N]) {
+    squash_loop(x);
+}
+
+#[inline(always)]
+fn squash_loop<const N: usize>(x: &mut [f32; N]) {
+    for v in x.iter_mut() {
+        *v = 1.0 / (1.0 + exp(-*v));
+    }
+}
+
 /// ln(p / (1 − p)), the logistic domain the mixer works in.
 #[inline]
 pub fn stretch(p: f32) -> f32 {
@@ -124,6 +148,31 @@ mod tests {
             let mut plain = a;
             stretch_loop(&mut plain);
             stretch_all(&mut a);
+            for got in [a, plain] {
+                let got: Vec<u32> = got.iter().map(|x| x.to_bits()).collect();
+                assert_eq!(got, want, "{chunk:?}");
+            }
+        }
+    }
+
+    /// The vector squash gives the bits of the scalar one: edge cases and a sweep over
+    /// the stretched domain and beyond.
+    #[test]
+    fn squash_all_is_squash() {
+        let mut xs: Vec<f32> = vec![0.0, -0.0, f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1e-40, -1e-40, 87.5, -87.5];
+        xs.extend([88.0, -88.0, 100.0, -100.0, 11.5, -11.5, f32::MAX, f32::MIN]);
+        let mut x = -120.0f32;
+        while x < 120.0 {
+            xs.push(x);
+            x += 0.003_7;
+        }
+        for chunk in xs.chunks(8) {
+            let mut a = [0.25f32; 8];
+            a[..chunk.len()].copy_from_slice(chunk);
+            let want: Vec<u32> = a.iter().map(|&x| squash(x).to_bits()).collect();
+            let mut plain = a;
+            squash_loop(&mut plain);
+            squash_all(&mut a);
             for got in [a, plain] {
                 let got: Vec<u32> = got.iter().map(|x| x.to_bits()).collect();
                 assert_eq!(got, want, "{chunk:?}");

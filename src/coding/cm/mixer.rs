@@ -8,8 +8,9 @@
 use std::sync::OnceLock;
 
 use super::counters::prefetch;
+use super::dots::dots;
 use super::huge::Table;
-use super::math::{squash, stretch};
+use super::math::{squash, squash_all, stretch};
 use super::tree::CLIP;
 
 pub const MAX_INPUTS: usize = 64;
@@ -62,22 +63,6 @@ impl Layer {
     }
 }
 
-/// The dot products of `x` with each of `rows`, side by side: each sum adds its terms in
-/// input order from 0 (the same bits as [`Layer::dot`] before its clamp, one row after
-/// another), but the sums of different rows do not wait on each other.
-#[inline]
-fn dots<const K: usize>(rows: &[&[f32]; K], x: &[f32]) -> [f32; K] {
-    let n = rows.iter().fold(x.len(), |n, r| n.min(r.len()));
-    let rows: [&[f32]; K] = std::array::from_fn(|j| &rows[j][..n]);
-    let mut s = [0.0f32; K];
-    for i in 0..n {
-        for j in 0..K {
-            s[j] += rows[j][i] * x[i];
-        }
-    }
-    s
-}
-
 /// Weight sets chosen by several contexts, then a final mixer over their outputs.
 pub struct Mixer {
     first: Vec<Layer>,
@@ -121,6 +106,13 @@ impl Mixer {
         self.nx += 1;
     }
 
+    /// [`Mixer::add`] of each of `xs`, in order.
+    #[inline]
+    pub fn add_all(&mut self, xs: &[f32]) {
+        self.x[self.nx..self.nx + xs.len()].copy_from_slice(xs);
+        self.nx += xs.len();
+    }
+
     /// P(1) from the inputs added since `clear`, with selector k choosing weight set `sel[k]`.
     pub fn mix(&mut self, sel: &[usize], fsel: usize) -> f32 {
         let x = &self.x[..self.nx];
@@ -134,16 +126,18 @@ impl Mixer {
         match k {
             4 => s[..4].copy_from_slice(&dots::<4>(rows[..4].try_into().unwrap(), x)),
             5 => s[..5].copy_from_slice(&dots::<5>(rows[..5].try_into().unwrap(), x)),
+            6 => s[..6].copy_from_slice(&dots::<6>(rows[..6].try_into().unwrap(), x)),
             _ => {
                 for (j, layer) in self.first.iter().enumerate() {
                     s[j] = layer.dot(sel[j], x);
                 }
             }
         }
-        for ((h, p), &sj) in self.h.iter_mut().zip(&mut self.p_first).zip(&s[..k]) {
-            *h = sj.clamp(-CLIP, CLIP);
-            *p = squash(*h);
-        }
+        let h = s.map(|sj| sj.clamp(-CLIP, CLIP));
+        let mut p = h;
+        squash_all(&mut p);
+        self.h.copy_from_slice(&h[..k]);
+        self.p_first.copy_from_slice(&p[..k]);
         self.fsel = fsel;
         self.p = squash(self.final_.dot(fsel, &self.h));
         self.p

@@ -12,6 +12,7 @@
 pub mod coder;
 pub mod contexts;
 pub mod counters;
+mod dots;
 pub mod fields;
 pub mod huge;
 mod learn;
@@ -29,7 +30,7 @@ pub mod tree;
 
 use coder::P16;
 use contexts::{Kind, Texts};
-use counters::{Counters, Read, StateMap};
+use counters::{Counters, Read, Slot, StateMap};
 use longmatch::LongMatch;
 use matcher::Matcher;
 use mixer::Mixer;
@@ -42,6 +43,8 @@ use crate::error::Result;
 
 /// A position not revealed yet (no vocabulary reaches this id).
 pub const UNKNOWN: u32 = u32::MAX;
+/// No tree node (nodes are below 2^21).
+const NO_NODE: u32 = u32::MAX;
 
 /// Most hashed context orders.
 const MAX_ORDERS: usize = 23;
@@ -150,6 +153,8 @@ pub struct ContextMix {
     texts: Texts,
     known: Vec<u32>,
     ctx: Vec<Counters>,
+    /// bit k: context k is a token n-gram with n ≥ 1 (the selectors count those)
+    ngram: u32,
     histories: Vec<StateMap>,
     matcher: Matcher,
     long: Option<LongMatch>,
@@ -166,6 +171,13 @@ pub struct ContextMix {
     class: usize,
     // per decision
     reads: [Read; MAX_ORDERS],
+    /// the slots of node `next_node`, located and asked for when the decision before it was
+    /// learned
+    next_slots: [Slot; MAX_ORDERS],
+    next_node: u32,
+    /// the node of the decision being coded and whether the next one is in this token
+    node: u32,
+    more: bool,
     conf_read: Read,
     expect_bit: Option<bool>,
     /// token context instances to learn before the next token is coded
@@ -234,6 +246,12 @@ impl ContextMix {
                 .into_iter()
                 .map(|t| Counters::in_table(t, p.ways))
                 .collect(),
+            ngram: p
+                .contexts
+                .iter()
+                .enumerate()
+                .map(|(k, c)| (matches!(c, Kind::Tokens(n) if *n > 0) as u32) << k)
+                .sum(),
             histories: p.contexts.iter().map(|_| StateMap::new(MAX_DEPTH)).collect(),
             matcher: Matcher::new(n, table_bits(n, p.match_slots, 10, 22)).with_gaps(p.match_gap),
             long: (p.match_long > 0).then(|| LongMatch::new(n, tree_bits, p.match_long, p.match_slots)),
@@ -251,6 +269,10 @@ impl ContextMix {
             expect: None,
             class: 0,
             reads: [Read::default(); MAX_ORDERS],
+            next_slots: [Slot::default(); MAX_ORDERS],
+            next_node: NO_NODE,
+            node: 1,
+            more: false,
             conf_read: Read::default(),
             expect_bit: None,
             pending: Vec::new(),
@@ -284,7 +306,7 @@ impl ContextMix {
             let p = self.predict(node, d, lm.odds(d, lo, mid, hi));
             let bit = io(want.map(|r| (r >> (self.tree.bits - 1 - d)) & 1 == 1), p)?;
             node = 2 * node + bit as u32;
-            self.update(bit, (d + 1 < self.tree.bits).then_some(node));
+            self.update(bit);
         }
         let tok = self.tree.id(node ^ (1 << self.tree.bits));
         self.end(i, tok);
@@ -321,6 +343,7 @@ impl ContextMix {
         let t2 = i.checked_sub(2).map_or(UNKNOWN - 1, |j| self.known[j]) as u64;
         self.prev2_hash = (self.prev_hash ^ t2.wrapping_mul(0x9E37_79B9_7F4A_7C15)).rotate_left(29);
         // the first decision's slots and maps, loading while the match models search
+        self.next_node = NO_NODE;
         for (k, c) in self.ctx.iter().enumerate() {
             if self.active[k] {
                 c.prefetch(self.hashes[k], 1);
@@ -342,21 +365,20 @@ impl ContextMix {
     }
 
     fn predict(&mut self, node: u32, depth: u32, lm: f32) -> P16 {
-        let m = &mut self.mixer;
-        m.clear();
-        m.add(lm);
-        m.add(0.5);
+        // the slots first, in a loop of their own so that their cache misses overlap
+        let located = node == self.next_node;
+        for (k, c) in self.ctx.iter().enumerate() {
+            if self.active[k] {
+                let at = if located { self.next_slots[k] } else { c.locate(self.hashes[k], node) };
+                self.reads[k] = c.read_at(at);
+            }
+        }
+        (self.node, self.more) = (node, depth + 1 < self.tree.bits);
         // how many token n-gram contexts (n ≥ 1) have seen this decision
         let mut hit = 0;
         let mut mask = 0usize;
         let mut order = 0;
         let d = (depth as usize).min(MAX_DEPTH - 1);
-        // the slots first, in a loop of their own so that their cache misses overlap
-        for (k, c) in self.ctx.iter().enumerate() {
-            if self.active[k] {
-                self.reads[k] = c.read(self.hashes[k], node);
-            }
-        }
         // what each history predicts, stretched all at once
         let mut hist = [0.5f32; MAX_ORDERS.next_multiple_of(8)];
         for (k, h) in self.histories.iter_mut().enumerate() {
@@ -365,23 +387,27 @@ impl ContextMix {
             }
         }
         math::stretch_all(&mut hist);
-        for (k, &hk) in hist.iter().enumerate().take(self.ctx.len()) {
+        // the LM, the bias and two inputs per context, gathered here and handed over at once
+        let mut xs = [0.0f32; 2 + 2 * MAX_ORDERS];
+        (xs[0], xs[1]) = (lm, 0.5);
+        let n = self.ctx.len();
+        for (k, &hk) in hist.iter().enumerate().take(n) {
             if !self.active[k] {
-                m.add(0.0);
-                m.add(0.0);
                 continue;
             }
             let r = self.reads[k];
-            if matches!(self.p.contexts[k], Kind::Tokens(n) if n > 0) {
+            if self.ngram >> k & 1 == 1 {
                 if r.state != 0 {
                     hit += 1;
                     mask |= 1 << order;
                 }
                 order += 1;
             }
-            m.add(r.stretch());
-            m.add(hk);
+            (xs[2 + 2 * k], xs[3 + 2 * k]) = (r.stretch(), hk);
         }
+        let m = &mut self.mixer;
+        m.clear();
+        m.add_all(&xs[..2 + 2 * n]);
         // the match model speaks while the path still leads to its token
         self.expect_bit = None;
         let mut mstate = 0;
@@ -434,24 +460,34 @@ impl ContextMix {
             sel[sets] = d * pointers::STATES + ptr.on;
             sets += 1;
         }
-        let pm = self.mixer.mix(&sel[..sets], d);
         let sstate = self.ptr.as_ref().map_or(mstate, |ptr| mstate * pointers::STATES + ptr.on);
         let decision =
             sse::Decision { depth: d, mstate: sstate, node, prev: self.prev_hash, prev2: self.prev2_hash, lm };
+        self.sse.prefetch_rows(&decision);
+        let pm = self.mixer.mix(&sel[..sets], d);
         let p = self.sse.refine(pm, &decision);
         ((p * 65536.0) as u32).clamp(1, 65535)
     }
 
-    /// Learns the decision's `bit`; `next` is the node of the next decision of this token.
-    fn update(&mut self, bit: bool, next: Option<u32>) {
-        // the next decision's slots and maps first: they load while this one is learned
-        if let Some(next) = next {
-            for (k, c) in self.ctx.iter().enumerate() {
-                if self.active[k] {
-                    c.prefetch(self.hashes[k], next);
-                }
+    /// Locates the slots of the decision at `next` and asks for them and its APM curves (no
+    /// effect on any value).
+    fn ask(&mut self, next: u32) {
+        self.next_node = next;
+        for (k, c) in self.ctx.iter().enumerate() {
+            if self.active[k] {
+                self.next_slots[k] = c.locate(self.hashes[k], next);
+                c.prefetch_at(self.next_slots[k]);
             }
-            self.sse.prefetch(next, self.prev_hash, self.prev2_hash);
+        }
+        self.sse.prefetch(next, self.prev_hash, self.prev2_hash);
+    }
+
+    /// Learns the decision's `bit`.
+    fn update(&mut self, bit: bool) {
+        // the next decision's slots and maps first: they load while this one is learned
+        self.next_node = NO_NODE;
+        if self.more {
+            self.ask(2 * self.node + bit as u32);
         }
         for (k, c) in self.ctx.iter_mut().enumerate() {
             if self.active[k] {

@@ -26,6 +26,12 @@ pub struct Decision {
     pub lm: f32,
 }
 
+/// The APM by the LM's odds: which of its [`LM_STEPS`] buckets odds `lm` fall in.
+#[inline]
+fn lm_step(lm: f32) -> usize {
+    (((lm + CLIP) * (LM_STEPS as f32 / (2.0 * CLIP))) as usize).min(LM_STEPS - 1)
+}
+
 pub struct Sse {
     share: f32,
     /// how many match states the first APM tells apart per depth
@@ -78,6 +84,17 @@ impl Sse {
         }
     }
 
+    /// Starts loading the curves of decision `d` that [`Sse::prefetch`] could not ask for
+    /// ahead (they depend on the decision's match state and LM odds), while the mixer mixes;
+    /// no effect on any value.
+    #[inline]
+    pub fn prefetch_rows(&self, d: &Decision) {
+        self.by_state.prefetch(d.depth * self.states + d.mstate);
+        if let Some((_, by_lm, _)) = &self.v5 {
+            by_lm.prefetch(d.depth * LM_STEPS + lm_step(d.lm));
+        }
+    }
+
     /// The refined P(1) of the mixer's `pm`.
     pub fn refine(&mut self, pm: f32, d: &Decision) -> f32 {
         // every map refines pm: its stretch once
@@ -93,8 +110,7 @@ impl Sse {
             return pm + ((pa + pn + pp) * (1.0 / 3.0) - pm) * self.share;
         };
         let p2 = by_prev2.refine_at(at, slot_of(d.prev2, d.node) as usize & (by_prev2.contexts() - 1));
-        let b = (((d.lm + CLIP) * (LM_STEPS as f32 / (2.0 * CLIP))) as usize).min(LM_STEPS - 1);
-        let pl = by_lm.refine_at(at, d.depth * LM_STEPS + b);
+        let pl = by_lm.refine_at(at, d.depth * LM_STEPS + lm_step(d.lm));
         let mut st = [pa, pn, pp, p2, pl, 0.5, 0.5, 0.5];
         stretch_all(&mut st);
         self.x = [spm, st[0], st[1], st[2], st[3], st[4]].map(|x| x.clamp(-CLIP, CLIP));
