@@ -125,7 +125,7 @@ mod tests {
 
     fn check<const K: usize>(rng: &mut impl Rng, n: usize) {
         let odd = [0.0, -0.0, 1e-40, -3e-39, f32::MAX, f32::INFINITY, f32::NAN, 1e30, -1e-30];
-        let mut draw = |rng: &mut dyn rand::RngCore| {
+        let draw = |rng: &mut dyn rand::RngCore| {
             if rng.random_range(0..16) == 0 {
                 odd[rng.random_range(0..odd.len())]
             } else {
