@@ -114,7 +114,7 @@ impl RowForm {
         match self {
             RowForm::LogProbs => vocab,
             RowForm::Ranked { depth } => vocab + (2usize << depth) - 2,
-            RowForm::Path => 2 * (usize::BITS - (vocab.max(2) - 1).leading_zeros()) as usize,
+            RowForm::Path => 2 * crate::coding::cm::tree::tree_bits(vocab) as usize,
         }
     }
 }

@@ -20,6 +20,8 @@ use crate::text::LosslessTokenizer;
 
 /// Levels of node sums in a ranked row: 126 sums beside 2^13 probabilities for the built-in
 /// models (1.5% more to bring back); below them a decision sums at most 64 + 64 values.
+/// The GPU kernel gives each of the 2^(DEPTH+1) − 2 sums eight threads of one 1,024-thread
+/// block, so DEPTH is at most 6.
 pub const DEPTH: u32 = 6;
 
 /// The depth of sums for `tree` (no deeper than its leaves).

@@ -9,6 +9,11 @@
 use super::counters::prefetch;
 use super::math;
 
+/// Depth of the tree of a vocabulary of `vocab` ids: bits of the largest rank.
+pub fn tree_bits(vocab: usize) -> u32 {
+    usize::BITS - (vocab.max(2) - 1).leading_zeros()
+}
+
 pub struct Tree {
     pub bits: u32,
     pub vocab: usize,
@@ -20,7 +25,7 @@ pub struct Tree {
 impl Tree {
     /// The tree of a vocabulary of `vocab` ids whose texts are `text` (missing ones empty).
     pub fn new(vocab: usize, text: &[Vec<u8>]) -> Self {
-        let bits = usize::BITS - (vocab.max(2) - 1).leading_zeros();
+        let bits = tree_bits(vocab);
         let empty = Vec::new();
         let mut id: Vec<u32> = (0..vocab as u32).collect();
         id.sort_by(|&a, &b| {
@@ -57,7 +62,7 @@ impl Tree {
             let slot = id.get_mut(r as usize).filter(|s| **s == u32::MAX)?;
             *slot = i as u32;
         }
-        let bits = usize::BITS - (vocab.max(2) - 1).leading_zeros();
+        let bits = tree_bits(vocab);
         Some(Tree { bits, vocab, rank: rank.to_vec(), id })
     }
 

@@ -8,6 +8,7 @@
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 
 use super::{gpu, CudaLm};
+use crate::coding::cm::{ranked, tree::Tree};
 use crate::error::{Error, Result};
 use crate::model::{Architecture, MaskedLm, RowForm};
 
@@ -102,16 +103,14 @@ impl CudaLm {
     /// where the tree does not fit (a kernel's block holds at most 127 nodes' sums, or 64
     /// levels' pairs) or `rank` is no permutation of the vocabulary.
     pub(super) fn with_ranks(&self, rank: &[u32], form: RowForm, v3: bool) -> Option<RankedCuda<'_>> {
-        let bits = usize::BITS - (self.vocab.max(2) - 1).leading_zeros();
+        let tree = Tree::from_ranks(rank).filter(|t| t.vocab == self.vocab)?;
+        let bits = tree.bits;
         let fits = match form {
-            RowForm::Ranked { depth } => depth <= bits && depth <= 6,
+            RowForm::Ranked { depth } => depth <= bits && depth <= ranked::DEPTH,
             RowForm::Path => bits <= 64,
             RowForm::LogProbs => false,
         };
-        let mut seen = vec![false; self.vocab];
-        let permutation = rank.len() == self.vocab
-            && rank.iter().all(|&r| seen.get_mut(r as usize).is_some_and(|s| !std::mem::replace(s, true)));
-        if !fits || !permutation {
+        if !fits {
             return None;
         }
         let host: Vec<i32> = rank.iter().map(|&r| r as i32).collect();
