@@ -280,10 +280,13 @@ impl CudaLm {
         }
         let (places, copies) = pool.place(seqs, &limit)?;
         clock.lap(1);
+        self.mark("start")?;
         let out = self.run_cached(pool, seqs, sel, &places, &copies)?;
         let (out, row) = self.shape_rows(out, sel.len(), rank, known)?;
         // queued before the next call's kernels, so that they do not delay this copy
         let landing = self.land(out, sel.len() * row)?;
+        self.mark("copy out")?;
+        self.settle_marks()?;
         clock.lap(2);
         // the next call (another batcher thread's) may place and launch while this one's
         // results come back
@@ -330,6 +333,7 @@ impl CudaLm {
         let qrow: Vec<i32> = (0..rows as i32).collect();
         let longest = klen.iter().copied().max().unwrap_or(0) as usize;
         let u = self.upload(&[&qrow, &kstart, &klen, &at, &ids, &pos, &picked])?;
+        self.mark("upload")?;
         if !copies.is_empty() {
             let (mut src, mut dst) = (vec![], vec![]);
             for li in 0..layers {
@@ -347,6 +351,7 @@ impl CudaLm {
                 let mut b = st.launch_builder(&self.f.copy_rows);
                 b.arg(buf).arg(&h32).arg(&d_src).arg(&d_dst);
                 unsafe { b.launch(Self::rows_cfg(src.len(), 128)) }.map_err(gpu)?;
+                self.mark("copy_rows")?;
             }
         }
         let d = DBatch { qrow: u.view(0), kstart: u.view(1), klen: u.view(2), longest };

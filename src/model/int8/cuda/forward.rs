@@ -40,6 +40,7 @@ impl CudaLm {
         rows: usize,
         rq: Option<Rq>,
         ep: Epilogue,
+        what: &'static str,
     ) -> Result<()> {
         if rows == 0 {
             return Ok(());
@@ -79,7 +80,7 @@ impl CudaLm {
         };
         b.arg(table).arg(&ghalf).arg(&glin_m).arg(&glin_shift);
         unsafe { b.launch(cfg) }.map_err(gpu)?;
-        Ok(())
+        self.mark(what)
     }
 
     /// The product kernel for `a`'s type and its launch: dp4a with 64 × 64 tiles where they
@@ -201,6 +202,7 @@ impl CudaLm {
         let mut b = self.stream.launch_builder(&self.f.embed);
         b.arg(d_ids).arg(d_pos).arg(&self.word).arg(&self.word_m).arg(&self.pos).arg(&self.pos_m).arg(&h32).arg(&mut e);
         unsafe { b.launch(Self::rows_cfg(rows, 128)) }.map_err(gpu)?;
+        self.mark("embed")?;
         match self.norm_into(&self.emb_ln, &e, rows)? {
             DBuf::I32(x) => Ok(x),
             _ => Err(Error::Internal("embedding LayerNorm must write the residual stream".into())),
@@ -226,7 +228,7 @@ impl CudaLm {
         let mut vv = DBuf::I8(self.alloc(rows * h)?);
         if !self.qkv(&a, l, rows, [&mut q, &mut k, &mut vv])? {
             for (lin, out) in [(&l.q, &mut q), (&l.k, &mut k), (&l.v, &mut vv)] {
-                self.gemm(&a, &lin.w, lin.n, lin.k, rows, Some((&lin.m, &lin.b, lin.shift)), Epilogue::Act(out))?;
+                self.gemm(&a, &lin.w, lin.n, lin.k, rows, Some((&lin.m, &lin.b, lin.shift)), Epilogue::Act(out), "qkv")?;
             }
         }
         let (DBuf::I8(q), DBuf::I8(k), DBuf::I8(vv)) = (&q, &k, &vv) else { unreachable!() };
@@ -241,14 +243,14 @@ impl CudaLm {
             }
         }
         let ctx = DBuf::I8(ctx);
-        self.gemm(&ctx, &l.o.w, h, h, rows, Some((&l.o.m, &l.o.b, l.o.shift)), Epilogue::Residual(x))?;
+        self.gemm(&ctx, &l.o.w, h, h, rows, Some((&l.o.m, &l.o.b, l.o.shift)), Epilogue::Residual(x), "gemm o")?;
         let a = self.norm_into(&l.ln2, x, rows)?;
         let mut g = self.buf(l.gelu.out, rows * self.inter)?;
         let lim = kind(l.gelu.out).1;
         let fi = &l.ffn_in;
-        self.gemm(&a, &fi.w, fi.n, fi.k, rows, Some((&fi.m, &fi.b, fi.shift)), Epilogue::Gelu(&l.gelu, &mut g, lim))?;
+        self.gemm(&a, &fi.w, fi.n, fi.k, rows, Some((&fi.m, &fi.b, fi.shift)), Epilogue::Gelu(&l.gelu, &mut g, lim), "gemm ffn_in")?;
         let fo = &l.ffn_out;
-        self.gemm(&g, &fo.w, fo.n, fo.k, rows, Some((&fo.m, &fo.b, fo.shift)), Epilogue::Residual(x))
+        self.gemm(&g, &fo.w, fo.n, fo.k, rows, Some((&fo.m, &fo.b, fo.shift)), Epilogue::Residual(x), "gemm ffn_out")
     }
 
     /// The attention contexts of the `rows` query rows of `q`, each over its keys and values
@@ -274,7 +276,7 @@ impl CudaLm {
             shared_mem_bytes: (8 * d.longest.max(1)) as u32,
         };
         unsafe { b.launch(cfg) }.map_err(gpu)?;
-        Ok(())
+        self.mark("attention")
     }
 
     /// Row `i` of `k` and `v` (`rows × H` each) to row `base + dst.rows[i]` of the pools.
@@ -293,7 +295,7 @@ impl CudaLm {
         let mut b = self.stream.launch_builder(&self.f.scatter_kv);
         b.arg(k).arg(v).arg(&h32).arg(&base).arg(&dst.rows).arg(&mut *dst.k).arg(&mut *dst.v);
         unsafe { b.launch(Self::rows_cfg(rows, 128)) }.map_err(gpu)?;
-        Ok(())
+        self.mark("scatter_kv")
     }
 
     /// A layer's Q, K and V products of `a` in one launch (kernels `qkv*`: the products' own
@@ -335,6 +337,7 @@ impl CudaLm {
         b.arg(&l.q.b).arg(&l.k.b).arg(&l.v.b).arg(&l.q.shift).arg(&l.k.shift).arg(&l.v.shift);
         b.arg(oq).arg(ok).arg(ov).arg(&m_).arg(&n_).arg(&k_);
         unsafe { b.launch(cfg) }.map_err(gpu)?;
+        self.mark("qkv")?;
         Ok(true)
     }
 
@@ -347,6 +350,7 @@ impl CudaLm {
         let mut b = st.launch_builder(&self.f.gather);
         b.arg(x).arg(&h32).arg(d_pick).arg(&mut xs);
         unsafe { b.launch(Self::rows_cfg(n, 128)) }.map_err(gpu)?;
+        self.mark("gather")?;
         let a = self.norm_into(&self.final_ln, &xs, n)?;
         // the head's GELU feeds a LayerNorm: kept in 32-bit storage at the table's 15 bits
         let mut g = DBuf::I32(self.alloc(n * h)?);
@@ -360,11 +364,12 @@ impl CudaLm {
             n,
             Some((&hdn.m, &hdn.b, hdn.shift)),
             Epilogue::Gelu(&self.head_gelu, &mut g, lim),
+            "gemm head",
         )?;
         let DBuf::I32(g) = g else { unreachable!() };
         let y = self.norm_into(&self.head_ln, &g, n)?;
         let mut acc = self.alloc::<i32>(n * v)?;
-        self.gemm(&y, &self.word, v, h, n, None, Epilogue::Raw(&mut acc))?;
+        self.gemm(&y, &self.word, v, h, n, None, Epilogue::Raw(&mut acc), "gemm vocab")?;
         let mut logits = self.alloc::<i32>(n * v)?;
         let mut out = self.alloc::<f32>(n * v)?;
         let v32 = v as i32;
@@ -372,6 +377,7 @@ impl CudaLm {
         b.arg(&acc).arg(&v32).arg(&self.dec_m).arg(&self.dec_b).arg(&self.dec_shift);
         b.arg(&self.exp2).arg(&self.log2).arg(&mut logits).arg(&mut out);
         unsafe { b.launch(Self::rows_cfg(n, 256)) }.map_err(gpu)?;
+        self.mark("log_softmax")?;
         Ok(out)
     }
 }

@@ -1,7 +1,7 @@
 // The integer engine on CUDA: the same integers as the CPU engine (src/model/int8/ops.rs,
 // docs/FORMAT.md), one kernel per step. Signed additions that the CPU code performs with
 // wrapping are done here on unsigned values, so no step relies on signed overflow; reductions
-// are integer sums, maxima and atomics, whose results do not depend on thread order.
+// are integer sums and maxima, whose results do not depend on the order they are taken in.
 
 typedef long long i64;
 typedef unsigned long long u64;
@@ -36,6 +36,34 @@ __device__ u64 isqrt_u64(u64 n) {
     return r;
 }
 
+// Block-wide reductions without atomics: a warp's values combined by shuffles, then the
+// warps' results from shared memory (`scratch`: one slot per warp, at most 32). Integer
+// sums (modulo 2^64) and maxima do not depend on the order they are taken in, so these give
+// the values the CPU's loops give. Every thread of the block must call them (blockDim.x a
+// multiple of 32); every thread gets the result.
+__device__ __forceinline__ u64 block_sum(u64 v, u64* scratch) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    __syncthreads();  // an earlier reduction may still be reading `scratch`
+    if ((threadIdx.x & 31) == 0) scratch[threadIdx.x >> 5] = v;
+    __syncthreads();
+    u64 s = 0;
+    for (int w = 0; w < (int)(blockDim.x >> 5); w++) s += scratch[w];
+    return s;
+}
+
+__device__ __forceinline__ i64 block_max(i64 v, u64* scratch) {
+    for (int o = 16; o > 0; o >>= 1) {
+        i64 u = __shfl_xor_sync(0xffffffffu, v, o);
+        v = u > v ? u : v;
+    }
+    __syncthreads();
+    if ((threadIdx.x & 31) == 0) scratch[threadIdx.x >> 5] = (u64)v;
+    __syncthreads();
+    i64 m = (i64)scratch[0];
+    for (int w = 1; w < (int)(blockDim.x >> 5); w++) m = (i64)scratch[w] > m ? (i64)scratch[w] : m;
+    return m;
+}
+
 // out kinds: 0 = i8, 1 = i16, 2 = i32; `lim` is the clamp
 __device__ __forceinline__ void store(void* out, i64 idx, int kind, i64 v) {
     if (kind == 0) ((i8*)out)[idx] = (i8)v;
@@ -53,34 +81,27 @@ extern "C" __global__ void embed(const int* ids, const int* posi, const i8* word
 
 extern "C" __global__ void layer_norm(const int* x, int H, const int* g, const i64* b, int shift, i64 eps,
                                       int kind, i64 lim, void* out) {
-    __shared__ unsigned smax;
-    __shared__ u64 ssum, ssq;
+    __shared__ u64 scratch[32];
     __shared__ i64 sr;
     const int* xr = x + (i64)blockIdx.x * H;
-    if (threadIdx.x == 0) { smax = 0; ssum = 0; ssq = 0; }
-    __syncthreads();
-    unsigned m = 0;
+    i64 m = 0;
     for (int c = threadIdx.x; c < H; c += blockDim.x) {
         i64 v = xr[c];
-        unsigned a = (unsigned)(v < 0 ? -v : v);
+        i64 a = (i64)(unsigned)(v < 0 ? -v : v);
         m = a > m ? a : m;
     }
-    atomicMax(&smax, m);
-    __syncthreads();
+    unsigned smax = (unsigned)block_max(m, scratch);
     int bl = 32 - __clz((int)smax);
     int k = bl > 15 ? bl - 15 : 0;
     i64 part = 0;
     for (int c = threadIdx.x; c < H; c += blockDim.x) part += rshift(xr[c], k);
-    atomicAdd(&ssum, (u64)part);
-    __syncthreads();
-    i64 sum = (i64)ssum;
+    i64 sum = (i64)block_sum((u64)part, scratch);
     u64 sq = 0;
     for (int c = threadIdx.x; c < H; c += blockDim.x) {
         i64 d = (i64)H * rshift(xr[c], k) - sum;
         sq += (u64)(d * d);
     }
-    atomicAdd(&ssq, sq);
-    __syncthreads();
+    u64 ssq = block_sum(sq, scratch);
     if (threadIdx.x == 0) {
         i64 e = 2 * k >= 63 ? 0 : rshift(eps, 2 * k);
         i64 sd = (i64)isqrt_u64((u64)((i64)ssq / H + e));
@@ -275,12 +296,9 @@ extern "C" __global__ void attention(const i8* q, const i8* k, const i8* v, int 
                                      const int* kstart, const int* klen, i64 score_m, int score_shift,
                                      const unsigned* exp2, i8* ctx) {
     extern __shared__ i64 z[];
-    __shared__ long long smx;
-    __shared__ u64 ssum;
+    __shared__ u64 scratch[32];
     int qi = blockIdx.x, c0 = blockIdx.y * hd;
     int row = qrow[qi], s0 = kstart[qi], n = klen[qi];
-    if (threadIdx.x == 0) { smx = LLONG_MIN; ssum = 0; }
-    __syncthreads();
     long long mx = LLONG_MIN;
     for (int j = threadIdx.x; j < n; j += blockDim.x) {
         int acc = 0;
@@ -288,12 +306,10 @@ extern "C" __global__ void attention(const i8* q, const i8* k, const i8* v, int 
         z[j] = rshift((i64)acc * score_m, score_shift);
         mx = z[j] > mx ? z[j] : mx;
     }
-    atomicMax(&smx, mx);
-    __syncthreads();
+    i64 smx = block_max(mx, scratch);
     u64 part = 0;
     for (int j = threadIdx.x; j < n; j += blockDim.x) part += exp2neg(smx - z[j], exp2);
-    atomicAdd(&ssum, part);
-    __syncthreads();
+    u64 ssum = block_sum(part, scratch);
     u64 sum = ssum > 0 ? ssum : 1;
     i64 r = (i64)((1ull << 62) / sum);
     for (int j = threadIdx.x; j < n; j += blockDim.x) {
@@ -323,25 +339,20 @@ extern "C" __global__ void gather_rows(const int* x, int H, const int* rows, int
 
 extern "C" __global__ void log_softmax(const int* acc, int V, const int* m, const i64* b, int shift,
                                        const unsigned* exp2, const unsigned* log2t, int* logits, float* out) {
-    __shared__ int smx;
-    __shared__ u64 ssum;
+    __shared__ u64 scratch[32];
     __shared__ i64 sc;
     i64 row = blockIdx.x;
     const int* a = acc + row * V;
     int* l = logits + row * V;
-    if (threadIdx.x == 0) { smx = INT_MIN; ssum = 0; }
-    __syncthreads();
     int mx = INT_MIN;
     for (int j = threadIdx.x; j < V; j += blockDim.x) {
         l[j] = (int)clampl(requant(a[j], m[j], b[j], shift), 1ll << 30);
         mx = l[j] > mx ? l[j] : mx;
     }
-    atomicMax(&smx, mx);
-    __syncthreads();
+    int smx = (int)block_max(mx, scratch);
     u64 part = 0;
     for (int j = threadIdx.x; j < V; j += blockDim.x) part += exp2neg(rshift((i64)smx - l[j], 6), exp2);
-    atomicAdd(&ssum, part);
-    __syncthreads();
+    u64 ssum = block_sum(part, scratch);
     if (threadIdx.x == 0) {
         u64 s = ssum;
         int bl = bitlen64(s);

@@ -76,6 +76,8 @@ fn kind(a: Act) -> (i32, i64) {
 /// The engine's parameters on one GPU.
 pub struct CudaLm {
     stream: Arc<CudaStream>,
+    /// where results are copied to the host with `LLMZIP_GPU_COPIER=1`
+    copier: Arc<CudaStream>,
     f: Funcs,
     hidden: usize,
     heads: usize,
@@ -90,6 +92,9 @@ pub struct CudaLm {
     /// page-locked host buffers the log-probabilities come back through (`pinned()`), one
     /// per call in flight, kept for the next calls
     pinned: std::sync::Mutex<Vec<cudarc::driver::PinnedHostSlice<f32>>>,
+    /// page-locked buffers the index arrays go up through, each with the event after its
+    /// last copy (`CudaLm::upload`)
+    staging: std::sync::Mutex<Vec<(cudarc::driver::PinnedHostSlice<i32>, Option<cudarc::driver::CudaEvent>)>>,
     arch: crate::model::Architecture,
     word: CudaSlice<i8>,
     word_m: CudaSlice<i32>,
@@ -112,6 +117,8 @@ pub struct CudaLm {
     sms: usize,
     /// products on the simple one-thread-per-output kernels instead of dp4a (for timing)
     simple_gemm: std::sync::atomic::AtomicBool,
+    /// the kernels' times with `LLMZIP_GPU_PROFILE=kernels`
+    kclock: prof::KernelClock,
 }
 
 struct Funcs {
@@ -317,8 +324,11 @@ impl CudaLm {
             dummy: stream.alloc_zeros::<i16>(1).map_err(gpu)?,
             sms: sms.max(1) as usize,
             simple_gemm: false.into(),
+            kclock: Default::default(),
             cache: Default::default(),
             pinned: Default::default(),
+            staging: Default::default(),
+            copier: ctx.new_stream().map_err(gpu)?,
             stream,
         })
     }
@@ -367,12 +377,13 @@ impl CudaLm {
             DBuf::I32(o) => b.arg(o),
         };
         unsafe { b.launch(Self::rows_cfg(rows, 256)) }.map_err(gpu)?;
-        Ok(())
+        self.mark("layer_norm")
     }
 }
 
 mod cache;
 mod forward;
+mod prof;
 mod ranked;
 mod transfer;
 
@@ -425,6 +436,9 @@ impl Drop for CudaLm {
                  fetching {:.3} s",
                 p[0], p[1], p[2], p[3], p[4]
             );
+            for line in self.kernel_report() {
+                eprintln!("{line}");
+            }
         }
     }
 }
@@ -450,6 +464,20 @@ fn pinned() -> bool {
 fn lean() -> bool {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *ON.get_or_init(|| std::env::var_os("LLMZIP_GPU_LEAN").is_none_or(|v| v != "0"))
+}
+
+/// Whether results are copied on a second stream, so that the copy overlaps the next call's
+/// kernels (`LLMZIP_GPU_COPIER=1`; the same values either way).
+fn copier() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("LLMZIP_GPU_COPIER").is_some_and(|v| v == "1"))
+}
+
+/// Whether a thread waiting for a call's results sleeps instead of spinning
+/// (`LLMZIP_GPU_BLOCKING=1`), leaving its core to the coding threads.
+fn blocking() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("LLMZIP_GPU_BLOCKING").is_some_and(|v| v == "1"))
 }
 
 /// The numerics id of files this engine computes: the CPU engine's.

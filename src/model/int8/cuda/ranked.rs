@@ -58,6 +58,7 @@ impl CudaLm {
                     .arg(&row32)
                     .arg(&shared);
                 unsafe { b.launch(cfg) }.map_err(gpu)?;
+                self.mark("rank_rows")?;
             }
             _ => {
                 let known = known.filter(|k| k.len() == n && k.iter().all(|&t| (t as usize) < self.vocab));
@@ -72,6 +73,7 @@ impl CudaLm {
                 b.arg(&out).arg(&v).arg(&r.rank).arg(&r.bits).arg(&v3).arg(&known).arg(&mut p).arg(&mut shaped);
                 b.arg(&shared);
                 unsafe { b.launch(cfg) }.map_err(gpu)?;
+                self.mark("path_rows")?;
             }
         }
         Ok((shaped, row))

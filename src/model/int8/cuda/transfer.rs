@@ -59,12 +59,23 @@ impl CudaLm {
         // a copy into the whole buffer would move the buffer's length, not the call's
         let dst = &mut buf.as_mut_slice().map_err(gpu)?[..total];
         let (src, record) = out.device_ptr(&self.stream);
+        // the copy on a stream of its own, after the call's kernels, overlaps the next call's
+        let on = if super::copier() {
+            let ready = self.stream.record_event(None).map_err(gpu)?;
+            self.copier.wait(&ready).map_err(gpu)?;
+            &self.copier
+        } else {
+            &self.stream
+        };
         // SAFETY: `dst` is page-locked and stays alive (in the landing) until `done` has passed;
-        // `out` is freed in stream order, after the copy
-        unsafe { cudarc::driver::result::memcpy_dtoh_async(dst, src, self.stream.cu_stream()) }.map_err(gpu)?;
+        // `out` is freed in the stream's order after the copy, or (copier) kept in the landing
+        // until the host has seen `done`
+        unsafe { cudarc::driver::result::memcpy_dtoh_async(dst, src, on.cu_stream()) }.map_err(gpu)?;
         drop(record);
-        let done = self.stream.record_event(None).map_err(gpu)?;
-        Ok(Landing::Pinned { buf, done, total })
+        let flags = super::blocking().then_some(cudarc::driver::sys::CUevent_flags::CU_EVENT_BLOCKING_SYNC);
+        let done = on.record_event(flags).map_err(gpu)?;
+        let keep = super::copier().then_some(out);
+        Ok(Landing::Pinned { buf, done, total, _keep: keep })
     }
 
     /// Waits for a landing and hands out its rows (of `v` values) in parts of `parts[i]` rows,
@@ -88,8 +99,10 @@ impl CudaLm {
                     Ok(o)
                 })
                 .collect(),
-            Landing::Pinned { buf, done, total } => {
+            Landing::Pinned { buf, done, total, _keep } => {
                 done.synchronize().map_err(gpu)?;
+                // (`_keep`, the rows on the device, is freed only now: after the copy)
+                drop(_keep);
                 let host = &buf.as_slice().map_err(gpu)?[..total];
                 let o = spans.into_par_iter().map(|r| host[r].to_vec()).collect();
                 self.pinned.lock().unwrap_or_else(|e| e.into_inner()).push(buf);
@@ -104,7 +117,13 @@ pub(super) enum Landing {
     /// still on the device
     Device(CudaSlice<f32>),
     /// coming into a page-locked buffer: `done` passes once the first `total` values are there
-    Pinned { buf: cudarc::driver::PinnedHostSlice<f32>, done: cudarc::driver::CudaEvent, total: usize },
+    Pinned {
+        buf: cudarc::driver::PinnedHostSlice<f32>,
+        done: cudarc::driver::CudaEvent,
+        total: usize,
+        /// the rows on the device while another stream copies them
+        _keep: Option<CudaSlice<f32>>,
+    },
 }
 
 /// A call's index arrays, uploaded as one buffer: one small transfer and one allocation a
@@ -134,6 +153,43 @@ impl CudaLm {
             // no zero-length allocation; nothing reads it
             host.push(0);
         }
-        Ok(Packed { buf: self.stream.clone_htod(&host).map_err(gpu)?, spans })
+        if !super::pinned() {
+            return Ok(Packed { buf: self.stream.clone_htod(&host).map_err(gpu)?, spans });
+        }
+        Ok(Packed { buf: self.upload_pinned(&host)?, spans })
+    }
+
+    /// `host` on the device through a page-locked staging buffer: from pageable memory the
+    /// driver stages the copy itself, which held each call's stream ~50 µs on one H100
+    /// (LLMZIP_GPU_PROFILE=kernels, session 13). A staging buffer is written again only after
+    /// the event recorded behind its last copy has passed.
+    fn upload_pinned(&self, host: &[i32]) -> Result<CudaSlice<i32>> {
+        use cudarc::driver::DevicePtrMut;
+        let n = host.len();
+        let taken = {
+            let mut pool = self.staging.lock().unwrap_or_else(|e| e.into_inner());
+            pool.iter().position(|(b, _)| b.len() >= n).map(|i| pool.swap_remove(i))
+        };
+        let (mut stage, last) = match taken {
+            Some(t) => t,
+            // SAFETY: every value copied from it is written first (below)
+            None => match unsafe { self.stream.context().alloc_pinned_with_flags::<i32>(n.next_power_of_two(), 0) } {
+                Ok(p) => (p, None),
+                Err(_) => return self.stream.clone_htod(host).map_err(gpu),
+            },
+        };
+        if let Some(ev) = last {
+            ev.synchronize().map_err(gpu)?;
+        }
+        let src = &mut stage.as_mut_slice().map_err(gpu)?[..n];
+        src.copy_from_slice(host);
+        let mut dev = self.alloc::<i32>(n)?;
+        let (dst, record) = dev.device_ptr_mut(&self.stream);
+        // SAFETY: `src` is page-locked and is not written again before `copied` has passed
+        unsafe { cudarc::driver::result::memcpy_htod_async(dst, &*src, self.stream.cu_stream()) }.map_err(gpu)?;
+        drop(record);
+        let copied = self.stream.record_event(None).map_err(gpu)?;
+        self.staging.lock().unwrap_or_else(|e| e.into_inner()).push((stage, Some(copied)));
+        Ok(dev)
     }
 }
