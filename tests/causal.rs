@@ -444,3 +444,16 @@ fn the_gpu_ranks_rows_as_the_host_does() {
         }
     }
 }
+
+/// The kernels compile for an H100 (compute_90) wherever NVRTC can be loaded, GPU or not:
+/// the source is compiled only at run time, so this is its check before a device trip
+/// (skipped where no libnvrtc is on the library path).
+#[cfg(feature = "int8-cuda")]
+#[test]
+fn the_kernels_compile_for_compute_90() {
+    match llmzip::model::int8::cuda::compile("compute_90") {
+        Ok(n) => assert!(n > 1000, "PTX of {n} characters"),
+        Err(e) if e.to_string().contains("libraries not found") => eprintln!("no NVRTC: skipped"),
+        Err(e) => panic!("{e}"),
+    }
+}

@@ -79,40 +79,51 @@ extern "C" __global__ void embed(const int* ids, const int* posi, const i8* word
         e[(i64)r * H + c] = (int)word[(i64)id * H + c] * word_m[id] + (int)pos[(i64)p * H + c] * pos_m[p];
 }
 
-extern "C" __global__ void layer_norm(const int* x, int H, const int* g, const i64* b, int shift, i64 eps,
-                                      int kind, i64 lim, void* out) {
-    __shared__ u64 scratch[32];
-    __shared__ i64 sr;
-    const int* xr = x + (i64)blockIdx.x * H;
-    i64 m = 0;
-    for (int c = threadIdx.x; c < H; c += blockDim.x) {
+// LayerNorm (ops.rs `layer_norm`), one warp per row (8 rows per 256-thread block): sums and
+// the maximum by shuffles only, no block barrier.
+__device__ __forceinline__ u64 warp_sum(u64 v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+extern "C" __global__ void layer_norm_w(const int* x, int H, const int* g, const i64* b, int shift, i64 eps,
+                                        int kind, i64 lim, void* out, int rows) {
+    int lane = threadIdx.x & 31;
+    int rw = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    if (rw >= rows) return;  // a whole warp leaves together
+    const int* xr = x + (i64)rw * H;
+    unsigned m = 0;
+    for (int c = lane; c < H; c += 32) {
         i64 v = xr[c];
-        i64 a = (i64)(unsigned)(v < 0 ? -v : v);
+        unsigned a = (unsigned)(v < 0 ? -v : v);
         m = a > m ? a : m;
     }
-    unsigned smax = (unsigned)block_max(m, scratch);
-    int bl = 32 - __clz((int)smax);
+    for (int o = 16; o > 0; o >>= 1) {
+        unsigned u = __shfl_xor_sync(0xffffffffu, m, o);
+        m = u > m ? u : m;
+    }
+    int bl = 32 - __clz((int)m);
     int k = bl > 15 ? bl - 15 : 0;
     i64 part = 0;
-    for (int c = threadIdx.x; c < H; c += blockDim.x) part += rshift(xr[c], k);
-    i64 sum = (i64)block_sum((u64)part, scratch);
+    for (int c = lane; c < H; c += 32) part += rshift(xr[c], k);
+    i64 sum = (i64)warp_sum((u64)part);
     u64 sq = 0;
-    for (int c = threadIdx.x; c < H; c += blockDim.x) {
+    for (int c = lane; c < H; c += 32) {
         i64 d = (i64)H * rshift(xr[c], k) - sum;
         sq += (u64)(d * d);
     }
-    u64 ssq = block_sum(sq, scratch);
-    if (threadIdx.x == 0) {
+    u64 ssq = warp_sum(sq);
+    i64 r = 0;
+    if (lane == 0) {
         i64 e = 2 * k >= 63 ? 0 : rshift(eps, 2 * k);
         i64 sd = (i64)isqrt_u64((u64)((i64)ssq / H + e));
-        sr = sd == 0 ? 0 : (1ll << 46) / sd;
+        r = sd == 0 ? 0 : (1ll << 46) / sd;
     }
-    __syncthreads();
-    i64 r = sr;
-    for (int c = threadIdx.x; c < H; c += blockDim.x) {
+    r = __shfl_sync(0xffffffffu, r, 0);
+    for (int c = lane; c < H; c += 32) {
         i64 d = (i64)H * rshift(xr[c], k) - sum;
         i64 nq = rshift(d * r, 30);
-        store(out, (i64)blockIdx.x * H + c, kind, clampl(rshift(nq * g[c] + b[c], shift), lim));
+        store(out, (i64)rw * H + c, kind, clampl(rshift(nq * g[c] + b[c], shift), lim));
     }
 }
 
@@ -214,9 +225,10 @@ __device__ __forceinline__ void words_i16(const i16* A, int r, int k, int rows, 
     hi = (int)__byte_perm(x, y, 0x7531);
 }
 
-#define KW 16  // words (64 bytes) of the inner dimension per step
-
-template <int R, bool WIDE>
+// KW: words of the inner dimension per step (4·KW bytes). The 64 × 64 tiles take 16; the
+// 32 × 32 tiles, chosen when there are few rows and so few blocks, take 64: a quarter of the
+// steps (each a round of loads and two barriers), which bound a small product's time.
+template <int R, bool WIDE, int KW>
 __device__ void gemm_dp4a_body(const void* A, GEMM_ARGS) {
     const int BM = 16 * R;
     __shared__ int as[KW][BM + 1];
@@ -278,16 +290,16 @@ __device__ void gemm_dp4a_body(const void* A, GEMM_ARGS) {
 }
 
 extern "C" __global__ void __launch_bounds__(256) gemm4_i8(const i8* A, GEMM_ARGS) {
-    gemm_dp4a_body<4, false>(A, GEMM_PASS);
+    gemm_dp4a_body<4, false, 16>(A, GEMM_PASS);
 }
 extern "C" __global__ void __launch_bounds__(256) gemm4_i16(const i16* A, GEMM_ARGS) {
-    gemm_dp4a_body<4, true>(A, GEMM_PASS);
+    gemm_dp4a_body<4, true, 16>(A, GEMM_PASS);
 }
 extern "C" __global__ void __launch_bounds__(256) gemm2_i8(const i8* A, GEMM_ARGS) {
-    gemm_dp4a_body<2, false>(A, GEMM_PASS);
+    gemm_dp4a_body<2, false, 64>(A, GEMM_PASS);
 }
 extern "C" __global__ void __launch_bounds__(256) gemm2_i16(const i16* A, GEMM_ARGS) {
-    gemm_dp4a_body<2, true>(A, GEMM_PASS);
+    gemm_dp4a_body<2, true, 64>(A, GEMM_PASS);
 }
 
 // One block per (query, head): scores against every key of the query's sequence, integer
@@ -300,9 +312,17 @@ extern "C" __global__ void attention(const i8* q, const i8* k, const i8* v, int 
     int qi = blockIdx.x, c0 = blockIdx.y * hd;
     int row = qrow[qi], s0 = kstart[qi], n = klen[qi];
     long long mx = LLONG_MIN;
+    // four bytes a load and a dp4a where the rows' columns are word-aligned: the same sum
+    bool words = (H & 3) == 0 && (hd & 3) == 0 && (c0 & 3) == 0;
     for (int j = threadIdx.x; j < n; j += blockDim.x) {
         int acc = 0;
-        for (int d = 0; d < hd; d++) acc += (int)q[(i64)row * H + c0 + d] * (int)k[(i64)(s0 + j) * H + c0 + d];
+        if (words) {
+            const int* qw = (const int*)(q + (i64)row * H + c0);
+            const int* kw = (const int*)(k + (i64)(s0 + j) * H + c0);
+            for (int d = 0; d < hd / 4; d++) acc = dp4a_ss(qw[d], kw[d], acc);
+        } else {
+            for (int d = 0; d < hd; d++) acc += (int)q[(i64)row * H + c0 + d] * (int)k[(i64)(s0 + j) * H + c0 + d];
+        }
         z[j] = rshift((i64)acc * score_m, score_shift);
         mx = z[j] > mx ? z[j] : mx;
     }
@@ -317,6 +337,25 @@ extern "C" __global__ void attention(const i8* q, const i8* k, const i8* v, int 
         z[j] = (i64)(i16)rshift(e * r, 48);
     }
     __syncthreads();
+    // the context: with blockDim ≥ 2·hd, `parts` threads per column each sum every
+    // parts-th key, then one adds their sums (modulo 2^32, as the single loop does)
+    int parts = hd <= (int)blockDim.x ? (int)blockDim.x / hd : 1;
+    if (parts > 1) {
+        __shared__ unsigned red[1024];
+        int t = threadIdx.x, d = t % hd, p = t / hd;
+        if (p < parts) {
+            unsigned acc = 0;
+            for (int j = p; j < n; j += parts) acc += (unsigned)((int)z[j] * (int)v[(i64)(s0 + j) * H + c0 + d]);
+            red[t] = acc;
+        }
+        __syncthreads();
+        if (t < hd) {
+            unsigned acc = 0;
+            for (int e = 0; e < parts; e++) acc += red[e * hd + t];
+            ctx[(i64)qi * H + c0 + t] = (i8)clampl(rshift((int)acc, 14), 127);
+        }
+        return;
+    }
     for (int d = threadIdx.x; d < hd; d += blockDim.x) {
         int acc = 0;
         for (int j = 0; j < n; j++) acc = (int)((unsigned)acc + (unsigned)((int)z[j] * (int)v[(i64)(s0 + j) * H + c0 + d]));
@@ -486,7 +525,7 @@ __device__ void qkv_body(const void* A, QKV_ARGS) {
     const i64* b = z == 0 ? bq : (z == 1 ? bk : bv);
     int shift = z == 0 ? sq : (z == 1 ? sk : sv);
     i8* out = z == 0 ? oq : (z == 1 ? ok : ov);
-    gemm_dp4a_body<R, WIDE>(A, W, M, N, K, 1, m, b, shift, 0, 127, (void*)out, (const i16*)0, 0, 0, 0);
+    gemm_dp4a_body<R, WIDE, R == 2 ? 64 : 16>(A, W, M, N, K, 1, m, b, shift, 0, 127, (void*)out, (const i16*)0, 0, 0, 0);
 }
 
 extern "C" __global__ void __launch_bounds__(256) qkv4_i8(const i8* A, QKV_ARGS) { qkv_body<4, false>(A, QKV_PASS); }

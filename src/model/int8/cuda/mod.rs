@@ -198,7 +198,7 @@ impl Funcs {
         let func = |n: &str| module.load_function(n).map_err(gpu);
         Ok(Funcs {
             embed: func("embed")?,
-            layer_norm: func("layer_norm")?,
+            layer_norm: func("layer_norm_w")?,
             gemm_i8: func("gemm_i8")?,
             gemm_i16: func("gemm_i16")?,
             gemm4_i8: func("gemm4_i8")?,
@@ -369,6 +369,7 @@ impl CudaLm {
     fn norm(&self, n: &DNorm, x: &CudaSlice<i32>, rows: usize, out: &mut DBuf) -> Result<()> {
         let (kd, lim) = kind(n.out);
         let h = self.hidden as i32;
+        let rows32 = rows as i32;
         let mut b = self.stream.launch_builder(&self.f.layer_norm);
         b.arg(x).arg(&h).arg(&n.g).arg(&n.b).arg(&n.shift).arg(&n.eps).arg(&kd).arg(&lim);
         match out {
@@ -376,7 +377,9 @@ impl CudaLm {
             DBuf::I16(o) => b.arg(o),
             DBuf::I32(o) => b.arg(o),
         };
-        unsafe { b.launch(Self::rows_cfg(rows, 256)) }.map_err(gpu)?;
+        b.arg(&rows32);
+        // a warp per row, eight rows per block
+        unsafe { b.launch(Self::rows_cfg(rows.div_ceil(8), 256)) }.map_err(gpu)?;
         self.mark("layer_norm")
     }
 }
