@@ -76,7 +76,7 @@ fn kind(a: Act) -> (i32, i64) {
 /// The engine's parameters on one GPU.
 pub struct CudaLm {
     stream: Arc<CudaStream>,
-    /// where results are copied to the host with `LLMZIP_GPU_COPIER=1`
+    /// where results are copied to the host (unless `LLMZIP_GPU_COPIER=0`)
     copier: Arc<CudaStream>,
     f: Funcs,
     hidden: usize,
@@ -470,17 +470,19 @@ fn lean() -> bool {
 }
 
 /// Whether results are copied on a second stream, so that the copy overlaps the next call's
-/// kernels (`LLMZIP_GPU_COPIER=1`; the same values either way).
+/// kernels (`LLMZIP_GPU_COPIER=0` turns it off, for comparing; the same values either way).
+/// With the waits below, 16 MB at `-5 -j16` decoded in 22.34 s against 23.94 s without
+/// either, and 31.61 against 32.24 s on a slower H100 machine (docs/RESULTS.md, "Session 13").
 fn copier() -> bool {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| std::env::var_os("LLMZIP_GPU_COPIER").is_some_and(|v| v == "1"))
+    *ON.get_or_init(|| std::env::var_os("LLMZIP_GPU_COPIER").is_none_or(|v| v != "0"))
 }
 
-/// Whether a thread waiting for a call's results sleeps instead of spinning
-/// (`LLMZIP_GPU_BLOCKING=1`), leaving its core to the coding threads.
+/// Whether a thread waiting for a call's results sleeps instead of spinning, leaving its core
+/// to the coding threads (`LLMZIP_GPU_BLOCKING=0` spins, for comparing).
 fn blocking() -> bool {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| std::env::var_os("LLMZIP_GPU_BLOCKING").is_some_and(|v| v == "1"))
+    *ON.get_or_init(|| std::env::var_os("LLMZIP_GPU_BLOCKING").is_none_or(|v| v != "0"))
 }
 
 /// The numerics id of files this engine computes: the CPU engine's.
