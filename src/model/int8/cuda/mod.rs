@@ -472,7 +472,9 @@ fn lean() -> bool {
 /// Whether results are copied on a second stream, so that the copy overlaps the next call's
 /// kernels (`LLMZIP_GPU_COPIER=0` turns it off, for comparing; the same values either way).
 /// With the waits below, 16 MB at `-5 -j16` decoded in 22.34 s against 23.94 s without
-/// either, and 31.61 against 32.24 s on a slower H100 machine (docs/RESULTS.md, "Session 13").
+/// either, and 31.61 against 32.24 s on a slower H100 machine: single runs, within the spread
+/// between repeats (docs/RESULTS.md, "Session 13"); kept because neither can slow the GPU and
+/// a spinning wait takes a core from the coding threads.
 fn copier() -> bool {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *ON.get_or_init(|| std::env::var_os("LLMZIP_GPU_COPIER").is_none_or(|v| v != "0"))
