@@ -4,7 +4,7 @@
 //! not depend on their batch ([`MaskedLm::batch_invariant`]): each block then gets the very
 //! log-probabilities of its own call, so the output does not depend on how calls were merged.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -23,6 +23,8 @@ struct Request {
     /// the selections' tokens, when the client knows them ([`MaskedLm::log_probs_known`])
     known: Option<Vec<u32>>,
     reply: mpsc::Sender<Result<Vec<f32>>>,
+    /// when the client queued it
+    queued: Instant,
 }
 
 #[derive(Default)]
@@ -44,6 +46,9 @@ pub struct Batcher<'a> {
     state: Mutex<State>,
     wake: Condvar,
     linger: Duration,
+    /// nanoseconds summed over requests: from queued to answered, from queued to taken by an
+    /// engine thread, and in their engine call (`LLMZIP_PROFILE=1` prints them)
+    times: [AtomicU64; 3],
 }
 
 impl<'a> Batcher<'a> {
@@ -52,7 +57,7 @@ impl<'a> Batcher<'a> {
             .ok()
             .and_then(|v| v.parse().ok())
             .map_or(LINGER, Duration::from_micros);
-        Batcher { inner, state: Mutex::new(State::default()), wake: Condvar::new(), linger }
+        Batcher { inner, state: Mutex::new(State::default()), wake: Condvar::new(), linger, times: Default::default() }
     }
 
     /// Whether batching applies to `lm` with `jobs` blocks at once: the rows of a batch
@@ -90,6 +95,13 @@ impl<'a> Batcher<'a> {
         (s.calls, s.served)
     }
 
+    /// Mean milliseconds a request took so far: from queued to answered, waiting to be taken,
+    /// in its engine call (the rest: handing the rows back to the client's thread).
+    pub fn request_ms(&self) -> [f64; 3] {
+        let served = self.counts().1.max(1) as f64;
+        std::array::from_fn(|i| self.times[i].load(Ordering::Relaxed) as f64 / served / 1e6)
+    }
+
     /// An engine thread of the batcher: waits for calls, gathers those of every open client
     /// that is not waiting on another engine thread's call (or what came within the linger
     /// time after the first) and makes them as one call. Several such threads may run: while
@@ -117,7 +129,11 @@ impl<'a> Batcher<'a> {
             s.served += n as u64;
             s.in_flight += n;
             drop(s);
+            let taken = Instant::now();
+            let waited: u128 = batch.iter().map(|r| (taken - r.queued).as_nanos()).sum();
+            self.times[1].fetch_add(waited as u64, Ordering::Relaxed);
             self.answer(batch);
+            self.times[2].fetch_add(taken.elapsed().as_nanos() as u64 * n as u64, Ordering::Relaxed);
             self.lock().in_flight -= n;
         }
     }
@@ -254,9 +270,12 @@ impl Client<'_, '_> {
         }
         let (tx, rx) = mpsc::channel();
         let known = known.map(<[u32]>::to_vec);
-        self.batcher.lock().queue.push(Request { seqs: seqs.to_vec(), sel: sel.to_vec(), known, reply: tx });
+        let queued = Instant::now();
+        self.batcher.lock().queue.push(Request { seqs: seqs.to_vec(), sel: sel.to_vec(), known, reply: tx, queued });
         self.batcher.wake.notify_all();
-        rx.recv().map_err(|_| Error::Internal("model batcher stopped".into()))?
+        let got = rx.recv().map_err(|_| Error::Internal("model batcher stopped".into()))?;
+        self.batcher.times[0].fetch_add(queued.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        got
     }
 }
 
@@ -290,7 +309,12 @@ pub fn parallel<T: Sync, R: Send>(
     });
     if crate::coding::profile::enabled() {
         let (calls, served) = batcher.counts();
-        eprintln!("profile: {} blocks' {served} model calls made as {calls} engine calls", items.len());
+        let [total, waiting, call] = batcher.request_ms();
+        eprintln!(
+            "profile: {} blocks' {served} model calls made as {calls} engine calls; a call took {total:.3} ms \
+             from queued to answered: {waiting:.3} ms waiting for an engine thread, {call:.3} ms in the engine call",
+            items.len()
+        );
     }
     out
 }

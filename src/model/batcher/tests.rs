@@ -163,8 +163,20 @@ fn a_failing_merged_call_is_made_call_by_call() {
     let batcher = Batcher::new(&lm);
     let (good_tx, good_rx) = mpsc::channel();
     let (bad_tx, bad_rx) = mpsc::channel();
-    let good = Request { seqs: vec![vec![5, 6, 7, 8]], sel: vec![(0, 2)], known: None, reply: good_tx };
-    let bad = Request { seqs: vec![vec![5, 99]], sel: vec![(0, 1)], known: None, reply: bad_tx };
+    let good = Request {
+        seqs: vec![vec![5, 6, 7, 8]],
+        sel: vec![(0, 2)],
+        known: None,
+        reply: good_tx,
+        queued: std::time::Instant::now(),
+    };
+    let bad = Request {
+        seqs: vec![vec![5, 99]],
+        sel: vec![(0, 1)],
+        known: None,
+        reply: bad_tx,
+        queued: std::time::Instant::now(),
+    };
     let want = lm.log_probs(&good.seqs, &good.sel).unwrap();
     batcher.answer(vec![good, bad]);
     assert_eq!(good_rx.recv().unwrap().unwrap(), want);

@@ -228,7 +228,16 @@ impl CudaLm {
         let mut vv = DBuf::I8(self.alloc(rows * h)?);
         if !self.qkv(&a, l, rows, [&mut q, &mut k, &mut vv])? {
             for (lin, out) in [(&l.q, &mut q), (&l.k, &mut k), (&l.v, &mut vv)] {
-                self.gemm(&a, &lin.w, lin.n, lin.k, rows, Some((&lin.m, &lin.b, lin.shift)), Epilogue::Act(out), "qkv")?;
+                self.gemm(
+                    &a,
+                    &lin.w,
+                    lin.n,
+                    lin.k,
+                    rows,
+                    Some((&lin.m, &lin.b, lin.shift)),
+                    Epilogue::Act(out),
+                    "qkv",
+                )?;
             }
         }
         let (DBuf::I8(q), DBuf::I8(k), DBuf::I8(vv)) = (&q, &k, &vv) else { unreachable!() };
@@ -248,7 +257,16 @@ impl CudaLm {
         let mut g = self.buf(l.gelu.out, rows * self.inter)?;
         let lim = kind(l.gelu.out).1;
         let fi = &l.ffn_in;
-        self.gemm(&a, &fi.w, fi.n, fi.k, rows, Some((&fi.m, &fi.b, fi.shift)), Epilogue::Gelu(&l.gelu, &mut g, lim), "gemm ffn_in")?;
+        self.gemm(
+            &a,
+            &fi.w,
+            fi.n,
+            fi.k,
+            rows,
+            Some((&fi.m, &fi.b, fi.shift)),
+            Epilogue::Gelu(&l.gelu, &mut g, lim),
+            "gemm ffn_in",
+        )?;
         let fo = &l.ffn_out;
         self.gemm(&g, &fo.w, fo.n, fo.k, rows, Some((&fo.m, &fo.b, fo.shift)), Epilogue::Residual(x), "gemm ffn_out")
     }
