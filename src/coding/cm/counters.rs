@@ -100,11 +100,14 @@ pub struct Read {
 
 impl Read {
     /// The direct estimate, stretched; 0 for a fresh slot.
+    #[inline]
     pub fn stretch(&self) -> f32 {
+        // looked up either way, then chosen: fresh slots come and go unpredictably
+        let s = stretch_p16(self.p);
         if self.state == 0 {
             0.0
         } else {
-            stretch_p16(self.p)
+            s
         }
     }
 }
