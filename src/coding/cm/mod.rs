@@ -79,6 +79,11 @@ fn class_of(text: &[u8]) -> usize {
 pub trait LmOdds {
     /// ln(P(1-side) / P(0-side)) of the decision at `depth` that splits `[lo, mid) | [mid, hi)`.
     fn odds(&self, depth: u32, lo: usize, mid: usize, hi: usize) -> f32;
+
+    /// Starts loading what the decisions below the one at `depth` over `[lo, hi)` will read
+    /// (no effect on any value): asked before that decision is coded.
+    #[inline]
+    fn prefetch_below(&self, _depth: u32, _lo: usize, _hi: usize) {}
 }
 
 impl LmOdds for LmBits {
@@ -306,6 +311,7 @@ impl ContextMix {
                 node *= 2;
                 continue;
             }
+            lm.prefetch_below(d, lo, hi);
             let p = self.predict(node, d, lm.odds(d, lo, mid, hi));
             let bit = io(want.map(|r| (r >> (self.tree.bits - 1 - d)) & 1 == 1), p)?;
             node = 2 * node + bit as u32;
