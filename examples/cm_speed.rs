@@ -21,8 +21,8 @@ use llmzip::coding::cm::ranked;
 use llmzip::coding::cm::tree::{LmBits, Tree};
 use llmzip::coding::profile::thread_cpu;
 use llmzip::coding::{drive_known, Ctx};
-use llmzip::schedule::{Lanes, RevealPlan, Shape};
 use llmzip::model::RowForm;
+use llmzip::schedule::{Lanes, RevealPlan, Shape};
 use llmzip::{Model, Options};
 
 fn main() {

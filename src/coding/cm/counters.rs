@@ -423,7 +423,8 @@ mod tests {
             for w in 0..4 {
                 let state = [0, 0x11, 0x21, 0x12, 0xF0, 0x03][rng.random_range(0..6)] as u32;
                 let check = [chk as u32, 7][rng.random_range(0..2)];
-                c.t[(base + w) as usize] = if state == 0 { 0 } else { rng.random::<u32>() & 0xFFFF_0000 | state << 8 | check };
+                c.t[(base + w) as usize] =
+                    if state == 0 { 0 } else { rng.random::<u32>() & 0xFFFF_0000 | state << 8 | check };
             }
             let group: Vec<u32> = (0..4).map(|w| c.t[(base + w) as usize]).collect();
             let owner = group.iter().position(|&s| s & 0xFF == chk as u32 && s != 0);

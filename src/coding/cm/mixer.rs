@@ -329,8 +329,14 @@ mod tests {
             add_scaled(&mut a, &x, g);
             add_scaled_loop(&mut b, &x, g);
             let plain: Vec<f32> = w0.iter().zip(&x).map(|(w, x)| w + std::hint::black_box(g * x)).collect();
-            assert_eq!(a.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), plain.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
-            assert_eq!(a.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), b.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+            assert_eq!(
+                a.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                plain.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+            );
+            assert_eq!(
+                a.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                b.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+            );
         }
     }
 }
