@@ -10,13 +10,18 @@
 //! thread's CPU seconds per pass, microseconds per token, the coded size and an FNV-1a digest
 //! of the coded bytes (equal digests: the same bytes), and of each pass's CPU time the part
 //! spent in the kernel (the tables' pages are cleared on first touch; a coding change does not
-//! move that).
+//! move that). `CM_SPEED_ROWS=gpu` feeds the rows a GPU run feeds instead (made from the
+//! recorded ones beforehand, bit for bit the backends' own): path rows to the encoder, ranked
+//! rows to the decoder, so the pass times only what a GPU run's coding thread does.
 
 use std::io::{Read, Write};
 
 use llmzip::coding::adaptive::{Reader, Version, Writer};
+use llmzip::coding::cm::ranked;
+use llmzip::coding::cm::tree::{LmBits, Tree};
 use llmzip::coding::profile::thread_cpu;
 use llmzip::coding::{drive_known, Ctx};
+use llmzip::model::RowForm;
 use llmzip::schedule::{Lanes, RevealPlan, Shape};
 use llmzip::{Model, Options};
 
@@ -106,25 +111,37 @@ fn run(path: &str, reps: usize, version: u8) {
     }
     drop(raw);
     let version = Version::from_u8(version).unwrap();
-    println!("{keep} of {n} tokens, vocabulary {v}, version {version:?}");
+    let gpu = std::env::var("CM_SPEED_ROWS").is_ok_and(|r| r == "gpu");
+    // the GPU's rows: (encoder's form and rows, decoder's form and rows)
+    let (enc_rows, dec_rows) = if gpu { gpu_rows(version, v, &text, &toks, &lps) } else { Default::default() };
+    let (enc_form, enc_w, dec_form, dec_w) = match &enc_rows {
+        Some((ef, _)) => {
+            let df = dec_rows.as_ref().unwrap().0;
+            (*ef, ef.len(v), df, df.len(v))
+        }
+        None => (RowForm::LogProbs, v, RowForm::LogProbs, v),
+    };
+    let enc_lp: &[f32] = enc_rows.as_ref().map_or(&lps, |r| &r.1);
+    let dec_lp: &[f32] = dec_rows.as_ref().map_or(&lps, |r| &r.1);
+    println!("{keep} of {n} tokens, vocabulary {v}, version {version:?}, rows {enc_form:?} / {dec_form:?}");
     for rep in 0..reps {
-        let mut model = version.model(v, n, 1, || text.clone());
+        let mut model = version.model_for(v, n, 1, || text.clone(), enc_form).unwrap();
         let mut w = Writer::new(version);
         let t0 = thread_cpu();
         let s0 = thread_sys();
         for k in 0..keep {
             w.tok = toks[k];
-            model.code(pos[k], &lps[k * v..(k + 1) * v], &mut w).unwrap();
+            model.code(pos[k], &enc_lp[k * enc_w..(k + 1) * enc_w], &mut w).unwrap();
         }
         let bytes = w.finish().unwrap();
         let enc = thread_cpu() - t0;
         let enc_sys = thread_sys() - s0;
-        let mut model = version.model(v, n, 1, || text.clone());
+        let mut model = version.model_for(v, n, 1, || text.clone(), dec_form).unwrap();
         let mut r = Reader::new(version, &bytes).unwrap();
         let t0 = thread_cpu();
         let s0 = thread_sys();
         for k in 0..keep {
-            let t = model.code(pos[k], &lps[k * v..(k + 1) * v], &mut r).unwrap();
+            let t = model.code(pos[k], &dec_lp[k * dec_w..(k + 1) * dec_w], &mut r).unwrap();
             assert_eq!(t, toks[k], "decoded token {k} differs");
         }
         let dec = thread_cpu() - t0;
@@ -139,6 +156,32 @@ fn run(path: &str, reps: usize, version: u8) {
             (dec - dec_sys) * 1e6 / keep as f64,
         );
     }
+}
+
+/// The rows a GPU run feeds a block's coding threads for `toks` with log-probabilities `lps`:
+/// path rows for the encoder, ranked rows for the decoder (`None`: the version reads
+/// log-probabilities only).
+#[allow(clippy::type_complexity)]
+fn gpu_rows(
+    version: Version,
+    v: usize,
+    text: &[Vec<u8>],
+    toks: &[u32],
+    lps: &[f32],
+) -> (Option<(RowForm, Vec<f32>)>, Option<(RowForm, Vec<f32>)>) {
+    let Some(p) = version.params(1) else { return (None, None) };
+    let tree = Tree::new(v, text);
+    let depth = ranked::depth_for(&tree);
+    let (mut lm, mut row) = (LmBits::default(), Vec::new());
+    let (mut enc, mut dec) = (Vec::new(), Vec::new());
+    for (k, &t) in toks.iter().enumerate() {
+        let lp = &lps[k * v..(k + 1) * v];
+        ranked::path_row(lp, &tree, p.v3, tree.rank(t), &mut lm, &mut row);
+        enc.extend_from_slice(&row);
+        ranked::ranked_row(lp, &tree, p.v3, depth, &mut lm, &mut row);
+        dec.extend_from_slice(&row);
+    }
+    (Some((RowForm::Path, enc)), Some((RowForm::Ranked { depth }, dec)))
 }
 
 /// This thread's CPU seconds in the kernel so far.

@@ -11,11 +11,28 @@ use std::sync::OnceLock;
 use super::huge::Table;
 use super::math;
 
-/// 2^16 / (n + 1.5), the learning rate after n observations (n ≤ 30).
-fn rate(n: u32) -> u32 {
-    static T: OnceLock<[u32; 32]> = OnceLock::new();
-    T.get_or_init(|| std::array::from_fn(|n| 131_072 / (2 * n as u32 + 3)))[n as usize]
-}
+/// 2^16 / (n + 1.5), the learning rate after n observations (n ≤ 30), for each n: a table
+/// built at compile time (no check per call that it exists).
+const RATE: [u32; 32] = {
+    let mut t = [0u32; 32];
+    let mut n = 0;
+    while n < 32 {
+        t[n] = 131_072 / (2 * n as u32 + 3);
+        n += 1;
+    }
+    t
+};
+
+/// [`RATE`] of the count a bit history holds, for every history (one load per update).
+const RATE_OF_STATE: [u32; 256] = {
+    let mut t = [0u32; 256];
+    let mut s = 0;
+    while s < 256 {
+        t[s] = RATE[(s >> 4) + (s & 15)];
+        s += 1;
+    }
+    t
+};
 
 /// stretch(P(1)) for the top 12 bits of a 16-bit probability.
 pub fn stretch_p16(p: u32) -> f32 {
@@ -39,14 +56,31 @@ pub fn slot_of(h: u64, node: u32) -> u64 {
 /// The bit history after `bit`: its count grows (up to 15), the other one, above 2, halves.
 #[inline]
 pub fn next_state(s: u8, bit: bool) -> u8 {
+    NEXT_STATE[(bit as usize) << 8 | s as usize]
+}
+
+/// [`next_state`] of every (bit, history), built at compile time by [`next_state_of`]: one
+/// load instead of the arithmetic, in the update of every context at every decision.
+const NEXT_STATE: [u8; 512] = {
+    let mut t = [0u8; 512];
+    let mut i = 0;
+    while i < 512 {
+        t[i] = next_state_of((i & 255) as u8, i >= 256);
+        i += 1;
+    }
+    t
+};
+
+/// The bit history after `bit`, computed.
+const fn next_state_of(s: u8, bit: bool) -> u8 {
     let (mut n0, mut n1) = (s >> 4, s & 15);
     if bit {
-        n1 = (n1 + 1).min(15);
+        n1 = if n1 < 15 { n1 + 1 } else { 15 };
         if n0 > 2 {
             n0 = n0 / 2 + 1;
         }
     } else {
-        n0 = (n0 + 1).min(15);
+        n0 = if n0 < 15 { n0 + 1 } else { 15 };
         if n1 > 2 {
             n1 = n1 / 2 + 1;
         }
@@ -66,11 +100,14 @@ pub struct Read {
 
 impl Read {
     /// The direct estimate, stretched; 0 for a fresh slot.
+    #[inline]
     pub fn stretch(&self) -> f32 {
+        // looked up either way, then chosen: fresh slots come and go unpredictably
+        let s = stretch_p16(self.p);
         if self.state == 0 {
             0.0
         } else {
-            stretch_p16(self.p)
+            s
         }
     }
 }
@@ -129,7 +166,7 @@ impl Counters {
 
     /// [`Counters::read`] of the slot [`Counters::locate`] found: in a table of groups, the
     /// group's slot with its check bits or the one to take over.
-    #[inline]
+    #[inline(always)]
     pub fn read_at(&self, at: Slot) -> Read {
         let Slot { idx, chk } = at;
         if self.ways > 1 {
@@ -144,9 +181,21 @@ impl Counters {
     }
 
     /// [`Counters::read`] in the group of `ways` slots that begins at `base`.
-    #[inline]
+    #[inline(always)]
     fn read_group(&self, base: u32, chk: u8) -> Read {
         let group = &self.t[base as usize..(base + self.ways) as usize];
+        #[cfg(target_arch = "x86_64")]
+        if let Ok(four) = <&[u32; 4]>::try_from(group) {
+            // the four slots compared at once; the victim is looked for only on a miss
+            if let Some(w) = first_owned(four, chk) {
+                let s = four[w as usize];
+                return Read { idx: base + w, chk, p: s >> 16, state: (s >> 8) as u8 };
+            }
+            // the first that has seen least: the least of (seen, place), without branches
+            let key = |w: u32| seen(four[w as usize]) << 2 | w;
+            let victim = key(0).min(key(1)).min(key(2).min(key(3))) & 3;
+            return Read { idx: base + victim, chk, p: 1 << 15, state: 0 };
+        }
         let mut victim = (0, u32::MAX);
         for (w, &s) in group.iter().enumerate() {
             if s & 0xFF == chk as u32 && s != 0 {
@@ -175,12 +224,27 @@ impl Counters {
     #[inline]
     pub fn update(&mut self, r: &Read, bit: bool) {
         let p = r.p as i64;
-        let n = ((r.state >> 4) + (r.state & 15)) as u32;
         let target = if bit { 65535 } else { 0 };
-        let p = (p + (((target - p) * rate(n) as i64) >> 16)) as u32;
+        let p = (p + (((target - p) * RATE_OF_STATE[r.state as usize] as i64) >> 16)) as u32;
         // a written slot's history is never 0, so 0 means empty
         self.t[r.idx as usize] = (p << 16) | ((next_state(r.state, bit) as u32) << 8) | r.chk as u32;
     }
+}
+
+/// The first of four slots that holds check bits `chk` (and is not empty), as
+/// [`Counters::read_group`]'s loop finds it: the four compared in one SSE2 vector.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn first_owned(four: &[u32; 4], chk: u8) -> Option<u32> {
+    use std::arch::x86_64::*;
+    // SAFETY: SSE2 is part of x86_64; the load reads the four u32 of `four` (unaligned)
+    let owned = unsafe {
+        let v = _mm_loadu_si128(four.as_ptr() as *const __m128i);
+        let same = _mm_cmpeq_epi32(_mm_and_si128(v, _mm_set1_epi32(0xFF)), _mm_set1_epi32(chk as i32));
+        let empty = _mm_cmpeq_epi32(v, _mm_setzero_si128());
+        _mm_movemask_ps(_mm_castsi128_ps(_mm_andnot_si128(empty, same))) as u32
+    };
+    (owned != 0).then(|| owned.trailing_zeros())
 }
 
 /// Starts loading the cache line of `x`; no effect on any value.
@@ -244,10 +308,19 @@ const SHIFT: u32 = 43;
 /// (Granlund and Montgomery, "Division by invariant integers using multiplication", 4.2).
 #[inline]
 fn div_small(a: u32, d: u32) -> u32 {
-    static M: OnceLock<[u64; DIVISORS]> = OnceLock::new();
-    let m = M.get_or_init(|| std::array::from_fn(|d| if d < 2 { 0 } else { (1u64 << SHIFT).div_ceil(d as u64) }));
-    ((a as u128 * m[d as usize] as u128) >> SHIFT) as u32
+    ((a as u128 * MULTIPLIER[d as usize] as u128) >> SHIFT) as u32
 }
+
+/// `⌈2^43 / d⌉` for each divisor `d` of [`div_small`] (0 below 2), built at compile time.
+const MULTIPLIER: [u64; DIVISORS] = {
+    let mut m = [0u64; DIVISORS];
+    let mut d = 2;
+    while d < DIVISORS {
+        m[d] = (1u64 << SHIFT).div_ceil(d as u64);
+        d += 1;
+    }
+    m
+};
 
 #[cfg(test)]
 mod tests {
@@ -308,6 +381,57 @@ mod tests {
             for a in edges.into_iter().chain((0..2000).map(|_| rng.random::<u32>())) {
                 assert_eq!(div_small(a, d), a / d, "{a} / {d}");
             }
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    /// The table of histories is the computed one, and the vector search finds the slot the
+    /// loop finds: groups with every mix of owners, empty slots and strangers.
+    #[test]
+    fn tables_and_the_vector_search_agree_with_the_plain_code() {
+        for s in 0..=255u8 {
+            for bit in [false, true] {
+                assert_eq!(next_state(s, bit), next_state_of(s, bit), "history {s:#x} bit {bit}");
+            }
+        }
+        assert_eq!(next_state(0x00, true), 0x01);
+        assert_eq!(next_state(0x5F, true), 0x3F, "15 ones kept, five 0s halved to three");
+        assert_eq!(RATE[0], 43690);
+        for s in 0..=255u8 {
+            assert_eq!(RATE_OF_STATE[s as usize], RATE[((s >> 4) + (s & 15)) as usize]);
+        }
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let chk = 0x2Au8;
+        let mut hits = 0;
+        for _ in 0..20_000 {
+            let four: [u32; 4] = std::array::from_fn(|_| match rng.random_range(0..4) {
+                0 => 0,
+                1 => (rng.random::<u32>() & !0xFF) | chk as u32,
+                2 => chk as u32,
+                _ => rng.random::<u32>(),
+            });
+            let plain = four.iter().position(|&s| s & 0xFF == chk as u32 && s != 0).map(|w| w as u32);
+            hits += plain.is_some() as usize;
+            assert_eq!(first_owned(&four, chk), plain, "{four:x?}");
+        }
+        assert!(hits > 10_000 && hits < 20_000);
+        // a whole read: the owner, or else the first slot that has seen least
+        let mut c = Counters::with_ways(12, 4);
+        for _ in 0..20_000 {
+            let base = rng.random_range(0..1024u32) * 4;
+            for w in 0..4 {
+                let state = [0, 0x11, 0x21, 0x12, 0xF0, 0x03][rng.random_range(0..6)] as u32;
+                let check = [chk as u32, 7][rng.random_range(0..2)];
+                c.t[(base + w) as usize] =
+                    if state == 0 { 0 } else { rng.random::<u32>() & 0xFFFF_0000 | state << 8 | check };
+            }
+            let group: Vec<u32> = (0..4).map(|w| c.t[(base + w) as usize]).collect();
+            let owner = group.iter().position(|&s| s & 0xFF == chk as u32 && s != 0);
+            let least = (0..4).fold(0, |v, w| if seen(group[w]) < seen(group[v]) { w } else { v });
+            let r = c.read_at(Slot { idx: base + rng.random_range(0..4), chk });
+            assert_eq!(r.idx, base + owner.unwrap_or(least) as u32, "{group:x?}");
+            assert_eq!(r.state == 0, owner.is_none());
         }
     }
 

@@ -79,6 +79,11 @@ fn class_of(text: &[u8]) -> usize {
 pub trait LmOdds {
     /// ln(P(1-side) / P(0-side)) of the decision at `depth` that splits `[lo, mid) | [mid, hi)`.
     fn odds(&self, depth: u32, lo: usize, mid: usize, hi: usize) -> f32;
+
+    /// Starts loading what the decisions below the one at `depth` over `[lo, hi)` will read
+    /// (no effect on any value): asked before that decision is coded.
+    #[inline]
+    fn prefetch_below(&self, _depth: u32, _lo: usize, _hi: usize) {}
 }
 
 impl LmOdds for LmBits {
@@ -175,8 +180,10 @@ pub struct ContextMix {
     /// learned
     next_slots: [Slot; MAX_ORDERS],
     next_node: u32,
-    /// the node of the decision being coded and whether the next one is in this token
+    /// the node of the decision being coded, its depth and whether the next one is in this
+    /// token
     node: u32,
+    depth: u32,
     more: bool,
     conf_read: Read,
     expect_bit: Option<bool>,
@@ -272,6 +279,7 @@ impl ContextMix {
             next_slots: [Slot::default(); MAX_ORDERS],
             next_node: NO_NODE,
             node: 1,
+            depth: 0,
             more: false,
             conf_read: Read::default(),
             expect_bit: None,
@@ -303,6 +311,7 @@ impl ContextMix {
                 node *= 2;
                 continue;
             }
+            lm.prefetch_below(d, lo, hi);
             let p = self.predict(node, d, lm.odds(d, lo, mid, hi));
             let bit = io(want.map(|r| (r >> (self.tree.bits - 1 - d)) & 1 == 1), p)?;
             node = 2 * node + bit as u32;
@@ -373,7 +382,7 @@ impl ContextMix {
                 self.reads[k] = c.read_at(at);
             }
         }
-        (self.node, self.more) = (node, depth + 1 < self.tree.bits);
+        (self.node, self.depth, self.more) = (node, depth, depth + 1 < self.tree.bits);
         // how many token n-gram contexts (n ≥ 1) have seen this decision
         let mut hit = 0;
         let mut mask = 0usize;
@@ -386,7 +395,11 @@ impl ContextMix {
                 hist[k] = h.prob(d, self.reads[k].state);
             }
         }
-        math::stretch_all(&mut hist);
+        // (only the vectors that hold contexts: two for up to 16 of them)
+        match <&mut [f32; 16]>::try_from(&mut hist[..16]) {
+            Ok(first) if self.ctx.len() <= 16 => math::stretch_all(first),
+            _ => math::stretch_all(&mut hist),
+        }
         // the LM, the bias and two inputs per context, gathered here and handed over at once
         let mut xs = [0.0f32; 2 + 2 * MAX_ORDERS];
         (xs[0], xs[1]) = (lm, 0.5);
@@ -469,9 +482,9 @@ impl ContextMix {
         ((p * 65536.0) as u32).clamp(1, 65535)
     }
 
-    /// Locates the slots of the decision at `next` and asks for them and its APM curves (no
-    /// effect on any value).
-    fn ask(&mut self, next: u32) {
+    /// Locates the slots of the decision at `next` (at `depth`) and asks for them, its APM
+    /// curves and its pointers' confidences (no effect on any value).
+    fn ask(&mut self, next: u32, depth: u32) {
         self.next_node = next;
         for (k, c) in self.ctx.iter().enumerate() {
             if self.active[k] {
@@ -480,6 +493,9 @@ impl ContextMix {
             }
         }
         self.sse.prefetch(next, self.prev_hash, self.prev2_hash);
+        if let Some(ptr) = &self.ptr {
+            ptr.prefetch(next, depth);
+        }
     }
 
     /// Learns the decision's `bit`.
@@ -487,7 +503,7 @@ impl ContextMix {
         // the next decision's slots and maps first: they load while this one is learned
         self.next_node = NO_NODE;
         if self.more {
-            self.ask(2 * self.node + bit as u32);
+            self.ask(2 * self.node + bit as u32, self.depth + 1);
         }
         for (k, c) in self.ctx.iter_mut().enumerate() {
             if self.active[k] {

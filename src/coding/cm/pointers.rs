@@ -214,6 +214,20 @@ impl Pointers {
         }
     }
 
+    /// Starts loading the confidence of each pointer that still leads to its token at the
+    /// decision at `node`, `depth` (the next one, asked for while this one is learned); no
+    /// effect on any value.
+    #[inline]
+    pub fn prefetch(&self, node: u32, depth: u32) {
+        for (k, e) in self.expect.iter().enumerate() {
+            if let Some(e) = e {
+                if (e.rank | (1 << self.bits)) >> (self.bits - depth) == node {
+                    self.confidence.prefetch(self.ctx[k], depth);
+                }
+            }
+        }
+    }
+
     pub fn update(&mut self, bit: bool) {
         for k in 0..N {
             if let Some(eb) = self.expect_bit[k] {

@@ -11,6 +11,7 @@
 //! [`sums`]' additions in its order); a backend's own ranked rows must equal [`ranked_row`]'s
 //! bit for bit (the GPU's: `tests/causal.rs`). So the form changes no output byte.
 
+use super::counters::prefetch;
 use super::tree::{odds_of, sums, LmBits, Tree};
 use super::LmOdds;
 use crate::coding::{adaptive::Version, Method};
@@ -79,6 +80,10 @@ impl<'a> PathOdds<'a> {
         if want.is_none() || row.len() != RowForm::Path.len(tree.vocab) {
             return Err(Error::Internal("path rows serve an encoder only, one pair per depth".into()));
         }
+        // fresh from the backend: every line of it, before the first decision reads it
+        for x in row.iter().step_by(16).chain(row.last()) {
+            prefetch(x);
+        }
         Ok(PathOdds { row })
     }
 }
@@ -105,6 +110,11 @@ impl<'a> RankedOdds<'a> {
             return Err(Error::Internal(format!("a ranked row of {} values does not fit the vocabulary", row.len())));
         }
         let (p, top) = row.split_at(tree.vocab);
+        // the sums the first decisions read, a line at a time: the row is fresh from the
+        // backend, not in this core's cache
+        for x in top.iter().step_by(16) {
+            prefetch(x);
+        }
         Ok(RankedOdds { p, top, bits: tree.bits, depth })
     }
 }
@@ -119,6 +129,17 @@ impl LmOdds for RankedOdds<'_> {
         }
         let (s0, s1) = sums(&self.p[lo..mid], &self.p[mid..hi]);
         odds_of(s0, s1)
+    }
+
+    /// Above the first level it sums, the probabilities under the decision's node: the next
+    /// decision sums half of them, the ones below parts of that half.
+    #[inline]
+    fn prefetch_below(&self, depth: u32, lo: usize, hi: usize) {
+        if depth + 1 == self.depth {
+            for x in self.p[lo.min(hi)..hi].iter().step_by(16) {
+                prefetch(x);
+            }
+        }
     }
 }
 
