@@ -122,7 +122,14 @@ impl LosslessTokenizer {
             _ => None,
         };
         let in_pieces = pieces::splits_cleanly(&tok);
-        Ok(LosslessTokenizer { tok, special, ids: SpecialIds { cls, sep, mask, placeholder }, vocab, byte_level, in_pieces })
+        Ok(LosslessTokenizer {
+            tok,
+            special,
+            ids: SpecialIds { cls, sep, mask, placeholder },
+            vocab,
+            byte_level,
+            in_pieces,
+        })
     }
 
     pub fn inner(&self) -> &Tokenizer {

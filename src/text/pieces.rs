@@ -91,7 +91,11 @@ pub fn piece_end(t: &[u8], from: usize, piece: usize) -> usize {
     if want >= t.len() {
         return t.len();
     }
-    (from + 1..=want).rev().find(|&p| is_cut(t, p)).or_else(|| (want + 1..t.len()).find(|&p| is_cut(t, p))).unwrap_or(t.len())
+    (from + 1..=want)
+        .rev()
+        .find(|&p| is_cut(t, p))
+        .or_else(|| (want + 1..t.len()).find(|&p| is_cut(t, p)))
+        .unwrap_or(t.len())
 }
 
 static LONG: Mutex<()> = Mutex::new(());

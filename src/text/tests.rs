@@ -13,9 +13,24 @@ fn causal() -> LosslessTokenizer {
 /// invalid UTF-8, non-ASCII letters and spaces.
 fn tricky() -> Vec<Vec<u8>> {
     let mut t: Vec<Vec<u8>> = [
-        "a\nb", "a  \nb", "a \n b", "a\n\nb", "  \n\nx", "x\n  \ny", "it's a dog's 'st 'll\nwe'd\n'm",
-        "abc123def 4x4 0xdeadbeef\n1a\na1", "<mask>\nx y<s>1 </s>a\n<pad>b", "a\r\nb\r\n\r\nc", "é b\nç 1é\n",
-        "a\u{a0}b\u{2028}c\u{3000}d e", "\n\n\n", " ", "", "x", "a b", "ab\n",
+        "a\nb",
+        "a  \nb",
+        "a \n b",
+        "a\n\nb",
+        "  \n\nx",
+        "x\n  \ny",
+        "it's a dog's 'st 'll\nwe'd\n'm",
+        "abc123def 4x4 0xdeadbeef\n1a\na1",
+        "<mask>\nx y<s>1 </s>a\n<pad>b",
+        "a\r\nb\r\n\r\nc",
+        "é b\nç 1é\n",
+        "a\u{a0}b\u{2028}c\u{3000}d e",
+        "\n\n\n",
+        " ",
+        "",
+        "x",
+        "a b",
+        "ab\n",
     ]
     .iter()
     .map(|s| s.as_bytes().to_vec())
