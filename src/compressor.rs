@@ -278,15 +278,34 @@ impl<'m> Compressor<'m> {
         let o = &self.opts;
         let mix = if o.mix && o.method == Method::Arith { o.mix_version } else { 0 };
         let len = o.block_size;
-        // `--select pos` tags the whole block with a tokenizer call of its own
+        // `--select pos` tags the whole block with a tokenizer call of its own (its text: an
+        // invalid byte becomes three)
         let whole = o.method == Method::Mask && o.select == Select::Pos;
-        let tokenized = if whole { len } else { self.model.tokenizer.piece_bytes(len) };
-        // the one piece with no cut for long, tokenized at a time in the process
-        let long = crate::text::WORK_PER_BYTE * (len - self.model.tokenizer.piece_bytes(len));
+        let tokenized = if whole { 3 * len } else { self.model.tokenizer.piece_bytes(len) };
         memory::Need {
             per_block: memory::block_bytes(mix, self.model.lm.vocab_size(), o.plan.rounds, len, tokenized),
-            shared: (memory::PROCESS_FIXED + long) as u64,
+            shared: memory::PROCESS_FIXED as u64,
         }
+    }
+
+    /// How many of `batch`'s blocks to code at once within the budget ([`Options::memory`]):
+    /// all of them, or fewer where their long pieces ([`crate::text::LosslessTokenizer::longest_piece`],
+    /// tokenized one at a time) would not fit beside them; an error where the first alone
+    /// does not fit.
+    fn fits_of(&self, batch: &[Vec<u8>]) -> Result<usize> {
+        let (Some(budget), need) = (self.opts.memory, self.need()) else { return Ok(batch.len()) };
+        let mut long = 0u64;
+        for (k, data) in batch.iter().enumerate() {
+            long = long.max((crate::text::WORK_PER_BYTE * self.model.tokenizer.longest_piece(data)) as u64);
+            let total = need.total(k + 1) + long;
+            if total > budget {
+                if k == 0 {
+                    return Err(Error::Memory { need_mb: total.div_ceil(1 << 20), budget_mb: budget >> 20 });
+                }
+                return Ok(k);
+            }
+        }
+        Ok(batch.len())
     }
 
     /// Compresses a whole stream into one member. Up to `jobs` blocks are coded at once;
@@ -329,10 +348,12 @@ impl<'m> Compressor<'m> {
         let mix = if o.mix { o.mix_version } else { 0 };
         let ranked = coding::cm::ranked::for_coding(self.model.lm.as_ref(), tok, o.method, mix, o.plan.rounds, true);
         let lm = ranked.as_deref().unwrap_or(self.model.lm.as_ref());
-        let mut first = Some(first).filter(|f| !f.is_empty());
+        // blocks read and not yet coded (the first, and those a batch had no memory for)
+        let mut waiting: std::collections::VecDeque<Vec<u8>> =
+            Some(first).filter(|f| !f.is_empty()).into_iter().collect();
         loop {
-            let mut batch = Vec::with_capacity(jobs);
-            batch.extend(first.take());
+            let mut batch: Vec<Vec<u8>> = Vec::with_capacity(jobs);
+            batch.extend(waiting.drain(..));
             while batch.len() < jobs {
                 let data = next_block(&mut input, self.opts.block_size, &mut carry)?;
                 if data.is_empty() {
@@ -343,6 +364,8 @@ impl<'m> Compressor<'m> {
             if batch.is_empty() {
                 break;
             }
+            let fit = self.fits_of(&batch)?;
+            waiting.extend(batch.drain(fit..));
             let blocks = batcher::parallel(lm, &batch, |lm, data| {
                 let mut s = Stats::default();
                 self.compress_block_on(lm, data, hooks, &mut s).map(|b| (b, s))

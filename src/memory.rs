@@ -32,15 +32,18 @@ pub fn release_freed() {
 
 /// A block's buffers per input byte, an upper bound (tokens are at most as many as bytes):
 /// the block and the text the tokenizer reads (1 + 1), its ids and the coder's known tokens
-/// (4 + 4 per token), the residual and the coded bytes (1 + 1), the stored block (1), the
-/// decoder's text and output (1 + 1), and the heap's slack around them (the rest; measured:
-/// docs/RESULTS.md, "Session 13").
-pub const BUFFERS_PER_BYTE: usize = 24;
+/// (4 + 4 per token), the residual, the coded bytes and the stored block (about 1 each
+/// where nothing compresses), and the heap's slack around them; the decoder holds less (its
+/// ids, known tokens, text and output). Measured (docs/RESULTS.md, "Session 13"): a 1 MiB
+/// block of English holds ~24 MB besides its tables compressing, ~15 MB decompressing, both
+/// with [`BLOCK_FIXED`].
+pub const BUFFERS_PER_BYTE: usize = 16;
 
 /// A block's memory besides its tables and buffers, whatever its length: the model calls'
-/// rows in flight (a merged call's steps of 32 lanes × 8,000 floats, one sent while the next
-/// is computed), the engine's keys and values for the block's lanes, two threads' stacks.
-pub const BLOCK_FIXED: usize = 24 << 20;
+/// rows in flight (32 lanes × 8,000 floats a step, a merged call's steps and the ones sent
+/// ahead), the engine's keys and values for the block's lanes, two threads' stacks (128 KiB
+/// blocks of English: ~10-15 MB a block besides the tables, both ways).
+pub const BLOCK_FIXED: usize = 12 << 20;
 
 /// The process's memory for coding besides its blocks: the output's and input's buffers, the
 /// engine's shared scratch, the batcher.
@@ -48,24 +51,27 @@ pub const PROCESS_FIXED: usize = 16 << 20;
 
 /// Bytes one block of `block_len` input bytes holds at most while it is coded with
 /// adaptive-model version `mix` (0: none) over a vocabulary of `vocab` ids by a plan of
-/// `rounds` rounds, where at most `tokenized` bytes of it are given to the tokenizer at once
-/// (0 when decoding). An upper bound: the block's tokens are taken to be as many as its bytes
-/// (tables are capped, so this overstates only the per-position parts). The adaptive model's
-/// tables ([`crate::coding::cm::model_bytes`]), the block's buffers ([`BUFFERS_PER_BYTE`]),
-/// the tokenizer's working memory ([`crate::text::WORK_PER_BYTE`]) and [`BLOCK_FIXED`].
+/// `rounds` rounds, where at most `tokenized` bytes of text are given to the tokenizer at
+/// once (0 when decoding). An upper bound: the block's tokens are taken to be as many as its
+/// bytes (tables are capped, so this overstates only the per-position parts). The adaptive
+/// model's tables ([`crate::coding::cm::model_bytes`]) or, if more, the tokenizer's working
+/// memory ([`crate::text::WORK_PER_BYTE`]), which is given back before the tables are
+/// written; the block's buffers ([`BUFFERS_PER_BYTE`]) and [`BLOCK_FIXED`].
 pub fn block_bytes(mix: u8, vocab: usize, rounds: usize, block_len: usize, tokenized: usize) -> u64 {
     let n = block_len;
     let model = crate::coding::adaptive::Version::from_u8(mix)
         .ok()
         .and_then(|v| v.params(rounds))
         .map_or(n * 16, |p| crate::coding::cm::model_bytes(vocab, n, &p));
-    let tokenizer = crate::text::WORK_PER_BYTE * tokenized.min(block_len);
-    (model + BUFFERS_PER_BYTE * block_len + tokenizer + BLOCK_FIXED) as u64
+    let tokenizer = crate::text::WORK_PER_BYTE.saturating_mul(tokenized);
+    (model.max(tokenizer) + BUFFERS_PER_BYTE * block_len + BLOCK_FIXED) as u64
 }
 
 /// What coding needs: `per_block` bytes for each block in flight ([`block_bytes`]) and
-/// `shared` bytes once, whatever the number of blocks ([`PROCESS_FIXED`], and the
-/// tokenizer's memory for the one long piece tokenized at a time).
+/// `shared` bytes once, whatever the number of blocks ([`PROCESS_FIXED`]). A block whose
+/// text has a long stretch with no cut needs more while that stretch is tokenized, one at a
+/// time in the process: the compressor adds it where it reads such a block
+/// ([`crate::text::LosslessTokenizer::longest_piece`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Need {
     pub per_block: u64,

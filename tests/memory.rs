@@ -156,3 +156,25 @@ fn a_budget_below_one_block_is_one_line_and_a_hint() {
     }
     assert!(!d.path().join("small.llmz").exists() && !d.path().join("back.txt").exists());
 }
+
+/// A block whose text has no cut for long (non-Latin script with no line break) is tokenized
+/// whole, which takes more than the block is counted for: within a budget that holds the
+/// counted block but not that, compressing it fails before coding, where text of the same
+/// length with cuts compresses.
+#[test]
+fn a_long_piece_counts_against_the_budget() {
+    let d = setup();
+    let cjk: String = "日本語の文章を書く。".repeat(4000);
+    std::fs::write(d.path().join("cjk.txt"), &cjk.as_bytes()[..96 << 10]).unwrap();
+    let budget = ["--memory", "100", "--block-size", "98304"];
+    llmzip(d.path()).args([&["compress", "notes.txt", "-o", "n.llmz"], &budget[..]].concat()).assert().success();
+    let out =
+        llmzip(d.path()).args([&["compress", "cjk.txt", "-o", "c.llmz"], &budget[..]].concat()).assert().failure();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(stderr.contains("the budget is 100 MB (--memory)") && stderr.lines().count() == 2, "{stderr}");
+    assert!(!d.path().join("c.llmz").exists());
+    llmzip(d.path())
+        .args(["compress", "cjk.txt", "-o", "c.llmz", "--memory", "200", "--block-size", "98304"])
+        .assert()
+        .success();
+}

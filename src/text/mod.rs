@@ -13,7 +13,7 @@
 mod pieces;
 pub mod pos;
 
-pub use pieces::{LONG_PIECE, PIECE, WORK_PER_BYTE};
+pub use pieces::{PIECE, WORK_PER_BYTE};
 
 use std::collections::HashSet;
 
@@ -44,6 +44,8 @@ pub struct LosslessTokenizer {
     byte_level: Option<Vec<Option<Vec<u8>>>>,
     /// whether texts may be tokenized in pieces ([`pieces`])
     in_pieces: bool,
+    /// the added tokens' texts, which no cut may split
+    added: Vec<Vec<u8>>,
 }
 
 /// GPT-2's byte-level alphabet: the printable character that stands for each byte, as
@@ -65,6 +67,26 @@ pub fn byte_level_chars() -> Vec<(u8, char)> {
 /// [`byte_level_chars`] inverted: char → byte.
 fn byte_level_inverse() -> std::collections::HashMap<char, u8> {
     byte_level_chars().into_iter().map(|(b, c)| (c, b)).collect()
+}
+
+/// `bytes` as text: each invalid UTF-8 sequence becomes U+FFFD, and a patch records its
+/// position and original bytes.
+fn text_of(bytes: &[u8]) -> (String, Vec<u8>) {
+    let mut text = String::with_capacity(bytes.len());
+    let mut patches = Vec::new();
+    let mut last_patch = 0usize;
+    for chunk in bytes.utf8_chunks() {
+        text.push_str(chunk.valid());
+        if !chunk.invalid().is_empty() {
+            let pos = text.len();
+            varint::put(&mut patches, (pos - last_patch) as u64);
+            patches.push(chunk.invalid().len() as u8);
+            patches.extend_from_slice(chunk.invalid());
+            last_patch = pos;
+            text.push('\u{FFFD}');
+        }
+    }
+    (text, patches)
 }
 
 /// Result of [`LosslessTokenizer::encode`].
@@ -122,6 +144,7 @@ impl LosslessTokenizer {
             _ => None,
         };
         let in_pieces = pieces::splits_cleanly(&tok);
+        let added = tok.get_added_tokens_decoder().values().map(|t| t.content.clone().into_bytes()).collect();
         Ok(LosslessTokenizer {
             tok,
             special,
@@ -129,6 +152,7 @@ impl LosslessTokenizer {
             vocab,
             byte_level,
             in_pieces,
+            added,
         })
     }
 
@@ -178,38 +202,38 @@ impl LosslessTokenizer {
         self.encode_in(bytes, if self.in_pieces { PIECE } else { usize::MAX })
     }
 
-    /// The most bytes of `len` that [`Self::encode`] gives the tokenizer at once: a piece of
-    /// about [`PIECE`] where the tokenizer allows cutting and the text has cuts; the whole
-    /// text otherwise (pieces longer than [`LONG_PIECE`] are tokenized one at a time in the
-    /// process, whatever their number).
+    /// The most bytes of text [`Self::encode`] gives the tokenizer at once for a block of
+    /// `len` bytes with no long piece ([`Self::longest_piece`]): [`PIECE`] where the tokenizer
+    /// allows cutting, else the whole text (an invalid byte becomes three, U+FFFD).
     pub fn piece_bytes(&self, len: usize) -> usize {
+        let text = len.saturating_mul(3);
         if self.in_pieces {
-            len.min(LONG_PIECE)
+            text.min(PIECE)
         } else {
-            len
+            text
+        }
+    }
+
+    /// Bytes of text in the longest piece longer than [`PIECE`] that [`Self::encode`] gives
+    /// the tokenizer for `bytes` (0: none); such pieces are tokenized one at a time in the
+    /// process. The whole text for a tokenizer that is not cut.
+    pub fn longest_piece(&self, bytes: &[u8]) -> usize {
+        let text = text_of(bytes).0;
+        if !self.in_pieces {
+            return text.len();
+        }
+        let most = pieces::longest(text.as_bytes(), PIECE, &self.added);
+        if most > PIECE {
+            most
+        } else {
+            0
         }
     }
 
     /// [`Self::encode`] with the text given to the tokenizer in pieces of about `piece` bytes
     /// (cut only where the result is the whole text's, [`pieces`]).
     fn encode_in(&self, bytes: &[u8], piece: usize) -> Result<Tokenized> {
-        // Invalid UTF-8: each invalid sequence becomes U+FFFD in `text`, and a patch records
-        // its position and original bytes.
-        let mut text = String::with_capacity(bytes.len());
-        let mut patches = Vec::new();
-        let mut last_patch = 0usize;
-        for chunk in bytes.utf8_chunks() {
-            text.push_str(chunk.valid());
-            if !chunk.invalid().is_empty() {
-                let pos = text.len();
-                varint::put(&mut patches, (pos - last_patch) as u64);
-                patches.push(chunk.invalid().len() as u8);
-                patches.extend_from_slice(chunk.invalid());
-                last_patch = pos;
-                text.push('\u{FFFD}');
-            }
-        }
-        let n_patches_bytes = patches;
+        let (text, n_patches_bytes) = text_of(bytes);
         let tb = text.as_bytes();
         let mut ids: Vec<u32> = Vec::new();
         let mut exc = Vec::new();
@@ -218,7 +242,7 @@ impl LosslessTokenizer {
         let mut prev_end = 0usize;
         let mut from = 0;
         while from < tb.len() {
-            let to = if piece == usize::MAX { tb.len() } else { pieces::piece_end(tb, from, piece) };
+            let to = if piece == usize::MAX { tb.len() } else { pieces::piece_end(tb, from, piece, &self.added) };
             let enc = {
                 let _one_at_a_time = (piece != usize::MAX).then(|| pieces::long_piece_guard(to - from));
                 // cuts are between ASCII bytes, so on character boundaries

@@ -84,10 +84,14 @@ fn pieces_tokenize_as_the_whole_text() {
 #[test]
 fn cuts_fall_where_allowed() {
     let t = b"ab\ncd  \nef 12x y.\n z";
-    let cuts: Vec<usize> = (0..t.len()).filter(|&p| pieces::is_cut(t, p)).collect();
-    assert_eq!(cuts, vec![3, 13, 14]);
+    let cuts: Vec<usize> = (0..t.len()).filter(|&p| pieces::is_cut(t, p, &[])).collect();
+    assert_eq!(cuts, vec![3, 13, 14, 16]);
     let prose = std::fs::read(format!("{}/data/bench-texts/prose-de.txt", env!("CARGO_MANIFEST_DIR"))).unwrap();
-    let end = pieces::piece_end(&prose, 0, 4096);
+    let end = pieces::piece_end(&prose, 0, 4096, &[]);
     assert!((3000..=4096).contains(&end), "{end}");
-    assert_eq!(pieces::piece_end(&[b' '; 9000], 0, 4096), 9000, "no cut: the whole text");
+    assert_eq!(pieces::piece_end(&[b' '; 9000], 0, 4096, &[]), 9000, "no cut: the whole text");
+    let added = [b"<mask>".to_vec()];
+    let t = b"xy<mask>1ab";
+    let cuts: Vec<usize> = (0..t.len()).filter(|&p| pieces::is_cut(t, p, &added)).collect();
+    assert_eq!(cuts, vec![2, 8, 9], "none inside the added token");
 }
