@@ -25,8 +25,8 @@ pub struct Global {
     pub threads: Option<usize>,
     /// Blocks coded at once, one thread each; never changes the output (default: 1 on the
     /// CPU, all cores with --device cuda). Each holds its adaptive model's tables and buffers
-    /// (about 80 MB for a 1 MiB block at -5): fewer run at once where they would not fit in
-    /// --memory or in the available memory
+    /// (60-70 MB for a 1 MiB block of English at -5, counted as at most 98 MB): fewer run at
+    /// once where they would not fit in --memory or in the available memory
     #[arg(short = 'j', long, global = true)]
     pub jobs: Option<usize>,
     /// Most memory, in MB, that the blocks in flight may take beyond the loaded model: fewer
