@@ -40,6 +40,9 @@ pub struct Options {
     /// instead of `plan` (recorded in the header like any plan, so the decoder needs no
     /// measure)
     pub structured_plan: Option<RevealPlan>,
+    /// bytes the blocks in flight may take beyond the loaded model (`--memory`): fewer blocks
+    /// are coded at once to stay within it ([`memory::jobs_for`]); not recorded
+    pub memory: Option<u64>,
 }
 
 impl Default for Options {
@@ -63,6 +66,7 @@ impl Default for Options {
             mix_version: coding::MIX_VERSION,
             jobs: 1,
             structured_plan: None,
+            memory: None,
         }
     }
 }
@@ -75,6 +79,10 @@ pub struct Stats {
     pub blocks: u64,
     /// blocks coded at once (the request, or fewer where memory is short)
     pub jobs: u64,
+    /// the memory coding was counted to take: per block in flight, and once
+    /// ([`memory::Need`])
+    pub block_bytes: u64,
+    pub shared_bytes: u64,
     pub tokens: u64,
     pub exceptions: u64,
     pub masked: u64,
@@ -258,16 +266,46 @@ impl<'m> Compressor<'m> {
         Ok(block)
     }
 
-    /// Blocks coded at once: `jobs`, or fewer where their adaptive models would not fit in
-    /// the memory available ([`memory::jobs_that_fit`]).
-    pub fn jobs(&self) -> usize {
-        memory::jobs_that_fit(self.opts.jobs, self.block_bytes(), memory::available())
+    /// Blocks coded at once: `jobs`, or fewer where they would not fit in the budget
+    /// ([`Options::memory`]) or the memory available ([`memory::jobs_for`]); an error where
+    /// not even one fits the budget.
+    pub fn jobs(&self) -> Result<usize> {
+        memory::jobs_for(self.opts.jobs, self.need(), self.opts.memory, memory::available())
     }
 
-    /// Bytes one block in flight holds at most ([`memory::block_bytes`]).
-    pub fn block_bytes(&self) -> u64 {
-        let mix = if self.opts.mix && self.opts.method == Method::Arith { self.opts.mix_version } else { 0 };
-        memory::block_bytes(mix, self.model.lm.vocab_size(), self.opts.plan.rounds, self.opts.block_size)
+    /// The memory coding takes at most, per block in flight and once ([`memory::block_bytes`]).
+    pub fn need(&self) -> memory::Need {
+        let o = &self.opts;
+        let mix = if o.mix && o.method == Method::Arith { o.mix_version } else { 0 };
+        let len = o.block_size;
+        // `--select pos` tags the whole block with a tokenizer call of its own (its text: an
+        // invalid byte becomes three)
+        let whole = o.method == Method::Mask && o.select == Select::Pos;
+        let tokenized = if whole { 3 * len } else { self.model.tokenizer.piece_bytes(len) };
+        memory::Need {
+            per_block: memory::block_bytes(mix, self.model.lm.vocab_size(), o.plan.rounds, len, tokenized),
+            shared: memory::PROCESS_FIXED as u64,
+        }
+    }
+
+    /// How many of `batch`'s blocks to code at once within the budget ([`Options::memory`]):
+    /// all of them, or fewer where their long pieces ([`crate::text::LosslessTokenizer::longest_piece`],
+    /// tokenized one at a time) would not fit beside them; an error where the first alone
+    /// does not fit.
+    fn fits_of(&self, batch: &[Vec<u8>]) -> Result<usize> {
+        let (Some(budget), need) = (self.opts.memory, self.need()) else { return Ok(batch.len()) };
+        let mut long = 0u64;
+        for (k, data) in batch.iter().enumerate() {
+            long = long.max((crate::text::WORK_PER_BYTE * self.model.tokenizer.longest_piece(data)) as u64);
+            let total = need.total(k + 1) + long;
+            if total > budget {
+                if k == 0 {
+                    return Err(Error::Memory { need_mb: total.div_ceil(1 << 20), budget_mb: budget >> 20 });
+                }
+                return Ok(k);
+            }
+        }
+        Ok(batch.len())
     }
 
     /// Compresses a whole stream into one member. Up to `jobs` blocks are coded at once;
@@ -301,18 +339,21 @@ impl<'m> Compressor<'m> {
         out.write_all(&header).map_err(wio)?;
         let mut written = header.len() as u64;
         let mut total_crc = crc32fast::Hasher::new();
-        let jobs = self.jobs();
+        let jobs = self.jobs()?;
         stats.jobs = jobs as u64;
+        (stats.block_bytes, stats.shared_bytes) = (self.need().per_block, self.need().shared);
         // the model's rows in the form the block's adaptive model reads fastest, where the
         // backend makes it (the same file either way)
         let (o, tok) = (&self.opts, &self.model.tokenizer);
         let mix = if o.mix { o.mix_version } else { 0 };
         let ranked = coding::cm::ranked::for_coding(self.model.lm.as_ref(), tok, o.method, mix, o.plan.rounds, true);
         let lm = ranked.as_deref().unwrap_or(self.model.lm.as_ref());
-        let mut first = Some(first).filter(|f| !f.is_empty());
+        // blocks read and not yet coded (the first, and those a batch had no memory for)
+        let mut waiting: std::collections::VecDeque<Vec<u8>> =
+            Some(first).filter(|f| !f.is_empty()).into_iter().collect();
         loop {
-            let mut batch = Vec::with_capacity(jobs);
-            batch.extend(first.take());
+            let mut batch: Vec<Vec<u8>> = Vec::with_capacity(jobs);
+            batch.extend(waiting.drain(..));
             while batch.len() < jobs {
                 let data = next_block(&mut input, self.opts.block_size, &mut carry)?;
                 if data.is_empty() {
@@ -323,6 +364,8 @@ impl<'m> Compressor<'m> {
             if batch.is_empty() {
                 break;
             }
+            let fit = self.fits_of(&batch)?;
+            waiting.extend(batch.drain(fit..));
             let blocks = batcher::parallel(lm, &batch, |lm, data| {
                 let mut s = Stats::default();
                 self.compress_block_on(lm, data, hooks, &mut s).map(|b| (b, s))

@@ -15,6 +15,10 @@ use crate::model::{batcher, hex, MaskedLm, Model};
 /// Nanoseconds this process spent in model calls while decoding (all blocks summed; for `-v`).
 pub static MODEL_NANOS: AtomicU64 = AtomicU64::new(0);
 
+/// The blocks decoded at once by the last member decoded, and the memory they were counted
+/// to take (for `-v`).
+pub static IN_FLIGHT: std::sync::Mutex<Option<(usize, crate::memory::Need)>> = std::sync::Mutex::new(None);
+
 /// A model by name, for files that name theirs.
 pub type Loader<'m> = dyn Fn(&str) -> Result<Arc<Model>> + 'm;
 
@@ -36,22 +40,30 @@ pub struct Decompressor<'m> {
     models: Models<'m>,
     /// blocks decoded at once, each on its own thread (never changes the output)
     jobs: usize,
+    /// bytes the blocks in flight may take beyond the loaded model (`--memory`)
+    memory: Option<u64>,
 }
 
 impl<'m> Decompressor<'m> {
     /// Decodes with `model`, whatever the file names.
     pub fn new(model: &'m Model, jobs: usize) -> Self {
-        Decompressor { models: Models::Given(model), jobs: jobs.max(1) }
+        Decompressor { models: Models::Given(model), jobs: jobs.max(1), memory: None }
     }
 
     /// Decodes each member with the model it names, got from `load`.
     pub fn by_name(load: &'m Loader<'m>, jobs: usize) -> Self {
-        Decompressor { models: Models::Named(load), jobs: jobs.max(1) }
+        Decompressor { models: Models::Named(load), jobs: jobs.max(1), memory: None }
     }
 
     /// Decodes each member with the model `load` gives for its name and numerics.
     pub fn by_engine(load: &'m EngineLoader<'m>, jobs: usize) -> Self {
-        Decompressor { models: Models::Engines(load), jobs: jobs.max(1) }
+        Decompressor { models: Models::Engines(load), jobs: jobs.max(1), memory: None }
+    }
+
+    /// Codes at most as many blocks at once as take `bytes` of memory beyond the loaded model
+    /// ([`crate::memory::jobs_for`]; `None`: no budget).
+    pub fn with_memory(self, bytes: Option<u64>) -> Self {
+        Decompressor { memory: bytes, ..self }
     }
 
     /// Decodes every member of `input` into `out` (concatenated members decode to the
@@ -73,7 +85,8 @@ impl<'m> Decompressor<'m> {
                     &*loaded
                 }
             };
-            total += MemberDecoder::new(model, header)?.decode_rest(&mut reader, out, hooks, self.jobs)?;
+            let member = MemberDecoder::new(model, header)?;
+            total += member.decode_rest(&mut reader, out, hooks, self.jobs, self.memory)?;
             members += 1;
         }
         if members == 0 {
@@ -149,23 +162,34 @@ impl<'m> MemberDecoder<'m> {
         Ok(data)
     }
 
-    /// Decodes the member's blocks, `jobs` at once (fewer where their adaptive models would
-    /// not fit in the memory available), up to and including its end record.
-    /// Returns the member's original length.
+    /// The memory decoding takes at most, per block in flight and once: a block of the
+    /// header's block size ([`crate::memory::block_bytes`]), nothing tokenized.
+    pub fn need(&self) -> crate::memory::Need {
+        let h = &self.header;
+        let mix = if h.method == Method::Arith { h.mix } else { 0 };
+        let vocab = self.model.lm.vocab_size();
+        crate::memory::Need {
+            per_block: crate::memory::block_bytes(mix, vocab, h.plan.rounds, h.block_size as usize, 0),
+            shared: crate::memory::PROCESS_FIXED as u64,
+        }
+    }
+
+    /// Decodes the member's blocks, `jobs` at once (fewer where they would not fit in the
+    /// `memory` budget or the memory available, [`crate::memory::jobs_for`]), up to and
+    /// including its end record. Returns the member's original length.
     fn decode_rest<R: Read, W: Write + ?Sized>(
         &self,
         reader: &mut MemberReader<R>,
         out: &mut W,
         hooks: &Hooks,
         jobs: usize,
+        memory: Option<u64>,
     ) -> Result<u64> {
         let mut total = 0u64;
         let mut crc = crc32fast::Hasher::new();
         let h = &self.header;
-        let mix = if h.method == Method::Arith { h.mix } else { 0 };
-        let per_block =
-            crate::memory::block_bytes(mix, self.model.lm.vocab_size(), h.plan.rounds, h.block_size as usize);
-        let jobs = crate::memory::jobs_that_fit(jobs, per_block, crate::memory::available());
+        let jobs = crate::memory::jobs_for(jobs, self.need(), memory, crate::memory::available())?;
+        *IN_FLIGHT.lock().unwrap_or_else(|p| p.into_inner()) = Some((jobs, self.need()));
         // the model's rows in the form the block's adaptive model reads fastest, where the
         // backend makes it (the same file either way)
         let tok = &self.model.tokenizer;

@@ -49,6 +49,9 @@ pub enum Error {
     Exists(PathBuf),
     #[error("interrupted")]
     Interrupted,
+    /// Not even one block fits in the memory budget (`--memory`).
+    #[error("coding a block needs about {need_mb} MB of memory; the budget is {budget_mb} MB (--memory)")]
+    Memory { need_mb: u64, budget_mb: u64 },
 }
 
 impl Error {
@@ -83,6 +86,9 @@ impl Error {
             Error::Device { problem, .. } => problem.hint(),
             Error::Gpu(_) => "use --device cpu: files of integer models decode the same on any device",
             Error::Exists(_) => "use -f/--force to overwrite, or -o to choose another name",
+            Error::Memory { .. } => {
+                "allow at least that much with --memory MB (or LLMZIP_MEMORY); compressing, a smaller --block-size needs less"
+            }
             Error::Internal(_) => "this is a bug in llmzip: please report it with the command that caused it",
             // matched on the kind, which survives tempfile's wrapping of the OS error
             Error::Io { source, .. }

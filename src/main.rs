@@ -15,15 +15,8 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
-    // Every model call allocates and frees several 32 MB tensors (batch × window × vocabulary
-    // floats). glibc would hand each back to the kernel and take it again, page-faulting
-    // every page; keeping them in the heap is faster and changes no number.
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only tunes the allocator; called before any thread starts.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 512 << 20);
-    }
+    // large model-call buffers stay in the heap (before any thread starts)
+    llmzip::memory::tune_allocator();
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,9 +1,26 @@
-//! Host memory: handing freed memory back, and how many blocks fit in memory at once.
+//! Host memory: the allocator's settings, handing freed memory back, what a block in flight
+//! holds, and how many blocks to code at once within a budget (`--memory`) and the memory
+//! available.
 
-/// Hands the heap's free pages back to the kernel. The binary raises malloc's trim threshold
-/// (model calls reuse their large buffers), so without this the ~90 bytes per input byte that
-/// tokenizing a block allocates and frees again stay with the process for good: 60-90 MB per
-/// 1 MiB block, on every block thread's arena. No effect on any value.
+use crate::error::{Error, Result};
+
+/// Sets the allocator up as the binary runs it. Every model call allocates and frees several
+/// 32 MB tensors (batch × window × vocabulary floats): glibc would hand each back to the
+/// kernel and take it again, page-faulting every page; keeping them in the heap is faster and
+/// changes no number. Call before any thread starts.
+pub fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only tunes the allocator; the caller calls it before threads start
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 512 << 20);
+    }
+}
+
+/// Hands the heap's free pages back to the kernel. [`tune_allocator`] raises malloc's trim
+/// threshold (model calls reuse their large buffers), so without this what tokenizing a block
+/// allocates and frees again stays with the process for good, on every block thread's arena.
+/// No effect on any value.
 pub fn release_freed() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only returns free memory to the kernel; it takes the allocator's
@@ -13,20 +30,59 @@ pub fn release_freed() {
     }
 }
 
-/// Bytes one block of `block_len` input bytes holds while it is coded with adaptive-model
-/// version `mix` (0: none) over a vocabulary of `vocab` ids by a plan of `rounds` rounds. An
-/// upper bound: the block's tokens are taken to be as many as its bytes (tables are capped,
-/// so this overstates only the per-position vectors). Beside the adaptive model's tables
-/// ([`crate::coding::cm::model_bytes`]): the block, its tokens and what tokenizing leaves
-/// behind (32 bytes per input byte, measured: 1 MiB blocks held ~33 MB besides the tables)
-/// and the model calls' rows in flight (16 MB: 8 steps of 32 lanes × 8,000 floats, twice).
-pub fn block_bytes(mix: u8, vocab: usize, rounds: usize, block_len: usize) -> u64 {
+/// A block's buffers per input byte, an upper bound (tokens are at most as many as bytes):
+/// the block and the text the tokenizer reads (1 + 1), its ids and the coder's known tokens
+/// (4 + 4 per token), the residual, the coded bytes and the stored block (about 1 each
+/// where nothing compresses), and the heap's slack around them; the decoder holds less (its
+/// ids, known tokens, text and output). Measured (docs/RESULTS.md, "Session 13"): a 1 MiB
+/// block of English holds ~24 MB besides its tables compressing, ~15 MB decompressing, both
+/// with [`BLOCK_FIXED`].
+pub const BUFFERS_PER_BYTE: usize = 16;
+
+/// A block's memory besides its tables and buffers, whatever its length: the model calls'
+/// rows in flight (32 lanes × 8,000 floats a step, a merged call's steps and the ones sent
+/// ahead), the engine's keys and values for the block's lanes, two threads' stacks (128 KiB
+/// blocks of English: ~10-15 MB a block besides the tables, both ways).
+pub const BLOCK_FIXED: usize = 12 << 20;
+
+/// The process's memory for coding besides its blocks: the output's and input's buffers, the
+/// engine's shared scratch, the batcher.
+pub const PROCESS_FIXED: usize = 16 << 20;
+
+/// Bytes one block of `block_len` input bytes holds at most while it is coded with
+/// adaptive-model version `mix` (0: none) over a vocabulary of `vocab` ids by a plan of
+/// `rounds` rounds, where at most `tokenized` bytes of text are given to the tokenizer at
+/// once (0 when decoding). An upper bound: the block's tokens are taken to be as many as its
+/// bytes (tables are capped, so this overstates only the per-position parts). The adaptive
+/// model's tables ([`crate::coding::cm::model_bytes`]) or, if more, the tokenizer's working
+/// memory ([`crate::text::WORK_PER_BYTE`]), which is given back before the tables are
+/// written; the block's buffers ([`BUFFERS_PER_BYTE`]) and [`BLOCK_FIXED`].
+pub fn block_bytes(mix: u8, vocab: usize, rounds: usize, block_len: usize, tokenized: usize) -> u64 {
     let n = block_len;
     let model = crate::coding::adaptive::Version::from_u8(mix)
         .ok()
         .and_then(|v| v.params(rounds))
         .map_or(n * 16, |p| crate::coding::cm::model_bytes(vocab, n, &p));
-    (model + 32 * block_len + (16 << 20)) as u64
+    let tokenizer = crate::text::WORK_PER_BYTE.saturating_mul(tokenized);
+    (model.max(tokenizer) + BUFFERS_PER_BYTE * block_len + BLOCK_FIXED) as u64
+}
+
+/// What coding needs: `per_block` bytes for each block in flight ([`block_bytes`]) and
+/// `shared` bytes once, whatever the number of blocks ([`PROCESS_FIXED`]). A block whose
+/// text has a long stretch with no cut needs more while that stretch is tokenized, one at a
+/// time in the process: the compressor adds it where it reads such a block
+/// ([`crate::text::LosslessTokenizer::longest_piece`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Need {
+    pub per_block: u64,
+    pub shared: u64,
+}
+
+impl Need {
+    /// The memory `jobs` blocks in flight take, with the shared part.
+    pub fn total(self, jobs: usize) -> u64 {
+        self.shared + self.per_block * jobs as u64
+    }
 }
 
 /// Bytes of memory the process may still take: the kernel's estimate of available memory,
@@ -42,14 +98,24 @@ pub fn available() -> Option<u64> {
     Some(avail)
 }
 
-/// How many of `jobs` blocks of `per_block` bytes each to code at once with `available`
-/// bytes free: as many as fit in nine tenths of it (the rest for the model's own buffers and
-/// the output), at least one; `jobs` when the free memory is not known. Coding fewer blocks
-/// at once never changes the output.
-pub fn jobs_that_fit(jobs: usize, per_block: u64, available: Option<u64>) -> usize {
-    let Some(avail) = available else { return jobs.max(1) };
-    let fit = (avail / 10 * 9) / per_block.max(1);
-    jobs.min(fit.min(usize::MAX as u64) as usize).max(1)
+/// How many of `jobs` blocks to code at once: as many as `budget` holds (the memory the
+/// blocks in flight may take beyond the loaded model, `--memory`; `None`: no budget) and as
+/// fit in nine tenths of the `available` memory (the rest for what is not counted), at least
+/// one; where even one block does not fit the budget, an error. Coding fewer blocks at once
+/// never changes the output.
+pub fn jobs_for(jobs: usize, need: Need, budget: Option<u64>, available: Option<u64>) -> Result<usize> {
+    let mut fit = jobs.max(1);
+    if let Some(budget) = budget {
+        if need.total(1) > budget {
+            return Err(Error::Memory { need_mb: need.total(1).div_ceil(1 << 20), budget_mb: budget >> 20 });
+        }
+        fit = fit.min(((budget - need.shared) / need.per_block.max(1)).min(usize::MAX as u64) as usize);
+    }
+    if let Some(avail) = available {
+        let room = (avail / 10 * 9).saturating_sub(need.shared) / need.per_block.max(1);
+        fit = fit.min(room.min(usize::MAX as u64) as usize);
+    }
+    Ok(fit.max(1))
 }
 
 /// The test binary's allocator: the system's, counting each thread's live heap bytes, so a
@@ -131,16 +197,36 @@ mod tests {
         }
     }
 
-    /// The cap keeps what fits, never goes below one block or above the request, and leaves
-    /// the request alone where the free memory is unknown.
+    /// The cap keeps what fits in the available memory, never goes below one block or above
+    /// the request, and leaves the request alone where the free memory is unknown.
     #[test]
     fn jobs_are_capped_by_memory() {
         let gb = 1u64 << 30;
-        assert_eq!(jobs_that_fit(48, gb / 2, Some(100 * gb)), 48);
-        assert_eq!(jobs_that_fit(48, gb / 2, Some(10 * gb)), 18);
-        assert_eq!(jobs_that_fit(48, gb / 2, Some(gb / 4)), 1);
-        assert_eq!(jobs_that_fit(0, gb, Some(100 * gb)), 1);
-        assert_eq!(jobs_that_fit(16, gb, None), 16);
+        let half = Need { per_block: gb / 2, shared: 0 };
+        let fit = |jobs, need, avail| jobs_for(jobs, need, None, avail).unwrap();
+        assert_eq!(fit(48, half, Some(100 * gb)), 48);
+        assert_eq!(fit(48, half, Some(10 * gb)), 18);
+        assert_eq!(fit(48, Need { shared: gb, ..half }, Some(10 * gb)), 16);
+        assert_eq!(fit(48, half, Some(gb / 4)), 1);
+        assert_eq!(fit(0, half, Some(100 * gb)), 1);
+        assert_eq!(fit(16, half, None), 16);
+    }
+
+    /// A budget holds as many blocks as fit beside the shared part, never more than asked
+    /// nor than the available memory takes; one block over it is an error naming the need.
+    #[test]
+    fn a_budget_caps_the_blocks_in_flight() {
+        let mb = 1u64 << 20;
+        let need = Need { per_block: 70 * mb, shared: 30 * mb };
+        assert_eq!(jobs_for(16, need, Some(512 * mb), None).unwrap(), 6);
+        assert_eq!(jobs_for(4, need, Some(512 * mb), None).unwrap(), 4);
+        assert_eq!(jobs_for(16, need, Some(512 * mb), Some(300 * mb)).unwrap(), 3);
+        assert_eq!(jobs_for(16, need, Some(100 * mb), None).unwrap(), 1);
+        assert!(need.total(6) <= 512 * mb && need.total(7) > 512 * mb);
+        match jobs_for(16, need, Some(99 * mb), None) {
+            Err(Error::Memory { need_mb: 100, budget_mb: 99 }) => {}
+            other => panic!("{other:?}"),
+        }
     }
 
     /// The kernel's figure is read where there is one, and it is not nonsense.
@@ -156,9 +242,9 @@ mod tests {
     /// far less without the adaptive model.
     #[test]
     fn a_megabyte_block_costs_its_tables() {
-        let v7 = block_bytes(7, 8000, 1, 1 << 20);
+        let v7 = block_bytes(7, 8000, 1, 1 << 20, 0);
         assert!((330 << 20..420 << 20).contains(&v7), "{v7}");
-        assert!(block_bytes(0, 8000, 1, 1 << 20) < v7 / 4);
+        assert!(block_bytes(0, 8000, 1, 1 << 20, 0) < v7 / 4);
     }
 
     /// Version 9 holds a 1 MiB block's model (323,057 tokens of English) in at most 48 MB, a

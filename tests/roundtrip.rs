@@ -32,6 +32,7 @@ fn opts(method: Method) -> Options {
         mix: true,
         mix_version: llmzip::coding::MIX_VERSION,
         jobs: 1,
+        memory: None,
         structured_plan: None,
     }
 }
@@ -260,6 +261,7 @@ fn any_options(max_sequence: usize) -> impl Strategy<Value = Options> {
                     mix,
                     mix_version: llmzip::coding::MIX_VERSION,
                     jobs: 1,
+                    memory: None,
                     // structured inputs (runs, repeats) may get fewer lanes
                     structured_plan: structured.map(|l| RevealPlan {
                         window,

@@ -24,10 +24,16 @@ pub struct Global {
     #[arg(long, global = true)]
     pub threads: Option<usize>,
     /// Blocks coded at once, one thread each; never changes the output (default: 1 on the
-    /// CPU, all cores with --device cuda). Each holds its adaptive model's tables (about 350
-    /// MB for a 1 MiB block): fewer run at once where they would not fit in available memory
+    /// CPU, all cores with --device cuda). Each holds its adaptive model's tables and buffers
+    /// (60-70 MB for a 1 MiB block of English at -5, counted as at most 98 MB): fewer run at
+    /// once where they would not fit in --memory or in the available memory
     #[arg(short = 'j', long, global = true)]
     pub jobs: Option<usize>,
+    /// Most memory, in MB, that the blocks in flight may take beyond the loaded model: fewer
+    /// blocks are coded at once to stay within it (never changes the output); an error if one
+    /// block needs more. Default: no limit but the available memory
+    #[arg(long, global = true, value_name = "MB", env = "LLMZIP_MEMORY")]
+    pub memory: Option<u64>,
 }
 
 #[derive(Args, Debug, Clone)]

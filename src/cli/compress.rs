@@ -128,13 +128,15 @@ pub fn run(g: &Global, a: CompressArgs) -> anyhow::Result<()> {
         })?;
         // a refusal (an existing output, a terminal) comes before a pipe is read from
         dest.check(a.io.force, true)?;
-        let comp = Compressor::new(&model, Options { jobs: models.jobs, ..options(&a, model.lm.causal()) })?;
-        let jobs = comp.jobs();
+        let opts = Options { jobs: models.jobs, memory: models.memory, ..options(&a, model.lm.causal()) };
+        let comp = Compressor::new(&model, opts)?;
+        let jobs = comp.jobs()?;
         if jobs < models.jobs && !g.quiet {
+            let within = if models.memory.is_some() { "--memory" } else { "the available memory" };
             eprintln!(
-                "llmzip: note: {} blocks at once would not fit in memory (about {} MB each): coding {jobs} at once (the output is the same)",
+                "llmzip: note: {} blocks at once would not fit in {within} (about {} MB each): coding {jobs} at once (the output is the same)",
                 models.jobs,
-                comp.block_bytes() >> 20
+                comp.need().per_block.div_ceil(1 << 20)
             );
         }
         let (stats, secs) = through(g, f, &dest, a.io.force, true, "compressing", |input, out, hooks| {
@@ -181,6 +183,7 @@ fn options(a: &CompressArgs, causal: bool) -> Options {
         mix: level.mix && !a.no_mix,
         mix_version: a.mix_version.unwrap_or(level.mix_version),
         jobs: 1,
+        memory: None,
         // a plan given in part is taken as given
         structured_plan: level.structured_for(causal).filter(|_| !plan_given(a)),
     }
@@ -205,7 +208,7 @@ fn model_name(a: &CompressArgs) -> String {
 /// The `-v` line for one file.
 fn summary(f: &Path, s: &Stats, secs: f64) -> String {
     format!(
-        "{}: {} -> {} bytes, {:.3} bits/byte, {} tokens ({}{} literal, residual {} bytes), {:.1} KB/s (tokenizer {:.2} s, model {:.2} s)",
+        "{}: {} -> {} bytes, {:.3} bits/byte, {} tokens ({}{} literal, residual {} bytes), {:.1} KB/s (tokenizer {:.2} s, model {:.2} s){}",
         f.display(),
         s.bytes_in,
         s.bytes_out,
@@ -217,6 +220,7 @@ fn summary(f: &Path, s: &Stats, secs: f64) -> String {
         s.bytes_in as f64 / 1000.0 / secs.max(1e-9),
         s.tokenize_seconds,
         s.model_seconds,
+        super::memory_note(s.jobs as usize, llmzip::memory::Need { per_block: s.block_bytes, shared: s.shared_bytes }),
     )
 }
 

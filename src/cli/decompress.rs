@@ -34,13 +34,15 @@ pub fn run(g: &Global, a: DecompressArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("decompressing {}", f.display()))
         })?;
         let model = llmzip::decompressor::MODEL_NANOS.swap(0, std::sync::atomic::Ordering::Relaxed) as f64 / 1e9;
+        let in_flight = llmzip::decompressor::IN_FLIGHT.lock().unwrap_or_else(|p| p.into_inner()).take();
         say(
             g,
             format_args!(
-                "{}: {} bytes, {:.1} KB/s (model {model:.2} s)",
+                "{}: {} bytes, {:.1} KB/s (model {model:.2} s){}",
                 f.display(),
                 n,
-                n as f64 / 1000.0 / secs.max(1e-9)
+                n as f64 / 1000.0 / secs.max(1e-9),
+                in_flight.map_or(String::new(), |(jobs, need)| super::memory_note(jobs, need))
             ),
         );
         if a.io.rm && !is_stdio(f) {

@@ -127,6 +127,8 @@ struct Models {
     loaded: RefCell<HashMap<String, Arc<Model>>>,
     /// blocks coded at once
     jobs: usize,
+    /// bytes the blocks in flight may take beyond the model (`--memory`)
+    memory: Option<u64>,
 }
 
 impl Models {
@@ -140,7 +142,8 @@ impl Models {
             None if device.is_gpu() => std::thread::available_parallelism().map_or(1, |n| n.get()),
             None => 1,
         };
-        Ok(Models { device, loaded: RefCell::new(HashMap::new()), jobs })
+        let memory = g.memory.map(|mb| mb.saturating_mul(1 << 20));
+        Ok(Models { device, loaded: RefCell::new(HashMap::new()), jobs, memory })
     }
 
     fn get(&self, name: &str) -> llmzip::Result<Arc<Model>> {
@@ -237,6 +240,15 @@ fn through<T>(
     Ok((out, t.elapsed().as_secs_f64()))
 }
 
+/// The `-v` words on the blocks coded at once and the memory they were counted to take.
+fn memory_note(jobs: usize, need: llmzip::memory::Need) -> String {
+    format!(
+        ", {jobs} blocks at once (memory: at most {} MB each and {} MB besides)",
+        need.per_block.div_ceil(1 << 20),
+        need.shared.div_ceil(1 << 20)
+    )
+}
+
 /// Hooks that only listen for Ctrl-C.
 fn quiet_hooks() -> Hooks<'static> {
     Hooks { progress: &|_| {}, cancel: &cancelled }
@@ -252,5 +264,5 @@ fn decode_stream(
 ) -> llmzip::Result<u64> {
     // the model given for every member (its fingerprint is still checked), or each member's own
     let load = |name: &str, numerics: &str| models.get_for(model.as_deref().unwrap_or(name), numerics);
-    llmzip::Decompressor::by_engine(&load, models.jobs).decompress(input, out, hooks)
+    llmzip::Decompressor::by_engine(&load, models.jobs).with_memory(models.memory).decompress(input, out, hooks)
 }

@@ -10,7 +10,10 @@
 //! ("[MASK]", "</s>", ...) are always exceptions and their ids are replaced by a placeholder,
 //! so the model never sees a special token the text did not ask for.
 
+mod pieces;
 pub mod pos;
+
+pub use pieces::{PIECE, WORK_PER_BYTE};
 
 use std::collections::HashSet;
 
@@ -39,6 +42,10 @@ pub struct LosslessTokenizer {
     vocab: usize,
     /// for byte-level BPE without a normaliser: each id's exact bytes (None for added tokens)
     byte_level: Option<Vec<Option<Vec<u8>>>>,
+    /// whether texts may be tokenized in pieces ([`pieces`])
+    in_pieces: bool,
+    /// the added tokens' texts, which no cut may split
+    added: Vec<Vec<u8>>,
 }
 
 /// GPT-2's byte-level alphabet: the printable character that stands for each byte, as
@@ -60,6 +67,26 @@ pub fn byte_level_chars() -> Vec<(u8, char)> {
 /// [`byte_level_chars`] inverted: char → byte.
 fn byte_level_inverse() -> std::collections::HashMap<char, u8> {
     byte_level_chars().into_iter().map(|(b, c)| (c, b)).collect()
+}
+
+/// `bytes` as text: each invalid UTF-8 sequence becomes U+FFFD, and a patch records its
+/// position and original bytes.
+fn text_of(bytes: &[u8]) -> (String, Vec<u8>) {
+    let mut text = String::with_capacity(bytes.len());
+    let mut patches = Vec::new();
+    let mut last_patch = 0usize;
+    for chunk in bytes.utf8_chunks() {
+        text.push_str(chunk.valid());
+        if !chunk.invalid().is_empty() {
+            let pos = text.len();
+            varint::put(&mut patches, (pos - last_patch) as u64);
+            patches.push(chunk.invalid().len() as u8);
+            patches.extend_from_slice(chunk.invalid());
+            last_patch = pos;
+            text.push('\u{FFFD}');
+        }
+    }
+    (text, patches)
 }
 
 /// Result of [`LosslessTokenizer::encode`].
@@ -116,7 +143,17 @@ impl LosslessTokenizer {
             }
             _ => None,
         };
-        Ok(LosslessTokenizer { tok, special, ids: SpecialIds { cls, sep, mask, placeholder }, vocab, byte_level })
+        let in_pieces = pieces::splits_cleanly(&tok);
+        let added = tok.get_added_tokens_decoder().values().map(|t| t.content.clone().into_bytes()).collect();
+        Ok(LosslessTokenizer {
+            tok,
+            special,
+            ids: SpecialIds { cls, sep, mask, placeholder },
+            vocab,
+            byte_level,
+            in_pieces,
+            added,
+        })
     }
 
     pub fn inner(&self) -> &Tokenizer {
@@ -162,56 +199,88 @@ impl LosslessTokenizer {
 
     /// Tokenizes arbitrary bytes losslessly.
     pub fn encode(&self, bytes: &[u8]) -> Result<Tokenized> {
-        // Invalid UTF-8: each invalid sequence becomes U+FFFD in `text`, and a patch records
-        // its position and original bytes.
-        let mut text = String::with_capacity(bytes.len());
-        let mut patches = Vec::new();
-        let mut last_patch = 0usize;
-        for chunk in bytes.utf8_chunks() {
-            text.push_str(chunk.valid());
-            if !chunk.invalid().is_empty() {
-                let pos = text.len();
-                varint::put(&mut patches, (pos - last_patch) as u64);
-                patches.push(chunk.invalid().len() as u8);
-                patches.extend_from_slice(chunk.invalid());
-                last_patch = pos;
-                text.push('\u{FFFD}');
-            }
+        self.encode_in(bytes, if self.in_pieces { PIECE } else { usize::MAX })
+    }
+
+    /// The most bytes of text [`Self::encode`] gives the tokenizer at once for a block of
+    /// `len` bytes with no long piece ([`Self::longest_piece`]): [`PIECE`] where the tokenizer
+    /// allows cutting, else the whole text (an invalid byte becomes three, U+FFFD).
+    pub fn piece_bytes(&self, len: usize) -> usize {
+        let text = len.saturating_mul(3);
+        if self.in_pieces {
+            text.min(PIECE)
+        } else {
+            text
         }
-        let n_patches_bytes = patches;
-        let enc = self.tok.encode(text.as_str(), false).map_err(|e| Error::Tokenizer(e.to_string()))?;
-        let mut ids: Vec<u32> = enc.get_ids().to_vec();
-        let offsets = enc.get_offsets();
+    }
+
+    /// Bytes of text in the longest piece longer than [`PIECE`] that [`Self::encode`] gives
+    /// the tokenizer for `bytes` (0: none); such pieces are tokenized one at a time in the
+    /// process. The whole text for a tokenizer that is not cut.
+    pub fn longest_piece(&self, bytes: &[u8]) -> usize {
+        let text = text_of(bytes).0;
+        if !self.in_pieces {
+            return text.len();
+        }
+        let most = pieces::longest(text.as_bytes(), PIECE, &self.added);
+        if most > PIECE {
+            most
+        } else {
+            0
+        }
+    }
+
+    /// [`Self::encode`] with the text given to the tokenizer in pieces of about `piece` bytes
+    /// (cut only where the result is the whole text's, [`pieces`]).
+    fn encode_in(&self, bytes: &[u8], piece: usize) -> Result<Tokenized> {
+        let (text, n_patches_bytes) = text_of(bytes);
         let tb = text.as_bytes();
+        let mut ids: Vec<u32> = Vec::new();
         let mut exc = Vec::new();
         let mut n_exc = 0usize;
         let mut last_exc = 0usize;
         let mut prev_end = 0usize;
-        // Record exceptions first (predictions need the final ids, so ids are fixed up first).
-        let mut is_exc = vec![false; ids.len()];
-        for (i, id) in ids.iter_mut().enumerate() {
-            if self.special.contains(id) || *id as usize >= self.vocab {
-                *id = self.ids.placeholder;
-                is_exc[i] = true;
-            }
-        }
-        for i in 0..ids.len() {
-            let predicted = if is_exc[i] { None } else { self.predict(&ids, i)? };
-            // Byte-level tokens of one character share its offsets: trust the bytes instead.
-            let end = match (&self.byte_level, &predicted) {
-                (Some(_), Some(p)) if tb[prev_end..].starts_with(p) => prev_end + p.len(),
-                _ => offsets[i].1.clamp(prev_end, tb.len()),
+        let mut from = 0;
+        while from < tb.len() {
+            let to = if piece == usize::MAX { tb.len() } else { pieces::piece_end(tb, from, piece, &self.added) };
+            let enc = {
+                let _one_at_a_time = (piece != usize::MAX).then(|| pieces::long_piece_guard(to - from));
+                // cuts are between ASCII bytes, so on character boundaries
+                self.tok.encode(&text[from..to], false).map_err(|e| Error::Tokenizer(e.to_string()))?
             };
-            let unit = &tb[prev_end..end];
-            let literal = predicted.as_deref() != Some(unit);
-            if literal {
-                varint::put(&mut exc, (i - last_exc) as u64);
-                varint::put(&mut exc, unit.len() as u64);
-                exc.extend_from_slice(unit);
-                last_exc = i;
-                n_exc += 1;
+            let first = ids.len();
+            ids.extend_from_slice(enc.get_ids());
+            let offsets = enc.get_offsets();
+            // Record exceptions first (predictions need the final ids, so ids are fixed up
+            // first; a prediction reads only the ids before it, all of them fixed up by now).
+            let mut is_exc = vec![false; ids.len() - first];
+            for (i, id) in ids[first..].iter_mut().enumerate() {
+                if self.special.contains(id) || *id as usize >= self.vocab {
+                    *id = self.ids.placeholder;
+                    is_exc[i] = true;
+                }
             }
-            prev_end = end;
+            for i in first..ids.len() {
+                let predicted = if is_exc[i - first] { None } else { self.predict(&ids, i)? };
+                // Byte-level tokens of one character share its offsets: trust the bytes instead.
+                let end = match (&self.byte_level, &predicted) {
+                    (Some(_), Some(p)) if tb[prev_end..].starts_with(p) => prev_end + p.len(),
+                    _ => (from + offsets[i - first].1).clamp(prev_end, tb.len()),
+                };
+                let unit = &tb[prev_end..end];
+                let literal = predicted.as_deref() != Some(unit);
+                if literal {
+                    varint::put(&mut exc, (i - last_exc) as u64);
+                    varint::put(&mut exc, unit.len() as u64);
+                    exc.extend_from_slice(unit);
+                    last_exc = i;
+                    n_exc += 1;
+                }
+                prev_end = end;
+            }
+            // the tokenizer's working memory of this piece goes back before the next one
+            drop(enc);
+            from = to;
         }
         let mut residual = Vec::new();
         varint::put(&mut residual, n_patches_bytes.len() as u64);
@@ -284,3 +353,6 @@ impl LosslessTokenizer {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests;
