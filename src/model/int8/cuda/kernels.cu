@@ -36,13 +36,19 @@ __device__ u64 isqrt_u64(u64 n) {
     return r;
 }
 
+// The sum of `v` over a warp (modulo 2^64), in every lane.
+__device__ __forceinline__ u64 warp_sum(u64 v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
 // Block-wide reductions without atomics: a warp's values combined by shuffles, then the
 // warps' results from shared memory (`scratch`: one slot per warp, at most 32). Integer
 // sums (modulo 2^64) and maxima do not depend on the order they are taken in, so these give
 // the values the CPU's loops give. Every thread of the block must call them (blockDim.x a
 // multiple of 32); every thread gets the result.
 __device__ __forceinline__ u64 block_sum(u64 v, u64* scratch) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    v = warp_sum(v);
     __syncthreads();  // an earlier reduction may still be reading `scratch`
     if ((threadIdx.x & 31) == 0) scratch[threadIdx.x >> 5] = v;
     __syncthreads();
@@ -81,11 +87,6 @@ extern "C" __global__ void embed(const int* ids, const int* posi, const i8* word
 
 // LayerNorm (ops.rs `layer_norm`), one warp per row (8 rows per 256-thread block): sums and
 // the maximum by shuffles only, no block barrier.
-__device__ __forceinline__ u64 warp_sum(u64 v) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-
 extern "C" __global__ void layer_norm_w(const int* x, int H, const int* g, const i64* b, int shift, i64 eps,
                                         int kind, i64 lim, void* out, int rows) {
     int lane = threadIdx.x & 31;
@@ -228,7 +229,9 @@ __device__ __forceinline__ void words_i16(const i16* A, int r, int k, int rows, 
 // KW: words of the inner dimension per step (4·KW bytes). The 64 × 64 tiles take 16; the
 // 32 × 32 tiles, chosen when there are few rows and so few blocks, take 64: a quarter of the
 // steps (each a round of loads and two barriers), which bound a small product's time.
-template <int R, bool WIDE, int KW>
+__host__ __device__ constexpr int k_words(int R) { return R == 2 ? 64 : 16; }
+
+template <int R, bool WIDE, int KW = k_words(R)>
 __device__ void gemm_dp4a_body(const void* A, GEMM_ARGS) {
     const int BM = 16 * R;
     __shared__ int as[KW][BM + 1];
@@ -290,16 +293,16 @@ __device__ void gemm_dp4a_body(const void* A, GEMM_ARGS) {
 }
 
 extern "C" __global__ void __launch_bounds__(256) gemm4_i8(const i8* A, GEMM_ARGS) {
-    gemm_dp4a_body<4, false, 16>(A, GEMM_PASS);
+    gemm_dp4a_body<4, false>(A, GEMM_PASS);
 }
 extern "C" __global__ void __launch_bounds__(256) gemm4_i16(const i16* A, GEMM_ARGS) {
-    gemm_dp4a_body<4, true, 16>(A, GEMM_PASS);
+    gemm_dp4a_body<4, true>(A, GEMM_PASS);
 }
 extern "C" __global__ void __launch_bounds__(256) gemm2_i8(const i8* A, GEMM_ARGS) {
-    gemm_dp4a_body<2, false, 64>(A, GEMM_PASS);
+    gemm_dp4a_body<2, false>(A, GEMM_PASS);
 }
 extern "C" __global__ void __launch_bounds__(256) gemm2_i16(const i16* A, GEMM_ARGS) {
-    gemm_dp4a_body<2, true, 64>(A, GEMM_PASS);
+    gemm_dp4a_body<2, true>(A, GEMM_PASS);
 }
 
 // One block per (query, head): scores against every key of the query's sequence, integer
@@ -525,7 +528,7 @@ __device__ void qkv_body(const void* A, QKV_ARGS) {
     const i64* b = z == 0 ? bq : (z == 1 ? bk : bv);
     int shift = z == 0 ? sq : (z == 1 ? sk : sv);
     i8* out = z == 0 ? oq : (z == 1 ? ok : ov);
-    gemm_dp4a_body<R, WIDE, R == 2 ? 64 : 16>(A, W, M, N, K, 1, m, b, shift, 0, 127, (void*)out, (const i16*)0, 0, 0, 0);
+    gemm_dp4a_body<R, WIDE>(A, W, M, N, K, 1, m, b, shift, 0, 127, (void*)out, (const i16*)0, 0, 0, 0);
 }
 
 extern "C" __global__ void __launch_bounds__(256) qkv4_i8(const i8* A, QKV_ARGS) { qkv_body<4, false>(A, QKV_PASS); }

@@ -75,7 +75,7 @@ impl CudaLm {
         let flags = super::blocking().then_some(cudarc::driver::sys::CUevent_flags::CU_EVENT_BLOCKING_SYNC);
         let done = on.record_event(flags).map_err(gpu)?;
         let keep = super::copier().then_some(out);
-        Ok(Landing::Pinned { buf, done, total, _keep: keep })
+        Ok(Landing::Pinned { buf, done, total, on_device: keep })
     }
 
     /// Waits for a landing and hands out its rows (of `v` values) in parts of `parts[i]` rows,
@@ -99,10 +99,10 @@ impl CudaLm {
                     Ok(o)
                 })
                 .collect(),
-            Landing::Pinned { buf, done, total, _keep } => {
+            Landing::Pinned { buf, done, total, on_device } => {
                 done.synchronize().map_err(gpu)?;
-                // (`_keep`, the rows on the device, is freed only now: after the copy)
-                drop(_keep);
+                // the rows on the device (kept while another stream copied them) go only now
+                drop(on_device);
                 let host = &buf.as_slice().map_err(gpu)?[..total];
                 let o = spans.into_par_iter().map(|r| host[r].to_vec()).collect();
                 self.pinned.lock().unwrap_or_else(|e| e.into_inner()).push(buf);
@@ -122,7 +122,7 @@ pub(super) enum Landing {
         done: cudarc::driver::CudaEvent,
         total: usize,
         /// the rows on the device while another stream copies them
-        _keep: Option<CudaSlice<f32>>,
+        on_device: Option<CudaSlice<f32>>,
     },
 }
 
